@@ -1,0 +1,41 @@
+# Linli — the two commands a newcomer needs are `make run` and `make test`.
+# Both install what they need on a fresh machine (Rust crates via cargo, npm packages
+# for the JavaScript interop test via npm ci).
+
+CARGO ?= cargo
+DATA ?= ./data
+BIND ?= 127.0.0.1:8080
+
+.PHONY: run test test-rust test-interop build build-debug interop-deps lint fmt clean
+
+## Build and start the server with a demo community on $(BIND); prints the demo logins.
+run:
+	$(CARGO) build --release -p linli-server
+	./target/release/linli --data $(DATA) serve --demo --bind $(BIND)
+
+## Every test: Rust unit, conformance and black-box tests, then the JS interop test.
+test: test-rust test-interop
+
+build-debug:
+	$(CARGO) build -p linli-server
+
+test-rust: build-debug
+	$(CARGO) test --workspace
+
+interop-deps:
+	@command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }
+	cd tests/interop && npm ci --no-audit --no-fund
+
+test-interop: build-debug interop-deps
+	cd tests/interop && LINLI_BIN=$(CURDIR)/target/debug/linli npm test
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	rm -rf tests/interop/node_modules

@@ -1,0 +1,209 @@
+//! Settings: built-in defaults, then `linli.toml`, then `LINLI_*` environment variables,
+//! then command-line flags (each later source wins). Every limit has a safe default.
+//!
+//! The file is `--config PATH` (`LINLI_CONFIG`) or, if that is not given, `linli.toml` in
+//! the working directory when it exists. Keys are the flag names with `_` for `-`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every setting of `linli serve`. See `docs` in the README for what each one does.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    /// Origins allowed to use the session cookie on the WebSocket upgrade. Empty: the
+    /// server's own origin (`http://<bind>` and `http://localhost:<port>`).
+    pub allowed_origins: Vec<String>,
+    /// HS256 signing key for session tokens. Unset: generated once, kept in the store.
+    pub jwt_secret: Option<String>,
+    pub token_ttl_secs: u64,
+    pub cookie_secure: bool,
+    pub max_frame_bytes: usize,
+    pub max_docs_in_memory: usize,
+    pub doc_idle_secs: u64,
+    pub max_batch: usize,
+    pub compact_after_chunks: usize,
+    pub max_connections_per_user: usize,
+    pub max_messages_per_sec: u32,
+    pub message_burst: u32,
+    pub outbound_queue: usize,
+    pub max_docs_per_connection: usize,
+    pub ping_interval_secs: u64,
+    pub login_attempts_per_minute: u32,
+    pub http_workers: usize,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allowed_origins: Vec::new(),
+            jwt_secret: None,
+            token_ttl_secs: 12 * 3600,
+            cookie_secure: true,
+            max_frame_bytes: 8 * 1024 * 1024,
+            max_docs_in_memory: 10_000,
+            doc_idle_secs: 60,
+            max_batch: 256,
+            compact_after_chunks: 64,
+            max_connections_per_user: 16,
+            max_messages_per_sec: 500,
+            message_burst: 5_000,
+            outbound_queue: 4_096,
+            max_docs_per_connection: 50_000,
+            ping_interval_secs: 5,
+            login_attempts_per_minute: 10,
+            http_workers: 2,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("max_docs_in_memory", &self.max_docs_in_memory)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid settings in {path}: {source}")]
+    Parse { path: String, source: Box<toml::de::Error> },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads the settings file: `explicit` if given (it must exist), else `./linli.toml`
+    /// if present, else defaults.
+    pub fn from_file(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        let path = match explicit {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from("linli.toml");
+                if !p.exists() {
+                    return Ok(Settings::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.display().to_string(), source: Box::new(source) })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_frame_bytes", self.max_frame_bytes as u64),
+            ("max_docs_in_memory", self.max_docs_in_memory as u64),
+            ("max_batch", self.max_batch as u64),
+            ("compact_after_chunks", self.compact_after_chunks as u64),
+            ("max_connections_per_user", self.max_connections_per_user as u64),
+            ("max_messages_per_sec", self.max_messages_per_sec as u64),
+            ("message_burst", self.message_burst as u64),
+            ("outbound_queue", self.outbound_queue as u64),
+            ("ping_interval_secs", self.ping_interval_secs),
+            ("token_ttl_secs", self.token_ttl_secs),
+            ("http_workers", self.http_workers as u64),
+            ("doc_idle_secs", self.doc_idle_secs),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
+        }
+        if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(ConfigError::Invalid("jwt_secret must be at least 32 bytes".into()));
+        }
+        Ok(())
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+
+    pub fn wire_limits(&self) -> linli_shared::WireLimits {
+        linli_shared::WireLimits { max_frame_bytes: self.max_frame_bytes, ..Default::default() }
+    }
+
+    pub fn hub_settings(&self) -> crate::sync::HubSettings {
+        crate::sync::HubSettings {
+            max_docs_in_memory: self.max_docs_in_memory,
+            doc_idle: Duration::from_secs(self.doc_idle_secs),
+            max_batch: self.max_batch,
+            compact_after_chunks: self.compact_after_chunks,
+            max_connections_per_user: self.max_connections_per_user,
+        }
+    }
+
+    pub fn session_settings(&self) -> crate::sync::SessionSettings {
+        crate::sync::SessionSettings {
+            wire: self.wire_limits(),
+            max_messages_per_sec: self.max_messages_per_sec,
+            message_burst: self.message_burst,
+            outbound_queue: self.outbound_queue,
+            max_docs_per_connection: self.max_docs_per_connection,
+        }
+    }
+
+    /// The origins allowed for cookie authentication, given the address actually bound.
+    pub fn origins_for(&self, bound: SocketAddr) -> Vec<String> {
+        if !self.allowed_origins.is_empty() {
+            return self.allowed_origins.clone();
+        }
+        vec![format!("http://{bound}"), format!("http://localhost:{}", bound.port())]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_settings_override_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("linli.toml");
+        std::fs::write(&path, "bind = \"0.0.0.0:9000\"\nmax_frame_bytes = 1024\n").unwrap();
+        let s = Settings::from_file(Some(&path)).unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.max_frame_bytes, 1024);
+        assert_eq!(s.max_batch, Settings::default().max_batch);
+        std::fs::write(&path, "max_frame_byts = 1\n").unwrap();
+        assert!(matches!(Settings::from_file(Some(&path)), Err(ConfigError::Parse { .. })));
+    }
+
+    #[test]
+    fn zero_limits_and_short_secrets_are_refused() {
+        let s = Settings { max_batch: 0, ..Settings::default() };
+        assert!(s.validate().is_err());
+        let s = Settings { jwt_secret: Some("short".into()), ..Settings::default() };
+        assert!(s.validate().is_err());
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let s = Settings { jwt_secret: Some("x".repeat(40)), ..Settings::default() };
+        assert!(!format!("{s:?}").contains("xxxx"));
+    }
+}

@@ -1,0 +1,81 @@
+//! One error type for the JSON API: `{"error": {"code", "message"}}` with a stable code.
+//! Causes are logged; users get a short reason.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid username or password")]
+    BadCredentials,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("too many attempts; try again in a minute")]
+    TooManyAttempts,
+    #[error("too many connections")]
+    TooManyConnections,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadCredentials => "bad_credentials",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::TooManyAttempts => "too_many_attempts",
+            ApiError::TooManyConnections => "too_many_connections",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// For `?` on internal failures: the cause goes to the log only.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadCredentials | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooManyAttempts | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(cause = %cause, "internal error");
+        }
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+    }
+}
+
+impl From<crate::auth::UserError> for ApiError {
+    fn from(e: crate::auth::UserError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::auth::TokenError> for ApiError {
+    fn from(e: crate::auth::TokenError) -> Self {
+        use crate::auth::TokenError;
+        match e {
+            TokenError::Expired => ApiError::Unauthorized("the session has expired; log in again"),
+            TokenError::Revoked => ApiError::Unauthorized("the session was ended; log in again"),
+            TokenError::Invalid => ApiError::Unauthorized("invalid session token"),
+            TokenError::Db(e) => ApiError::internal(e),
+        }
+    }
+}

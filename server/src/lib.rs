@@ -1,0 +1,31 @@
+//! The Linli server: an automerge-repo-compatible sync server with a durable sled store.
+//!
+//! ```text
+//! WebSocket /sync ─► Session (handshake, limits) ─► Hub ─► DocActor (one per open doc)
+//!                                                            │ apply batch → put chunk
+//!                                                            │ → group commit (fsync)
+//!                                                            ▼ → sync replies
+//!                                                          DocStore (sled)
+//! ```
+//! See `../shared/DESIGN.md` for the contract and `README.md` for how to run it.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod backup;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod grids;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,88 @@
+//! Builds the running server from settings: opens the store, binds the socket (port 0
+//! works, for tests), and serves until stopped.
+
+use crate::auth::{Tokens, Users};
+use crate::config::Settings;
+use crate::db::Db;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::sync::Hub;
+use actix_web::{middleware, web, App, HttpServer};
+use linli_shared::PeerId;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Application {
+    addr: SocketAddr,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the store in `data_dir` and binds `settings.bind`.
+    pub fn build(settings: &Settings, data_dir: &Path) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let metrics = Arc::new(Metrics::new());
+        let db = Db::open(data_dir, metrics.clone())?;
+        Self::build_with_db(settings, db, metrics)
+    }
+
+    pub fn build_with_db(settings: &Settings, db: Db, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let storage_id = db.storage_id()?;
+        let server_peer = PeerId::new(format!("linli-{storage_id}"))?;
+        let hub = Hub::new(Arc::new(db.docs.clone()), settings.hub_settings(), metrics.clone(), server_peer);
+        let tokens = Tokens::new(db.clone(), settings.jwt_secret.as_deref(), settings.token_ttl_secs)?;
+        if let Err(e) = tokens.prune_revocations() {
+            tracing::warn!(error = %e, "could not prune expired revocations");
+        }
+        let listener = TcpListener::bind(settings.bind)?;
+        let addr = listener.local_addr()?;
+        let state = web::Data::new(AppState {
+            users: Users::new(db.clone()),
+            db,
+            hub,
+            tokens,
+            metrics,
+            storage_id,
+            session: settings.session_settings(),
+            ping_interval: settings.ping_interval(),
+            allowed_origins: settings.origins_for(addr),
+            cookie_secure: settings.cookie_secure,
+            login_limiter: http::auth::LoginLimiter::new(settings.login_attempts_per_minute),
+        });
+        let app_state = state.clone();
+        let json_limit = web::JsonConfig::default().limit(64 * 1024);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(json_limit.clone())
+                .wrap(middleware::NormalizePath::trim())
+                .configure(http::routes)
+        })
+        .workers(settings.http_workers)
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(Application { addr, server, state })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
+    /// Serves until the process is told to stop (SIGINT / SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

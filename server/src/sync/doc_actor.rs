@@ -1,0 +1,373 @@
+//! The actor that owns one open document: the only writer of its in-memory Automerge
+//! state and of its chunks in the store.
+//!
+//! Messages are taken in batches: every sync message queued for the document is applied,
+//! the new changes are written as **one** chunk and made durable (the store's group commit
+//! shares that fsync with other documents), and only then are replies generated. That
+//! ordering is the durability contract of DESIGN §2: no reply carries heads that are not
+//! on disk, so a `kill -9` can never lose an acknowledged change.
+
+use super::conn::{ConnHandle, ConnId};
+use super::hub::{Hub, Subscription};
+use crate::store::ChunkKey;
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+use linli_shared::{DocumentId, Message, PeerId};
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What a connection asks of a document's actor.
+#[derive(Debug)]
+pub enum DocCommand {
+    /// A `sync` or `request` message; `request` means the peer has nothing of the document.
+    Sync { conn: ConnHandle, data: Vec<u8>, request: bool },
+    /// An `ephemeral` message to relay to the document's other peers.
+    Ephemeral { conn: ConnHandle, session_id: String, count: u64, data: Vec<u8> },
+    /// The connection closed.
+    Leave { conn: ConnId },
+    /// Peers that were syncing this document when a previous actor was evicted.
+    Resume { subscriptions: Vec<Subscription> },
+}
+
+#[derive(Debug)]
+struct Peer {
+    conn: ConnHandle,
+    state: sync::State,
+    /// The peer asked for the document while we had none of it: it is owed either
+    /// `doc-unavailable` now or the document as soon as it exists.
+    asked_while_empty: bool,
+}
+
+impl Peer {
+    fn new(conn: ConnHandle) -> Self {
+        Peer { conn, state: sync::State::new(), asked_while_empty: false }
+    }
+}
+
+struct DocActor {
+    hub: Arc<Hub>,
+    id: DocumentId,
+    /// `None` when the stored document cannot be read: every request gets `doc-unavailable`.
+    doc: Option<Automerge>,
+    /// The chunks that make up `doc` in the store; exactly what a compaction may delete.
+    chunks: Vec<ChunkKey>,
+    peers: BTreeMap<ConnId, Peer>,
+    /// Last ephemeral count seen per (sender, session): repeats are dropped, not relayed.
+    ephemeral_seen: HashMap<(PeerId, String), u64>,
+}
+
+/// Bound on the ephemeral de-duplication table of one document.
+const MAX_EPHEMERAL_SESSIONS: usize = 1024;
+
+pub(crate) async fn run(
+    hub: Arc<Hub>,
+    id: DocumentId,
+    mut rx: mpsc::UnboundedReceiver<DocCommand>,
+    generation: Arc<tokio::sync::Mutex<()>>,
+    subscriptions: Vec<Subscription>,
+) {
+    // Wait for a predecessor (evicted, still draining) so its last chunk is in the store.
+    let guard = generation.clone().lock_owned().await;
+    let (doc, chunks) = load(&hub, id).await;
+    let mut actor =
+        DocActor { hub: hub.clone(), id, doc, chunks, peers: BTreeMap::new(), ephemeral_seen: HashMap::new() };
+    actor.resume(subscriptions);
+    let idle = hub.settings.doc_idle;
+    loop {
+        let first = match tokio::time::timeout(idle, rx.recv()).await {
+            Ok(Some(cmd)) => cmd,
+            // Evicted: our entry (and so the sender) is gone and the queue is drained.
+            Ok(None) => break,
+            Err(_elapsed) => {
+                if hub.try_retire_idle(id, &generation, &rx) {
+                    break;
+                }
+                continue;
+            }
+        };
+        let mut batch = vec![first];
+        while batch.len() < hub.settings.max_batch {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        actor.handle_batch(batch).await;
+    }
+    let subscriptions = actor.into_subscriptions();
+    drop(guard);
+    hub.actor_exited(id, &generation, subscriptions);
+}
+
+/// Loads a document from the store. A document that cannot be read is reported, counted
+/// and served as unavailable; it is never overwritten.
+async fn load(hub: &Arc<Hub>, id: DocumentId) -> (Option<Automerge>, Vec<ChunkKey>) {
+    let store = hub.store.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let stored = store.load(&id)?;
+        let keys: Vec<ChunkKey> = stored.chunks.iter().map(|(k, _)| *k).collect();
+        let doc = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut doc = Automerge::new();
+            for (_, bytes) in &stored.chunks {
+                doc.load_incremental(bytes)?;
+            }
+            Ok::<_, automerge::AutomergeError>(doc)
+        }));
+        Ok::<_, crate::store::StoreError>((doc, keys))
+    })
+    .await;
+    match loaded {
+        Ok(Ok((Ok(Ok(doc)), keys))) => (Some(doc), keys),
+        Ok(Ok((Ok(Err(e)), _))) => {
+            hub.metrics.doc_load_errors.inc();
+            tracing::error!(doc = %id, error = %e, "stored document is unreadable");
+            (None, Vec::new())
+        }
+        Ok(Ok((Err(_panic), _))) => {
+            hub.metrics.doc_load_errors.inc();
+            tracing::error!(doc = %id, "automerge panicked while loading a stored document");
+            (None, Vec::new())
+        }
+        Ok(Err(e)) => {
+            hub.metrics.doc_load_errors.inc();
+            tracing::error!(doc = %id, error = %e, "could not read document from the store");
+            (None, Vec::new())
+        }
+        Err(e) => {
+            hub.metrics.doc_load_errors.inc();
+            tracing::error!(doc = %id, error = %e, "document load task failed");
+            (None, Vec::new())
+        }
+    }
+}
+
+impl DocActor {
+    fn resume(&mut self, subscriptions: Vec<Subscription>) {
+        for sub in subscriptions {
+            if sub.conn.is_closed() {
+                continue;
+            }
+            let state = sync::State::decode(&sub.state).unwrap_or_default();
+            self.peers.insert(sub.conn.id(), Peer { conn: sub.conn, state, asked_while_empty: false });
+        }
+    }
+
+    fn into_subscriptions(self) -> Vec<Subscription> {
+        self.peers
+            .into_values()
+            .filter(|p| !p.conn.is_closed())
+            .map(|p| Subscription { conn: p.conn, state: p.state.encode() })
+            .collect()
+    }
+
+    fn heads(&self) -> Vec<ChangeHash> {
+        self.doc.as_ref().map(|d| d.get_heads()).unwrap_or_default()
+    }
+
+    async fn handle_batch(&mut self, batch: Vec<DocCommand>) {
+        let old_heads = self.heads();
+        let mut touched: Vec<ConnId> = Vec::new();
+        let mut panicked = false;
+        for cmd in batch {
+            match cmd {
+                DocCommand::Sync { conn, data, request } => {
+                    if self.apply_sync(conn.clone(), &data, request, &mut panicked) {
+                        touched.push(conn.id());
+                    }
+                }
+                DocCommand::Ephemeral { conn, session_id, count, data } => {
+                    self.relay_ephemeral(&conn, session_id, count, data);
+                }
+                DocCommand::Leave { conn } => {
+                    self.peers.remove(&conn);
+                }
+                DocCommand::Resume { subscriptions } => {
+                    let ids: Vec<_> = subscriptions.iter().map(|s| s.conn.id()).collect();
+                    self.resume(subscriptions);
+                    touched.extend(ids);
+                }
+            }
+        }
+        if panicked {
+            // The in-memory document may be half-updated: go back to what is on disk and
+            // start every peer's sync afresh (nothing unsaved was ever acknowledged).
+            self.reload().await;
+            touched = self.peers.keys().copied().collect();
+        }
+        let new_heads = self.heads();
+        if new_heads != old_heads {
+            if self.persist(&old_heads).await {
+                touched = self.peers.keys().copied().collect();
+            } else {
+                self.reload().await;
+                touched = self.peers.keys().copied().collect();
+            }
+        }
+        self.reply(&touched);
+    }
+
+    /// Applies one sync message. Returns whether the peer should get a reply.
+    fn apply_sync(&mut self, conn: ConnHandle, data: &[u8], request: bool, panicked: &mut bool) -> bool {
+        let id = conn.id();
+        let peer = self.peers.entry(id).or_insert_with(|| Peer::new(conn.clone()));
+        let Some(doc) = self.doc.as_mut() else {
+            // Unreadable document: answer as if we did not have it.
+            peer.asked_while_empty = true;
+            return true;
+        };
+        let message = match sync::Message::decode(data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.hub.metrics.protocol_error("corrupt_sync_message");
+                tracing::warn!(conn = id.0, doc = %self.id, error = %e, "corrupt sync message");
+                refuse(&self.hub, &conn, self.id, format!("corrupt sync message: {e}"));
+                self.peers.remove(&id);
+                return false;
+            }
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| doc.receive_sync_message(&mut peer.state, message)));
+        match result {
+            Ok(Ok(())) => {
+                peer.asked_while_empty = request && doc.get_heads().is_empty();
+                true
+            }
+            Ok(Err(e)) => {
+                self.hub.metrics.protocol_error("sync_message_rejected");
+                tracing::warn!(conn = id.0, doc = %self.id, error = %e, "sync message rejected by automerge");
+                refuse(&self.hub, &conn, self.id, format!("sync message rejected: {e}"));
+                self.peers.remove(&id);
+                false
+            }
+            Err(_panic) => {
+                self.hub.metrics.protocol_error("automerge_panic");
+                tracing::error!(conn = id.0, doc = %self.id, "automerge panicked applying a sync message");
+                refuse(&self.hub, &conn, self.id, "internal error applying sync message".to_owned());
+                self.peers.remove(&id);
+                *panicked = true;
+                false
+            }
+        }
+    }
+
+    fn relay_ephemeral(&mut self, from: &ConnHandle, session_id: String, count: u64, data: Vec<u8>) {
+        let key = (from.peer().clone(), session_id);
+        if self.ephemeral_seen.get(&key).is_some_and(|&seen| count <= seen) {
+            return;
+        }
+        if self.ephemeral_seen.len() >= MAX_EPHEMERAL_SESSIONS {
+            self.ephemeral_seen.clear();
+        }
+        let session_id = key.1.clone();
+        self.ephemeral_seen.insert(key, count);
+        for peer in self.peers.values().filter(|p| p.conn.id() != from.id()) {
+            peer.conn.send(Message::Ephemeral {
+                sender_id: from.peer().clone(),
+                target_id: peer.conn.peer().clone(),
+                document_id: self.id,
+                session_id: session_id.clone(),
+                count,
+                data: data.clone(),
+            });
+        }
+    }
+
+    /// Writes the changes made since `old_heads` as one durable chunk. Returns false if the
+    /// store refused it (the changes are then not acknowledged).
+    async fn persist(&mut self, old_heads: &[ChangeHash]) -> bool {
+        let Some(doc) = self.doc.as_ref() else { return false };
+        let new_changes = doc.get_changes(old_heads).len() as u64;
+        let bytes = doc.save_after(old_heads);
+        let store = self.hub.store.clone();
+        let id = self.id;
+        let written = tokio::task::spawn_blocking(move || store.put_chunk(&id, &bytes)).await;
+        match written {
+            Ok(Ok(key)) => {
+                self.chunks.push(key);
+                self.hub.metrics.changes_accepted.inc_by(new_changes);
+                if self.chunks.len() > self.hub.settings.compact_after_chunks {
+                    self.compact().await;
+                }
+                true
+            }
+            Ok(Err(e)) => {
+                self.hub.metrics.store_errors.inc();
+                tracing::error!(doc = %self.id, error = %e, "could not store changes; they are not acknowledged");
+                false
+            }
+            Err(e) => {
+                self.hub.metrics.store_errors.inc();
+                tracing::error!(doc = %self.id, error = %e, "store task failed");
+                false
+            }
+        }
+    }
+
+    /// Replaces the document's chunks by one snapshot. Failure is harmless: the chunks stay.
+    async fn compact(&mut self) {
+        let Some(doc) = self.doc.as_ref() else { return };
+        let heads = doc.get_heads();
+        let snapshot = doc.save();
+        let covered = self.chunks.clone();
+        let store = self.hub.store.clone();
+        let id = self.id;
+        let done = tokio::task::spawn_blocking(move || store.compact(&id, &heads, &snapshot, &covered)).await;
+        match done {
+            Ok(Ok(key)) => {
+                self.chunks = vec![key];
+                self.hub.metrics.compactions.inc();
+            }
+            Ok(Err(e)) => tracing::warn!(doc = %self.id, error = %e, "compaction failed; chunks kept"),
+            Err(e) => tracing::warn!(doc = %self.id, error = %e, "compaction task failed; chunks kept"),
+        }
+    }
+
+    async fn reload(&mut self) {
+        let (doc, chunks) = load(&self.hub, self.id).await;
+        self.doc = doc;
+        self.chunks = chunks;
+        for peer in self.peers.values_mut() {
+            peer.state = sync::State::new();
+        }
+    }
+
+    fn reply(&mut self, touched: &[ConnId]) {
+        let server = self.hub.server_peer().clone();
+        for id in touched {
+            let Some(peer) = self.peers.get_mut(id) else { continue };
+            let doc = match self.doc.as_ref() {
+                Some(doc) if !(peer.asked_while_empty && doc.get_heads().is_empty()) => doc,
+                _ => {
+                    peer.conn.send(Message::DocUnavailable {
+                        sender_id: server.clone(),
+                        target_id: peer.conn.peer().clone(),
+                        document_id: self.id,
+                    });
+                    continue;
+                }
+            };
+            peer.asked_while_empty = false;
+            if let Some(msg) = doc.generate_sync_message(&mut peer.state) {
+                peer.conn.send(Message::Sync {
+                    sender_id: server.clone(),
+                    target_id: peer.conn.peer().clone(),
+                    document_id: self.id,
+                    data: msg.encode(),
+                });
+            }
+        }
+    }
+}
+
+/// Tells a peer its message was refused, then closes its connection: a peer that sends
+/// unreadable sync data is broken, and resyncing from scratch is the only safe recovery.
+fn refuse(hub: &Hub, conn: &ConnHandle, doc: DocumentId, reason: String) {
+    hub.metrics.changes_refused.get_or_create(&crate::metrics::CodeLabel { code: "bad_sync_message" }).inc();
+    conn.send(Message::Error {
+        sender_id: hub.server_peer().clone(),
+        target_id: conn.peer().clone(),
+        message: format!("{reason} (document {doc})"),
+    });
+    conn.close(reason);
+}

@@ -1,0 +1,279 @@
+//! The sync hub: routes each document's messages to that document's actor, keeps the set
+//! of live connections, and bounds how many documents are held in memory.
+//!
+//! One actor per open document is the single writer of that document, so no lock is held
+//! while Automerge works. The hub's own lock guards only maps and is never held across an
+//! `.await`.
+//!
+//! Eviction: when more than `max_docs_in_memory` documents are open, the least recently
+//! used one is retired. Its actor finishes the messages already queued, hands the peers it
+//! was syncing with back to the hub as *dormant subscriptions* (their shared heads only),
+//! and exits. The next message for that document starts a fresh actor, which waits for the
+//! old one to finish, reloads from the store and resumes the subscriptions, so a phone
+//! that stays connected still receives every later change.
+
+use super::conn::{ConnHandle, ConnId};
+use super::doc_actor::{self, DocCommand};
+use crate::metrics::Metrics;
+use crate::store::DocStore;
+use linli_shared::{DocumentId, PeerId};
+use lru::LruCache;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Limits and timings of the hub. Every field is a setting (see `config`).
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub max_docs_in_memory: usize,
+    pub doc_idle: Duration,
+    pub max_batch: usize,
+    pub compact_after_chunks: usize,
+    pub max_connections_per_user: usize,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            max_docs_in_memory: 10_000,
+            doc_idle: Duration::from_secs(60),
+            max_batch: 256,
+            compact_after_chunks: 64,
+            max_connections_per_user: 16,
+        }
+    }
+}
+
+/// A peer that was syncing a document when its actor was evicted.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub conn: ConnHandle,
+    /// `automerge::sync::State::encode`: only the shared heads survive, by design.
+    pub state: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct DocEntry {
+    tx: mpsc::UnboundedSender<DocCommand>,
+    /// Held by the actor while it runs, so a successor waits for its predecessor.
+    generation: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[derive(Debug)]
+struct ConnInfo {
+    handle: ConnHandle,
+    token_id: String,
+}
+
+#[derive(Debug)]
+struct Maps {
+    docs: LruCache<DocumentId, DocEntry>,
+    retiring: HashMap<DocumentId, Arc<tokio::sync::Mutex<()>>>,
+    dormant: HashMap<DocumentId, Vec<Subscription>>,
+    conns: HashMap<ConnId, ConnInfo>,
+    peers: HashMap<(String, PeerId), ConnId>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct Hub {
+    pub(crate) store: Arc<dyn DocStore>,
+    pub(crate) settings: HubSettings,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) server_peer: PeerId,
+    maps: Mutex<Maps>,
+    next_conn: AtomicU64,
+}
+
+/// Why a new connection was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("too many connections for this user (limit {0})")]
+    TooManyConnections(usize),
+}
+
+impl Hub {
+    pub fn new(
+        store: Arc<dyn DocStore>,
+        settings: HubSettings,
+        metrics: Arc<Metrics>,
+        server_peer: PeerId,
+    ) -> Arc<Self> {
+        Arc::new(Hub {
+            store,
+            settings,
+            metrics,
+            server_peer,
+            maps: Mutex::new(Maps {
+                docs: LruCache::unbounded(),
+                retiring: HashMap::new(),
+                dormant: HashMap::new(),
+                conns: HashMap::new(),
+                peers: HashMap::new(),
+            }),
+            next_conn: AtomicU64::new(1),
+        })
+    }
+
+    pub fn server_peer(&self) -> &PeerId {
+        &self.server_peer
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Checks the per-user connection limit before an upgrade.
+    pub fn may_connect(&self, user: &str) -> Result<(), ConnectError> {
+        let maps = self.maps.lock();
+        let n = maps.conns.values().filter(|c| c.handle.user() == user).count();
+        if n >= self.settings.max_connections_per_user {
+            return Err(ConnectError::TooManyConnections(self.settings.max_connections_per_user));
+        }
+        Ok(())
+    }
+
+    /// Registers a joined connection. A connection of the same user with the same peer id
+    /// is replaced: it is closed, and its sync states go with it.
+    pub fn register(&self, conn: &ConnHandle, token_id: &str) {
+        let replaced = {
+            let mut maps = self.maps.lock();
+            maps.conns.insert(conn.id(), ConnInfo { handle: conn.clone(), token_id: token_id.to_owned() });
+            let old = maps.peers.insert((conn.user().to_owned(), conn.peer().clone()), conn.id());
+            old.and_then(|id| maps.conns.get(&id).map(|c| c.handle.clone()))
+        };
+        self.metrics.connections.set(self.connection_count() as i64);
+        if let Some(old) = replaced.filter(|old| old.id() != conn.id()) {
+            tracing::info!(conn = old.id().0, "peer rejoined; closing its previous connection");
+            old.close("replaced by a new connection of the same peer");
+        }
+    }
+
+    /// Forgets a closed connection and every sync state it had.
+    pub fn unregister(&self, conn: &ConnHandle, docs: impl IntoIterator<Item = DocumentId>) {
+        let mut maps = self.maps.lock();
+        maps.conns.remove(&conn.id());
+        let key = (conn.user().to_owned(), conn.peer().clone());
+        if maps.peers.get(&key) == Some(&conn.id()) {
+            maps.peers.remove(&key);
+        }
+        for doc in docs {
+            if let Some(entry) = maps.docs.peek(&doc) {
+                let _ = entry.tx.send(DocCommand::Leave { conn: conn.id() });
+            }
+            if let Some(subs) = maps.dormant.get_mut(&doc) {
+                subs.retain(|s| s.conn.id() != conn.id());
+                if subs.is_empty() {
+                    maps.dormant.remove(&doc);
+                }
+            }
+        }
+        let n = maps.conns.len();
+        drop(maps);
+        self.metrics.connections.set(n as i64);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.maps.lock().conns.len()
+    }
+
+    /// Closes every connection authenticated by `token_id` (a revoked session).
+    pub fn close_token(&self, token_id: &str, reason: &str) {
+        let maps = self.maps.lock();
+        for c in maps.conns.values().filter(|c| c.token_id == token_id) {
+            c.handle.close(reason);
+        }
+    }
+
+    /// Closes every connection of `user` (e.g. all sessions revoked).
+    pub fn close_user(&self, user: &str, reason: &str) {
+        let maps = self.maps.lock();
+        for c in maps.conns.values().filter(|c| c.handle.user() == user) {
+            c.handle.close(reason);
+        }
+    }
+
+    /// Sends `cmd` to the actor of `doc`, starting one if needed.
+    pub fn dispatch(self: &Arc<Self>, doc: DocumentId, cmd: DocCommand) {
+        let mut maps = self.maps.lock();
+        let cmd = match maps.docs.get(&doc) {
+            Some(entry) => match entry.tx.send(cmd) {
+                Ok(()) => return,
+                // The actor is gone (it exited on its own); start a new one below.
+                Err(mpsc::error::SendError(cmd)) => {
+                    maps.docs.pop(&doc);
+                    cmd
+                }
+            },
+            None => cmd,
+        };
+        while maps.docs.len() >= self.settings.max_docs_in_memory {
+            let Some((old_id, old)) = maps.docs.pop_lru() else { break };
+            // Dropping the entry drops the only sender: the actor drains its queue and exits.
+            maps.retiring.insert(old_id, old.generation.clone());
+            drop(old);
+            self.metrics.evictions.inc();
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let generation = maps.retiring.remove(&doc).unwrap_or_default();
+        let subscriptions = maps.dormant.remove(&doc).unwrap_or_default();
+        let _ = tx.send(cmd);
+        maps.docs.put(doc, DocEntry { tx, generation: generation.clone() });
+        self.metrics.docs_loaded.set(maps.docs.len() as i64);
+        drop(maps);
+        tokio::spawn(doc_actor::run(self.clone(), doc, rx, generation, subscriptions));
+    }
+
+    /// Called by an idle actor: removes its entry if nothing is queued for it. Returns
+    /// whether the actor may exit. Runs under the hub lock, so no message can slip in
+    /// between the check and the removal.
+    pub(crate) fn try_retire_idle(
+        &self,
+        doc: DocumentId,
+        generation: &Arc<tokio::sync::Mutex<()>>,
+        rx: &mpsc::UnboundedReceiver<DocCommand>,
+    ) -> bool {
+        let mut maps = self.maps.lock();
+        let ours = maps.docs.peek(&doc).is_some_and(|e| Arc::ptr_eq(&e.generation, generation));
+        if !ours {
+            // Already evicted: the hub is waiting for us to drain and exit.
+            return rx.is_empty();
+        }
+        if !rx.is_empty() {
+            return false;
+        }
+        maps.docs.pop(&doc);
+        self.metrics.docs_loaded.set(maps.docs.len() as i64);
+        true
+    }
+
+    /// Called by an exiting actor: parks its subscriptions and forgets its generation lock.
+    pub(crate) fn actor_exited(
+        &self,
+        doc: DocumentId,
+        generation: &Arc<tokio::sync::Mutex<()>>,
+        subscriptions: Vec<Subscription>,
+    ) {
+        let mut maps = self.maps.lock();
+        if maps.retiring.get(&doc).is_some_and(|g| Arc::ptr_eq(g, generation)) {
+            maps.retiring.remove(&doc);
+        }
+        let live: Vec<_> = subscriptions.into_iter().filter(|s| !s.conn.is_closed()).collect();
+        if !live.is_empty() {
+            // If a successor already started, hand the subscriptions to it directly.
+            if let Some(entry) = maps.docs.peek(&doc) {
+                let _ = entry.tx.send(DocCommand::Resume { subscriptions: live });
+            } else {
+                maps.dormant.entry(doc).or_default().extend(live);
+            }
+        }
+        self.metrics.docs_loaded.set(maps.docs.len() as i64);
+    }
+
+    pub fn docs_in_memory(&self) -> usize {
+        self.maps.lock().docs.len()
+    }
+}

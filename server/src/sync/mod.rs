@@ -1,0 +1,11 @@
+//! The sync side of the server: connections, the hub and one actor per open document.
+
+pub mod conn;
+pub mod doc_actor;
+pub mod hub;
+pub mod rate;
+pub mod session;
+
+pub use conn::{ConnHandle, ConnId};
+pub use hub::{Hub, HubSettings};
+pub use session::{Session, SessionSettings};

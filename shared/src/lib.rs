@@ -1,0 +1,12 @@
+//! Linli's pure core, shared by the server, the black-box tests and the load generator:
+//! identifiers, the automerge-repo wire protocol (version "1") with its CBOR codec, and
+//! the limits that bound what a peer may send. No I/O and no async runtime, so every
+//! part can be tested in isolation and fuzzed.
+
+pub mod ids;
+pub mod limits;
+pub mod wire;
+
+pub use ids::{DocumentId, IdError, PeerId, StorageId};
+pub use limits::WireLimits;
+pub use wire::{decode, encode, Message, PeerMetadata, WireError};

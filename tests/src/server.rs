@@ -1,0 +1,193 @@
+//! The real `linli` binary as a child process: started on port 0 (or a given port) with a
+//! fresh data directory, killed with SIGKILL, restarted on the same port and data.
+
+use anyhow::{anyhow, bail, Context};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Path of the `linli` binary: `$LINLI_BIN`, else `target/debug/linli` of this workspace.
+pub fn linli_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("LINLI_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug/linli")
+}
+
+/// Runs a `linli` subcommand to completion, feeding `stdin`. Fails on a non-zero exit.
+pub fn linli_cli(data: &Path, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    let bin = linli_bin();
+    if !bin.exists() {
+        bail!("{} not found: run `cargo build -p linli-server` first (make test does)", bin.display());
+    }
+    let mut child = std::process::Command::new(&bin)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().context("stdin")?.write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("linli {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A running `linli serve`.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Option<Child>,
+    data: PathBuf,
+    extra: Vec<String>,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `linli serve` on `data`, on `port` (0: any free port), with `extra` flags.
+    /// Returns once the server prints its listening line (bounded wait, no sleeps).
+    pub async fn start(data: &Path, port: u16, extra: &[&str]) -> anyhow::Result<Self> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, addr) = spawn(data, port, &extra).await?;
+        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, addr })
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The WebSocket URL, authenticated with `?token=`.
+    pub fn ws_url(&self, token: &str) -> String {
+        format!("ws://{}/sync?token={token}", self.addr)
+    }
+
+    /// Kills the server with SIGKILL: no shutdown code runs.
+    pub async fn kill9(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill()?;
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same data directory and port.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill9().await?;
+        // The port was just released; a bounded retry covers a slow kernel.
+        let mut last = None;
+        for _ in 0..50 {
+            match spawn(&self.data, self.addr.port(), &self.extra).await {
+                Ok((child, addr)) => {
+                    self.child = Some(child);
+                    self.addr = addr;
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("restart failed")))
+    }
+
+    /// Logs in through the HTTP API and returns the token.
+    pub async fn login(&self, username: &str, password: &str) -> anyhow::Result<String> {
+        let resp = reqwest::Client::new()
+            .post(self.http("/api/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("login of {username} failed: {}", resp.status());
+        }
+        let body: serde_json::Value = resp.json().await?;
+        body["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no token in {body}"))
+    }
+
+    /// The server's log so far (stderr), for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Child, SocketAddr)> {
+    let bin = linli_bin();
+    if !bin.exists() {
+        bail!("{} not found: run `cargo build -p linli-server` first (make test does)", bin.display());
+    }
+    std::fs::create_dir_all(data)?;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log"))?;
+    let mut child = Command::new(&bin)
+        .arg("--data")
+        .arg(data)
+        .arg("serve")
+        .arg("--bind")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(extra)
+        .env("LINLI_LOG", "info,linli_server=debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix("linli listening on http://") {
+                return Ok(rest.trim().parse::<SocketAddr>()?);
+            }
+        }
+        bail!("server exited before listening (see {}/server.log)", data.display())
+    })
+    .await
+    .map_err(|_| anyhow!("server did not start within 30 s"))??;
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr))
+}
+
+/// A fresh data directory with grid `g1` and users `alice` (coordinator) and `bob`
+/// (volunteer), served by a real `linli` process.
+#[derive(Debug)]
+pub struct Community {
+    pub dir: tempfile::TempDir,
+    pub server: ServerProcess,
+}
+
+pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
+pub const BOB: (&str, &str) = ("bob", "bob-password-1");
+
+impl Community {
+    pub async fn start(extra: &[&str]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        linli_cli(&data, &["grid", "add", "g1", "--name", "一网格"], "")?;
+        linli_cli(&data, &["user", "add", "--username", ALICE.0, "--role", "coordinator", "--grid", "g1"], ALICE.1)?;
+        linli_cli(&data, &["user", "add", "--username", BOB.0, "--role", "volunteer", "--grid", "g1"], BOB.1)?;
+        let server = ServerProcess::start(&data, 0, extra).await?;
+        Ok(Community { dir, server })
+    }
+
+    pub async fn token(&self, who: (&str, &str)) -> anyhow::Result<String> {
+        self.server.login(who.0, who.1).await
+    }
+}
