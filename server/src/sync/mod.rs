@@ -9,3 +9,6 @@ pub mod session;
 pub use conn::{ConnHandle, ConnId};
 pub use hub::{Hub, HubSettings};
 pub use session::{Session, SessionSettings};
+
+#[cfg(test)]
+mod tests;
