@@ -37,7 +37,13 @@ impl Application {
     pub fn build_with_db(settings: &Settings, db: Db, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let storage_id = db.storage_id()?;
         let server_peer = PeerId::new(format!("linli-{storage_id}"))?;
-        let hub = Hub::new(Arc::new(db.docs.clone()), settings.hub_settings(), metrics.clone(), server_peer);
+        let hub = Hub::new(
+            Arc::new(db.docs.clone()),
+            settings.hub_settings(),
+            metrics.clone(),
+            server_peer,
+            Arc::new(crate::sync::OpenGate),
+        );
         let tokens = Tokens::new(db.clone(), settings.jwt_secret.as_deref(), settings.token_ttl_secs)?;
         if let Err(e) = tokens.prune_revocations() {
             tracing::warn!(error = %e, "could not prune expired revocations");

@@ -8,6 +8,7 @@
 //! on disk, so a `kill -9` can never lose an acknowledged change.
 
 use super::conn::{ConnHandle, ConnId};
+use super::gate::{Incoming, Refusal};
 use super::hub::{Hub, Subscription};
 use crate::store::ChunkKey;
 use automerge::sync::{self, SyncDoc};
@@ -56,6 +57,14 @@ struct DocActor {
     peers: BTreeMap<ConnId, Peer>,
     /// Last ephemeral count seen per (sender, session): repeats are dropped, not relayed.
     ephemeral_seen: HashMap<(PeerId, String), u64>,
+    /// Connections whose changes were merged in the current batch, with their change count.
+    contributors: Vec<(ConnHandle, usize)>,
+}
+
+/// What became of a sync message's changes.
+enum Applied {
+    Merged(usize),
+    Refused(Refusal, Vec<ChangeHash>),
 }
 
 /// Bound on the ephemeral de-duplication table of one document.
@@ -71,8 +80,15 @@ pub(crate) async fn run(
     // Wait for a predecessor (evicted, still draining) so its last chunk is in the store.
     let guard = generation.clone().lock_owned().await;
     let (doc, chunks) = load(&hub, id).await;
-    let mut actor =
-        DocActor { hub: hub.clone(), id, doc, chunks, peers: BTreeMap::new(), ephemeral_seen: HashMap::new() };
+    let mut actor = DocActor {
+        hub: hub.clone(),
+        id,
+        doc,
+        chunks,
+        peers: BTreeMap::new(),
+        ephemeral_seen: HashMap::new(),
+        contributors: Vec::new(),
+    };
     actor.resume(subscriptions);
     let idle = hub.settings.doc_idle;
     loop {
@@ -197,9 +213,15 @@ impl DocActor {
             touched = self.peers.keys().copied().collect();
         }
         let new_heads = self.heads();
+        let contributors = std::mem::take(&mut self.contributors);
         if new_heads != old_heads {
             if self.persist(&old_heads).await {
                 touched = self.peers.keys().copied().collect();
+                if let Some(doc) = self.doc.as_ref() {
+                    for (conn, n) in &contributors {
+                        self.hub.gate.accepted(conn, self.id, *n, doc);
+                    }
+                }
             } else {
                 self.reload().await;
                 touched = self.peers.keys().copied().collect();
@@ -209,14 +231,28 @@ impl DocActor {
     }
 
     /// Applies one sync message. Returns whether the peer should get a reply.
+    ///
+    /// A message that carries changes is applied to a fork first; the gate sees the
+    /// fork and the new changes, and only an accepted fork replaces the document.
     fn apply_sync(&mut self, conn: ConnHandle, data: &[u8], request: bool, panicked: &mut bool) -> bool {
         let id = conn.id();
-        let peer = self.peers.entry(id).or_insert_with(|| Peer::new(conn.clone()));
         let Some(doc) = self.doc.as_mut() else {
             // Unreadable document: answer as if we did not have it.
-            peer.asked_while_empty = true;
+            self.peers.entry(id).or_insert_with(|| Peer::new(conn.clone())).asked_while_empty = true;
             return true;
         };
+        if !self.peers.contains_key(&id) && !doc.get_heads().is_empty() && !self.hub.gate.may_read(&conn, self.id, doc)
+        {
+            // Existence is not revealed: a document one may not read looks like a missing one.
+            self.hub.metrics.protocol_error("read_denied");
+            conn.send(Message::DocUnavailable {
+                sender_id: self.hub.server_peer().clone(),
+                target_id: conn.peer().clone(),
+                document_id: self.id,
+            });
+            return false;
+        }
+        let peer = self.peers.entry(id).or_insert_with(|| Peer::new(conn.clone()));
         let message = match sync::Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
@@ -227,10 +263,54 @@ impl DocActor {
                 return false;
             }
         };
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| doc.receive_sync_message(&mut peer.state, message)));
-        match result {
-            Ok(Ok(())) => {
+        let outcome = if message.changes.is_empty() || peer.state.read_only {
+            // Nothing to merge (or a peer whose changes we no longer take this session).
+            std::panic::catch_unwind(AssertUnwindSafe(|| doc.receive_sync_message(&mut peer.state, message)))
+                .map(|r| r.map(|()| Applied::Merged(0)))
+        } else {
+            let before_heads = doc.get_heads();
+            let saved_state = peer.state.clone();
+            let mut fork = doc.clone();
+            let applied =
+                std::panic::catch_unwind(AssertUnwindSafe(|| fork.receive_sync_message(&mut peer.state, message)));
+            match applied {
+                Ok(Ok(())) if fork.get_heads() == before_heads => Ok(Ok(Applied::Merged(0))),
+                Ok(Ok(())) => {
+                    let changes = fork.get_changes(&before_heads);
+                    let incoming = Incoming { conn: &conn, doc: self.id, before: doc, after: &fork, changes: &changes };
+                    match self.hub.gate.check(&incoming) {
+                        Ok(()) => {
+                            let n = changes.len();
+                            *doc = fork;
+                            Ok(Ok(Applied::Merged(n)))
+                        }
+                        Err(refusal) => {
+                            self.hub.gate.refused(&incoming, &refusal);
+                            let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+                            // Forget the refused message, and take no more changes from this
+                            // peer for this document until it reconnects: it will recover
+                            // the server's copy (the `rejected` message tells it so).
+                            peer.state = saved_state;
+                            peer.state.read_only = true;
+                            Ok(Ok(Applied::Refused(refusal, hashes)))
+                        }
+                    }
+                }
+                other => other.map(|r| r.map(|()| Applied::Merged(0))),
+            }
+        };
+        match outcome {
+            Ok(Ok(Applied::Merged(n))) => {
+                if n > 0 {
+                    self.contributors.push((conn.clone(), n));
+                }
                 peer.asked_while_empty = request && doc.get_heads().is_empty();
+                true
+            }
+            Ok(Ok(Applied::Refused(refusal, hashes))) => {
+                self.hub.metrics.changes_refused.get_or_create(&crate::metrics::CodeLabel { code: refusal.code }).inc();
+                tracing::info!(conn = id.0, doc = %self.id, code = refusal.code, "changes refused");
+                send_rejected(&self.hub, &conn, self.id, &refusal.reason, &hashes);
                 true
             }
             Ok(Err(e)) => {
@@ -358,6 +438,32 @@ impl DocActor {
             }
         }
     }
+}
+
+/// Tells a peer its changes were refused, as an `ephemeral` message on the document:
+/// `{"linli": "rejected", "reason": …, "changes": [hex hashes]}` (DESIGN §4).
+fn send_rejected(hub: &Hub, conn: &ConnHandle, doc: DocumentId, reason: &str, hashes: &[ChangeHash]) {
+    let mut data = Vec::new();
+    let mut enc = minicbor::Encoder::new(&mut data);
+    let written = (|| -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
+        enc.map(3)?.str("linli")?.str("rejected")?.str("reason")?.str(reason)?.str("changes")?;
+        enc.array(hashes.len() as u64)?;
+        for h in hashes {
+            enc.str(&h.to_string())?;
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        return;
+    }
+    conn.send(Message::Ephemeral {
+        sender_id: hub.server_peer().clone(),
+        target_id: conn.peer().clone(),
+        document_id: doc,
+        session_id: hub.session_id().to_owned(),
+        count: hub.next_ephemeral_count(),
+        data,
+    });
 }
 
 /// Tells a peer its message was refused, then closes its connection: a peer that sends

@@ -14,6 +14,7 @@
 
 use super::conn::{ConnHandle, ConnId};
 use super::doc_actor::{self, DocCommand};
+use super::gate::Gate;
 use crate::metrics::Metrics;
 use crate::store::DocStore;
 use linli_shared::{DocumentId, PeerId};
@@ -84,8 +85,12 @@ pub struct Hub {
     pub(crate) settings: HubSettings,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) server_peer: PeerId,
+    pub(crate) gate: Arc<dyn Gate>,
     maps: Mutex<Maps>,
     next_conn: AtomicU64,
+    /// The server's own ephemeral session (for `rejected` messages) and its counter.
+    session_id: String,
+    ephemeral_count: AtomicU64,
 }
 
 /// Why a new connection was refused.
@@ -101,12 +106,16 @@ impl Hub {
         settings: HubSettings,
         metrics: Arc<Metrics>,
         server_peer: PeerId,
+        gate: Arc<dyn Gate>,
     ) -> Arc<Self> {
         Arc::new(Hub {
             store,
             settings,
             metrics,
             server_peer,
+            gate,
+            session_id: uuid::Uuid::new_v4().simple().to_string(),
+            ephemeral_count: AtomicU64::new(1),
             maps: Mutex::new(Maps {
                 docs: LruCache::unbounded(),
                 retiring: HashMap::new(),
@@ -120,6 +129,14 @@ impl Hub {
 
     pub fn server_peer(&self) -> &PeerId {
         &self.server_peer
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    pub fn next_ephemeral_count(&self) -> u64 {
+        self.ephemeral_count.fetch_add(1, Ordering::Relaxed)
     }
 
     pub fn next_conn_id(&self) -> ConnId {

@@ -58,7 +58,7 @@ impl DocStore for TestStore {
 }
 
 fn hub(store: Arc<TestStore>, settings: HubSettings) -> Arc<Hub> {
-    Hub::new(store, settings, Arc::new(Metrics::new()), PeerId::new("server").unwrap())
+    Hub::new(store, settings, Arc::new(Metrics::new()), PeerId::new("server").unwrap(), Arc::new(super::OpenGate))
 }
 
 /// A simulated phone: its own document copy and sync state, and the connection's queue.
