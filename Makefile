@@ -6,7 +6,7 @@ CARGO ?= cargo
 DATA ?= ./data
 BIND ?= 127.0.0.1:8080
 
-.PHONY: run test test-rust test-interop build build-debug interop-deps lint fmt clean
+.PHONY: run test test-rust test-interop build build-debug interop-deps lint fmt clean bench
 
 ## Build and start the server with a demo community on $(BIND); prints the demo logins.
 run:
@@ -39,3 +39,8 @@ fmt:
 clean:
 	$(CARGO) clean
 	rm -rf tests/interop/node_modules
+
+## Benchmarks: Linli against the reference automerge-repo server, side by side; writes
+## BENCHMARKS.md (~15 min). Not part of `make test`. Sizes: see bench/run.sh.
+bench:
+	CARGO="$(CARGO)" bash bench/run.sh

@@ -149,15 +149,12 @@ pub fn check(data: &Path) -> anyhow::Result<CheckReport> {
         let stored = db.docs.load(&id)?;
         report.chunks += stored.chunks.len();
         report.bytes += stored.total_bytes();
-        let mut doc = automerge::Automerge::new();
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            stored.chunks.iter().try_for_each(|(_, b)| doc.load_incremental(b).map(|_| ()))
-        }));
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stored.to_automerge()));
         match loaded {
-            Ok(Ok(())) if !doc.get_missing_deps(&[]).is_empty() => {
+            Ok(Ok(doc)) if !doc.get_missing_deps(&[]).is_empty() => {
                 report.unreadable.push(format!("{id}: missing changes"));
             }
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => report.unreadable.push(format!("{id}: {e}")),
             Err(_) => report.unreadable.push(format!("{id}: automerge panicked")),
         }

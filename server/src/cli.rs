@@ -62,7 +62,8 @@ pub enum UserCommand {
     Add {
         #[arg(long)]
         username: String,
-        #[arg(long, value_enum)]
+        /// admin, coordinator, medic or volunteer.
+        #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Grid the user works in (repeatable).
         #[arg(long = "grid")]
@@ -146,6 +147,10 @@ impl ServeArgs {
         }
         s
     }
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse().map_err(|e: linli_shared::domain::UnknownName| format!("{e} (admin, coordinator, medic or volunteer)"))
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

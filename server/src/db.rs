@@ -15,8 +15,8 @@ use std::sync::Arc;
 pub enum DbError {
     #[error("the data directory {path} is in use by another linli process (stop the server first)")]
     InUse { path: String },
-    #[error("cannot open the data directory {path}: {source}")]
-    Open { path: String, source: sled::Error },
+    #[error("cannot open the data directory {path}: {cause}")]
+    Open { path: String, cause: sled::Error },
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("I/O error: {0}")]
@@ -43,10 +43,15 @@ impl Db {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("store");
         let sled = sled::Config::new().path(&path).open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) => {
+            // sled reports the lock held by another process as a plain I/O error.
+            sled::Error::Io(ref io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.raw_os_error() == Some(11)
+                    || io.to_string().contains("could not acquire lock") =>
+            {
                 DbError::InUse { path: dir.display().to_string() }
             }
-            e => DbError::Open { path: dir.display().to_string(), source: e },
+            e => DbError::Open { path: dir.display().to_string(), cause: e },
         })?;
         let flusher = sled.clone();
         let observe = metrics.clone();

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod grids;
 pub mod http;
 pub mod metrics;
+pub mod quarantine;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -1,8 +1,10 @@
 //! Linli's pure core, shared by the server, the black-box tests and the load generator:
-//! identifiers, the automerge-repo wire protocol (version "1") with its CBOR codec, and
-//! the limits that bound what a peer may send. No I/O and no async runtime, so every
+//! identifiers, the automerge-repo wire protocol (version "1") with its CBOR codec, the
+//! limits that bound what a peer may send, and the domain: document schemas, access
+//! rules and alerts (`domain`). No I/O and no async runtime, so every
 //! part can be tested in isolation and fuzzed.
 
+pub mod domain;
 pub mod ids;
 pub mod limits;
 pub mod wire;

@@ -50,6 +50,54 @@ impl RawConn {
         self.send_bytes(linli_shared::encode(msg)).await
     }
 
+    /// Connects with a hand-built upgrade request (extra headers such as `Authorization`,
+    /// `Cookie` or `Origin`). A refused upgrade is `Err(Error::Http(response))`, which
+    /// carries the HTTP status.
+    pub async fn connect_request(
+        req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
+        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(RawConn { ws })
+    }
+
+    /// Sends `frames` as fast as the socket takes them while reading what comes back, until
+    /// the server closes the connection (bounded by `timeout`). Reading at the same time
+    /// means the server's close frame is seen even if it closes mid-flood. Returns how many
+    /// frames were sent, the messages received, and the close.
+    pub async fn flood(
+        &mut self,
+        frames: Vec<Vec<u8>>,
+        timeout: Duration,
+    ) -> anyhow::Result<(usize, Vec<Message>, Option<(u16, String)>)> {
+        let (mut tx, mut rx) = (&mut self.ws).split();
+        let sending = async move {
+            let mut sent = 0;
+            for f in frames {
+                if tx.send(WsMessage::Binary(f)).await.is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        };
+        let reading = async move {
+            let mut msgs = Vec::new();
+            loop {
+                match rx.next().await {
+                    Some(Ok(WsMessage::Binary(b))) => msgs.push(linli_shared::decode(&b, &WireLimits::default())?),
+                    Some(Ok(WsMessage::Close(frame))) => return anyhow::Ok((msgs, close_of(frame))),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return anyhow::Ok((msgs, None)),
+                }
+            }
+        };
+        let (sent, read) = tokio::time::timeout(timeout, async { tokio::join!(sending, reading) })
+            .await
+            .map_err(|_| anyhow!("the server did not close the connection within {timeout:?}"))?;
+        let (msgs, close) = read?;
+        Ok((sent, msgs, close))
+    }
+
     /// Sends `join` for `peer` and waits for the server's `peer` reply.
     pub async fn join(&mut self, peer: &str) -> anyhow::Result<Message> {
         self.send(&Message::Join {
@@ -324,4 +372,104 @@ impl TestPeer {
 
 fn unreachable_peer() -> PeerId {
     PeerId::new("peer-x".to_owned()).expect("valid peer id")
+}
+
+/// The two halves of [`TestPeer::push`] and [`TestPeer::pump_one`] taken apart, for tests
+/// that put something between the peer and its socket (see [`crate::faulty::FaultyLink`]).
+/// They leave `push` and `pump_one` as they are.
+impl TestPeer {
+    /// The messages [`TestPeer::push`] would send now, without sending them: the sync
+    /// states advance exactly as if they had been sent. Empty when not connected.
+    pub fn outgoing(&mut self) -> Vec<Message> {
+        let (true, Some(server)) = (self.ws.is_some(), self.server.clone()) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (id, d) in self.docs.iter_mut() {
+            let empty = d.doc.get_heads().is_empty();
+            if let Some(msg) = d.doc.sync().generate_sync_message(&mut d.state) {
+                let data = msg.encode();
+                out.push(if empty && !d.unavailable {
+                    Message::Request {
+                        sender_id: self.peer_id.clone(),
+                        target_id: server.clone(),
+                        document_id: *id,
+                        data,
+                    }
+                } else {
+                    Message::Sync { sender_id: self.peer_id.clone(), target_id: server.clone(), document_id: *id, data }
+                });
+            }
+        }
+        out
+    }
+
+    /// Sends one message as it is. A failed send drops the connection; returns whether it
+    /// was sent.
+    pub async fn send_message(&mut self, msg: &Message) -> bool {
+        let Some(ws) = self.ws.as_mut() else { return false };
+        if ws.send(WsMessage::Binary(linli_shared::encode(msg))).await.is_err() {
+            self.ws = None;
+            return false;
+        }
+        true
+    }
+
+    /// The next message from the server within `timeout`, without applying it: `Ok(None)`
+    /// on timeout. A closed or failed connection is dropped and reported as an error.
+    pub async fn recv_message(&mut self, timeout: Duration) -> anyhow::Result<Option<Message>> {
+        let Some(ws) = self.ws.as_mut() else { bail!("not connected") };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let next = match tokio::time::timeout_at(deadline, ws.next()).await {
+                Err(_) => return Ok(None),
+                Ok(n) => n,
+            };
+            match next {
+                Some(Ok(WsMessage::Binary(b))) => {
+                    return Ok(Some(linli_shared::decode(&b, &WireLimits::default())?));
+                }
+                Some(Ok(WsMessage::Close(frame))) => {
+                    self.ws = None;
+                    bail!("server closed the connection: {:?}", close_of(frame));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    self.ws = None;
+                    bail!("connection failed: {e}");
+                }
+                None => {
+                    self.ws = None;
+                    bail!("connection closed");
+                }
+            }
+        }
+    }
+
+    /// Applies one message from the server, as [`TestPeer::pump_one`] does.
+    pub fn apply_message(&mut self, msg: Message) -> anyhow::Result<()> {
+        match msg {
+            Message::Sync { document_id, data, .. } => {
+                let msg = sync::Message::decode(&data)?;
+                let heads = msg.heads.clone();
+                let d = self.docs.entry(document_id).or_insert_with(|| PeerDoc {
+                    doc: AutoCommit::new(),
+                    state: sync::State::new(),
+                    unavailable: false,
+                });
+                d.unavailable = false;
+                d.doc.sync().receive_sync_message(&mut d.state, msg)?;
+                self.acked.insert(document_id, heads);
+            }
+            Message::DocUnavailable { document_id, .. } => {
+                if let Some(d) = self.docs.get_mut(&document_id) {
+                    d.unavailable = true;
+                }
+            }
+            Message::Ephemeral { document_id, sender_id, data, .. } => {
+                self.ephemeral.push((document_id, sender_id, data))
+            }
+            Message::Error { message, .. } => bail!("server error: {message}"),
+            _ => {}
+        }
+        Ok(())
+    }
 }

@@ -114,6 +114,22 @@ impl ServerProcess {
         body["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no token in {body}"))
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        let resp = reqwest::get(self.http("/metrics")).await?;
+        if !resp.status().is_success() {
+            bail!("GET /metrics: {}", resp.status());
+        }
+        Ok(resp.text().await?)
+    }
+
+    /// The current value of one series of `GET /metrics`, written as it is rendered, e.g.
+    /// `linli_connections` or `linli_protocol_errors_total{code="malformed"}`. A series
+    /// that is absent (a labelled counter that never counted) is 0.
+    pub async fn metric(&self, series: &str) -> anyhow::Result<f64> {
+        Ok(metric_value(&self.metrics_text().await?, series).unwrap_or(0.0))
+    }
+
     /// The server's log so far (stderr), for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
@@ -163,6 +179,16 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, addr))
+}
+
+/// The value of `series` (name and labels exactly as rendered) in a Prometheus/OpenMetrics
+/// text exposition, if present.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?;
+        let value = rest.strip_prefix(' ')?;
+        value.split_whitespace().next()?.parse().ok()
+    })
 }
 
 /// A fresh data directory with grid `g1` and users `alice` (coordinator) and `bob`

@@ -8,30 +8,8 @@ use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// What a user may do (DESIGN §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The whole community.
-    Admin,
-    /// Grid coordinator (网格员): their grids.
-    Coordinator,
-    /// Reads episodes and alerts of their grids, writes medical notes.
-    Medic,
-    /// What is assigned to them.
-    Volunteer,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Admin => "admin",
-            Role::Coordinator => "coordinator",
-            Role::Medic => "medic",
-            Role::Volunteer => "volunteer",
-        })
-    }
-}
+/// What a user may do (DESIGN §4); the same vocabulary the rules use.
+pub use linli_shared::domain::Role;
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct User {
@@ -39,6 +17,8 @@ pub struct User {
     pub username: String,
     pub role: Role,
     pub grids: Vec<String>,
+    /// The user's server-authored `inbox` document.
+    pub inbox: linli_shared::DocumentId,
     password_hash: String,
     pub created_at: u64,
     #[serde(default)]
@@ -135,6 +115,7 @@ impl Users {
             username: new.username.clone(),
             role: new.role,
             grids: new.grids,
+            inbox: linli_shared::DocumentId::random(),
             password_hash,
             created_at: crate::now_secs(),
             disabled: false,
@@ -166,6 +147,17 @@ impl Users {
             Some(id) => self.get(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }
+    }
+
+    /// Every user, by username.
+    pub fn list(&self) -> Result<Vec<User>, UserError> {
+        let mut users = Vec::new();
+        for item in self.db.users.iter().values() {
+            let v = item?;
+            users.push(serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("user record: {e}")))?);
+        }
+        users.sort_by(|a: &User, b: &User| a.username.cmp(&b.username));
+        Ok(users)
     }
 
     pub fn count(&self) -> usize {

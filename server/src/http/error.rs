@@ -15,6 +15,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    NotFound(&'static str),
     #[error("too many attempts; try again in a minute")]
     TooManyAttempts,
     #[error("too many connections")]
@@ -30,6 +32,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::Internal(_) => "internal",
@@ -48,6 +51,7 @@ impl ResponseError for ApiError {
             ApiError::BadCredentials | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooManyAttempts | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

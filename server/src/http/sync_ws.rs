@@ -8,7 +8,6 @@ use crate::sync::session::Close;
 use crate::sync::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use futures_util::future::Either;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub async fn upgrade(
@@ -27,7 +26,11 @@ pub async fn upgrade(
     let (session, outbound) = Session::new(
         state.hub.clone(),
         state.session.clone(),
-        caller.user.id.clone(),
+        std::sync::Arc::new(crate::sync::conn::UserCtx {
+            id: caller.user.id.clone(),
+            role: caller.user.role,
+            grids: caller.user.grids.clone(),
+        }),
         caller.claims.jti.clone(),
         state.storage_id.clone(),
     );
@@ -53,15 +56,10 @@ async fn pump(
     tokio::pin!(expiry);
     let mut alive = true;
     let close: CloseReason = loop {
-        let closed = match session.conn() {
-            Some(c) => Either::Left(c.closed()),
-            None => Either::Right(std::future::pending()),
-        };
         tokio::select! {
             biased;
-            _ = closed => {
-                let reason = session.conn().and_then(|c| c.close_reason()).map(|r| r.0).unwrap_or_default();
-                break policy(reason);
+            _ = session.closed() => {
+                break policy(session.close_reason().unwrap_or_else(|| "closed by the server".into()));
             }
             _ = &mut expiry => break policy("the session has expired; log in again".into()),
             out = outbound.recv() => {

@@ -108,6 +108,40 @@ pub struct StoredDoc {
 }
 
 impl StoredDoc {
+    /// Rebuilds the document, refusing anything damaged: an incremental chunk whose bytes
+    /// do not match its content address, or a snapshot that does not load strictly or
+    /// does not have the heads it was stored under. (Automerge's own incremental loading
+    /// skips unreadable data silently, which would hide a damaged store.)
+    pub fn to_automerge(&self) -> Result<automerge::Automerge, StoreError> {
+        let mut doc = automerge::Automerge::new();
+        for (key, bytes) in &self.chunks {
+            match key.kind {
+                ChunkKind::Incremental => {
+                    if <[u8; 32]>::from(Sha256::digest(bytes)) != key.hash {
+                        return Err(StoreError::Corrupt(format!("chunk {} does not match its hash", key_name(key))));
+                    }
+                    doc.load_incremental(bytes)
+                        .map_err(|e| StoreError::Corrupt(format!("chunk {}: {e}", key_name(key))))?;
+                }
+                ChunkKind::Snapshot => {
+                    let snap = automerge::Automerge::load(bytes)
+                        .map_err(|e| StoreError::Corrupt(format!("snapshot {}: {e}", key_name(key))))?;
+                    if ChunkKey::snapshot(key.doc, &snap.get_heads()).hash != key.hash {
+                        return Err(StoreError::Corrupt(format!("snapshot {} has other heads", key_name(key))));
+                    }
+                    if doc.get_heads().is_empty() {
+                        doc = snap;
+                    } else {
+                        let mut snap = snap;
+                        doc.merge(&mut snap)
+                            .map_err(|e| StoreError::Corrupt(format!("snapshot {}: {e}", key_name(key))))?;
+                    }
+                }
+            }
+        }
+        Ok(doc)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }
@@ -115,6 +149,10 @@ impl StoredDoc {
     pub fn total_bytes(&self) -> usize {
         self.chunks.iter().map(|(_, b)| b.len()).sum()
     }
+}
+
+fn key_name(key: &ChunkKey) -> String {
+    String::from_utf8_lossy(&key.encode()).into_owned()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -17,11 +17,19 @@ pub struct ConnId(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason(pub String);
 
+/// The authenticated user behind a connection, as the rules need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCtx {
+    pub id: String,
+    pub role: crate::auth::Role,
+    pub grids: Vec<String>,
+}
+
 #[derive(Debug)]
 struct Inner {
     id: ConnId,
     peer: PeerId,
-    user: String,
+    user: Arc<UserCtx>,
     out: mpsc::Sender<Message>,
     close: CancellationToken,
     reason: parking_lot::Mutex<Option<CloseReason>>,
@@ -32,13 +40,25 @@ struct Inner {
 pub struct ConnHandle(Arc<Inner>);
 
 impl ConnHandle {
-    pub fn new(id: ConnId, peer: PeerId, user: String, out: mpsc::Sender<Message>) -> Self {
+    pub fn new(id: ConnId, peer: PeerId, user: Arc<UserCtx>, out: mpsc::Sender<Message>) -> Self {
+        Self::with_token(id, peer, user, out, CancellationToken::new())
+    }
+
+    /// A handle whose close signal is `close` (shared with the transport, which may have
+    /// been told to close before the peer joined).
+    pub fn with_token(
+        id: ConnId,
+        peer: PeerId,
+        user: Arc<UserCtx>,
+        out: mpsc::Sender<Message>,
+        close: CancellationToken,
+    ) -> Self {
         ConnHandle(Arc::new(Inner {
             id,
             peer,
             user,
             out,
-            close: CancellationToken::new(),
+            close,
             reason: parking_lot::Mutex::new(None),
         }))
     }
@@ -53,6 +73,11 @@ impl ConnHandle {
 
     /// The authenticated user id behind this connection.
     pub fn user(&self) -> &str {
+        &self.0.user.id
+    }
+
+    /// Role and grids of the user behind this connection.
+    pub fn who(&self) -> &UserCtx {
         &self.0.user
     }
 

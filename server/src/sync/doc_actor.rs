@@ -124,13 +124,7 @@ async fn load(hub: &Arc<Hub>, id: DocumentId) -> (Option<Automerge>, Vec<ChunkKe
     let loaded = tokio::task::spawn_blocking(move || {
         let stored = store.load(&id)?;
         let keys: Vec<ChunkKey> = stored.chunks.iter().map(|(k, _)| *k).collect();
-        let doc = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut doc = Automerge::new();
-            for (_, bytes) in &stored.chunks {
-                doc.load_incremental(bytes)?;
-            }
-            Ok::<_, automerge::AutomergeError>(doc)
-        }));
+        let doc = std::panic::catch_unwind(AssertUnwindSafe(|| stored.to_automerge()));
         Ok::<_, crate::store::StoreError>((doc, keys))
     })
     .await;

@@ -69,8 +69,18 @@ struct ConnInfo {
     token_id: String,
 }
 
+/// A connection that has not joined yet: it can still be closed by revocation.
+#[derive(Debug)]
+struct Pending {
+    user: String,
+    token_id: String,
+    close: tokio_util::sync::CancellationToken,
+    reason: Option<String>,
+}
+
 #[derive(Debug)]
 struct Maps {
+    pending: HashMap<ConnId, Pending>,
     docs: LruCache<DocumentId, DocEntry>,
     retiring: HashMap<DocumentId, Arc<tokio::sync::Mutex<()>>>,
     dormant: HashMap<DocumentId, Vec<Subscription>>,
@@ -117,6 +127,7 @@ impl Hub {
             session_id: uuid::Uuid::new_v4().simple().to_string(),
             ephemeral_count: AtomicU64::new(1),
             maps: Mutex::new(Maps {
+                pending: HashMap::new(),
                 docs: LruCache::unbounded(),
                 retiring: HashMap::new(),
                 dormant: HashMap::new(),
@@ -146,11 +157,28 @@ impl Hub {
     /// Checks the per-user connection limit before an upgrade.
     pub fn may_connect(&self, user: &str) -> Result<(), ConnectError> {
         let maps = self.maps.lock();
-        let n = maps.conns.values().filter(|c| c.handle.user() == user).count();
+        let n = maps.conns.values().filter(|c| c.handle.user() == user).count()
+            + maps.pending.values().filter(|p| p.user == user).count();
         if n >= self.settings.max_connections_per_user {
             return Err(ConnectError::TooManyConnections(self.settings.max_connections_per_user));
         }
         Ok(())
+    }
+
+    /// Registers a connection that has not joined yet.
+    pub fn register_pending(&self, id: ConnId, user: &str, token_id: &str, close: tokio_util::sync::CancellationToken) {
+        self.maps.lock().pending.insert(
+            id,
+            Pending { user: user.to_owned(), token_id: token_id.to_owned(), close, reason: None },
+        );
+    }
+
+    pub fn unregister_pending(&self, id: ConnId) {
+        self.maps.lock().pending.remove(&id);
+    }
+
+    pub fn pending_reason(&self, id: ConnId) -> Option<String> {
+        self.maps.lock().pending.get(&id).and_then(|p| p.reason.clone())
     }
 
     /// Registers a joined connection. A connection of the same user with the same peer id
@@ -158,6 +186,7 @@ impl Hub {
     pub fn register(&self, conn: &ConnHandle, token_id: &str) {
         let replaced = {
             let mut maps = self.maps.lock();
+            maps.pending.remove(&conn.id());
             maps.conns.insert(conn.id(), ConnInfo { handle: conn.clone(), token_id: token_id.to_owned() });
             let old = maps.peers.insert((conn.user().to_owned(), conn.peer().clone()), conn.id());
             old.and_then(|id| maps.conns.get(&id).map(|c| c.handle.clone()))
@@ -199,17 +228,25 @@ impl Hub {
 
     /// Closes every connection authenticated by `token_id` (a revoked session).
     pub fn close_token(&self, token_id: &str, reason: &str) {
-        let maps = self.maps.lock();
+        let mut maps = self.maps.lock();
         for c in maps.conns.values().filter(|c| c.token_id == token_id) {
             c.handle.close(reason);
+        }
+        for p in maps.pending.values_mut().filter(|p| p.token_id == token_id) {
+            p.reason = Some(reason.to_owned());
+            p.close.cancel();
         }
     }
 
     /// Closes every connection of `user` (e.g. all sessions revoked).
     pub fn close_user(&self, user: &str, reason: &str) {
-        let maps = self.maps.lock();
+        let mut maps = self.maps.lock();
         for c in maps.conns.values().filter(|c| c.handle.user() == user) {
             c.handle.close(reason);
+        }
+        for p in maps.pending.values_mut().filter(|p| p.user == user) {
+            p.reason = Some(reason.to_owned());
+            p.close.cancel();
         }
     }
 

@@ -5,7 +5,7 @@
 //! messages to the hub. Anything malformed gets an `error` message and a close reason;
 //! it never reaches a document or another peer's session.
 
-use super::conn::{ConnHandle, ConnId};
+use super::conn::{ConnHandle, ConnId, UserCtx};
 use super::doc_actor::DocCommand;
 use super::hub::Hub;
 use super::rate::TokenBucket;
@@ -47,11 +47,14 @@ pub struct Session {
     hub: Arc<Hub>,
     settings: SessionSettings,
     id: ConnId,
-    user: String,
+    user: Arc<UserCtx>,
     token_id: String,
     storage_id: StorageId,
     out: mpsc::Sender<Message>,
     conn: Option<ConnHandle>,
+    /// Closes the connection; registered with the hub from the start, so a revoked
+    /// session closes also a socket that has not joined yet.
+    close: tokio_util::sync::CancellationToken,
     docs: HashSet<DocumentId>,
     bucket: TokenBucket,
 }
@@ -62,14 +65,18 @@ impl Session {
     pub fn new(
         hub: Arc<Hub>,
         settings: SessionSettings,
-        user: String,
+        user: Arc<UserCtx>,
         token_id: String,
         storage_id: StorageId,
     ) -> (Self, mpsc::Receiver<Message>) {
         let (out, rx) = mpsc::channel(settings.outbound_queue);
         let bucket = TokenBucket::new(settings.max_messages_per_sec, settings.message_burst);
         let id = hub.next_conn_id();
-        (Session { hub, settings, id, user, token_id, storage_id, out, conn: None, docs: HashSet::new(), bucket }, rx)
+        let close = tokio_util::sync::CancellationToken::new();
+        hub.register_pending(id, &user.id, &token_id, close.clone());
+        let session =
+            Session { hub, settings, id, user, token_id, storage_id, out, conn: None, close, docs: HashSet::new(), bucket };
+        (session, rx)
     }
 
     pub fn id(&self) -> ConnId {
@@ -139,7 +146,11 @@ impl Session {
             self.hub.metrics.protocol_error("unsupported_version");
             return Err(Close("unsupported protocol version".to_owned()));
         }
-        let conn = ConnHandle::new(self.id, sender_id.clone(), self.user.clone(), self.out.clone());
+        if self.close.is_cancelled() {
+            return Err(Close("the session was ended".to_owned()));
+        }
+        let conn =
+            ConnHandle::with_token(self.id, sender_id.clone(), self.user.clone(), self.out.clone(), self.close.clone());
         self.hub.register(&conn, &self.token_id);
         self.conn = Some(conn);
         self.send_peer(&sender_id);
@@ -193,10 +204,23 @@ impl Session {
 
     /// Called once when the transport is gone: forgets every sync state of this connection.
     pub fn on_close(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            conn.close("connection closed");
-            self.hub.unregister(&conn, self.docs.drain());
+        match self.conn.take() {
+            Some(conn) => {
+                conn.close("connection closed");
+                self.hub.unregister(&conn, self.docs.drain());
+            }
+            None => self.hub.unregister_pending(self.id),
         }
+    }
+
+    /// Resolves when the connection must close (revoked, replaced, too slow…).
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.close.cancelled()
+    }
+
+    /// Why the connection is closing, if known.
+    pub fn close_reason(&self) -> Option<String> {
+        self.conn.as_ref().and_then(|c| c.close_reason()).map(|r| r.0).or_else(|| self.hub.pending_reason(self.id))
     }
 }
 

@@ -72,7 +72,8 @@ struct Phone {
 impl Phone {
     fn new(hub: &Hub, name: &str) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let conn = ConnHandle::new(hub.next_conn_id(), PeerId::new(name).unwrap(), name.into(), tx);
+        let who = Arc::new(super::conn::UserCtx { id: name.into(), role: crate::auth::Role::Admin, grids: vec![] });
+        let conn = ConnHandle::new(hub.next_conn_id(), PeerId::new(name).unwrap(), who, tx);
         Phone { conn, rx, doc: AutoCommit::new(), state: sync::State::new() }
     }
 

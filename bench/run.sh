@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Linli's benchmarks, side by side with the reference automerge-repo sync server
+# (tests/interop/reference-server.mjs). `make bench` runs this; it writes BENCHMARKS.md.
+#
+# For each workload it starts a fresh Linli (temporary data directory, one bench user) and
+# then a fresh reference server (temporary directory), drives each with bench/linli-loadgen,
+# and kills it. Every server it started is killed on exit, whatever happens.
+#
+# Sizes come from the environment; the defaults are the issue's targets:
+#   STORM_CLIENTS=100 STORM_DOCS=10 STORM_CHANGES=20      reconnect storm
+#   STEADY_PEERS=1000 STEADY_SECS=25 STEADY_INTERVAL_MS=5000 STEADY_GROUP_MIN=2 STEADY_GROUP_MAX=5
+#   IDLE_PEERS=10000                                       idle connected peers
+#   TOUCH_DOCS=100000 TOUCH_CACHE=10000                    stored documents touched once; Linli's --max-docs-in-memory
+#   BENCH_WORKLOADS="storm steady idle touch"  BENCH_SERVERS="linli reference"
+#   BENCH_CRITERION=1 (0: skip the criterion micro-benchmarks)  BENCH_OUT=BENCHMARKS.md
+#   BENCH_KEEP=1 keeps the work directory (JSON results, server logs) and prints its path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+STORM_CLIENTS=${STORM_CLIENTS:-100}
+STORM_DOCS=${STORM_DOCS:-10}
+STORM_CHANGES=${STORM_CHANGES:-20}
+STEADY_PEERS=${STEADY_PEERS:-1000}
+STEADY_SECS=${STEADY_SECS:-25}
+STEADY_INTERVAL_MS=${STEADY_INTERVAL_MS:-5000}
+STEADY_GROUP_MIN=${STEADY_GROUP_MIN:-2}
+STEADY_GROUP_MAX=${STEADY_GROUP_MAX:-5}
+IDLE_PEERS=${IDLE_PEERS:-10000}
+TOUCH_DOCS=${TOUCH_DOCS:-100000}
+TOUCH_CACHE=${TOUCH_CACHE:-10000}
+BENCH_WORKLOADS=${BENCH_WORKLOADS:-storm steady idle touch}
+BENCH_SERVERS=${BENCH_SERVERS:-linli reference}
+BENCH_CRITERION=${BENCH_CRITERION:-1}
+BENCH_OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+CARGO=${CARGO:-cargo}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+LINLI=$TARGET_DIR/release/linli
+LOADGEN=$TARGET_DIR/release/linli-loadgen
+BENCH_USER=bench
+BENCH_PASS=bench-password-for-load-tests
+# Linli's per-user and per-connection limits exist to stop abuse; all the load here comes
+# from one user, so they are raised. Everything else (fsync per change included) is default.
+LINLI_FLAGS=(--max-connections-per-user 100000 --max-messages-per-sec 100000 --message-burst 1000000)
+
+# Idle peers need a file descriptor each, in the load generator and in the server.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/linli-bench.XXXXXX")
+RESULTS=$WORK/results
+mkdir -p "$RESULTS"
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do
+    kill -9 "$p" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    echo "bench: kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+log "building linli and linli-loadgen (release)"
+$CARGO build --release -p linli-server -p linli-bench
+command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }
+log "installing the reference server's npm packages"
+(cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+
+# Waits until FILE has a line matching REGEX (sed -E, one capture group: host:port); prints the capture.
+wait_listening() {
+  local file=$1 regex=$2 pid=$3 i
+  for i in $(seq 1 600); do
+    if [ -s "$file" ]; then
+      local addr
+      addr=$(sed -nE "s#.*${regex}.*#\\1#p" "$file" | head -n1)
+      if [ -n "$addr" ]; then
+        echo "$addr"
+        return 0
+      fi
+    fi
+    kill -0 "$pid" 2>/dev/null || { log "server $pid exited before listening"; return 1; }
+    sleep 0.1
+  done
+  log "server $pid did not start within 60 s"
+  return 1
+}
+
+# start_server KIND DATA [extra linli flags]: sets SERVER_PID and SERVER_ADDR.
+start_server() {
+  local kind=$1 data=$2
+  shift 2
+  mkdir -p "$data"
+  if [ "$kind" = linli ]; then
+    if [ ! -e "$data/.bench-user" ]; then
+      echo "$BENCH_PASS" | "$LINLI" --data "$data" user add --username "$BENCH_USER" --role admin >/dev/null
+      touch "$data/.bench-user"
+    fi
+    LINLI_LOG=warn "$LINLI" --data "$data" serve --bind 127.0.0.1:0 "${LINLI_FLAGS[@]}" "$@" \
+      >"$data.stdout" 2>>"$data.stderr" </dev/null &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    SERVER_ADDR=$(wait_listening "$data.stdout" 'linli listening on http://([0-9.]+:[0-9]+)' "$SERVER_PID")
+  else
+    node tests/interop/reference-server.mjs --port 0 --data "$data" >"$data.stdout" 2>>"$data.stderr" </dev/null &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    SERVER_ADDR=$(wait_listening "$data.stdout" 'listening on http://([0-9.]+:[0-9]+)' "$SERVER_PID")
+  fi
+  log "$kind listening on $SERVER_ADDR (pid $SERVER_PID)"
+}
+
+# stop_server: SIGTERM (the reference server flushes its repo), SIGKILL after 30 s.
+stop_server() {
+  local pid=$SERVER_PID i
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# The loadgen flags that point at the running server.
+server_args() {
+  local kind=$1
+  if [ "$kind" = linli ]; then
+    echo "--server-name linli --server-pid $SERVER_PID --url ws://$SERVER_ADDR/sync --login http://$SERVER_ADDR --username $BENCH_USER --password $BENCH_PASS --metrics-url http://$SERVER_ADDR/metrics"
+  else
+    echo "--server-name reference --server-pid $SERVER_PID --url ws://$SERVER_ADDR/sync"
+  fi
+}
+
+# loadgen NAME ARGS...: runs the loadgen; a failed run is recorded, never fatal.
+loadgen() {
+  local name=$1
+  shift
+  log "loadgen $*"
+  if ! "$LOADGEN" "$@" --json "$RESULTS/$name.json" 2>&1 | tee -a "$WORK/loadgen.log" >&2; then
+    log "loadgen $name failed (see the report)"
+  fi
+}
+
+run_storm() {
+  local kind=$1
+  start_server "$kind" "$WORK/storm-$kind"
+  # shellcheck disable=SC2046
+  loadgen "storm-$kind" storm $(server_args "$kind") \
+    --clients "$STORM_CLIENTS" --docs "$STORM_DOCS" --changes "$STORM_CHANGES"
+  stop_server
+}
+
+run_steady() {
+  local kind=$1
+  start_server "$kind" "$WORK/steady-$kind"
+  # shellcheck disable=SC2046
+  loadgen "steady-$kind" steady $(server_args "$kind") --peers "$STEADY_PEERS" \
+    --duration-secs "$STEADY_SECS" --interval-ms "$STEADY_INTERVAL_MS" \
+    --group-min "$STEADY_GROUP_MIN" --group-max "$STEADY_GROUP_MAX"
+  stop_server
+}
+
+run_idle() {
+  local kind=$1
+  start_server "$kind" "$WORK/idle-$kind"
+  # shellcheck disable=SC2046
+  loadgen "idle-$kind" idle $(server_args "$kind") --peers "$IDLE_PEERS"
+  stop_server
+}
+
+run_touch() {
+  local kind=$1 data=$WORK/touch-$kind cache=0 extra=()
+  if [ "$kind" = linli ]; then
+    cache=$TOUCH_CACHE
+    extra=(--max-docs-in-memory "$TOUCH_CACHE")
+  fi
+  start_server "$kind" "$data" "${extra[@]}"
+  # shellcheck disable=SC2046
+  loadgen "touch-setup-$kind" touch-setup $(server_args "$kind") --docs "$TOUCH_DOCS" --ids-file "$WORK/touch-$kind.ids"
+  stop_server
+  # A fresh process on the same data: every document on disk, none in memory.
+  start_server "$kind" "$data" "${extra[@]}"
+  # shellcheck disable=SC2046
+  loadgen "touch-$kind" touch $(server_args "$kind") --ids-file "$WORK/touch-$kind.ids" --cache-docs "$cache"
+  stop_server
+}
+
+START=$(date +%s)
+for workload in $BENCH_WORKLOADS; do
+  for kind in $BENCH_SERVERS; do
+    log "=== $workload against $kind ==="
+    "run_$workload" "$kind"
+  done
+  if [ "$workload" = storm ]; then
+    loadgen limit limit --clients "$STORM_CLIENTS" --docs "$STORM_DOCS" --changes "$STORM_CHANGES"
+  fi
+done
+
+if [ "$BENCH_CRITERION" = 1 ]; then
+  log "=== criterion micro-benchmarks (cargo bench -p linli-server) ==="
+  $CARGO bench -p linli-server --bench sync_apply --bench store -- --warm-up-time 1 --measurement-time 2 \
+    2>&1 | tee "$RESULTS/criterion.txt" >&2 || log "criterion failed"
+fi
+
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB memory, Linux $(uname -r)"
+  echo "toolchain: $(rustc --version 2>/dev/null || echo rustc ?), node $(node --version)"
+  echo "Linli: \`target/release/linli serve ${LINLI_FLAGS[*]}\` (+ \`--max-docs-in-memory $TOUCH_CACHE\` for touch), LINLI_LOG=warn, bench user with role admin"
+  echo "reference: \`node tests/interop/reference-server.mjs\` ($(cd tests/interop && node -p 'require("./node_modules/@automerge/automerge-repo/package.json").version' 2>/dev/null | sed 's/^/automerge-repo /'))"
+  echo "open-file limit of the run: $(ulimit -n)"
+  echo "sizes: storm ${STORM_CLIENTS}×${STORM_DOCS}×${STORM_CHANGES}, steady ${STEADY_PEERS} peers for ${STEADY_SECS} s at one change per ${STEADY_INTERVAL_MS} ms, idle ${IDLE_PEERS} peers, touch ${TOUCH_DOCS} documents with a cache of ${TOUCH_CACHE}"
+  echo "workloads run: ${BENCH_WORKLOADS} against ${BENCH_SERVERS}; total time $(( $(date +%s) - START )) s"
+} >"$RESULTS/machine.txt"
+
+"$LOADGEN" report --dir "$RESULTS" --out "$BENCH_OUT"
+log "done: $BENCH_OUT"

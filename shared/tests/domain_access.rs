@@ -1,0 +1,519 @@
+//! The access rules as tables: every role × kind × read / create / write of each field,
+//! the whole task status graph, and the check-in cases.
+
+#![allow(clippy::unwrap_used)]
+
+mod domain_fixtures;
+
+use domain_fixtures::*;
+use linli_shared::domain::*;
+
+/// The actors of the tables, in column order.
+fn actors() -> [(&'static str, Actor<'static>); 6] {
+    [
+        ("admin", admin()),
+        ("coordinator", coord()),
+        ("coordinator of g2", coord_other()),
+        ("medic", medic()),
+        ("assigned volunteer", vol()),
+        ("other volunteer", vol2()),
+    ]
+}
+
+fn yes_no(pattern: &str) -> Vec<bool> {
+    pattern.chars().filter(|c| !c.is_whitespace()).map(|c| c == 'Y').collect()
+}
+
+fn facts(kind: Kind, grid: &str, assignee: Option<&str>, owner: Option<&str>, open: bool) -> DocFacts {
+    DocFacts { kind, grid: grid.into(), assignee: assignee.map(Into::into), owner: owner.map(Into::into), open }
+}
+
+#[test]
+fn read_matrix() {
+    use Kind::*;
+    // Columns: admin, coordinator, coordinator of g2, medic, assigned volunteer, other volunteer.
+    let table: Vec<(&str, DocFacts, bool, &str)> = vec![
+        ("household, no linked work", facts(Household, GRID, None, None, true), false, "YY nn nn"),
+        ("household, linked work", facts(Household, GRID, None, None, true), true, "YY nY YY"),
+        ("household of g2, linked work", facts(Household, OTHER_GRID, None, None, true), true, "Yn Yn YY"),
+        ("open task", facts(Task, GRID, Some(VOL), None, true), false, "YY nn Yn"),
+        ("done task", facts(Task, GRID, Some(VOL), None, false), false, "YY nn nn"),
+        ("unassigned task", facts(Task, GRID, None, None, true), false, "YY nn nn"),
+        ("open episode", facts(Episode, GRID, Some(VOL), None, true), false, "YY nY Yn"),
+        ("closed episode", facts(Episode, GRID, Some(VOL), None, false), false, "YY nY nn"),
+        ("episode of g2", facts(Episode, OTHER_GRID, Some(VOL), None, true), false, "Yn Yn Yn"),
+        ("grid index", facts(GridIndex, GRID, None, None, true), true, "YY nY nn"),
+        ("volunteer's inbox", facts(Inbox, GRID, None, Some(VOL), true), false, "Yn nn Yn"),
+        ("coordinator's inbox", facts(Inbox, GRID, None, Some(COORD), true), false, "YY nn nn"),
+    ];
+    for (name, f, linked, pattern) in table {
+        for ((who, actor), want) in actors().iter().zip(yes_no(pattern)) {
+            assert_eq!(may_read(actor, &f, linked), want, "{who} reading {name}");
+        }
+    }
+}
+
+#[test]
+fn create_matrix() {
+    for kind in Kind::ALL.iter().copied() {
+        for grid in [GRID, OTHER_GRID] {
+            let pattern = match (kind, grid) {
+                (Kind::GridIndex | Kind::Inbox, _) => "nn nn nn",
+                (_, GRID) => "YY nn nn",
+                _ => "Yn Yn nn",
+            };
+            for ((who, actor), want) in actors().iter().zip(yes_no(pattern)) {
+                assert_eq!(may_create(actor, kind, grid), want, "{who} creating a {kind} in {grid}");
+            }
+        }
+        for (_, actor) in actors() {
+            assert!(!may_create(&actor, kind, ""), "nobody creates outside a grid");
+        }
+    }
+}
+
+/// The sample of each kind as `actor` would create it.
+fn created_by(actor: &Actor<'_>, kind: Kind) -> DomainDoc {
+    match kind {
+        Kind::Household => DomainDoc::Household(household()),
+        Kind::Task => {
+            let mut t = task();
+            t.created_by = actor.user_id.into();
+            t.log.clear();
+            DomainDoc::Task(t)
+        }
+        Kind::Episode => {
+            let mut e = episode();
+            e.checkins.clear();
+            e.medic_notes.clear();
+            DomainDoc::Episode(e)
+        }
+        Kind::GridIndex => DomainDoc::GridIndex(grid_index()),
+        Kind::Inbox => DomainDoc::Inbox(inbox()),
+    }
+}
+
+#[test]
+fn check_change_agrees_with_may_create() {
+    for kind in Kind::ALL.iter().copied() {
+        for (who, actor) in actors() {
+            let doc = created_by(&actor, kind);
+            let r = check_change(&actor, None, &doc, &limits(), now());
+            assert_eq!(r.is_ok(), may_create(&actor, kind, GRID), "{who} creating a {kind}: {r:?}");
+            if let Err(v) = r {
+                assert!(v.field == "kind" || v.field == "grid", "{v}");
+            }
+        }
+    }
+}
+
+#[test]
+fn creation_rules() {
+    let create = |doc: DomainDoc| verdict(check_change(&coord(), None, &doc, &limits(), now()));
+    let mut t = task();
+    t.log.clear();
+    t.created_by = COORD.into();
+    assert_eq!(create(DomainDoc::Task(t.clone())), "ok");
+    assert_eq!(create(DomainDoc::Task(Task { created_by: ADMIN.into(), ..t.clone() })), "created_by");
+    assert_eq!(create(DomainDoc::Task(Task { created_at: now() + 2 * 3_600_000, ..t.clone() })), "created_at");
+    let delivered = Task { status: TaskStatus::Delivered, ..t.clone() };
+    assert_eq!(create(DomainDoc::Task(delivered)), "status");
+    let unassigned = Task { status: TaskStatus::New, assignee: None, ..t.clone() };
+    assert_eq!(create(DomainDoc::Task(unassigned)), "ok");
+    // A log on a new task is the creator's and follows the graph from `new`.
+    let mut logged = t.clone();
+    logged.log = task().log;
+    logged.log[0].by = VOL.into();
+    assert_eq!(create(DomainDoc::Task(logged.clone())), "log.0.by");
+    logged.log[0].by = COORD.into();
+    assert_eq!(create(DomainDoc::Task(logged)), "ok");
+
+    let e = match created_by(&coord(), Kind::Episode) {
+        DomainDoc::Episode(e) => e,
+        _ => unreachable!(),
+    };
+    assert_eq!(create(DomainDoc::Episode(e.clone())), "ok");
+    assert_eq!(create(DomainDoc::Episode(episode())), "checkins.2026-01-31/0");
+    assert_eq!(create(DomainDoc::Episode(Episode { status: EpisodeStatus::Escalated, ..e.clone() })), "status");
+    assert_eq!(create(DomainDoc::Episode(e.erased_summary(now()))), "status");
+    // A coordinator of g1 cannot create in g2, an invalid document is refused first.
+    assert_eq!(create(DomainDoc::Household(Household { grid: OTHER_GRID.into(), ..household() })), "grid");
+    assert_eq!(create(DomainDoc::Household(Household { schema: 0, ..household() })), "schema");
+}
+
+type Mutation = fn(DomainDoc, &Actor<'_>) -> DomainDoc;
+
+fn on_task(d: DomainDoc, f: impl FnOnce(&mut Task)) -> DomainDoc {
+    let DomainDoc::Task(mut t) = d else { unreachable!() };
+    f(&mut t);
+    DomainDoc::Task(t)
+}
+
+fn on_episode(d: DomainDoc, f: impl FnOnce(&mut Episode)) -> DomainDoc {
+    let DomainDoc::Episode(mut e) = d else { unreachable!() };
+    f(&mut e);
+    DomainDoc::Episode(e)
+}
+
+fn on_household(d: DomainDoc, f: impl FnOnce(&mut Household)) -> DomainDoc {
+    let DomainDoc::Household(mut h) = d else { unreachable!() };
+    f(&mut h);
+    DomainDoc::Household(h)
+}
+
+fn log_entry(by: &str, from: TaskStatus, to: TaskStatus) -> LogEntry {
+    LogEntry { at: now(), by: by.into(), from, to, note: String::new() }
+}
+
+#[test]
+fn write_matrix() {
+    use TaskStatus as S;
+    // Columns: admin, coordinator, coordinator of g2, medic, assigned volunteer, other volunteer.
+    let table: Vec<(&str, DomainDoc, Mutation, &str)> = vec![
+        ("household.notes", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.notes = "dog".into()), "YY nn nn"),
+        ("household.members", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.members.pop().map(drop).unwrap_or(())), "YY nn nn"),
+        ("household.phone", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.phone = "110".into()), "YY nn nn"),
+        ("household.grid", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.grid = OTHER_GRID.into()), "Yn nn nn"),
+        ("task.due", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.due += 60_000), "YY nn nn"),
+        ("task.items", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.items[0].qty = 10.0), "YY nn nn"),
+        ("task.priority", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.priority = Priority::Urgent), "YY nn nn"),
+        ("task.contactless", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.contactless = false), "YY nn nn"),
+        ("task.assignee", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.assignee = Some(VOL2.into())), "YY nn nn"),
+        ("task.household", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.household = task_id()), "nn nn nn"),
+        ("task.created_by", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.created_by = "u-someone".into()), "nn nn nn"),
+        ("task.created_at", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.created_at += 1), "nn nn nn"),
+        ("task.status accepted + log", DomainDoc::Task(task()), |d, a| on_task(d, |t| {
+            t.status = S::Accepted;
+            t.log.push(log_entry(a.user_id, S::Assigned, S::Accepted));
+        }), "YY nn Yn"),
+        ("task.status accepted, no log", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.status = S::Accepted), "YY nn Yn"),
+        ("task.status cancelled", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.status = S::Cancelled), "YY nn nn"),
+        ("task.status unassigned", DomainDoc::Task(task()), |d, _| on_task(d, |t| (t.status, t.assignee) = (S::New, None)), "YY nn nn"),
+        ("task.log note", DomainDoc::Task(task()), |d, a| on_task(d, |t| t.log.push(log_entry(a.user_id, S::Assigned, S::Assigned))), "YY nn Yn"),
+        ("task.log rewrite", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.log[0].note = "edited".into()), "nn nn nn"),
+        ("task.log delete", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.log.clear()), "nn nn nn"),
+        ("episode.add checkin", DomainDoc::Episode(episode()), |d, a| on_episode(d, |e| {
+            e.checkins.insert("2026-02-01/0".into(), checkin(a.user_id, now(), 36.5, vec![]));
+        }), "YY nn Yn"),
+        ("episode.edit volunteer's checkin", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| {
+            e.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9;
+        }), "nn nn nn"),
+        ("episode.remove volunteer's checkin", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| {
+            e.checkins.remove("2026-01-31/0");
+        }), "nn nn nn"),
+        ("episode.medic note", DomainDoc::Episode(episode()), |d, a| on_episode(d, |e| {
+            e.medic_notes.push(MedicNote { at: now(), by: a.user_id.into(), text: "call GP".into() });
+        }), "YY nY nn"),
+        ("episode.edit medic note", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.medic_notes[0].text = "x".into()), "nn nn nn"),
+        ("episode.escalate", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.status = EpisodeStatus::Escalated), "YY nY nn"),
+        ("episode.close", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| {
+            (e.status, e.closed_at) = (EpisodeStatus::Closed, Some(now()));
+        }), "YY nn nn"),
+        ("episode.slots", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.slots = 3), "YY nn nn"),
+        ("episode.end", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.end = "2026-02-10".into()), "YY nn nn"),
+        ("episode.assignee", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.assignee = Some(VOL2.into())), "YY nn nn"),
+        ("episode.person", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.person.age = 46), "YY nn nn"),
+        ("episode.household", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.household = task_id()), "nn nn nn"),
+        ("episode.erase", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| *e = e.erased_summary(now())), "nn nn nn"),
+        ("grid-index.docs", DomainDoc::GridIndex(grid_index()), |d, _| match d {
+            DomainDoc::GridIndex(mut g) => {
+                g.docs.pop_first();
+                DomainDoc::GridIndex(g)
+            }
+            _ => unreachable!(),
+        }, "nn nn nn"),
+        ("inbox.docs", DomainDoc::Inbox(inbox()), |d, _| match d {
+            DomainDoc::Inbox(mut i) => {
+                i.docs.pop_first();
+                DomainDoc::Inbox(i)
+            }
+            _ => unreachable!(),
+        }, "nn nn nn"),
+    ];
+    for (name, before, mutate, pattern) in table {
+        for ((who, actor), want) in actors().iter().zip(yes_no(pattern)) {
+            let after = mutate(before.clone(), actor);
+            assert_ne!(after, before, "{name} changes nothing");
+            let r = change(actor, &before, &after);
+            assert_eq!(r.is_ok(), want, "{who}: {name}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_document_is_always_accepted() {
+    for doc in samples() {
+        for (who, actor) in actors() {
+            assert_eq!(change(&actor, &doc, &doc), Ok(()), "{who}");
+        }
+    }
+}
+
+#[test]
+fn moving_between_grids_needs_both() {
+    let both = Actor { user_id: COORD, role: Role::Coordinator, grids: &BOTH };
+    let before = DomainDoc::Task(task());
+    let after = on_task(before.clone(), |t| t.grid = OTHER_GRID.into());
+    assert_eq!(verdict(change(&both, &before, &after)), "ok");
+    assert_eq!(verdict(change(&coord(), &before, &after)), "grid");
+    assert_eq!(verdict(change(&coord_other(), &before, &after)), "grid");
+    assert_eq!(verdict(change(&admin(), &before, &after)), "ok");
+    assert_eq!(verdict(change(&vol(), &before, &after)), "grid");
+}
+
+#[test]
+fn refusals_name_the_field() {
+    let t = DomainDoc::Task(task());
+    assert_eq!(verdict(change(&vol(), &t, &on_task(t.clone(), |t| t.due += 1))), "due");
+    assert_eq!(verdict(change(&vol(), &t, &on_task(t.clone(), |t| t.items[2].qty = 3.0))), "items");
+    assert_eq!(verdict(change(&vol2(), &t, &on_task(t.clone(), |t| t.status = TaskStatus::Accepted))), "status");
+    assert_eq!(verdict(change(&coord(), &t, &on_task(t.clone(), |t| t.household = task_id()))), "household");
+    assert_eq!(verdict(change(&coord(), &t, &on_task(t.clone(), |t| t.log[0].note = "x".into()))), "log.0");
+    assert_eq!(verdict(change(&coord(), &t, &on_task(t.clone(), |t| t.log.clear()))), "log.0");
+    let e = DomainDoc::Episode(episode());
+    assert_eq!(verdict(change(&medic(), &e, &on_episode(e.clone(), |e| e.slots = 1))), "checkins.2026-01-31/1");
+    assert_eq!(verdict(change(&medic(), &e, &on_episode(e.clone(), |e| e.end = "2026-02-09".into()))), "end");
+    let h = DomainDoc::Household(household());
+    assert_eq!(verdict(change(&vol(), &h, &on_household(h.clone(), |h| h.notes.clear()))), "notes");
+    let i = DomainDoc::Inbox(inbox());
+    let emptied = DomainDoc::Inbox(Inbox { docs: Default::default(), ..inbox() });
+    assert_eq!(verdict(change(&admin(), &i, &emptied)), "kind");
+    assert_eq!(verdict(change(&coord(), &t, &DomainDoc::Household(household()))), "kind");
+}
+
+#[test]
+fn status_graph_every_pair() {
+    use TaskStatus::*;
+    let edges = [
+        (New, Assigned),
+        (Assigned, Accepted),
+        (Accepted, PickedUp),
+        (PickedUp, Delivered),
+        (PickedUp, Failed),
+        (Delivered, Confirmed),
+        (Failed, Confirmed),
+        (Assigned, New),
+        (New, Cancelled),
+        (Assigned, Cancelled),
+        (Accepted, Cancelled),
+        (PickedUp, Cancelled),
+    ];
+    let mut allowed = 0;
+    for &from in TaskStatus::ALL {
+        for &to in TaskStatus::ALL {
+            let want = from == to || edges.contains(&(from, to));
+            assert_eq!(transition_allowed(from, to), want, "{from} → {to}");
+            allowed += usize::from(want);
+        }
+    }
+    assert_eq!(allowed, 8 + edges.len());
+}
+
+/// The sample task in `status`, with the assignment and reason that status needs.
+fn task_in(status: TaskStatus) -> Task {
+    let mut t = task();
+    t.status = status;
+    t.assignee = (status != TaskStatus::New).then(|| VOL.to_string());
+    t.failure_reason = (status == TaskStatus::Failed).then(|| "nobody home".to_string());
+    t
+}
+
+#[test]
+fn single_logged_moves_by_role() {
+    use TaskStatus::*;
+    let volunteer_edges = [(Assigned, Accepted), (Accepted, PickedUp), (PickedUp, Delivered), (PickedUp, Failed)];
+    for &from in TaskStatus::ALL {
+        for &to in TaskStatus::ALL {
+            let before = task_in(from);
+            let mut after = task_in(to);
+            after.failure_reason = before.failure_reason.clone().or(after.failure_reason);
+            let b = DomainDoc::Task(before);
+            let logged_by = |who: &str| {
+                let mut a = after.clone();
+                a.log.push(log_entry(who, from, to));
+                DomainDoc::Task(a)
+            };
+            for (who, actor) in [("coordinator", coord()), ("admin", admin())] {
+                let r = change(&actor, &b, &logged_by(actor.user_id));
+                assert_eq!(r.is_ok(), transition_allowed(from, to), "{who} {from} → {to}: {r:?}");
+            }
+            // The volunteer keeps the assignment, which `new` does not have.
+            if to != New && from != New {
+                let want = from == to || volunteer_edges.contains(&(from, to));
+                let r = change(&vol(), &b, &logged_by(VOL));
+                assert_eq!(r.is_ok(), want, "volunteer {from} → {to}: {r:?}");
+                let r = change(&vol2(), &b, &logged_by(VOL2));
+                assert!(r.is_err(), "other volunteer {from} → {to}");
+            }
+            assert!(change(&medic(), &b, &logged_by(MEDIC)).is_err(), "medic {from} → {to}");
+        }
+    }
+}
+
+#[test]
+fn unlogged_status_changes_must_be_reachable() {
+    use TaskStatus::*;
+    let status_change = |actor: &Actor<'_>, from, to| {
+        let mut after = task_in(to);
+        after.failure_reason = task_in(from).failure_reason.or(after.failure_reason);
+        verdict(change(actor, &DomainDoc::Task(task_in(from)), &DomainDoc::Task(after)))
+    };
+    assert_eq!(status_change(&coord(), New, Accepted), "ok");
+    assert_eq!(status_change(&coord(), Assigned, Confirmed), "ok");
+    assert_eq!(status_change(&coord(), Delivered, Cancelled), "status");
+    assert_eq!(status_change(&coord(), Confirmed, Assigned), "status");
+    assert_eq!(status_change(&coord(), Cancelled, New), "status");
+    assert_eq!(status_change(&coord(), Failed, PickedUp), "status");
+    assert_eq!(status_change(&vol(), Assigned, Delivered), "ok");
+    assert_eq!(status_change(&vol(), Accepted, Failed), "ok");
+    assert_eq!(status_change(&vol(), Assigned, Confirmed), "status");
+    assert_eq!(status_change(&vol(), PickedUp, Accepted), "status");
+    assert_eq!(status_change(&vol(), Delivered, Failed), "status");
+}
+
+#[test]
+fn a_volunteer_syncs_a_whole_offline_delivery_at_once() {
+    use TaskStatus::*;
+    let before = DomainDoc::Task(task());
+    let mut t = task();
+    t.status = Delivered;
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(t.clone()))), "ok");
+    t.log.push(log_entry(VOL, Assigned, Accepted));
+    t.log.push(log_entry(VOL, Accepted, Accepted)); // a note
+    t.log.push(log_entry(VOL, Accepted, PickedUp));
+    t.log.push(log_entry(VOL, PickedUp, Delivered));
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(t.clone()))), "ok");
+    // The chain must be unbroken and end at the status.
+    let mut gap = t.clone();
+    gap.log.remove(3);
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(gap))), "log.3.from");
+    let mut short = t.clone();
+    short.log.pop();
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(short))), "status");
+    let mut signed = t.clone();
+    signed.log[2].by = VOL2.into();
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(signed))), "log.2.by");
+    let mut future = t.clone();
+    future.log[1].at = now() + 2 * 3_600_000;
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(future))), "log.1.at");
+    // …and never reach the coordinator's moves.
+    let mut confirmed = t;
+    confirmed.status = Confirmed;
+    confirmed.log.push(log_entry(VOL, Delivered, Confirmed));
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(confirmed))), "log.5.to");
+}
+
+#[test]
+fn a_volunteer_gives_the_failure_reason_when_failing() {
+    use TaskStatus::*;
+    let before = DomainDoc::Task(task_in(PickedUp));
+    let mut failed = task_in(PickedUp);
+    failed.status = Failed;
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(failed.clone()))), "failure_reason");
+    failed.failure_reason = Some("no answer, phone off".into());
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(failed))), "ok");
+    let mut reason_only = task_in(PickedUp);
+    reason_only.failure_reason = Some("might fail".into());
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Task(reason_only))), "failure_reason");
+}
+
+// ---- check-ins ----
+
+fn with_checkin(key: &str, c: Checkin) -> DomainDoc {
+    on_episode(DomainDoc::Episode(episode()), |e| {
+        e.checkins.insert(key.into(), c);
+    })
+}
+
+#[test]
+fn volunteer_check_in_cases() {
+    let before = DomainDoc::Episode(episode());
+    let add = |actor: &Actor<'_>, key: &str, c: Checkin| verdict(change(actor, &before, &with_checkin(key, c)));
+    let ok = |by: &str| checkin(by, now(), 36.7, vec![]);
+
+    assert_eq!(add(&vol(), "2026-02-01/0", ok(VOL)), "ok", "own episode");
+    assert_eq!(add(&vol(), "2026-01-28/1", ok(VOL)), "ok", "late, for an earlier day");
+    assert_eq!(add(&vol2(), "2026-02-01/0", ok(VOL2)), "checkins", "someone else's episode");
+    assert_eq!(add(&vol(), "2026-02-01/0", ok(VOL2)), "checkins.2026-02-01/0.by", "signed by another");
+    assert_eq!(add(&vol(), "2026-02-09/0", ok(VOL)), "checkins.2026-02-09/0", "after the end");
+    assert_eq!(add(&vol(), "2026-01-24/0", ok(VOL)), "checkins.2026-01-24/0", "before the start");
+    assert_eq!(add(&vol(), "2026-02-01/2", ok(VOL)), "checkins.2026-02-01/2", "no third slot");
+    assert_eq!(add(&vol(), "2026-02-02/0", ok(VOL)), "checkins.2026-02-02/0.at", "for tomorrow");
+    assert_eq!(add(&vol(), "2026-02-01/0", checkin(VOL, now() + 2 * 3_600_000, 36.5, vec![])), "checkins.2026-02-01/0.at");
+    assert_eq!(add(&vol(), "2026-02-01/0", checkin(VOL, now() + 60_000, 36.5, vec![])), "ok", "within clock skew");
+    for (temp, want) in [(34.0, "ok"), (43.0, "ok"), (33.9, "checkins.2026-02-01/0.temp_c"), (43.1, "checkins.2026-02-01/0.temp_c")] {
+        assert_eq!(add(&vol(), "2026-02-01/0", checkin(VOL, now(), temp, vec![])), want, "{temp} °C");
+    }
+    let sick = checkin(VOL, now(), 38.4, vec![Symptom::Fever, Symptom::Cough, Symptom::ConjunctivalCongestion]);
+    assert_eq!(add(&vol(), "2026-02-01/1", sick), "ok");
+    let twice = checkin(VOL, now(), 36.5, vec![Symptom::Rash, Symptom::Rash]);
+    assert_eq!(add(&vol(), "2026-02-01/1", twice), "checkins.2026-02-01/1.symptoms");
+
+    // Overwriting or removing, even one's own, is refused.
+    assert_eq!(add(&vol(), "2026-01-31/0", ok(VOL)), "checkins.2026-01-31/0", "overwrite own");
+    assert_eq!(add(&vol(), "2026-01-31/1", ok(VOL)), "checkins.2026-01-31/1", "overwrite the coordinator's");
+    let removed = on_episode(before.clone(), |e| {
+        e.checkins.remove("2026-01-31/0");
+    });
+    assert_eq!(verdict(change(&vol(), &before, &removed)), "checkins.2026-01-31/0");
+    // A volunteer changes nothing else on the way.
+    let sneaky = on_episode(with_checkin("2026-02-01/0", ok(VOL)), |e| e.end = "2026-02-20".into());
+    assert_eq!(verdict(change(&vol(), &before, &sneaky)), "end");
+    // Medics do not take check-ins.
+    assert_eq!(add(&medic(), "2026-02-01/0", ok(MEDIC)), "checkins");
+}
+
+#[test]
+fn no_check_ins_on_closed_or_erased_episodes() {
+    let mut closed = episode();
+    (closed.status, closed.closed_at) = (EpisodeStatus::Closed, Some(now()));
+    let before = DomainDoc::Episode(closed.clone());
+    let mut after = closed.clone();
+    after.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 36.5, vec![]));
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Episode(after.clone()))), "checkins.2026-02-01/0");
+    after.checkins.get_mut("2026-02-01/0").unwrap().by = COORD.into();
+    assert_eq!(verdict(change(&coord(), &before, &DomainDoc::Episode(after))), "checkins.2026-02-01/0");
+
+    let erased = DomainDoc::Episode(episode().erased_summary(now()));
+    let mut touched = episode().erased_summary(now());
+    touched.end = "2026-02-07".into();
+    for (who, actor) in actors() {
+        assert_eq!(verdict(change(&actor, &erased, &DomainDoc::Episode(touched.clone()))), "erased", "{who}");
+    }
+}
+
+#[test]
+fn coordinators_correct_their_own_check_ins_only() {
+    let before = DomainDoc::Episode(episode());
+    let fixed = on_episode(before.clone(), |e| e.checkins.get_mut("2026-01-31/1").unwrap().temp_c = 36.9);
+    assert_eq!(verdict(change(&coord(), &before, &fixed)), "ok");
+    let removed = on_episode(before.clone(), |e| {
+        e.checkins.remove("2026-01-31/1");
+    });
+    assert_eq!(verdict(change(&coord(), &before, &removed)), "ok");
+    let theirs = on_episode(before.clone(), |e| e.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9);
+    assert_eq!(verdict(change(&coord(), &before, &theirs)), "checkins.2026-01-31/0");
+    let phone = on_episode(before.clone(), |e| {
+        let mut c = checkin(COORD, now(), 36.5, vec![]);
+        c.method = Method::Phone;
+        e.checkins.insert("2026-02-01/0".into(), c);
+    });
+    assert_eq!(verdict(change(&coord(), &before, &phone)), "ok");
+}
+
+#[test]
+fn medics_escalate_and_write_notes() {
+    let before = DomainDoc::Episode(episode());
+    let escalated = on_episode(before.clone(), |e| e.status = EpisodeStatus::Escalated);
+    assert_eq!(verdict(change(&medic(), &before, &escalated)), "ok");
+    assert_eq!(verdict(change(&medic(), &escalated, &before)), "ok", "back to active");
+    let closed = on_episode(before.clone(), |e| (e.status, e.closed_at) = (EpisodeStatus::Closed, Some(now())));
+    assert_eq!(verdict(change(&medic(), &before, &closed)), "closed_at");
+    let note = |by: &str| {
+        on_episode(before.clone(), |e| e.medic_notes.push(MedicNote { at: now(), by: by.into(), text: "fever clinic".into() }))
+    };
+    assert_eq!(verdict(change(&medic(), &before, &note(MEDIC))), "ok");
+    assert_eq!(verdict(change(&medic(), &before, &note(COORD))), "medic_notes.1.by");
+    let other_medic = Actor { user_id: MEDIC, role: Role::Medic, grids: &G2 };
+    assert_eq!(verdict(change(&other_medic, &before, &note(MEDIC))), "medic_notes");
+}
