@@ -38,7 +38,8 @@ impl Audit {
     /// Records an entry. It becomes durable with the next group commit (the write that
     /// the entry describes is itself durable before it is acknowledged).
     pub fn record(&self, user: &str, action: &str, doc: Option<String>, detail: impl Into<String>) {
-        let entry = AuditEntry { at: now_ms(), user: user.to_owned(), action: action.to_owned(), doc, detail: detail.into() };
+        let entry =
+            AuditEntry { at: now_ms(), user: user.to_owned(), action: action.to_owned(), doc, detail: detail.into() };
         let mut key = Vec::with_capacity(12);
         key.extend_from_slice(&entry.at.to_be_bytes());
         key.extend_from_slice(&self.seq.fetch_add(1, Ordering::Relaxed).to_be_bytes());

@@ -113,6 +113,16 @@ pub struct ServeArgs {
     pub http_workers: Option<usize>,
     #[arg(long, env = "LINLI_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    #[arg(long, env = "LINLI_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    #[arg(long, env = "LINLI_INDEX_CLOSED_DAYS")]
+    pub index_closed_days: Option<u32>,
+    #[arg(long, env = "LINLI_INDEX_FLUSH_MS")]
+    pub index_flush_ms: Option<u64>,
+    #[arg(long, env = "LINLI_SWEEP_SECS")]
+    pub sweep_secs: Option<u64>,
+    #[arg(long, env = "LINLI_UTC_OFFSET_MINUTES", allow_hyphen_values = true)]
+    pub utc_offset_minutes: Option<i32>,
 }
 
 impl ServeArgs {

@@ -35,6 +35,16 @@ pub struct Settings {
     pub login_attempts_per_minute: u32,
     pub http_workers: usize,
     pub log_format: LogFormat,
+    /// Days a closed episode keeps its health details before they are erased.
+    pub retention_days: u32,
+    /// Days closed work stays listed in inboxes and grid indexes.
+    pub index_closed_days: u32,
+    /// Milliseconds between batched writes of inboxes and grid indexes.
+    pub index_flush_ms: u64,
+    /// Seconds between sweeps for time-based alerts and retention.
+    pub sweep_secs: u64,
+    /// The community's offset from UTC in minutes (default China, +480).
+    pub utc_offset_minutes: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -66,6 +76,11 @@ impl Default for Settings {
             login_attempts_per_minute: 10,
             http_workers: 2,
             log_format: LogFormat::Text,
+            retention_days: 30,
+            index_closed_days: 3,
+            index_flush_ms: 200,
+            sweep_secs: 60,
+            utc_offset_minutes: 480,
         }
     }
 }
@@ -127,6 +142,9 @@ impl Settings {
             ("token_ttl_secs", self.token_ttl_secs),
             ("http_workers", self.http_workers as u64),
             ("doc_idle_secs", self.doc_idle_secs),
+            ("retention_days", u64::from(self.retention_days)),
+            ("index_flush_ms", self.index_flush_ms),
+            ("sweep_secs", self.sweep_secs),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
@@ -152,6 +170,16 @@ impl Settings {
             max_batch: self.max_batch,
             compact_after_chunks: self.compact_after_chunks,
             max_connections_per_user: self.max_connections_per_user,
+        }
+    }
+
+    pub fn index_settings(&self) -> crate::index::IndexSettings {
+        crate::index::IndexSettings {
+            closed_days: self.index_closed_days,
+            flush_interval: Duration::from_millis(self.index_flush_ms),
+            sweep_interval: Duration::from_secs(self.sweep_secs),
+            retention_days: self.retention_days,
+            utc_offset_minutes: self.utc_offset_minutes,
         }
     }
 

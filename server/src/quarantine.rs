@@ -70,7 +70,7 @@ impl Quarantine {
                 serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("quarantine entry: {e}")))
             })
             .collect::<Result<_, DbError>>()?;
-        all.sort_by(|a, b| b.at.cmp(&a.at));
+        all.sort_by_key(|e| std::cmp::Reverse(e.at));
         all.truncate(limit);
         Ok(all)
     }

@@ -1,11 +1,15 @@
 //! Builds the running server from settings: opens the store, binds the socket (port 0
 //! works, for tests), and serves until stopped.
 
+use crate::audit::Audit;
 use crate::auth::{Tokens, Users};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::http::{self, AppState};
+use crate::index::Projector;
 use crate::metrics::Metrics;
+use crate::quarantine::Quarantine;
+use crate::rules::RulesGate;
 use crate::sync::Hub;
 use actix_web::{middleware, web, App, HttpServer};
 use linli_shared::PeerId;
@@ -37,13 +41,23 @@ impl Application {
     pub fn build_with_db(settings: &Settings, db: Db, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let storage_id = db.storage_id()?;
         let server_peer = PeerId::new(format!("linli-{storage_id}"))?;
-        let hub = Hub::new(
-            Arc::new(db.docs.clone()),
-            settings.hub_settings(),
-            metrics.clone(),
-            server_peer,
-            Arc::new(crate::sync::OpenGate),
-        );
+        let audit = Arc::new(Audit::new(&db)?);
+        let quarantine = Quarantine::new(&db)?;
+        // The gate needs the projector, the projector needs the hub, the hub needs the gate.
+        let hub_cell = Arc::new(std::sync::OnceLock::new());
+        let projector = Projector::start(db.clone(), hub_cell.clone(), audit.clone(), settings.index_settings())?;
+        let server_actor = crate::sync::hub::server_actor_for(server_peer.as_str().as_bytes());
+        let gate = RulesGate::new(db.clone(), audit.clone(), quarantine.clone(), projector.clone(), server_actor)?;
+        let hub =
+            Hub::new(Arc::new(db.docs.clone()), settings.hub_settings(), metrics.clone(), server_peer, Arc::new(gate));
+        let _ = hub_cell.set(hub.clone());
+        // Every user's inbox and every grid's index exists before a phone asks for it.
+        for user in Users::new(db.clone()).list()? {
+            crate::index::ensure_user_inbox(&hub, &user);
+        }
+        for grid in crate::grids::list(&db)? {
+            crate::index::ensure_grid_index(&hub, &grid);
+        }
         let tokens = Tokens::new(db.clone(), settings.jwt_secret.as_deref(), settings.token_ttl_secs)?;
         if let Err(e) = tokens.prune_revocations() {
             tracing::warn!(error = %e, "could not prune expired revocations");
@@ -62,6 +76,9 @@ impl Application {
             allowed_origins: settings.origins_for(addr),
             cookie_secure: settings.cookie_secure,
             login_limiter: http::auth::LoginLimiter::new(settings.login_attempts_per_minute),
+            audit,
+            quarantine,
+            projector,
         });
         let app_state = state.clone();
         let json_limit = web::JsonConfig::default().limit(64 * 1024);

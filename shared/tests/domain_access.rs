@@ -170,65 +170,192 @@ fn write_matrix() {
     use TaskStatus as S;
     // Columns: admin, coordinator, coordinator of g2, medic, assigned volunteer, other volunteer.
     let table: Vec<(&str, DomainDoc, Mutation, &str)> = vec![
-        ("household.notes", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.notes = "dog".into()), "YY nn nn"),
-        ("household.members", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.members.pop().map(drop).unwrap_or(())), "YY nn nn"),
-        ("household.phone", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.phone = "110".into()), "YY nn nn"),
-        ("household.grid", DomainDoc::Household(household()), |d, _| on_household(d, |h| h.grid = OTHER_GRID.into()), "Yn nn nn"),
+        (
+            "household.notes",
+            DomainDoc::Household(household()),
+            |d, _| on_household(d, |h| h.notes = "dog".into()),
+            "YY nn nn",
+        ),
+        (
+            "household.members",
+            DomainDoc::Household(household()),
+            |d, _| on_household(d, |h| h.members.pop().map(drop).unwrap_or(())),
+            "YY nn nn",
+        ),
+        (
+            "household.phone",
+            DomainDoc::Household(household()),
+            |d, _| on_household(d, |h| h.phone = "110".into()),
+            "YY nn nn",
+        ),
+        (
+            "household.grid",
+            DomainDoc::Household(household()),
+            |d, _| on_household(d, |h| h.grid = OTHER_GRID.into()),
+            "Yn nn nn",
+        ),
         ("task.due", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.due += 60_000), "YY nn nn"),
         ("task.items", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.items[0].qty = 10.0), "YY nn nn"),
         ("task.priority", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.priority = Priority::Urgent), "YY nn nn"),
         ("task.contactless", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.contactless = false), "YY nn nn"),
         ("task.assignee", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.assignee = Some(VOL2.into())), "YY nn nn"),
         ("task.household", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.household = task_id()), "nn nn nn"),
-        ("task.created_by", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.created_by = "u-someone".into()), "nn nn nn"),
+        (
+            "task.created_by",
+            DomainDoc::Task(task()),
+            |d, _| on_task(d, |t| t.created_by = "u-someone".into()),
+            "nn nn nn",
+        ),
         ("task.created_at", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.created_at += 1), "nn nn nn"),
-        ("task.status accepted + log", DomainDoc::Task(task()), |d, a| on_task(d, |t| {
-            t.status = S::Accepted;
-            t.log.push(log_entry(a.user_id, S::Assigned, S::Accepted));
-        }), "YY nn Yn"),
-        ("task.status accepted, no log", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.status = S::Accepted), "YY nn Yn"),
+        (
+            "task.status accepted + log",
+            DomainDoc::Task(task()),
+            |d, a| {
+                on_task(d, |t| {
+                    t.status = S::Accepted;
+                    t.log.push(log_entry(a.user_id, S::Assigned, S::Accepted));
+                })
+            },
+            "YY nn Yn",
+        ),
+        (
+            "task.status accepted, no log",
+            DomainDoc::Task(task()),
+            |d, _| on_task(d, |t| t.status = S::Accepted),
+            "YY nn Yn",
+        ),
         ("task.status cancelled", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.status = S::Cancelled), "YY nn nn"),
-        ("task.status unassigned", DomainDoc::Task(task()), |d, _| on_task(d, |t| (t.status, t.assignee) = (S::New, None)), "YY nn nn"),
-        ("task.log note", DomainDoc::Task(task()), |d, a| on_task(d, |t| t.log.push(log_entry(a.user_id, S::Assigned, S::Assigned))), "YY nn Yn"),
-        ("task.log rewrite", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.log[0].note = "edited".into()), "nn nn nn"),
+        (
+            "task.status unassigned",
+            DomainDoc::Task(task()),
+            |d, _| on_task(d, |t| (t.status, t.assignee) = (S::New, None)),
+            "YY nn nn",
+        ),
+        (
+            "task.log note",
+            DomainDoc::Task(task()),
+            |d, a| on_task(d, |t| t.log.push(log_entry(a.user_id, S::Assigned, S::Assigned))),
+            "YY nn Yn",
+        ),
+        (
+            "task.log rewrite",
+            DomainDoc::Task(task()),
+            |d, _| on_task(d, |t| t.log[0].note = "edited".into()),
+            "nn nn nn",
+        ),
         ("task.log delete", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.log.clear()), "nn nn nn"),
-        ("episode.add checkin", DomainDoc::Episode(episode()), |d, a| on_episode(d, |e| {
-            e.checkins.insert("2026-02-01/0".into(), checkin(a.user_id, now(), 36.5, vec![]));
-        }), "YY nn Yn"),
-        ("episode.edit volunteer's checkin", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| {
-            e.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9;
-        }), "nn nn nn"),
-        ("episode.remove volunteer's checkin", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| {
-            e.checkins.remove("2026-01-31/0");
-        }), "nn nn nn"),
-        ("episode.medic note", DomainDoc::Episode(episode()), |d, a| on_episode(d, |e| {
-            e.medic_notes.push(MedicNote { at: now(), by: a.user_id.into(), text: "call GP".into() });
-        }), "YY nY nn"),
-        ("episode.edit medic note", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.medic_notes[0].text = "x".into()), "nn nn nn"),
-        ("episode.escalate", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.status = EpisodeStatus::Escalated), "YY nY nn"),
-        ("episode.close", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| {
-            (e.status, e.closed_at) = (EpisodeStatus::Closed, Some(now()));
-        }), "YY nn nn"),
+        (
+            "episode.add checkin",
+            DomainDoc::Episode(episode()),
+            |d, a| {
+                on_episode(d, |e| {
+                    e.checkins.insert("2026-02-01/0".into(), checkin(a.user_id, now(), 36.5, vec![]));
+                })
+            },
+            "YY nn Yn",
+        ),
+        (
+            "episode.edit volunteer's checkin",
+            DomainDoc::Episode(episode()),
+            |d, _| {
+                on_episode(d, |e| {
+                    e.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9;
+                })
+            },
+            "nn nn nn",
+        ),
+        (
+            "episode.remove volunteer's checkin",
+            DomainDoc::Episode(episode()),
+            |d, _| {
+                on_episode(d, |e| {
+                    e.checkins.remove("2026-01-31/0");
+                })
+            },
+            "nn nn nn",
+        ),
+        (
+            "episode.medic note",
+            DomainDoc::Episode(episode()),
+            |d, a| {
+                on_episode(d, |e| {
+                    e.medic_notes.push(MedicNote { at: now(), by: a.user_id.into(), text: "call GP".into() });
+                })
+            },
+            "YY nY nn",
+        ),
+        (
+            "episode.edit medic note",
+            DomainDoc::Episode(episode()),
+            |d, _| on_episode(d, |e| e.medic_notes[0].text = "x".into()),
+            "nn nn nn",
+        ),
+        (
+            "episode.escalate",
+            DomainDoc::Episode(episode()),
+            |d, _| on_episode(d, |e| e.status = EpisodeStatus::Escalated),
+            "YY nY nn",
+        ),
+        (
+            "episode.close",
+            DomainDoc::Episode(episode()),
+            |d, _| {
+                on_episode(d, |e| {
+                    (e.status, e.closed_at) = (EpisodeStatus::Closed, Some(now()));
+                })
+            },
+            "YY nn nn",
+        ),
         ("episode.slots", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.slots = 3), "YY nn nn"),
-        ("episode.end", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.end = "2026-02-10".into()), "YY nn nn"),
-        ("episode.assignee", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.assignee = Some(VOL2.into())), "YY nn nn"),
+        (
+            "episode.end",
+            DomainDoc::Episode(episode()),
+            |d, _| on_episode(d, |e| e.end = "2026-02-10".into()),
+            "YY nn nn",
+        ),
+        (
+            "episode.assignee",
+            DomainDoc::Episode(episode()),
+            |d, _| on_episode(d, |e| e.assignee = Some(VOL2.into())),
+            "YY nn nn",
+        ),
         ("episode.person", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.person.age = 46), "YY nn nn"),
-        ("episode.household", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| e.household = task_id()), "nn nn nn"),
-        ("episode.erase", DomainDoc::Episode(episode()), |d, _| on_episode(d, |e| *e = e.erased_summary(now())), "nn nn nn"),
-        ("grid-index.docs", DomainDoc::GridIndex(grid_index()), |d, _| match d {
-            DomainDoc::GridIndex(mut g) => {
-                g.docs.pop_first();
-                DomainDoc::GridIndex(g)
-            }
-            _ => unreachable!(),
-        }, "nn nn nn"),
-        ("inbox.docs", DomainDoc::Inbox(inbox()), |d, _| match d {
-            DomainDoc::Inbox(mut i) => {
-                i.docs.pop_first();
-                DomainDoc::Inbox(i)
-            }
-            _ => unreachable!(),
-        }, "nn nn nn"),
+        (
+            "episode.household",
+            DomainDoc::Episode(episode()),
+            |d, _| on_episode(d, |e| e.household = task_id()),
+            "nn nn nn",
+        ),
+        (
+            "episode.erase",
+            DomainDoc::Episode(episode()),
+            |d, _| on_episode(d, |e| *e = e.erased_summary(now())),
+            "nn nn nn",
+        ),
+        (
+            "grid-index.docs",
+            DomainDoc::GridIndex(grid_index()),
+            |d, _| match d {
+                DomainDoc::GridIndex(mut g) => {
+                    g.docs.pop_first();
+                    DomainDoc::GridIndex(g)
+                }
+                _ => unreachable!(),
+            },
+            "nn nn nn",
+        ),
+        (
+            "inbox.docs",
+            DomainDoc::Inbox(inbox()),
+            |d, _| match d {
+                DomainDoc::Inbox(mut i) => {
+                    i.docs.pop_first();
+                    DomainDoc::Inbox(i)
+                }
+                _ => unreachable!(),
+            },
+            "nn nn nn",
+        ),
     ];
     for (name, before, mutate, pattern) in table {
         for ((who, actor), want) in actors().iter().zip(yes_no(pattern)) {
@@ -439,9 +566,14 @@ fn volunteer_check_in_cases() {
     assert_eq!(add(&vol(), "2026-01-24/0", ok(VOL)), "checkins.2026-01-24/0", "before the start");
     assert_eq!(add(&vol(), "2026-02-01/2", ok(VOL)), "checkins.2026-02-01/2", "no third slot");
     assert_eq!(add(&vol(), "2026-02-02/0", ok(VOL)), "checkins.2026-02-02/0.at", "for tomorrow");
-    assert_eq!(add(&vol(), "2026-02-01/0", checkin(VOL, now() + 2 * 3_600_000, 36.5, vec![])), "checkins.2026-02-01/0.at");
+    assert_eq!(
+        add(&vol(), "2026-02-01/0", checkin(VOL, now() + 2 * 3_600_000, 36.5, vec![])),
+        "checkins.2026-02-01/0.at"
+    );
     assert_eq!(add(&vol(), "2026-02-01/0", checkin(VOL, now() + 60_000, 36.5, vec![])), "ok", "within clock skew");
-    for (temp, want) in [(34.0, "ok"), (43.0, "ok"), (33.9, "checkins.2026-02-01/0.temp_c"), (43.1, "checkins.2026-02-01/0.temp_c")] {
+    for (temp, want) in
+        [(34.0, "ok"), (43.0, "ok"), (33.9, "checkins.2026-02-01/0.temp_c"), (43.1, "checkins.2026-02-01/0.temp_c")]
+    {
         assert_eq!(add(&vol(), "2026-02-01/0", checkin(VOL, now(), temp, vec![])), want, "{temp} °C");
     }
     let sick = checkin(VOL, now(), 38.4, vec![Symptom::Fever, Symptom::Cough, Symptom::ConjunctivalCongestion]);
@@ -510,7 +642,9 @@ fn medics_escalate_and_write_notes() {
     let closed = on_episode(before.clone(), |e| (e.status, e.closed_at) = (EpisodeStatus::Closed, Some(now())));
     assert_eq!(verdict(change(&medic(), &before, &closed)), "closed_at");
     let note = |by: &str| {
-        on_episode(before.clone(), |e| e.medic_notes.push(MedicNote { at: now(), by: by.into(), text: "fever clinic".into() }))
+        on_episode(before.clone(), |e| {
+            e.medic_notes.push(MedicNote { at: now(), by: by.into(), text: "fever clinic".into() })
+        })
     };
     assert_eq!(verdict(change(&medic(), &before, &note(MEDIC))), "ok");
     assert_eq!(verdict(change(&medic(), &before, &note(COORD))), "medic_notes.1.by");

@@ -69,7 +69,11 @@ fn three_days_across_month_and_year_ends() {
         assert_eq!(runs_of(&ep), vec![format!("three_days_abnormal:{first}")], "from {first}");
     }
     // In a leap year Feb 28 → Mar 1 skips Feb 29: no run.
-    let leap = episode_with("2024-02-27", "2024-03-05", &[(date("2024-02-27"), true), (date("2024-02-28"), true), (date("2024-03-01"), true)]);
+    let leap = episode_with(
+        "2024-02-27",
+        "2024-03-05",
+        &[(date("2024-02-27"), true), (date("2024-02-28"), true), (date("2024-03-01"), true)],
+    );
     assert!(runs_of(&leap).is_empty());
 }
 
@@ -118,8 +122,13 @@ fn one_alert_per_run_keyed_by_its_first_day() {
 fn every_ten_day_pattern_matches_a_reference_count() {
     let first = date("2026-01-27");
     for bits in 0u32..(1 << 10) {
-        let days: Vec<(NaiveDate, bool)> =
-            first.iter_days().take(10).enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, d)| (d, true)).collect();
+        let days: Vec<(NaiveDate, bool)> = first
+            .iter_days()
+            .take(10)
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, d)| (d, true))
+            .collect();
         let ep = episode_with("2026-01-27", "2026-02-05", &days);
         let mut expected = Vec::new();
         let mut run_start = None;
@@ -180,7 +189,8 @@ fn overdue_deliveries() {
     assert_eq!(alerts[0].key, format!("overdue_delivery:{}", t.due));
     assert_eq!(alerts[0].date, None);
     for status in TaskStatus::ALL.iter().copied() {
-        let done = !matches!(status, TaskStatus::New | TaskStatus::Assigned | TaskStatus::Accepted | TaskStatus::PickedUp);
+        let done =
+            !matches!(status, TaskStatus::New | TaskStatus::Assigned | TaskStatus::Accepted | TaskStatus::PickedUp);
         let t = Task { status, ..task() };
         assert_eq!(task_alerts(&t, t.due + 1).is_empty(), done, "{status}");
     }

@@ -43,7 +43,10 @@ fn strings_are_written_as_text_and_integers_as_int() {
     assert!(matches!(am.get(ROOT, "status").unwrap(), Some((Value::Object(ObjType::Text), _))));
     let due = am.get(ROOT, "due").unwrap().unwrap().0;
     assert_eq!(due, Value::Scalar(std::borrow::Cow::Owned(ScalarValue::Int(task().due))));
-    assert_eq!(am.get(ROOT, "failure_reason").unwrap().unwrap().0, Value::Scalar(std::borrow::Cow::Owned(ScalarValue::Null)));
+    assert_eq!(
+        am.get(ROOT, "failure_reason").unwrap().unwrap().0,
+        Value::Scalar(std::borrow::Cow::Owned(ScalarValue::Null))
+    );
 }
 
 #[test]
@@ -92,7 +95,13 @@ fn appending_a_log_entry_keeps_the_earlier_entries() {
     am.commit();
     let heads = am.get_heads();
     t.status = TaskStatus::Accepted;
-    t.log.push(LogEntry { at: now(), by: VOL.into(), from: TaskStatus::Assigned, to: TaskStatus::Accepted, note: "on my way".into() });
+    t.log.push(LogEntry {
+        at: now(),
+        by: VOL.into(),
+        from: TaskStatus::Assigned,
+        to: TaskStatus::Accepted,
+        note: "on my way".into(),
+    });
     DomainDoc::Task(t.clone()).reconcile_into(&mut am).unwrap();
     am.commit();
     let ops: usize = am.get_changes(&heads).iter().map(|c| c.len()).sum();
@@ -301,12 +310,18 @@ fn validation_names_the_field() {
         (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 43.1), "checkins.2026-01-31/0.temp_c"),
         (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 34.0), "ok"),
         (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 43.0), "ok"),
-        (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().symptoms = vec![Symptom::Cough, Symptom::Cough]), "checkins.2026-01-31/0.symptoms"),
+        (
+            e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().symptoms = vec![Symptom::Cough, Symptom::Cough]),
+            "checkins.2026-01-31/0.symptoms",
+        ),
         (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().by = String::new()), "checkins.2026-01-31/0.by"),
-        (e(|x| {
-            let c = x.checkins["2026-01-31/0"].clone();
-            x.checkins.insert("2026-1-31/0".into(), c);
-        }), "checkins.2026-1-31/0"),
+        (
+            e(|x| {
+                let c = x.checkins["2026-01-31/0"].clone();
+                x.checkins.insert("2026-1-31/0".into(), c);
+            }),
+            "checkins.2026-1-31/0",
+        ),
         (e(|x| x.status = EpisodeStatus::Closed), "closed_at"),
         (e(|x| x.closed_at = Some(now())), "closed_at"),
         (e(|x| (x.status, x.closed_at) = (EpisodeStatus::Closed, Some(now()))), "ok"),
@@ -315,10 +330,13 @@ fn validation_names_the_field() {
         (i(|_| {}), "ok"),
         (i(|x| x.grid = String::new()), "ok"),
         (i(|x| x.user = String::new()), "user"),
-        (g(|x| {
-            let row = x.docs.values().next().unwrap().clone();
-            x.docs.insert("not-an-id".into(), row);
-        }), "docs.not-an-id"),
+        (
+            g(|x| {
+                let row = x.docs.values().next().unwrap().clone();
+                x.docs.insert("not-an-id".into(), row);
+            }),
+            "docs.not-an-id",
+        ),
         (g(|x| x.docs.values_mut().next().unwrap().kind = Kind::Inbox), ""),
         (g(|x| x.docs.values_mut().next().unwrap().title = long(101)), ""),
     ];
@@ -373,7 +391,10 @@ fn address_labels_skip_empty_parts() {
 #[test]
 fn facts_describe_the_document() {
     let f = DocFacts::of(&DomainDoc::Task(task()));
-    assert_eq!(f, DocFacts { kind: Kind::Task, grid: GRID.into(), assignee: Some(VOL.into()), owner: None, open: true });
+    assert_eq!(
+        f,
+        DocFacts { kind: Kind::Task, grid: GRID.into(), assignee: Some(VOL.into()), owner: None, open: true }
+    );
     let mut t = task();
     t.status = TaskStatus::Delivered;
     assert!(!DocFacts::of(&DomainDoc::Task(t)).open);
@@ -383,7 +404,10 @@ fn facts_describe_the_document() {
     (e.status, e.closed_at) = (EpisodeStatus::Closed, Some(now()));
     assert!(!DocFacts::of(&DomainDoc::Episode(e)).open);
     let d = DomainDoc::Episode(episode());
-    assert_eq!((d.kind(), d.grid(), d.assignee(), d.household()), (Kind::Episode, GRID, Some(VOL), Some(household_id())));
+    assert_eq!(
+        (d.kind(), d.grid(), d.assignee(), d.household()),
+        (Kind::Episode, GRID, Some(VOL), Some(household_id()))
+    );
 }
 
 #[test]

@@ -52,38 +52,61 @@ fn status() -> impl Strategy<Value = TaskStatus> {
 }
 
 fn log_entry() -> impl Strategy<Value = LogEntry> {
-    (time(), user(), status(), status(), text()).prop_map(|(at, by, from, to, note)| LogEntry { at, by, from, to, note })
+    (time(), user(), status(), status(), text()).prop_map(|(at, by, from, to, note)| LogEntry {
+        at,
+        by,
+        from,
+        to,
+        note,
+    })
 }
 
 fn item() -> impl Strategy<Value = Item> {
-    (text(), prop_oneof![3 => 0.1..100.0f64, 1 => any::<f64>()], text()).prop_map(|(name, qty, unit)| Item { name, qty, unit })
+    (text(), prop_oneof![3 => 0.1..100.0f64, 1 => any::<f64>()], text()).prop_map(|(name, qty, unit)| Item {
+        name,
+        qty,
+        unit,
+    })
 }
 
 fn task_strategy() -> impl Strategy<Value = Task> {
     (
-        (grid(), select(Category::ALL.to_vec()), vec(item(), 0..4), select(Priority::ALL.to_vec()), time(), any::<bool>()),
+        (
+            grid(),
+            select(Category::ALL.to_vec()),
+            vec(item(), 0..4),
+            select(Priority::ALL.to_vec()),
+            time(),
+            any::<bool>(),
+        ),
         (option::of(user()), status(), option::of(text()), vec(log_entry(), 0..4), user(), time()),
         prop_oneof![9 => Just(SCHEMA_VERSION), 1 => any::<u64>()],
     )
-        .prop_map(|((grid, category, items, priority, due, contactless), (assignee, status, failure_reason, log, created_by, created_at), schema)| {
-            Task {
-                kind: Kind::Task,
+        .prop_map(
+            |(
+                (grid, category, items, priority, due, contactless),
+                (assignee, status, failure_reason, log, created_by, created_at),
                 schema,
-                grid,
-                household: household_id(),
-                category,
-                items,
-                priority,
-                due,
-                contactless,
-                assignee,
-                status,
-                failure_reason,
-                log,
-                created_by,
-                created_at,
-            }
-        })
+            )| {
+                Task {
+                    kind: Kind::Task,
+                    schema,
+                    grid,
+                    household: household_id(),
+                    category,
+                    items,
+                    priority,
+                    due,
+                    contactless,
+                    assignee,
+                    status,
+                    failure_reason,
+                    log,
+                    created_by,
+                    created_at,
+                }
+            },
+        )
 }
 
 fn checkin_strategy() -> impl Strategy<Value = Checkin> {
@@ -99,25 +122,35 @@ fn episode_strategy() -> impl Strategy<Value = Episode> {
     (
         (grid(), text(), 0u32..200, select(Reason::ALL.to_vec()), date(), date(), 0u32..6),
         (option::of(user()), select(EpisodeStatus::ALL.to_vec()), option::of(time())),
-        (btree_map(key(), checkin_strategy(), 0..5), vec((time(), user(), text()), 0..3), prop_oneof![9 => Just(false), 1 => Just(true)]),
+        (
+            btree_map(key(), checkin_strategy(), 0..5),
+            vec((time(), user(), text()), 0..3),
+            prop_oneof![9 => Just(false), 1 => Just(true)],
+        ),
     )
-        .prop_map(|((grid, name, age, reason, start, end, slots), (assignee, status, closed_at), (checkins, notes, erased))| Episode {
-            kind: Kind::Episode,
-            schema: SCHEMA_VERSION,
-            grid,
-            household: household_id(),
-            person: Person { name, age },
-            reason,
-            start,
-            end,
-            slots,
-            assignee,
-            status,
-            closed_at,
-            checkins,
-            medic_notes: notes.into_iter().map(|(at, by, text)| MedicNote { at, by, text }).collect(),
-            erased,
-        })
+        .prop_map(
+            |(
+                (grid, name, age, reason, start, end, slots),
+                (assignee, status, closed_at),
+                (checkins, notes, erased),
+            )| Episode {
+                kind: Kind::Episode,
+                schema: SCHEMA_VERSION,
+                grid,
+                household: household_id(),
+                person: Person { name, age },
+                reason,
+                start,
+                end,
+                slots,
+                assignee,
+                status,
+                closed_at,
+                checkins,
+                medic_notes: notes.into_iter().map(|(at, by, text)| MedicNote { at, by, text }).collect(),
+                erased,
+            },
+        )
 }
 
 fn role() -> impl Strategy<Value = Role> {

@@ -56,6 +56,10 @@ fn ts_bindings_describe_the_wire_shape() {
     assert!(files["TaskStatus.ts"].contains("\"picked_up\""));
     assert!(files["Kind.ts"].contains("\"grid-index\""));
     assert!(files["Method.ts"].contains("\"self\""));
-    assert!(files["DomainDoc.ts"].contains("Household | Task | Episode | GridIndex | Inbox"), "{}", files["DomainDoc.ts"]);
+    assert!(
+        files["DomainDoc.ts"].contains("Household | Task | Episode | GridIndex | Inbox"),
+        "{}",
+        files["DomainDoc.ts"]
+    );
     assert!(files["index.ts"].contains("export * from \"./Episode\";"));
 }

@@ -2,6 +2,7 @@
 //! server process ([`server::ServerProcess`]), and speak the automerge-repo protocol as a
 //! phone would ([`peer::TestPeer`]) or send raw frames ([`peer::RawConn`]).
 
+pub mod domain;
 pub mod faulty;
 pub mod peer;
 pub mod server;

@@ -191,8 +191,9 @@ pub fn metric_value(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-/// A fresh data directory with grid `g1` and users `alice` (coordinator) and `bob`
-/// (volunteer), served by a real `linli` process.
+/// A fresh data directory with grids `g1` and `g2` and users `alice` and `carol`
+/// (coordinators of g1), `bob` and `erin` (volunteers of g1), `dave` (medic of g1) and
+/// `frank` (coordinator of g2), served by a real `linli` process.
 #[derive(Debug)]
 pub struct Community {
     pub dir: tempfile::TempDir,
@@ -201,6 +202,14 @@ pub struct Community {
 
 pub const ALICE: (&str, &str) = ("alice", "alice-password-1");
 pub const BOB: (&str, &str) = ("bob", "bob-password-1");
+/// A second coordinator of `g1`: reads and writes everything alice does.
+pub const CAROL: (&str, &str) = ("carol", "carol-password-1");
+/// A medic of `g1`.
+pub const DAVE: (&str, &str) = ("dave", "dave-password-1");
+/// A second volunteer of `g1`.
+pub const ERIN: (&str, &str) = ("erin", "erin-password-1");
+/// A coordinator of another grid, `g2`.
+pub const FRANK: (&str, &str) = ("frank", "frank-password-1");
 
 impl Community {
     pub async fn start(extra: &[&str]) -> anyhow::Result<Self> {
@@ -209,6 +218,12 @@ impl Community {
         linli_cli(&data, &["grid", "add", "g1", "--name", "一网格"], "")?;
         linli_cli(&data, &["user", "add", "--username", ALICE.0, "--role", "coordinator", "--grid", "g1"], ALICE.1)?;
         linli_cli(&data, &["user", "add", "--username", BOB.0, "--role", "volunteer", "--grid", "g1"], BOB.1)?;
+        linli_cli(&data, &["grid", "add", "g2", "--name", "二网格"], "")?;
+        for (who, role, grid) in
+            [(CAROL, "coordinator", "g1"), (DAVE, "medic", "g1"), (ERIN, "volunteer", "g1"), (FRANK, "coordinator", "g2")]
+        {
+            linli_cli(&data, &["user", "add", "--username", who.0, "--role", role, "--grid", grid], who.1)?;
+        }
         let server = ServerProcess::start(&data, 0, extra).await?;
         Ok(Community { dir, server })
     }

@@ -1,42 +1,41 @@
 //! Basic sync through the real server: create, fetch, concurrent edits, unavailable ids.
 
-use automerge::transaction::Transactable;
-use automerge::{ReadDoc, ROOT};
-use linli_tests::server::{ALICE, BOB};
+use linli_tests::domain::{create, household, read, set};
+use linli_tests::server::{ALICE, BOB, CAROL};
 use linli_tests::{Community, TestPeer};
+use serde_json::json;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
 
 #[tokio::test]
-async fn two_peers_converge_through_the_server() -> anyhow::Result<()> {
+async fn two_coordinators_converge_through_the_server() -> anyhow::Result<()> {
     let c = Community::start(&[]).await?;
-    let (ta, tb) = (c.token(ALICE).await?, c.token(BOB).await?);
+    let (ta, tc) = (c.token(ALICE).await?, c.token(CAROL).await?);
     let mut alice = TestPeer::new("alice");
-    let mut bob = TestPeer::new("bob");
+    let mut carol = TestPeer::new("carol");
     alice.connect(&c.server.ws_url(&ta)).await?;
-    bob.connect(&c.server.ws_url(&tb)).await?;
+    carol.connect(&c.server.ws_url(&tc)).await?;
 
-    let id = alice.create();
-    alice.doc(&id).put(ROOT, "kind", "task")?;
-    alice.doc(&id).put(ROOT, "status", "new")?;
+    let id = create(&mut alice, household("g1", "501"));
     alice.sync_all(T).await?;
 
-    bob.want(id);
-    bob.sync_all(T).await?;
-    assert_eq!(bob.heads(&id), alice.heads(&id));
-    let (status, _) = bob.doc(&id).get(ROOT, "status")?.expect("status");
-    assert_eq!(status.as_str(), Some("new"));
+    carol.want(id);
+    carol.sync_all(T).await?;
+    assert_eq!(carol.heads(&id), alice.heads(&id));
+    assert_eq!(read(carol.doc(&id))["room"], "501");
 
-    // Concurrent edits on both sides converge.
-    bob.doc(&id).put(ROOT, "note", "到门口了")?;
-    alice.doc(&id).put(ROOT, "status", "assigned")?;
-    bob.sync_all(T).await?;
+    // Concurrent edits of different fields on both sides converge.
+    set(&mut carol, &id, "notes", json!("到门口了"));
+    set(&mut alice, &id, "phone", json!("13900000000"));
+    carol.sync_all(T).await?;
     alice.sync_all(T).await?;
     let merged = alice.heads(&id);
-    bob.sync_until_heads(&id, &merged, T).await?;
-    assert!(bob.doc(&id).get(ROOT, "status")?.is_some());
-    assert!(alice.doc(&id).get(ROOT, "note")?.is_some());
+    carol.sync_until_heads(&id, &merged, T).await?;
+    let (a, b) = (read(alice.doc(&id)), read(carol.doc(&id)));
+    assert_eq!(a, b);
+    assert_eq!(a["notes"], "到门口了");
+    assert_eq!(a["phone"], "13900000000");
     Ok(())
 }
 

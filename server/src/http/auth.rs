@@ -191,5 +191,12 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 /// `GET /api/me`
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false)?;
-    Ok(HttpResponse::Ok().json(json!({"user": user_json(&caller.user)})))
+    let user = &caller.user;
+    let all = crate::grids::list(&state.db).map_err(ApiError::internal)?;
+    let grids: Vec<_> = all
+        .iter()
+        .filter(|g| user.role == crate::auth::Role::Admin || user.grids.contains(&g.id))
+        .map(|g| super::admin::grid_json(g, user.role != crate::auth::Role::Volunteer))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"user": user_json(user), "inbox": user.inbox.to_url(), "grids": grids})))
 }

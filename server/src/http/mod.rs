@@ -1,9 +1,11 @@
 //! The HTTP face of the server: JSON API, health, metrics and the `/sync` WebSocket.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod ops;
 pub mod sync_ws;
+pub mod work;
 
 pub use error::ApiError;
 
@@ -29,6 +31,9 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     pub cookie_secure: bool,
     pub login_limiter: auth::LoginLimiter,
+    pub audit: Arc<crate::audit::Audit>,
+    pub quarantine: crate::quarantine::Quarantine,
+    pub projector: crate::index::Projector,
 }
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
@@ -41,6 +46,18 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/auth/login", web::post().to(auth::login))
                 .route("/auth/refresh", web::post().to(auth::refresh))
                 .route("/auth/logout", web::post().to(auth::logout))
-                .route("/me", web::get().to(auth::me)),
+                .route("/me", web::get().to(auth::me))
+                .route("/users", web::get().to(admin::list_users))
+                .route("/users", web::post().to(admin::add_user))
+                .route("/grids", web::get().to(admin::list_grids))
+                .route("/grids", web::post().to(admin::add_grid))
+                .route("/grids/{id}/risk", web::put().to(admin::set_risk))
+                .route("/grids/{id}/dashboard", web::get().to(work::dashboard))
+                .route("/alerts", web::get().to(work::list_alerts))
+                .route("/alerts/{id:.*}/acknowledge", web::post().to(work::acknowledge))
+                .route("/alerts/{id:.*}/resolve", web::post().to(work::resolve))
+                .route("/export/{name}", web::get().to(work::export))
+                .route("/audit", web::get().to(admin::audit))
+                .route("/quarantine", web::get().to(admin::quarantine)),
         );
 }

@@ -53,14 +53,7 @@ impl ConnHandle {
         out: mpsc::Sender<Message>,
         close: CancellationToken,
     ) -> Self {
-        ConnHandle(Arc::new(Inner {
-            id,
-            peer,
-            user,
-            out,
-            close,
-            reason: parking_lot::Mutex::new(None),
-        }))
+        ConnHandle(Arc::new(Inner { id, peer, user, out, close, reason: parking_lot::Mutex::new(None) }))
     }
 
     pub fn id(&self) -> ConnId {

@@ -30,6 +30,22 @@ pub enum DocCommand {
     Leave { conn: ConnId },
     /// Peers that were syncing this document when a previous actor was evicted.
     Resume { subscriptions: Vec<Subscription> },
+    /// A change written by the server itself, as its own Automerge actor (inboxes, grid
+    /// indexes). The function returns whether it changed anything.
+    ServerWrite { write: ServerWriteFn },
+    /// Replaces the whole history by `snapshot` (retention): the old chunks are deleted.
+    Replace { snapshot: Vec<u8> },
+    /// Who may read this document may have changed: drop peers that no longer may.
+    Recheck,
+}
+
+/// See [`DocCommand::ServerWrite`].
+pub struct ServerWriteFn(pub Box<dyn FnOnce(&mut Automerge) -> bool + Send>);
+
+impl std::fmt::Debug for ServerWriteFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerWriteFn")
+    }
 }
 
 #[derive(Debug)]
@@ -180,6 +196,7 @@ impl DocActor {
         let old_heads = self.heads();
         let mut touched: Vec<ConnId> = Vec::new();
         let mut panicked = false;
+        let mut recheck = false;
         for cmd in batch {
             match cmd {
                 DocCommand::Sync { conn, data, request } => {
@@ -198,6 +215,20 @@ impl DocActor {
                     self.resume(subscriptions);
                     touched.extend(ids);
                 }
+                DocCommand::ServerWrite { write } => {
+                    if let Some(doc) = self.doc.as_mut() {
+                        doc.set_actor(self.hub.server_actor().clone());
+                        if std::panic::catch_unwind(AssertUnwindSafe(|| (write.0)(doc))).is_err() {
+                            tracing::error!(doc = %self.id, "a server write panicked");
+                            panicked = true;
+                        }
+                    }
+                }
+                DocCommand::Replace { snapshot } => {
+                    self.replace(snapshot).await;
+                    touched = self.peers.keys().copied().collect();
+                }
+                DocCommand::Recheck => recheck = true,
             }
         }
         if panicked {
@@ -208,7 +239,8 @@ impl DocActor {
         }
         let new_heads = self.heads();
         let contributors = std::mem::take(&mut self.contributors);
-        if new_heads != old_heads {
+        let changed = new_heads != old_heads;
+        if changed {
             if self.persist(&old_heads).await {
                 touched = self.peers.keys().copied().collect();
                 if let Some(doc) = self.doc.as_ref() {
@@ -221,7 +253,65 @@ impl DocActor {
                 touched = self.peers.keys().copied().collect();
             }
         }
+        if changed || recheck {
+            self.drop_unauthorised_readers();
+        }
         self.reply(&touched);
+    }
+
+    /// After a change of assignment, a peer that may no longer read the document stops
+    /// receiving it (it is told the document is unavailable).
+    fn drop_unauthorised_readers(&mut self) {
+        let Some(doc) = self.doc.as_ref() else { return };
+        if doc.get_heads().is_empty() {
+            return;
+        }
+        let denied: Vec<ConnId> = self
+            .peers
+            .values()
+            .filter(|p| !self.hub.gate.may_read(&p.conn, self.id, doc))
+            .map(|p| p.conn.id())
+            .collect();
+        for id in denied {
+            if let Some(peer) = self.peers.remove(&id) {
+                peer.conn.send(Message::DocUnavailable {
+                    sender_id: self.hub.server_peer().clone(),
+                    target_id: peer.conn.peer().clone(),
+                    document_id: self.id,
+                });
+            }
+        }
+    }
+
+    /// Retention: the document becomes `snapshot`, a new history; every old chunk goes.
+    async fn replace(&mut self, snapshot: Vec<u8>) {
+        let doc = match Automerge::load(&snapshot) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(doc = %self.id, error = %e, "replacement snapshot does not load");
+                return;
+            }
+        };
+        let heads = doc.get_heads();
+        let store = self.hub.store.clone();
+        let id = self.id;
+        // Everything stored for the document, not only what this actor loaded.
+        let done = tokio::task::spawn_blocking(move || {
+            let covered: Vec<ChunkKey> = store.load(&id)?.chunks.into_iter().map(|(k, _)| k).collect();
+            store.compact(&id, &heads, &snapshot, &covered)
+        })
+        .await;
+        match done {
+            Ok(Ok(key)) => {
+                self.doc = Some(doc);
+                self.chunks = vec![key];
+                for peer in self.peers.values_mut() {
+                    peer.state = sync::State::new();
+                }
+            }
+            Ok(Err(e)) => tracing::error!(doc = %self.id, error = %e, "could not replace document"),
+            Err(e) => tracing::error!(doc = %self.id, error = %e, "replace task failed"),
+        }
     }
 
     /// Applies one sync message. Returns whether the peer should get a reply.

@@ -48,6 +48,14 @@ impl Default for HubSettings {
     }
 }
 
+/// The server's Automerge actor id: derived from its peer id, so it is stable across
+/// restarts of one store and distinct between stores.
+pub fn server_actor_for(server_peer: &[u8]) -> automerge::ActorId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(server_peer);
+    automerge::ActorId::from(&digest[..16])
+}
+
 /// A peer that was syncing a document when its actor was evicted.
 #[derive(Debug, Clone)]
 pub struct Subscription {
@@ -96,6 +104,7 @@ pub struct Hub {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) server_peer: PeerId,
     pub(crate) gate: Arc<dyn Gate>,
+    server_actor: automerge::ActorId,
     maps: Mutex<Maps>,
     next_conn: AtomicU64,
     /// The server's own ephemeral session (for `rejected` messages) and its counter.
@@ -118,12 +127,14 @@ impl Hub {
         server_peer: PeerId,
         gate: Arc<dyn Gate>,
     ) -> Arc<Self> {
+        let server_peer_bytes = server_peer.as_str().as_bytes().to_vec();
         Arc::new(Hub {
             store,
             settings,
             metrics,
             server_peer,
             gate,
+            server_actor: server_actor_for(&server_peer_bytes),
             session_id: uuid::Uuid::new_v4().simple().to_string(),
             ephemeral_count: AtomicU64::new(1),
             maps: Mutex::new(Maps {
@@ -140,6 +151,19 @@ impl Hub {
 
     pub fn server_peer(&self) -> &PeerId {
         &self.server_peer
+    }
+
+    /// The Automerge actor the server writes as (stable for a store).
+    pub fn server_actor(&self) -> &automerge::ActorId {
+        &self.server_actor
+    }
+
+    /// Asks a loaded document to re-check who may read it (not loading it if it is not).
+    pub fn recheck(&self, doc: DocumentId) {
+        let maps = self.maps.lock();
+        if let Some(entry) = maps.docs.peek(&doc) {
+            let _ = entry.tx.send(DocCommand::Recheck);
+        }
     }
 
     pub fn session_id(&self) -> &str {
@@ -167,10 +191,10 @@ impl Hub {
 
     /// Registers a connection that has not joined yet.
     pub fn register_pending(&self, id: ConnId, user: &str, token_id: &str, close: tokio_util::sync::CancellationToken) {
-        self.maps.lock().pending.insert(
-            id,
-            Pending { user: user.to_owned(), token_id: token_id.to_owned(), close, reason: None },
-        );
+        self.maps
+            .lock()
+            .pending
+            .insert(id, Pending { user: user.to_owned(), token_id: token_id.to_owned(), close, reason: None });
     }
 
     pub fn unregister_pending(&self, id: ConnId) {

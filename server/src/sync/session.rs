@@ -74,8 +74,19 @@ impl Session {
         let id = hub.next_conn_id();
         let close = tokio_util::sync::CancellationToken::new();
         hub.register_pending(id, &user.id, &token_id, close.clone());
-        let session =
-            Session { hub, settings, id, user, token_id, storage_id, out, conn: None, close, docs: HashSet::new(), bucket };
+        let session = Session {
+            hub,
+            settings,
+            id,
+            user,
+            token_id,
+            storage_id,
+            out,
+            conn: None,
+            close,
+            docs: HashSet::new(),
+            bucket,
+        };
         (session, rx)
     }
 

@@ -218,9 +218,7 @@ fn same_scalar(existing: Option<&Value<'_>>, new: &Json) -> bool {
         (ScalarValue::Boolean(a), Json::Bool(b)) => a == b,
         (ScalarValue::Int(a), Json::Number(n)) => n.as_i64() == Some(*a),
         (ScalarValue::Uint(a), Json::Number(n)) => n.as_i64().is_none() && n.as_u64() == Some(*a),
-        (ScalarValue::F64(a), Json::Number(n)) => {
-            n.is_f64() && n.as_f64().map(f64::to_bits) == Some(a.to_bits())
-        }
+        (ScalarValue::F64(a), Json::Number(n)) => n.is_f64() && n.as_f64().map(f64::to_bits) == Some(a.to_bits()),
         _ => false,
     }
 }

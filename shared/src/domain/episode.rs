@@ -181,7 +181,10 @@ impl Episode {
         }
         let days = (end - start).num_days();
         if days > c.limits.max_episode_days {
-            return Err(Violation::new("end", format!("the episode spans {days} days; the limit is {}", c.limits.max_episode_days)));
+            return Err(Violation::new(
+                "end",
+                format!("the episode spans {days} days; the limit is {}", c.limits.max_episode_days),
+            ));
         }
         if !(1..=MAX_SLOTS).contains(&self.slots) {
             return Err(Violation::new("slots", format!("must be 1 to {MAX_SLOTS} check-ins a day")));
@@ -225,10 +228,16 @@ impl Episode {
         let parsed: CheckinKey = key.parse()?;
         let field = format!("checkins.{key}");
         if parsed.date < start || parsed.date > end {
-            return Err(Violation::new(field, format!("the date is outside the episode, {}..{}", self.start, self.end)));
+            return Err(Violation::new(
+                field,
+                format!("the date is outside the episode, {}..{}", self.start, self.end),
+            ));
         }
         if parsed.slot >= self.slots {
-            return Err(Violation::new(field, format!("slot {} does not exist: {} check-ins a day", parsed.slot, self.slots)));
+            return Err(Violation::new(
+                field,
+                format!("slot {} does not exist: {} check-ins a day", parsed.slot, self.slots),
+            ));
         }
         if !(checkin.temp_c.is_finite() && (MIN_TEMP_C..=MAX_TEMP_C).contains(&checkin.temp_c)) {
             return Err(Violation::new(
@@ -255,7 +264,9 @@ mod tests {
         let k: CheckinKey = "2026-12-01/1".parse().unwrap();
         assert_eq!(k.slot, 1);
         assert_eq!(k.to_string(), "2026-12-01/1");
-        for bad in ["2026-12-01", "2026-12-01/", "2026-12-01/01", "2026-12-01/-1", "2026-12-1/0", "x/0", "2026-12-01/1/2"] {
+        for bad in
+            ["2026-12-01", "2026-12-01/", "2026-12-01/01", "2026-12-01/-1", "2026-12-1/0", "x/0", "2026-12-01/1/2"]
+        {
             let e = bad.parse::<CheckinKey>().unwrap_err();
             assert_eq!(e.field, format!("checkins.{bad}"), "{bad}");
         }

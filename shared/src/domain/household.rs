@@ -16,7 +16,7 @@ pub struct Household {
     /// Always `"household"`.
     #[ts(type = "\"household\"")]
     pub kind: Kind,
-    /// Schema version, [`crate::domain::SCHEMA_VERSION`].
+    /// Schema version: 1.
     pub schema: u64,
     /// The grid (网格) the household belongs to.
     pub grid: String,

@@ -11,6 +11,15 @@
 //!   overdue deliveries, computed from a document's state.
 //! - [`typescript_bindings`]: the same types for the web client (`web/src/generated/`).
 //!
+//! Documents are strict: a key that is not in the schema is refused like a wrong type, so
+//! a phone cannot stash data the server does not know about (the plan forbids collecting
+//! more about residents than the work needs), and every rule sees the whole document.
+//! Reading is lenient about representation only: strings may be text objects or scalar
+//! strings, whole numbers may stand for floats, and a missing optional field reads as
+//! `null` (see `am_json`). Times are ms since the epoch; dates and check-in keys are the
+//! community's local dates, with [`DomainLimits::utc_offset_minutes`] the offset the
+//! server uses to turn one into the other ([`DomainLimits::local_datetime`]).
+//!
 //! ```
 //! use linli_shared::domain::{check_change, Actor, DomainDoc, DomainLimits, Role, TaskStatus};
 //!
@@ -54,22 +63,24 @@ mod task;
 mod typescript;
 mod violation;
 
-use autosurgeon::ReconcileError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use ts_rs::TS;
 
 pub use alerts::{episode_alerts, slot_deadline, task_alerts, AlertFact, FEVER_THRESHOLD_C};
+/// The error of [`DomainDoc::reconcile_into`], re-exported so callers need not name autosurgeon.
+pub use autosurgeon::ReconcileError;
 pub use check::parse_date;
 pub use episode::{Checkin, CheckinKey, Episode, MedicNote, Person, MAX_SLOTS, MAX_TEMP_C, MIN_TEMP_C};
 pub use household::{Household, Member, MAX_AGE};
 pub use index::{GridIndex, Inbox, SummaryRow};
 pub use limits::DomainLimits;
 pub use names::{
-    AlertKind, CareFlag, Category, EpisodeStatus, Kind, Method, Priority, Reason, Role, Symptom, TaskStatus, UnknownName,
+    AlertKind, CareFlag, Category, EpisodeStatus, Kind, Method, Priority, Reason, Role, Symptom, TaskStatus,
+    UnknownName,
 };
-pub use task::{Item, LogEntry, Task};
 pub use rules::{check_change, may_create, may_read, transition_allowed, Actor, DocFacts};
+pub use task::{Item, LogEntry, Task};
 pub use typescript::typescript_bindings;
 pub use violation::Violation;
 
@@ -79,7 +90,7 @@ use check::Check;
 pub const SCHEMA_VERSION: u64 = 1;
 
 /// Any Linli document. Each struct carries its own `kind`, so the serde form is the
-/// struct's own (untagged) and [`DomainDoc::from_json`] dispatches on `kind`.
+/// struct's own (untagged) and `DomainDoc::from_json` dispatches on `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(untagged)]
 pub enum DomainDoc {

@@ -121,7 +121,8 @@ names! {
 }
 
 names! {
-    /// Where a delivery stands. The allowed moves are in [`crate::domain::transition_allowed`].
+    /// Where a delivery stands: new → assigned → accepted → picked_up → delivered | failed →
+    /// confirmed, or cancelled before delivery (see `transition_allowed`).
     TaskStatus("task status") {
         New = "new",
         Assigned = "assigned",

@@ -78,7 +78,12 @@ pub fn household() -> Household {
         phone: "13800000000".into(),
         notes: "ring twice".into(),
         members: vec![
-            Member { name: "王奶奶".into(), age: 82, flags: vec![CareFlag::ElderlyAlone, CareFlag::Chronic], medicines: vec!["amlodipine".into()] },
+            Member {
+                name: "王奶奶".into(),
+                age: 82,
+                flags: vec![CareFlag::ElderlyAlone, CareFlag::Chronic],
+                medicines: vec!["amlodipine".into()],
+            },
             Member { name: "Li".into(), age: 9, flags: vec![], medicines: vec![] },
         ],
     }

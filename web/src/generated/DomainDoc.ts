@@ -7,6 +7,6 @@ import type { Task } from "./Task";
 
 /**
  * Any Linli document. Each struct carries its own `kind`, so the serde form is the
- * struct's own (untagged) and [`DomainDoc::from_json`] dispatches on `kind`.
+ * struct's own (untagged) and `DomainDoc::from_json` dispatches on `kind`.
  */
 export type DomainDoc = Household | Task | Episode | GridIndex | Inbox;

@@ -10,7 +10,7 @@ export type Household = {
  */
 kind: "household", 
 /**
- * Schema version, [`crate::domain::SCHEMA_VERSION`].
+ * Schema version: 1.
  */
 schema: number, 
 /**

@@ -24,3 +24,4 @@ export * from "./SummaryRow";
 export * from "./Symptom";
 export * from "./Task";
 export * from "./TaskStatus";
+export * from "./constants";

@@ -45,7 +45,10 @@ pub(super) fn check(ctx: &Ctx<'_>, b: &Episode, a: &Episode) -> Result<(), Viola
         check_checkins(ctx, b, a, false)
     } else {
         let field = super::first_changed(b, a);
-        Err(Violation::new(field, "only the grid's coordinators and medics and the assigned volunteer change an episode"))
+        Err(Violation::new(
+            field,
+            "only the grid's coordinators and medics and the assigned volunteer change an episode",
+        ))
     }
 }
 

@@ -122,7 +122,13 @@ impl DocFacts {
             DomainDoc::Inbox(i) => Some(i.user.clone()),
             _ => None,
         };
-        Self { kind: doc.kind(), grid: doc.grid().to_string(), assignee: doc.assignee().map(str::to_string), owner, open }
+        Self {
+            kind: doc.kind(),
+            grid: doc.grid().to_string(),
+            assignee: doc.assignee().map(str::to_string),
+            owner,
+            open,
+        }
     }
 }
 
@@ -224,7 +230,10 @@ fn check_creation(ctx: &Ctx<'_>, doc: &DomainDoc) -> Result<(), Violation> {
     if !may_create(actor, kind, doc.grid()) {
         let creatable = matches!(kind, Kind::Household | Kind::Task | Kind::Episode);
         let field = if creatable && matches!(actor.role, Role::Admin | Role::Coordinator) { "grid" } else { "kind" };
-        return Err(Violation::new(field, format!("a {} may not create a {kind} in grid `{}`", actor.role, doc.grid())));
+        return Err(Violation::new(
+            field,
+            format!("a {} may not create a {kind} in grid `{}`", actor.role, doc.grid()),
+        ));
     }
     match doc {
         DomainDoc::Task(t) => task::check_creation(ctx, t),

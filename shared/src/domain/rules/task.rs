@@ -71,7 +71,11 @@ pub(super) fn check(ctx: &Ctx<'_>, b: &Task, a: &Task) -> Result<(), Violation> 
         coordinator_move
     } else if actor.role == Role::Volunteer && b.assignee.as_deref() == Some(actor.user_id) {
         let changed = super::changed_fields(b, a);
-        only(&changed, &["status", "failure_reason", "log"], "a volunteer moves the status and writes the log, nothing else")?;
+        only(
+            &changed,
+            &["status", "failure_reason", "log"],
+            "a volunteer moves the status and writes the log, nothing else",
+        )?;
         let fails_now = a.status == TaskStatus::Failed && b.status != TaskStatus::Failed;
         if b.failure_reason != a.failure_reason && !fails_now {
             return Err(Violation::new("failure_reason", "is given in the change that fails the delivery"));
@@ -106,10 +110,16 @@ fn check_new_entries(
         }
         ctx.not_future(&format!("log.{i}.at"), e.at)?;
         if e.from != current {
-            return Err(Violation::new(format!("log.{i}.from"), format!("must be `{current}`, the status at that point")));
+            return Err(Violation::new(
+                format!("log.{i}.from"),
+                format!("must be `{current}`, the status at that point"),
+            ));
         }
         if e.from != e.to && !step(e.from, e.to) {
-            return Err(Violation::new(format!("log.{i}.to"), format!("`{}` → `{}` is not allowed here", e.from, e.to)));
+            return Err(Violation::new(
+                format!("log.{i}.to"),
+                format!("`{}` → `{}` is not allowed here", e.from, e.to),
+            ));
         }
         current = e.to;
     }

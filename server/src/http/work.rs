@@ -1,0 +1,329 @@
+//! What coordinators, medics and admins ask of the server (DESIGN §5, §6): the grid
+//! dashboard, alerts (list, acknowledge, resolve) and CSV exports.
+//!
+//! Volunteers get none of this: their work reaches them through their inbox. Exports are
+//! audited, and health details (temperatures, symptoms, medical notes) appear only in a
+//! medic's export; coordinators and admins see that a person is under observation, its
+//! status and its alert count, not the readings.
+
+use super::auth::{authenticate, Caller};
+use super::{ApiError, AppState};
+use crate::index::{self, Alert, AlertStatus, ProjRow};
+use actix_web::{web, HttpRequest, HttpResponse};
+use linli_shared::domain::{DomainDoc, Kind, Role};
+use linli_shared::DocumentId;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Grids a caller oversees: all for an admin, their own for coordinators and medics.
+fn oversees(caller: &Caller, grid: &str) -> bool {
+    match caller.user.role {
+        Role::Admin => true,
+        Role::Coordinator | Role::Medic => caller.user.grids.iter().any(|g| g == grid),
+        Role::Volunteer => false,
+    }
+}
+
+fn no_volunteers(caller: &Caller) -> Result<(), ApiError> {
+    if caller.user.role == Role::Volunteer {
+        Err(ApiError::Forbidden("volunteers see their work in their inbox"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `GET /api/grids/{id}/dashboard`
+pub async fn dashboard(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, false)?;
+    let grid = path.into_inner();
+    if !oversees(&caller, &grid) {
+        return Err(ApiError::Forbidden("not your grid"));
+    }
+    let info =
+        crate::grids::get(&state.db, &grid).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such grid"))?;
+    let proj = index::proj_tree(&state.db).map_err(ApiError::internal)?;
+    let alerts = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
+    let now = crate::audit::now_ms();
+    let mut tasks_by_status: BTreeMap<String, u32> = BTreeMap::new();
+    let mut episodes_by_status: BTreeMap<String, u32> = BTreeMap::new();
+    let mut care_flags: BTreeMap<String, u32> = BTreeMap::new();
+    let (mut overdue, mut households) = (0u32, 0u32);
+    for row in index::rows(&proj).filter(|r| r.grid == grid) {
+        match row.kind {
+            Kind::Task => {
+                *tasks_by_status.entry(row.status.clone()).or_default() += 1;
+                if row.open && row.due.is_some_and(|d| d < now) {
+                    overdue += 1;
+                }
+            }
+            Kind::Episode => *episodes_by_status.entry(row.status.clone()).or_default() += 1,
+            Kind::Household => {
+                households += 1;
+                for (flag, n) in &row.care_flags {
+                    *care_flags.entry(flag.clone()).or_default() += n;
+                }
+            }
+            _ => {}
+        }
+    }
+    let open_alerts: Vec<Alert> =
+        index::alerts(&alerts).filter(|a| a.grid == grid && a.status != AlertStatus::Resolved).collect();
+    let missing_checkins = open_alerts
+        .iter()
+        .filter(|a| a.kind == linli_shared::domain::AlertKind::MissedCheckin && a.status == AlertStatus::Open)
+        .count();
+    Ok(HttpResponse::Ok().json(json!({
+        "grid": super::admin::grid_json(&info, true),
+        "households": households,
+        "care_flags": care_flags,
+        "tasks": tasks_by_status,
+        "overdue_tasks": overdue,
+        "episodes": episodes_by_status,
+        "missing_checkins": missing_checkins,
+        "open_alerts": open_alerts.len(),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AlertQuery {
+    grid: Option<String>,
+    /// `open` (default: open and acknowledged), `all`
+    status: Option<String>,
+}
+
+/// `GET /api/alerts`: alerts of the caller's grids, newest first.
+pub async fn list_alerts(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<AlertQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, false)?;
+    no_volunteers(&caller)?;
+    let tree = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
+    let all = q.status.as_deref() == Some("all");
+    let mut list: Vec<Alert> = index::alerts(&tree)
+        .filter(|a| oversees(&caller, &a.grid))
+        .filter(|a| q.grid.as_deref().is_none_or(|g| a.grid == g))
+        .filter(|a| all || a.status != AlertStatus::Resolved)
+        .collect();
+    list.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
+    Ok(HttpResponse::Ok().json(json!({"alerts": list})))
+}
+
+fn update_alert(req: &HttpRequest, state: &AppState, id: &str, to: AlertStatus) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(req, state, false)?;
+    no_volunteers(&caller)?;
+    let tree = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
+    let raw = tree.get(id.as_bytes()).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such alert"))?;
+    let mut alert: Alert = serde_json::from_slice(&raw).map_err(ApiError::internal)?;
+    if !oversees(&caller, &alert.grid) {
+        return Err(ApiError::NotFound("no such alert"));
+    }
+    let now = crate::audit::now_ms();
+    match to {
+        AlertStatus::Acknowledged if alert.status == AlertStatus::Open => {
+            alert.status = to;
+            alert.acknowledged_by = Some(caller.user.id.clone());
+            alert.acknowledged_at = Some(now);
+        }
+        AlertStatus::Resolved if alert.status != AlertStatus::Resolved => {
+            alert.status = to;
+            alert.resolved_by = Some(caller.user.id.clone());
+            alert.resolved_at = Some(now);
+        }
+        _ => return Err(ApiError::BadRequest(format!("the alert is already {:?}", alert.status).to_lowercase())),
+    }
+    let json = serde_json::to_vec(&alert).map_err(ApiError::internal)?;
+    tree.insert(id.as_bytes(), json).map_err(ApiError::internal)?;
+    state.db.durable().map_err(ApiError::internal)?;
+    let action = if to == AlertStatus::Resolved { "alert.resolve" } else { "alert.acknowledge" };
+    state.audit.record(&caller.user.id, action, Some(alert.doc.clone()), alert.id.clone());
+    Ok(HttpResponse::Ok().json(json!({"alert": alert})))
+}
+
+/// `POST /api/alerts/{id}/acknowledge`
+pub async fn acknowledge(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    update_alert(&req, &state, &path.into_inner(), AlertStatus::Acknowledged)
+}
+
+/// `POST /api/alerts/{id}/resolve`
+pub async fn resolve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    update_alert(&req, &state, &path.into_inner(), AlertStatus::Resolved)
+}
+
+const MASKED: &str = "***";
+
+/// `GET /api/export/{tasks|episodes|households}.csv`
+pub async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, false)?;
+    if caller.user.role == Role::Volunteer {
+        return Err(ApiError::Forbidden("volunteers cannot export"));
+    }
+    let name = path.into_inner();
+    let kind = match name.as_str() {
+        "tasks.csv" => Kind::Task,
+        "episodes.csv" => Kind::Episode,
+        "households.csv" => Kind::Household,
+        _ => return Err(ApiError::NotFound("exports are tasks.csv, episodes.csv and households.csv")),
+    };
+    if caller.user.role == Role::Medic && kind == Kind::Task {
+        return Err(ApiError::Forbidden("medics export episodes and households"));
+    }
+    let proj = index::proj_tree(&state.db).map_err(ApiError::internal)?;
+    let rows: Vec<ProjRow> = index::rows(&proj).filter(|r| r.kind == kind && oversees(&caller, &r.grid)).collect();
+    let health = caller.user.role == Role::Medic;
+    let store = state.db.docs.clone();
+    let role = caller.user.role;
+    let body =
+        web::block(move || render_csv(&store, kind, &rows, health, role)).await.map_err(ApiError::internal)??;
+    state.audit.record(
+        &caller.user.id,
+        "export",
+        None,
+        format!("{name}{}", if health { "" } else { " (health details masked)" }),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"linli-{name}\"")))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body))
+}
+
+fn render_csv(
+    store: &crate::store::SledStore,
+    kind: Kind,
+    rows: &[ProjRow],
+    health: bool,
+    role: Role,
+) -> Result<Vec<u8>, ApiError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut write = |fields: Vec<String>| w.write_record(&fields).map_err(ApiError::internal);
+    match kind {
+        Kind::Task => write(
+            [
+                "id",
+                "grid",
+                "household",
+                "category",
+                "items",
+                "priority",
+                "due",
+                "contactless",
+                "assignee",
+                "status",
+                "failure_reason",
+                "created_by",
+                "created_at",
+            ]
+            .map(String::from)
+            .to_vec(),
+        )?,
+        Kind::Episode => write(
+            [
+                "id",
+                "grid",
+                "household",
+                "person",
+                "age",
+                "reason",
+                "start",
+                "end",
+                "slots",
+                "assignee",
+                "status",
+                "checkins",
+                "latest_temp_c",
+                "symptoms",
+                "medic_notes",
+            ]
+            .map(String::from)
+            .to_vec(),
+        )?,
+        _ => write(
+            ["id", "grid", "building", "unit", "room", "phone", "members", "care_flags", "medicines", "notes"]
+                .map(String::from)
+                .to_vec(),
+        )?,
+    }
+    for row in rows {
+        let Ok(id) = row.doc.parse::<DocumentId>() else { continue };
+        let Some(doc) = index::load_doc(store, &id) else { continue };
+        let mask = |s: String| if health { s } else { MASKED.to_owned() };
+        match doc {
+            DomainDoc::Task(t) => write(vec![
+                row.doc.clone(),
+                t.grid,
+                t.household.to_string(),
+                t.category.to_string(),
+                t.items.iter().map(|i| format!("{} {}{}", i.name, i.qty, i.unit)).collect::<Vec<_>>().join("; "),
+                t.priority.to_string(),
+                t.due.to_string(),
+                t.contactless.to_string(),
+                t.assignee.unwrap_or_default(),
+                t.status.to_string(),
+                t.failure_reason.unwrap_or_default(),
+                t.created_by,
+                t.created_at.to_string(),
+            ])?,
+            DomainDoc::Episode(e) => {
+                let latest = e.checkins.values().max_by_key(|c| c.at);
+                write(vec![
+                    row.doc.clone(),
+                    e.grid.clone(),
+                    e.household.to_string(),
+                    e.person.name.clone(),
+                    e.person.age.to_string(),
+                    e.reason.to_string(),
+                    e.start.clone(),
+                    e.end.clone(),
+                    e.slots.to_string(),
+                    e.assignee.clone().unwrap_or_default(),
+                    e.status.to_string(),
+                    e.checkins.len().to_string(),
+                    mask(latest.map(|c| format!("{:.1}", c.temp_c)).unwrap_or_default()),
+                    mask(
+                        latest
+                            .map(|c| c.symptoms.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default(),
+                    ),
+                    mask(e.medic_notes.iter().map(|n| n.text.clone()).collect::<Vec<_>>().join(" | ")),
+                ])?
+            }
+            DomainDoc::Household(h) => {
+                // Medics see who lives there and their medicines, not how to reach them.
+                let contact = |s: String| if role == Role::Medic { MASKED.to_owned() } else { s };
+                write(vec![
+                    row.doc.clone(),
+                    h.grid.clone(),
+                    h.building.clone(),
+                    h.unit.clone(),
+                    h.room.clone(),
+                    contact(h.phone.clone()),
+                    h.members.iter().map(|m| format!("{} ({})", m.name, m.age)).collect::<Vec<_>>().join("; "),
+                    h.members.iter().flat_map(|m| m.flags.iter().map(|f| f.to_string())).collect::<Vec<_>>().join(" "),
+                    h.members.iter().flat_map(|m| m.medicines.iter().cloned()).collect::<Vec<_>>().join("; "),
+                    contact(h.notes.clone()),
+                ])?
+            }
+            _ => {}
+        }
+    }
+    w.into_inner().map_err(ApiError::internal)
+}
