@@ -226,7 +226,18 @@ fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
         let metrics = Arc::new(Metrics::new());
         let db = Db::open(data, metrics.clone())?;
         let logins = if demo { crate::demo::seed(&db)? } else { Vec::new() };
+        let seeded = if demo {
+            let peer = crate::startup::server_peer(&db)?;
+            let actor = crate::sync::hub::server_actor_for(peer.as_str().as_bytes());
+            crate::demo::seed_documents(&db, &actor, settings.utc_offset_minutes)?
+        } else {
+            Vec::new()
+        };
         let app = crate::startup::Application::build_with_db(&settings, db, metrics)?;
+        // The projector indexes the demo documents as if they had just been synced.
+        for (id, doc) in seeded {
+            app.state().projector.changed(id, doc);
+        }
         let addr = app.addr();
         tracing::info!(%addr, data = %data.display(), "linli serving");
         // Tests and scripts wait for this exact line on stdout.

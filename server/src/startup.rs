@@ -17,6 +17,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The server's peer id: stable for a store.
+pub fn server_peer(db: &Db) -> anyhow::Result<PeerId> {
+    Ok(PeerId::new(format!("linli-{}", db.storage_id()?))?)
+}
+
 pub struct Application {
     addr: SocketAddr,
     server: actix_web::dev::Server,
@@ -40,7 +45,7 @@ impl Application {
 
     pub fn build_with_db(settings: &Settings, db: Db, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let storage_id = db.storage_id()?;
-        let server_peer = PeerId::new(format!("linli-{storage_id}"))?;
+        let server_peer = server_peer(&db)?;
         let audit = Arc::new(Audit::new(&db)?);
         let quarantine = Quarantine::new(&db)?;
         // The gate needs the projector, the projector needs the hub, the hub needs the gate.
