@@ -123,6 +123,9 @@ pub struct ServeArgs {
     pub sweep_secs: Option<u64>,
     #[arg(long, env = "LINLI_UTC_OFFSET_MINUTES", allow_hyphen_values = true)]
     pub utc_offset_minutes: Option<i32>,
+    /// Directory of the built web app (default web/dist).
+    #[arg(long, env = "LINLI_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -149,8 +152,16 @@ impl ServeArgs {
             ping_interval_secs,
             login_attempts_per_minute,
             http_workers,
-            log_format
+            log_format,
+            retention_days,
+            index_closed_days,
+            index_flush_ms,
+            sweep_secs,
+            utc_offset_minutes
         );
+        if let Some(dir) = &self.web_dir {
+            s.web_dir = Some(dir.clone());
+        }
         // The signing key is taken from the environment only: flags show up in `ps`.
         if let Ok(secret) = std::env::var("LINLI_JWT_SECRET") {
             s.jwt_secret = Some(secret);

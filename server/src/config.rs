@@ -45,6 +45,8 @@ pub struct Settings {
     pub sweep_secs: u64,
     /// The community's offset from UTC in minutes (default China, +480).
     pub utc_offset_minutes: i32,
+    /// The built PWA to serve at `/` (default `web/dist`, if it exists).
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -81,6 +83,7 @@ impl Default for Settings {
             index_flush_ms: 200,
             sweep_secs: 60,
             utc_offset_minutes: 480,
+            web_dir: Some(PathBuf::from("web/dist")),
         }
     }
 }

@@ -84,6 +84,7 @@ impl Application {
             audit,
             quarantine,
             projector,
+            web_dir: settings.web_dir.clone().filter(|d| d.join("index.html").is_file()),
         });
         let app_state = state.clone();
         let json_limit = web::JsonConfig::default().limit(64 * 1024);

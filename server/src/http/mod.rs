@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod ops;
+pub mod static_files;
 pub mod sync_ws;
 pub mod work;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub audit: Arc<crate::audit::Audit>,
     pub quarantine: crate::quarantine::Quarantine,
     pub projector: crate::index::Projector,
+    /// The built PWA (`web/dist`), if present.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
@@ -59,5 +62,6 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/export/{name}", web::get().to(work::export))
                 .route("/audit", web::get().to(admin::audit))
                 .route("/quarantine", web::get().to(admin::quarantine)),
-        );
+        )
+        .route("/{path:.*}", web::get().to(static_files::serve));
 }
