@@ -2,14 +2,17 @@
 // each with its own NodeFSStorageAdapter, i.e. real offline-first clients) sync through
 // the server under test (INTEROP_SERVER=linli|reference, see servers.mjs): offline
 // edits, concurrent edits, a kill -9 and restart of the server, convergence, and
-// "unavailable" for a document nobody has.
+// "unavailable" for a document nobody has. Every document is a valid Linli document
+// (Linli refuses anything outside its schema). Against Linli only: a coordinator assigns
+// a delivery, the volunteer learns of it through the inbox the server writes, delivers
+// it offline, and the coordinator's copy, dashboard and grid index show it delivered.
 import { after, test } from "node:test"
 import assert from "node:assert/strict"
 import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import WebSocket from "ws"
-import { Counter, Repo, encodeHeads, generateAutomergeUrl, splice } from "@automerge/automerge-repo"
+import { Repo, encodeHeads, generateAutomergeUrl, splice } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
 import { serverKind, startServer } from "./servers.mjs"
@@ -101,28 +104,36 @@ const acknowledged = (repo, handles, what) =>
 const plain = doc => JSON.parse(JSON.stringify(doc)) // Counter → number, text → string
 const sortedHeads = handle => [...handle.heads()].sort()
 
+/** A valid household of grid g1 (Linli refuses documents outside its schema). */
+const household = (room, fields = {}) => ({
+  kind: "household", schema: 1, grid: "g1", building: "3", unit: "2", room,
+  phone: "", notes: "", members: [], ...fields,
+})
+const member = (name, age = 40) => ({ name, age, flags: [], medicines: [] })
+
 test("automerge-repo clients sync through the server, offline and across a kill -9", { timeout: 90_000 }, async () => {
   const server = await startServer()
   servers.push(server)
   try {
-    // a. A creates and edits two documents; B finds them by URL and sees A's content.
+    // a. A creates and edits two households; B (the grid's other coordinator) finds them
+    //    by URL and sees A's content.
     step("a")
     const A = client("alice", server.url("alice"))
-    const B = client("bob", server.url("bob"))
+    const B = client("carol", server.url("carol"))
     await Promise.all([connected(A), connected(B)])
     const serverPeer = A.peers[0]
     assert.equal(typeof A.peerMetadataByPeerId[serverPeer]?.storageId, "string", "server advertises a storageId")
 
-    const h1 = A.create({ title: "Linli notes", items: ["a1"], count: new Counter(0) })
+    const h1 = A.create(household("501", { notes: "Linli notes" }))
     h1.change(d => {
-      splice(d, ["title"], 0, 0, "邻里 ")
-      d.items.push("a2")
-      d.count.increment(5)
+      splice(d, ["notes"], 0, 0, "邻里 ")
+      d.members.push({ name: "王秀英", age: 78, flags: ["elderly_alone"], medicines: [] })
+      d.phone = "13800000000"
     })
-    const h2 = A.create({ name: "second doc", tasks: [], n: 1 })
+    const h2 = A.create(household("502"))
     h2.change(d => {
-      d.tasks.push("a-task-1")
-      d.n = 2
+      d.members.push(member("a-1"))
+      d.phone = "13700000002"
     })
     // The server announces nothing and answers "unavailable" for what it lacks: B
     // may only look for the documents once the server has them.
@@ -133,38 +144,43 @@ test("automerge-repo clients sync through the server, offline and across a kill 
       assert.deepEqual(sortedHeads(b1), sortedHeads(h1))
       assert.deepEqual(sortedHeads(b2), sortedHeads(h2))
     })
-    assert.deepEqual(plain(b1.doc()), { title: "邻里 Linli notes", items: ["a1", "a2"], count: 5 })
-    assert.deepEqual(plain(b2.doc()), { name: "second doc", tasks: ["a-task-1"], n: 2 })
+    assert.deepEqual(plain(b1.doc()), household("501", {
+      notes: "邻里 Linli notes", phone: "13800000000",
+      members: [{ name: "王秀英", age: 78, flags: ["elderly_alone"], medicines: [] }],
+    }))
+    assert.deepEqual(plain(b2.doc()), household("502", { phone: "13700000002", members: [member("a-1")] }))
 
-    // b. B goes offline and edits both documents; A edits them concurrently.
+    // b. B goes offline and edits both documents; A edits them concurrently: the same
+    //    text, the same lists (members, and one member's medicines), different fields.
     step("b")
     B.networkSubsystem.disconnect()
     await eventually("B to be offline", () => assert.equal(B.peers.length, 0))
     b1.change(d => {
-      d.fromB = "offline edit"
-      d.items.push("b1")
-      d.count.increment(2)
-      splice(d, ["title"], d.title.length, 0, " (B)")
+      d.phone = "13900000000"
+      d.members.push(member("b1"))
+      d.members[0].medicines.push("insulin")
+      splice(d, ["notes"], d.notes.length, 0, " (B)")
     })
     b2.change(d => {
-      d.tasks.push("b-task")
-      d.doneByB = true
+      d.members.push(member("b-1"))
+      d.notes = "B was here"
     })
     h1.change(d => {
-      d.fromA = "online edit"
-      d.items.push("a3")
-      d.count.increment(10)
+      d.unit = "二单元"
+      d.members.push(member("a3"))
+      d.members[0].medicines.push("aspirin")
+      splice(d, ["notes"], 0, 0, "【重要】")
     })
     h2.change(d => {
-      d.tasks.push("a-task-2")
-      d.n = 3
+      d.members.push(member("a-2"))
+      d.phone = "13700000003"
     })
 
     // c. Once the server has acknowledged A's edits (its sync reply carries A's
     //    heads) and a fresh client C gets them from it, kill -9 and restart it.
     step("c")
     await acknowledged(A, [h1, h2], "A's edits")
-    const C = client("carol", server.url("alice"))
+    const C = client("alice-2", server.url("alice"))
     await connected(C)
     for (const h of [h1, h2]) {
       const c = await withTimeout("C finds a doc", C.find(h.url))
@@ -176,7 +192,7 @@ test("automerge-repo clients sync through the server, offline and across a kill 
     // d. B reconnects; A reconnects by itself. A, B and a fresh D converge.
     step("d")
     B.networkSubsystem.reconnect()
-    const D = client("dave", server.url("bob"))
+    const D = client("carol-2", server.url("carol"))
     await Promise.all([connected(A), connected(B), connected(D)])
     step("d: all connected")
     const d1 = await withTimeout("D finds doc 1", D.find(h1.url))
@@ -192,18 +208,19 @@ test("automerge-repo clients sync through the server, offline and across a kill 
       assert.deepEqual(plain(b.doc()), plain(a.doc()))
       assert.deepEqual(plain(d.doc()), plain(a.doc()))
     }
+    const names = list => list.map(m => m.name)
     const doc1 = plain(h1.doc())
-    assert.equal(doc1.title, "邻里 Linli notes (B)")
-    assert.equal(doc1.fromA, "online edit")
-    assert.equal(doc1.fromB, "offline edit")
-    assert.equal(doc1.count, 17)
-    assert.deepEqual(doc1.items.slice(0, 2), ["a1", "a2"])
-    assert.deepEqual([...doc1.items.slice(2)].sort(), ["a3", "b1"])
+    assert.equal(doc1.notes, "【重要】邻里 Linli notes (B)")
+    assert.equal(doc1.unit, "二单元")
+    assert.equal(doc1.phone, "13900000000")
+    assert.deepEqual(names(doc1.members.slice(0, 1)), ["王秀英"])
+    assert.deepEqual(names(doc1.members.slice(1)).sort(), ["a3", "b1"])
+    assert.deepEqual([...doc1.members[0].medicines].sort(), ["aspirin", "insulin"])
     const doc2 = plain(h2.doc())
-    assert.equal(doc2.n, 3)
-    assert.equal(doc2.doneByB, true)
-    assert.deepEqual(doc2.tasks.slice(0, 1), ["a-task-1"])
-    assert.deepEqual([...doc2.tasks.slice(1)].sort(), ["a-task-2", "b-task"])
+    assert.equal(doc2.phone, "13700000003")
+    assert.equal(doc2.notes, "B was here")
+    assert.deepEqual(names(doc2.members.slice(0, 1)), ["a-1"])
+    assert.deepEqual(names(doc2.members.slice(1)).sort(), ["a-2", "b-1"])
 
     // e. A document nobody ever created is "unavailable", promptly.
     step("e")
@@ -217,7 +234,7 @@ test("automerge-repo clients sync through the server, offline and across a kill 
     for (const repo of [A, B, C, D]) repo.networkSubsystem.disconnect()
     await server.kill9()
     await server.restart()
-    const E = client("erin", server.url("alice"))
+    const E = client("alice-3", server.url("alice"))
     await connected(E)
     for (const h of [h1, h2]) {
       const e = await withTimeout("E finds a doc after the restart", E.find(h.url))
@@ -252,6 +269,122 @@ test("the WebSocket upgrade without a valid token is refused with 401", { skip: 
     assert.equal(await withTimeout("bad token", upgrade(`${base}?token=not-a-jwt`)), 401)
     assert.equal(await withTimeout("forged token", upgrade(`${base}?token=${server.token("alice").slice(0, -4)}AAAA`)), 401)
     assert.equal(await withTimeout("valid token", upgrade(server.url("alice"))), 101)
+  } catch (e) {
+    server.dumpLogs()
+    throw e
+  }
+})
+
+/** `GET path` of Linli's HTTP API as `user`. */
+async function api(server, user, path) {
+  const res = await fetch(`${server.httpBase}${path}`, { headers: { authorization: `Bearer ${server.token(user)}` } })
+  const text = await res.text()
+  assert.equal(res.status, 200, `GET ${path} as ${user}: ${text}`)
+  return JSON.parse(text)
+}
+
+/** Collects the `{"linli":"rejected"}` messages the server sends about `handle`. */
+function rejections(handle) {
+  const got = []
+  handle.on("ephemeral-message", ({ message }) => {
+    if (message?.linli === "rejected") got.push(message)
+  })
+  return got
+}
+
+test("a volunteer delivers an assigned task offline; the coordinator sees it delivered", { timeout: 90_000, skip: serverKind() !== "linli" && "Linli's inboxes, grid indexes and dashboard" }, async t => {
+  const server = await startServer()
+  servers.push(server)
+  try {
+    const [aliceId, bobId] = [server.userId("alice"), server.userId("bob")]
+    const bobMe = await api(server, "bob", "/api/me")
+    const aliceMe = await api(server, "alice", "/api/me")
+    assert.match(bobMe.inbox, /^automerge:/)
+    assert.ok(bobMe.grids.some(g => g.id === "g1"), JSON.stringify(bobMe))
+    assert.ok(bobMe.grids.find(g => g.id === "g1").index == null, "a volunteer gets no grid index")
+    const indexUrl = aliceMe.grids.find(g => g.id === "g1")?.index
+    assert.match(indexUrl ?? "", /^automerge:/)
+
+    // The coordinator registers a household and assigns a delivery to bob.
+    step("task: create")
+    const A = client("alice", server.url("alice"))
+    const V = client("bob", server.url("bob"))
+    await Promise.all([connected(A), connected(V)])
+    const hh = A.create(household("601", { members: [{ name: "李建国", age: 81, flags: ["elderly_alone", "chronic"], medicines: ["insulin"] }] }))
+    const now = Date.now()
+    const task = A.create({
+      kind: "task", schema: 1, grid: "g1", household: hh.documentId,
+      category: "food", items: [{ name: "大米", qty: 5, unit: "kg" }],
+      priority: "normal", due: now + 3_600_000, contactless: true,
+      assignee: bobId, status: "assigned", failure_reason: null, log: [],
+      created_by: aliceId, created_at: now,
+    })
+    const refusedToA = [rejections(hh), rejections(task)]
+    await acknowledged(A, [hh, task], "the household and the task")
+    assert.deepEqual(refusedToA, [[], []])
+
+    // The volunteer's phone opens its inbox and finds the task listed, then the task and
+    // its household.
+    step("task: inbox")
+    const inbox = await withTimeout("bob finds his inbox", V.find(bobMe.inbox))
+    const row = await eventually("the task in bob's inbox", () => {
+      const r = inbox.doc().docs?.[task.documentId]
+      assert.ok(r, `not listed: ${JSON.stringify(plain(inbox.doc()))}`)
+      return plain(r)
+    })
+    assert.equal(row.kind, "task")
+    assert.equal(row.status, "assigned")
+    assert.equal(row.assignee, bobId)
+    const vTask = await withTimeout("bob finds the task", V.find(`automerge:${task.documentId}`))
+    const refusedToV = rejections(vTask)
+    assert.deepEqual(plain(vTask.doc()), plain(task.doc()))
+    const vHousehold = await withTimeout("bob finds the household", V.find(`automerge:${vTask.doc().household}`))
+    assert.equal(vHousehold.doc().room, "601")
+
+    // Offline: accepted → picked up → delivered, each move logged and signed by bob.
+    step("task: offline delivery")
+    V.networkSubsystem.disconnect()
+    await eventually("bob to be offline", () => assert.equal(V.peers.length, 0))
+    for (const to of ["accepted", "picked_up", "delivered"]) {
+      vTask.change(d => {
+        d.log.push({ at: Date.now(), by: bobId, from: d.status, to, note: "" })
+        d.status = to
+      })
+    }
+    const delivered = plain(vTask.doc())
+    assert.deepEqual(delivered.log.map(e => [e.from, e.to]), [["assigned", "accepted"], ["accepted", "picked_up"], ["picked_up", "delivered"]])
+
+    // Back online: the coordinator's copy shows it delivered, exactly as bob wrote it.
+    step("task: reconnect")
+    V.networkSubsystem.reconnect()
+    await connected(V)
+    await eventually("alice to see the delivery", () => assert.equal(task.doc().status, "delivered"))
+    assert.deepEqual(refusedToV, [], "bob's delivery was refused")
+    assert.deepEqual(plain(task.doc()), delivered)
+
+    // The dashboard counts it, the grid index lists it delivered, and bob's inbox too.
+    step("task: dashboard and indexes")
+    await eventually("the dashboard to count the delivery", async () => {
+      const dash = await api(server, "alice", "/api/grids/g1/dashboard")
+      assert.ok((dash.tasks?.delivered ?? 0) >= 1, JSON.stringify(dash))
+    })
+    const index = await withTimeout("alice finds the grid index", A.find(indexUrl))
+    await eventually("the grid index to list the task delivered", () => {
+      const r = index.doc().docs?.[task.documentId]
+      assert.equal(r?.status, "delivered", JSON.stringify(plain(index.doc())))
+      assert.equal(r.kind, "task")
+      assert.equal(r.assignee, bobId)
+    })
+    await eventually("bob's inbox to list the task delivered", () =>
+      assert.equal(inbox.doc().docs?.[task.documentId]?.status, "delivered"))
+
+    // DESIGN §2: a change is acknowledged by a sync reply carrying its heads. The change
+    // that delivers the task also ends bob's right to read it; the server sends him
+    // `doc-unavailable` without acknowledging it first (see tests/tests/domain_flow.rs,
+    // the_change_that_closes_a_task_is_acknowledged).
+    await t.test("bob's phone gets the delivery acknowledged", () =>
+      eventually("the server to acknowledge bob's delivery", () =>
+        assert.deepEqual(encodeHeads(V.serverHeads[vTask.documentId] ?? []).sort(), sortedHeads(vTask)), 3000))
   } catch (e) {
     server.dumpLogs()
     throw e

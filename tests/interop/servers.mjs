@@ -3,7 +3,8 @@
 //   startLinli({dataDir, port})      the real `linli` binary (LINLI_BIN or ../../target/debug/linli)
 //   startReference({dataDir, port})  reference-server.mjs (the official JS sync server setup)
 //   startServer(opts)                picks one by INTEROP_SERVER=linli|reference (default linli)
-// Each returns { kind, port, httpBase, url(user), token(user), kill9(), stop(), restart(), dumpLogs() }.
+// Each returns { kind, port, httpBase, url(user), token(user), userId(user), kill9(), stop(), restart(),
+// dumpLogs() }. Linli gets grid g1 with USERS: alice and carol coordinate it, bob volunteers in it.
 // Child output is kept in memory and printed by dumpLogs() (the tests call it on
 // failure), or streamed to stderr as it comes with INTEROP_VERBOSE=1.
 import { spawn, spawnSync } from "node:child_process"
@@ -20,6 +21,7 @@ const LISTENING = /listening on http:\/\/(127\.0\.0\.1:(\d+))/
 
 export const USERS = {
   alice: { password: "alice-password-1", role: "coordinator" },
+  carol: { password: "carol-password-1", role: "coordinator" },
   bob: { password: "bob-password-1", role: "volunteer" },
 }
 
@@ -150,6 +152,7 @@ export async function startReference({ dataDir, port } = {}) {
   server.dataDir = dir
   server.url = () => `ws://127.0.0.1:${server.port}`
   server.token = () => undefined
+  server.userId = () => undefined
   // The reference server has no durability contract: it acknowledges a change before
   // its storage write, which it throttles to 100 ms. Give that write time to land so
   // the test checks the protocol, not the reference server's durability.
@@ -190,6 +193,7 @@ export async function startLinli({ dataDir, port } = {}) {
     }
   }
   const tokens = {}
+  const ids = {}
   const server = await managed({
     kind: "linli",
     port,
@@ -197,7 +201,9 @@ export async function startLinli({ dataDir, port } = {}) {
     afterStart: async s => {
       try {
         for (const [username, u] of Object.entries(USERS)) {
-          tokens[username] = (await login(s.httpBase, username, u.password)).token
+          const body = await login(s.httpBase, username, u.password)
+          tokens[username] = body.token
+          ids[username] = body.user?.id
         }
       } catch (e) {
         s.dumpLogs()
@@ -210,6 +216,10 @@ export async function startLinli({ dataDir, port } = {}) {
   server.token = user => {
     if (!tokens[user]) throw new Error(`no token for user ${user}`)
     return tokens[user]
+  }
+  server.userId = user => {
+    if (!ids[user]) throw new Error(`no user id for user ${user}`)
+    return ids[user]
   }
   server.url = user => `ws://127.0.0.1:${server.port}/sync?token=${encodeURIComponent(server.token(user))}`
   return server

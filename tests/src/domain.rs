@@ -58,3 +58,140 @@ pub fn set(peer: &mut TestPeer, id: &DocumentId, field: &str, v: Value) {
     value[field] = v;
     write(peer.doc(id), value);
 }
+
+/// The community's local date `days` from today, `YYYY-MM-DD`, at UTC offset
+/// `utc_offset_minutes` (the server's default is +480, China).
+pub fn local_date_at(utc_offset_minutes: i32, days: i64) -> String {
+    let limits = linli_shared::domain::DomainLimits { utc_offset_minutes, ..Default::default() };
+    let mut date = limits.local_datetime(now_ms()).expect("a current time").date();
+    for _ in 0..days.unsigned_abs() {
+        date = if days > 0 { date.succ_opt() } else { date.pred_opt() }.expect("a date");
+    }
+    date.to_string()
+}
+
+/// The local date (UTC+8, the server's default) `days` from today, `YYYY-MM-DD`.
+pub fn local_date(days: i64) -> String {
+    local_date_at(linli_shared::domain::DomainLimits::default().utc_offset_minutes, days)
+}
+
+/// A home-isolation episode in `grid` for a person of `household`, from today (UTC+8) for
+/// 14 days, one check-in a day, with the check-ins done by `assignee`.
+pub fn episode(grid: &str, household: &DocumentId, assignee: Option<&str>) -> Value {
+    json!({
+        "kind": "episode", "schema": 1, "grid": grid, "household": household.to_string(),
+        "person": {"name": "李建国", "age": 45}, "reason": "home_isolation",
+        "start": local_date(0), "end": local_date(13), "slots": 1,
+        "assignee": assignee, "status": "active", "closed_at": null,
+        "checkins": {}, "medic_notes": [], "erased": false,
+    })
+}
+
+/// The key of check-in `slot` on the local day `days` from today: `YYYY-MM-DD/<slot>`.
+pub fn checkin_key(days: i64, slot: u32) -> String {
+    format!("{}/{slot}", local_date(days))
+}
+
+/// A check-in taken now by user `by`: a visit, no symptoms.
+pub fn checkin(temp_c: f64, by: &str, note: &str) -> Value {
+    json!({"temp_c": temp_c, "symptoms": [], "method": "visit", "note": note, "by": by, "at": now_ms()})
+}
+
+/// Adds (or replaces) check-in `key` of the episode `id` on `peer`.
+pub fn put_checkin(peer: &mut TestPeer, id: &DocumentId, key: &str, checkin: Value) {
+    let mut value = read(peer.doc(id));
+    value["checkins"][key] = checkin;
+    write(peer.doc(id), value);
+}
+
+/// A status move (or a note, `from` = `to`) for a task's `log`, signed by `by`, now.
+pub fn log_entry(by: &str, from: &str, to: &str) -> Value {
+    json!({"at": now_ms(), "by": by, "from": from, "to": to, "note": ""})
+}
+
+/// Moves a task on `peer` from its current status to `to`, appending the matching log
+/// entry signed by `by`: one change, as a phone makes it.
+pub fn move_task(peer: &mut TestPeer, id: &DocumentId, by: &str, to: &str) {
+    let mut value = read(peer.doc(id));
+    let from = value["status"].as_str().expect("a task's status").to_owned();
+    value["log"].as_array_mut().expect("a task's log").push(log_entry(by, &from, to));
+    value["status"] = json!(to);
+    write(peer.doc(id), value);
+}
+
+/// Logs `who` in through the HTTP API: their token and their user id.
+pub async fn login(server: &crate::ServerProcess, who: (&str, &str)) -> anyhow::Result<(String, String)> {
+    let resp = reqwest::Client::new()
+        .post(server.http("/api/auth/login"))
+        .json(&json!({"username": who.0, "password": who.1}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "login of {} failed: {}", who.0, resp.status());
+    let body: Value = resp.json().await?;
+    let token = body["token"].as_str().ok_or_else(|| anyhow::anyhow!("no token in {body}"))?;
+    let id = body["user"]["id"].as_str().ok_or_else(|| anyhow::anyhow!("no user id in {body}"))?;
+    Ok((token.to_owned(), id.to_owned()))
+}
+
+/// `GET path` of the HTTP API with a bearer token; fails unless 200.
+pub async fn api_get(server: &crate::ServerProcess, token: &str, path: &str) -> anyhow::Result<Value> {
+    let resp = reqwest::Client::new().get(server.http(path)).bearer_auth(token).send().await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    anyhow::ensure!(status.is_success(), "GET {path}: {status}: {text}");
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// A DocumentId from its URL form `automerge:<id>` (or a bare id).
+pub fn doc_id(url: &str) -> DocumentId {
+    url.strip_prefix("automerge:").unwrap_or(url).parse().expect("a DocumentId")
+}
+
+/// Syncs `peer` until document `id` reads as a value for which `ok` holds (documents the
+/// server writes itself, such as inboxes, change without the peer asking). Returns it.
+pub async fn sync_until(
+    peer: &mut TestPeer,
+    id: &DocumentId,
+    timeout: std::time::Duration,
+    ok: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    peer.want(*id);
+    let mut last = Value::Null;
+    loop {
+        peer.push().await?;
+        if !peer.heads(id).is_empty() {
+            last = read(peer.doc(id));
+            if ok(&last) {
+                return Ok(last);
+            }
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        anyhow::ensure!(
+            !left.is_zero(),
+            "document {id} did not reach the expected state within {timeout:?} (unavailable: {}); last: {last}",
+            peer.docs[id].unavailable
+        );
+        peer.pump_one(left.min(std::time::Duration::from_millis(200))).await?;
+    }
+}
+
+/// The ephemeral messages `peer` received for `id` (such as the server's `rejected`
+/// notices, a CBOR map whose `reason` is readable in the lossy text), for failure messages.
+pub fn rejections(peer: &TestPeer, id: &DocumentId) -> Vec<String> {
+    peer.ephemeral
+        .iter()
+        .filter(|(d, _, _)| d == id)
+        .map(|(_, _, data)| format!("{:?}", String::from_utf8_lossy(data)))
+        .collect()
+}
+
+/// Whether the server's last sync message for `id` acknowledged every change `peer` has.
+pub fn acknowledged(peer: &mut TestPeer, id: &DocumentId) -> bool {
+    let mut ours = peer.heads(id);
+    let Some(acked) = peer.acked.get(id) else { return false };
+    let mut acked = acked.clone();
+    ours.sort();
+    acked.sort();
+    ours == acked
+}

@@ -2,8 +2,10 @@
 //! server process ([`server::ServerProcess`]), and speak the automerge-repo protocol as a
 //! phone would ([`peer::TestPeer`]) or send raw frames ([`peer::RawConn`]).
 
+pub mod api;
 pub mod domain;
 pub mod faulty;
+pub mod outcome;
 pub mod peer;
 pub mod server;
 

@@ -211,18 +211,36 @@ pub const ERIN: (&str, &str) = ("erin", "erin-password-1");
 /// A coordinator of another grid, `g2`.
 pub const FRANK: (&str, &str) = ("frank", "frank-password-1");
 
+/// An administrator (the whole community), present only with [`Community::start_with_admin`].
+pub const ADMIN: (&str, &str) = ("root", "root-password-1");
+
 impl Community {
     pub async fn start(extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_inner(extra, false).await
+    }
+
+    /// [`Community::start`] plus an administrator, [`ADMIN`], added before the server starts.
+    pub async fn start_with_admin(extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_inner(extra, true).await
+    }
+
+    async fn start_inner(extra: &[&str], admin: bool) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         linli_cli(&data, &["grid", "add", "g1", "--name", "一网格"], "")?;
         linli_cli(&data, &["user", "add", "--username", ALICE.0, "--role", "coordinator", "--grid", "g1"], ALICE.1)?;
         linli_cli(&data, &["user", "add", "--username", BOB.0, "--role", "volunteer", "--grid", "g1"], BOB.1)?;
         linli_cli(&data, &["grid", "add", "g2", "--name", "二网格"], "")?;
-        for (who, role, grid) in
-            [(CAROL, "coordinator", "g1"), (DAVE, "medic", "g1"), (ERIN, "volunteer", "g1"), (FRANK, "coordinator", "g2")]
-        {
+        for (who, role, grid) in [
+            (CAROL, "coordinator", "g1"),
+            (DAVE, "medic", "g1"),
+            (ERIN, "volunteer", "g1"),
+            (FRANK, "coordinator", "g2"),
+        ] {
             linli_cli(&data, &["user", "add", "--username", who.0, "--role", role, "--grid", grid], who.1)?;
+        }
+        if admin {
+            linli_cli(&data, &["user", "add", "--username", ADMIN.0, "--role", "admin"], ADMIN.1)?;
         }
         let server = ServerProcess::start(&data, 0, extra).await?;
         Ok(Community { dir, server })
@@ -230,5 +248,26 @@ impl Community {
 
     pub async fn token(&self, who: (&str, &str)) -> anyhow::Result<String> {
         self.server.login(who.0, who.1).await
+    }
+
+    /// Logs in and returns the token and the user id (`user.id` of the login response).
+    pub async fn login_full(&self, who: (&str, &str)) -> anyhow::Result<(String, String)> {
+        let resp = reqwest::Client::new()
+            .post(self.server.http("/api/auth/login"))
+            .json(&serde_json::json!({"username": who.0, "password": who.1}))
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("login of {} failed: {}", who.0, resp.status());
+        }
+        let body: serde_json::Value = resp.json().await?;
+        let token = body["token"].as_str().ok_or_else(|| anyhow!("no token in {body}"))?;
+        let id = body["user"]["id"].as_str().ok_or_else(|| anyhow!("no user.id in {body}"))?;
+        Ok((token.to_owned(), id.to_owned()))
+    }
+
+    /// The data directory the server runs on (for `linli backup`, `check`… once stopped).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
     }
 }

@@ -9,12 +9,13 @@
 //! exactly the heads and content it had before.
 
 use automerge::sync::SyncDoc;
-use automerge::transaction::Transactable;
 use automerge::{ChangeHash, ReadDoc, ROOT};
 use linli_shared::{DocumentId, Message, PeerId};
+use linli_tests::domain::{create, household, read, set};
 use linli_tests::peer::Received;
-use linli_tests::server::{ALICE, BOB};
+use linli_tests::server::{ALICE, CAROL};
 use linli_tests::{Community, RawConn, TestPeer};
+use serde_json::json;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -28,14 +29,15 @@ struct Scene {
     c: Community,
     /// Alice's token: the bad connections use it (a real, authenticated user misbehaving).
     token: String,
-    /// A document stored before the bad input.
+    /// A document stored before the bad input: a household of g1, written by alice.
     stored: DocumentId,
     stored_heads: Vec<ChangeHash>,
     /// The peer that wrote `stored`, still connected and in sync with the server, holding
     /// one more local change that the server has not seen: its sync message for that
     /// change is what the impersonation and before-join cases send.
     writer: TestPeer,
-    /// A well-behaved peer, in the middle of syncing `syncing` while the bad input arrives.
+    /// A well-behaved peer (carol, the grid's other coordinator), in the middle of syncing
+    /// `syncing` (another household) while the bad input arrives.
     good: TestPeer,
     syncing: DocumentId,
     /// Value of the protocol-error counter for the case's code before the bad input.
@@ -54,20 +56,16 @@ impl Scene {
 
         let mut writer = TestPeer::new("writer");
         writer.connect(&c.server.ws_url(&token)).await?;
-        let stored = writer.create();
-        writer.doc(&stored).put(ROOT, "kind", "task")?;
-        writer.doc(&stored).put(ROOT, "status", "new")?;
-        writer.doc(&stored).put(ROOT, "note", "三号楼二单元")?;
+        let stored = create(&mut writer, household("g1", "501"));
+        set(&mut writer, &stored, "notes", json!("三号楼二单元"));
         writer.sync_all(T).await?;
         let stored_heads = writer.heads(&stored);
-        // One more change the server must never take from anyone but the writer.
-        writer.doc(&stored).put(ROOT, "status", "cancelled")?;
+        // One more (valid) change the server must never take from anyone but the writer.
+        set(&mut writer, &stored, "notes", json!("已搬走"));
 
         let mut good = TestPeer::new("good");
-        good.connect(&c.server.ws_url(&c.token(BOB).await?)).await?;
-        let syncing = good.create();
-        good.doc(&syncing).put(ROOT, "kind", "task")?;
-        good.doc(&syncing).put(ROOT, "status", "assigned")?;
+        good.connect(&c.server.ws_url(&c.token(CAROL).await?)).await?;
+        let syncing = create(&mut good, household("g1", "502"));
         // Start the sync; it completes only after the bad input (in `finish`).
         assert!(good.push().await? > 0, "the good peer had nothing to send");
 
@@ -126,7 +124,7 @@ impl Scene {
         // The good peer's sync completes on the same connection, which stays usable.
         self.good.sync_all(T).await?;
         assert!(self.good.is_connected(), "the good peer was disconnected");
-        self.good.doc(&self.syncing).put(ROOT, "status", "accepted")?;
+        set(&mut self.good, &self.syncing, "phone", json!("13900000000"));
         self.good.sync_all(T).await?;
         assert!(self.good.is_connected(), "the good peer was disconnected");
         let mut acked = self.good.acked[&self.syncing].clone();
@@ -146,12 +144,18 @@ impl Scene {
         got.sort();
         want.sort();
         assert_eq!(got, want, "the stored document's heads changed");
+        let mut want = household("g1", "501");
+        want["notes"] = json!("三号楼二单元");
         let doc = fresh.doc(&self.stored);
-        for (key, value) in [("kind", "task"), ("status", "new"), ("note", "三号楼二单元")] {
-            let (v, _) = doc.get(ROOT, key)?.unwrap_or_else(|| panic!("`{key}` is missing"));
-            assert_eq!(v.as_str(), Some(value), "`{key}` changed");
+        for key in ["kind", "grid", "room", "notes"] {
+            assert!(doc.get(ROOT, key)?.is_some(), "`{key}` is missing");
         }
-        assert_eq!(doc.keys(ROOT).count(), 3, "the stored document gained keys");
+        let mut keys: Vec<String> = doc.keys(ROOT).collect();
+        let mut want_keys: Vec<String> = want.as_object().expect("an object").keys().cloned().collect();
+        keys.sort();
+        want_keys.sort();
+        assert_eq!(keys, want_keys, "the stored document gained or lost keys");
+        assert_eq!(read(doc), want, "the stored document changed");
 
         // The server is still serving.
         let health = reqwest::get(server.http("/healthz")).await?;

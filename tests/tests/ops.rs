@@ -3,12 +3,12 @@
 //! restart.
 
 use automerge::sync::SyncDoc;
-use automerge::transaction::Transactable;
-use automerge::ROOT;
 use linli_shared::{DocumentId, Message, PeerId};
+use linli_tests::domain::{create, household, set};
 use linli_tests::peer::Received;
-use linli_tests::server::{metric_value, ALICE, BOB};
+use linli_tests::server::{metric_value, ALICE, BOB, CAROL};
 use linli_tests::{Community, RawConn, ServerProcess, TestPeer};
+use serde_json::json;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -105,11 +105,10 @@ async fn metrics_count_a_synced_document() -> anyhow::Result<()> {
 
     let mut alice = TestPeer::new("alice");
     alice.connect(&s.ws_url(&c.token(ALICE).await?)).await?;
-    let id = alice.create();
-    for (k, v) in [("kind", "task"), ("status", "new"), ("priority", "urgent")] {
-        alice.doc(&id).put(ROOT, k, v)?;
-        alice.doc(&id).commit();
-    }
+    // Three changes: the household as registered, then two edits.
+    let id = create(&mut alice, household("g1", "501"));
+    set(&mut alice, &id, "phone", json!("13912345678"));
+    set(&mut alice, &id, "notes", json!("独居老人"));
     assert_eq!(alice.doc(&id).get_changes(&[]).len(), 3);
     alice.sync_all(T).await?;
 
@@ -122,7 +121,7 @@ async fn metrics_count_a_synced_document() -> anyhow::Result<()> {
     assert!(get(&text, "linli_flush_seconds_count") > flushes0, "the changes were not flushed: {text}");
     assert!(get(&text, "linli_messages_in_total{type=\"join\"}") >= 1.0, "{text}");
     // Labels carry fixed codes only: no document ids, user names or content.
-    for private in [id.to_string(), "alice".to_owned(), "urgent".to_owned()] {
+    for private in [id.to_string(), "alice".to_owned(), "13912345678".to_owned(), "独居老人".to_owned()] {
         assert!(!text.contains(&private), "/metrics mentions {private:?}");
     }
 
@@ -225,19 +224,18 @@ async fn the_server_sends_no_document_nobody_asked_for() -> anyhow::Result<()> {
     b.send(&request("peer-b", other)).await?;
     assert!(matches!(b.recv(T).await?, Received::Message(Message::DocUnavailable { .. })));
 
-    let id = a.create();
-    a.doc(&id).put(ROOT, "kind", "household")?;
-    a.doc(&id).put(ROOT, "phone", "13800000000")?;
+    let id = create(&mut a, household("g1", "501"));
     a.sync_all(T).await?;
     // Another edit while B is connected: still nothing for B.
-    a.doc(&id).put(ROOT, "notes", "独居老人")?;
+    set(&mut a, &id, "notes", json!("独居老人"));
     a.sync_all(T).await?;
     match b.recv(Duration::from_millis(1500)).await {
         Err(_) => {}
         Ok(got) => panic!("B received something it did not ask for: {got:?}"),
     }
-    // A peer that joins later is not told about it either.
-    let mut late = RawConn::connect(&c.server.ws_url(&c.token(BOB).await?)).await?;
+    // A peer that joins later is not told about it either, though it may read it (carol
+    // coordinates the same grid).
+    let mut late = RawConn::connect(&c.server.ws_url(&c.token(CAROL).await?)).await?;
     late.join("peer-late").await?;
     assert!(late.recv(Duration::from_millis(1000)).await.is_err(), "a new peer was sent something unasked");
 
@@ -250,7 +248,7 @@ async fn the_server_sends_no_document_nobody_asked_for() -> anyhow::Result<()> {
         }
         other => panic!("expected the document, got {other:?}"),
     }
-    a.doc(&id).put(ROOT, "notes", "独居老人，需要药品")?;
+    set(&mut a, &id, "notes", json!("独居老人，需要药品"));
     a.sync_all(T).await?;
     let deadline = tokio::time::Instant::now() + T;
     loop {

@@ -253,10 +253,12 @@ impl DocActor {
                 touched = self.peers.keys().copied().collect();
             }
         }
+        // Reply first: a change that ends the sender's own access (a volunteer delivering
+        // their task) must still be acknowledged to them.
+        self.reply(&touched);
         if changed || recheck {
             self.drop_unauthorised_readers();
         }
-        self.reply(&touched);
     }
 
     /// After a change of assignment, a peer that may no longer read the document stops
