@@ -360,7 +360,14 @@ impl DocActor {
             let applied =
                 std::panic::catch_unwind(AssertUnwindSafe(|| fork.receive_sync_message(&mut peer.state, message)));
             match applied {
-                Ok(Ok(())) if fork.get_heads() == before_heads => Ok(Ok(Applied::Merged(0))),
+                Ok(Ok(())) if fork.get_heads() == before_heads => {
+                    // Nothing applied, but Automerge may be holding changes whose
+                    // dependencies have not arrived yet (it asks for them by hash). Keep
+                    // them: the sender will not send them again this session. They are
+                    // checked together with their dependencies when those arrive.
+                    *doc = fork;
+                    Ok(Ok(Applied::Merged(0)))
+                }
                 Ok(Ok(())) => {
                     let changes = fork.get_changes(&before_heads);
                     let incoming = Incoming { conn: &conn, doc: self.id, before: doc, after: &fork, changes: &changes };
