@@ -36,6 +36,7 @@ impl RulesGate {
         quarantine: Quarantine,
         projector: Projector,
         server_actor: ActorId,
+        utc_offset_minutes: i32,
     ) -> Result<Self, DbError> {
         let actors = db.sled.open_tree("actors")?;
         actors.insert(server_actor.to_bytes(), SERVER_USER.as_bytes())?;
@@ -44,7 +45,7 @@ impl RulesGate {
             actors,
             audit,
             quarantine,
-            limits: DomainLimits::default(),
+            limits: DomainLimits { utc_offset_minutes, ..DomainLimits::default() },
             server_actor,
             projector,
         })

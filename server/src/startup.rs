@@ -52,7 +52,14 @@ impl Application {
         let hub_cell = Arc::new(std::sync::OnceLock::new());
         let projector = Projector::start(db.clone(), hub_cell.clone(), audit.clone(), settings.index_settings())?;
         let server_actor = crate::sync::hub::server_actor_for(server_peer.as_str().as_bytes());
-        let gate = RulesGate::new(db.clone(), audit.clone(), quarantine.clone(), projector.clone(), server_actor)?;
+        let gate = RulesGate::new(
+            db.clone(),
+            audit.clone(),
+            quarantine.clone(),
+            projector.clone(),
+            server_actor,
+            settings.utc_offset_minutes,
+        )?;
         let hub =
             Hub::new(Arc::new(db.docs.clone()), settings.hub_settings(), metrics.clone(), server_peer, Arc::new(gate));
         let _ = hub_cell.set(hub.clone());

@@ -105,6 +105,10 @@ pub struct Hub {
     pub(crate) server_peer: PeerId,
     pub(crate) gate: Arc<dyn Gate>,
     server_actor: automerge::ActorId,
+    /// Document actors run here (the multi-threaded runtime the hub was built on), not on
+    /// the HTTP workers' single-threaded runtimes, so Automerge work never delays a
+    /// WebSocket handshake or a ping.
+    runtime: tokio::runtime::Handle,
     maps: Mutex<Maps>,
     next_conn: AtomicU64,
     /// The server's own ephemeral session (for `rejected` messages) and its counter.
@@ -120,6 +124,7 @@ pub enum ConnectError {
 }
 
 impl Hub {
+    /// Must be called inside a tokio runtime: the document actors will run on it.
     pub fn new(
         store: Arc<dyn DocStore>,
         settings: HubSettings,
@@ -135,6 +140,7 @@ impl Hub {
             server_peer,
             gate,
             server_actor: server_actor_for(&server_peer_bytes),
+            runtime: tokio::runtime::Handle::current(),
             session_id: uuid::Uuid::new_v4().simple().to_string(),
             ephemeral_count: AtomicU64::new(1),
             maps: Mutex::new(Maps {
@@ -302,7 +308,7 @@ impl Hub {
         maps.docs.put(doc, DocEntry { tx, generation: generation.clone() });
         self.metrics.docs_loaded.set(maps.docs.len() as i64);
         drop(maps);
-        tokio::spawn(doc_actor::run(self.clone(), doc, rx, generation, subscriptions));
+        self.runtime.spawn(doc_actor::run(self.clone(), doc, rx, generation, subscriptions));
     }
 
     /// Called by an idle actor: removes its entry if nothing is queued for it. Returns
