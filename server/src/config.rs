@@ -145,7 +145,6 @@ impl Settings {
             ("token_ttl_secs", self.token_ttl_secs),
             ("http_workers", self.http_workers as u64),
             ("doc_idle_secs", self.doc_idle_secs),
-            ("retention_days", u64::from(self.retention_days)),
             ("index_flush_ms", self.index_flush_ms),
             ("sweep_secs", self.sweep_secs),
         ];

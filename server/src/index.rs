@@ -583,6 +583,9 @@ impl ProjectorCore {
     /// summary, deletes its old chunks and its alerts.
     fn erase(&self, id: DocumentId) {
         let Some(DomainDoc::Episode(ep)) = load_doc(&self.db.docs, &id) else { return };
+        if ep.erased {
+            return;
+        }
         let summary = DomainDoc::Episode(ep.erased_summary(now_ms()));
         let mut fresh = automerge::AutoCommit::new().with_actor(self.hub.server_actor().clone());
         if summary.reconcile_into(&mut fresh).is_err() {
@@ -590,6 +593,11 @@ impl ProjectorCore {
         }
         let bytes = fresh.save();
         self.hub.dispatch(id, DocCommand::Replace { snapshot: bytes });
+        // Erased once: later sweeps skip it (the replacement is written asynchronously).
+        if let Some(mut row) = get_row(&self.proj, &id.to_string()) {
+            row.erased = true;
+            self.put_row(&row);
+        }
         for k in self.alerts.scan_prefix(format!("{id}/")).keys().flatten() {
             let _ = self.alerts.remove(k);
         }

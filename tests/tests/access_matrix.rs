@@ -1,0 +1,345 @@
+//! The access matrix (issue 3, DESIGN §4), through the real `/sync` endpoint of the real
+//! binary: every role × document kind × read / write a field / create, allowed or denied.
+//!
+//! - **read**: a fresh peer of the user asks for the document (`want` + sync): content, or
+//!   `doc-unavailable`.
+//! - **write**: a fresh peer of the user holds a copy of the canonical document (as a phone
+//!   that had it would), changes one field and syncs: merged (the server's heads include
+//!   the change), refused (the `rejected` ephemeral message), or — for users who may not
+//!   read the document — `doc-unavailable` without the change being looked at. Every
+//!   denial is then checked from the outside: a fresh administrator's peer does not find
+//!   the change in the canonical history, and (for documents only people write) sees the
+//!   same content as before.
+//! - **create**: a fresh peer creates a new document of that kind and syncs; a refused
+//!   creation leaves nothing on the server (an administrator gets `doc-unavailable`).
+//!
+//! One server runs the whole table; every cell that disagrees is listed in the failure.
+
+use linli_shared::DocumentId;
+use linli_tests::api;
+use linli_tests::domain::{checkin, create, episode, household, now_ms, read, task, write};
+use linli_tests::outcome::{fetch, give_copy, push_change, wait_for_doc, Outcome};
+use linli_tests::server::{ADMIN, ALICE, BOB, DAVE, ERIN, FRANK};
+use linli_tests::{Community, TestPeer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+/// The roles, in the column order of [`MATRIX`].
+const ROLES: [(&str, (&str, &str), &str); 6] = [
+    ("admin", ADMIN, "g1"),
+    ("coordinator", ALICE, "g1"),
+    ("coordinator of g2", FRANK, "g2"),
+    ("medic", DAVE, "g1"),
+    ("volunteer (assigned)", BOB, "g1"),
+    ("volunteer (not assigned)", ERIN, "g1"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Household,
+    Task,
+    Episode,
+    GridIndex,
+    /// The inbox of the user acting.
+    OwnInbox,
+    /// The assigned volunteer's (bob's) inbox.
+    BobsInbox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    /// `notes` of a household (coordinators' field).
+    Notes,
+    /// `priority` of a task (coordinators' field).
+    Priority,
+    /// A note appended to a task's log (the assignee may).
+    LogNote,
+    /// The person of an episode (coordinators' field).
+    Person,
+    /// A check-in added to an episode (the assignee and coordinators may).
+    Checkin,
+    /// A medical note appended to an episode (medics and coordinators may).
+    MedicNote,
+    /// A row added to a grid index or inbox (only the server writes them).
+    Row,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NewDoc {
+    Household,
+    /// A household in the acting user's own grid (g2 for frank).
+    HouseholdOwnGrid,
+    Task,
+    Episode,
+    GridIndex,
+    Inbox,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Read(Target),
+    Write(Target, Edit),
+    Create(NewDoc),
+}
+
+/// Expected outcome per role, in [`ROLES`] order: `A` allowed, `R` refused with the
+/// `rejected` message, `H` hidden (`doc-unavailable`).
+#[rustfmt::skip]
+const MATRIX: &[(&str, Action, &str)] = &[
+    //                                                                            admin coord g2co medic bob erin
+    ("read household",               Action::Read(Target::Household),                     "A A H A A H"),
+    ("read task",                    Action::Read(Target::Task),                          "A A H H A H"),
+    ("read episode",                 Action::Read(Target::Episode),                       "A A H A A H"),
+    ("read grid-index g1",           Action::Read(Target::GridIndex),                     "A A H A H H"),
+    ("read own inbox",               Action::Read(Target::OwnInbox),                      "A A A A A A"),
+    ("read bob's inbox",             Action::Read(Target::BobsInbox),                     "A H H H A H"),
+    ("write household.notes",        Action::Write(Target::Household, Edit::Notes),       "A A H R R H"),
+    ("write task.priority",          Action::Write(Target::Task, Edit::Priority),         "A A H H R H"),
+    ("append task.log note",         Action::Write(Target::Task, Edit::LogNote),          "A A H H A H"),
+    ("write episode.person",         Action::Write(Target::Episode, Edit::Person),        "A A H R R H"),
+    ("add episode check-in",         Action::Write(Target::Episode, Edit::Checkin),       "A A H R A H"),
+    ("append episode medic note",    Action::Write(Target::Episode, Edit::MedicNote),     "A A H A R H"),
+    ("write grid-index row",         Action::Write(Target::GridIndex, Edit::Row),         "R R H R H H"),
+    ("write own inbox row",          Action::Write(Target::OwnInbox, Edit::Row),          "R R R R R R"),
+    ("write bob's inbox row",        Action::Write(Target::BobsInbox, Edit::Row),         "R H H H R H"),
+    ("create household in g1",       Action::Create(NewDoc::Household),                   "A A R R R R"),
+    ("create household in own grid", Action::Create(NewDoc::HouseholdOwnGrid),            "A A A R R R"),
+    ("create task in g1",            Action::Create(NewDoc::Task),                        "A A R R R R"),
+    ("create episode in g1",         Action::Create(NewDoc::Episode),                     "A A R R R R"),
+    ("create grid-index",            Action::Create(NewDoc::GridIndex),                   "R R R R R R"),
+    ("create inbox",                 Action::Create(NewDoc::Inbox),                       "R R R R R R"),
+];
+
+struct User {
+    role: &'static str,
+    grid: &'static str,
+    token: String,
+    id: String,
+    inbox: DocumentId,
+}
+
+struct World {
+    c: Community,
+    users: Vec<User>,
+    admin_url: String,
+    household: DocumentId,
+    task: DocumentId,
+    episode: DocumentId,
+    index: DocumentId,
+    bobs_inbox: DocumentId,
+}
+
+impl World {
+    fn doc(&self, target: Target, user: &User) -> DocumentId {
+        match target {
+            Target::Household => self.household,
+            Target::Task => self.task,
+            Target::Episode => self.episode,
+            Target::GridIndex => self.index,
+            Target::OwnInbox => user.inbox,
+            Target::BobsInbox => self.bobs_inbox,
+        }
+    }
+
+    fn url(&self, user: &User) -> String {
+        self.c.server.ws_url(&user.token)
+    }
+}
+
+/// A row for an index document, listing a made-up task.
+fn fake_row() -> Value {
+    json!({"kind": "task", "status": "assigned", "assignee": null, "priority": "urgent", "due": null,
+           "alerts": 0, "household": null, "title": "made up"})
+}
+
+fn edit(value: &mut Value, e: Edit, user: &User) {
+    match e {
+        Edit::Notes => value["notes"] = json!(format!("notes by {}", user.role)),
+        Edit::Priority => {
+            value["priority"] = json!(if value["priority"] == "urgent" { "high" } else { "urgent" });
+        }
+        Edit::LogNote => {
+            let status = value["status"].clone();
+            value["log"].as_array_mut().expect("log").push(json!({
+                "at": now_ms(), "by": user.id, "from": status, "to": status, "note": format!("note by {}", user.role),
+            }));
+        }
+        Edit::Person => {
+            let age = value["person"]["age"].as_u64().unwrap_or(0);
+            value["person"]["age"] = json!(age + 1);
+        }
+        Edit::Checkin => {
+            // Four check-ins a day: each role that may add one takes its own slot today.
+            let slot = match user.role {
+                "admin" => 0,
+                "coordinator" => 1,
+                "volunteer (assigned)" => 2,
+                _ => 3,
+            };
+            let key = format!("{}/{slot}", value["start"].as_str().expect("start"));
+            value["checkins"][key] = checkin(36.6, &user.id, &format!("by {}", user.role));
+        }
+        Edit::MedicNote => {
+            value["medic_notes"].as_array_mut().expect("medic_notes").push(json!({
+                "at": now_ms(), "by": user.id, "text": format!("note by {}", user.role),
+            }));
+        }
+        Edit::Row => value["docs"][DocumentId::random().to_string()] = fake_row(),
+    }
+}
+
+fn new_doc(kind: NewDoc, user: &User, w: &World) -> Value {
+    match kind {
+        NewDoc::Household => household("g1", "901"),
+        NewDoc::HouseholdOwnGrid => household(user.grid, "902"),
+        NewDoc::Task => task("g1", &w.household, Some(&w.users[4].id), &user.id),
+        NewDoc::Episode => episode("g1", &w.household, Some(&w.users[4].id)),
+        NewDoc::GridIndex => json!({"kind": "grid-index", "schema": 1, "grid": "g1", "docs": {}}),
+        NewDoc::Inbox => json!({"kind": "inbox", "schema": 1, "grid": user.grid, "user": user.id, "docs": {}}),
+    }
+}
+
+/// Documents the server writes by itself: their content may move while a cell runs.
+fn server_written(t: Target) -> bool {
+    matches!(t, Target::GridIndex | Target::OwnInbox | Target::BobsInbox)
+}
+
+/// Runs one cell; returns the outcome letter, or a description of what went wrong.
+async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(char, String)> {
+    match action {
+        Action::Read(target) => {
+            let id = w.doc(target, user);
+            let mut f = fetch(&w.url(user), &id, T).await?;
+            if !f.available() {
+                return Ok(('H', String::new()));
+            }
+            let kind = f.value()["kind"].clone();
+            let want = match target {
+                Target::Household => "household",
+                Target::Task => "task",
+                Target::Episode => "episode",
+                Target::GridIndex => "grid-index",
+                Target::OwnInbox | Target::BobsInbox => "inbox",
+            };
+            anyhow::ensure!(kind == want, "read a document of kind {kind}, expected {want}");
+            Ok(('A', String::new()))
+        }
+        Action::Write(target, e) => {
+            let id = w.doc(target, user);
+            let mut before = fetch(&w.admin_url, &id, T).await?;
+            anyhow::ensure!(before.available(), "the administrator cannot fetch {target:?}");
+            let before_value = before.value();
+            let mut peer = TestPeer::new("writer");
+            peer.connect(&w.url(user)).await?;
+            give_copy(&mut peer, id, before.doc.as_mut().expect("available"))?;
+            let mut value = read(peer.doc(&id));
+            edit(&mut value, e, user);
+            write(peer.doc(&id), value);
+            let mine = peer.heads(&id);
+            let outcome = push_change(&mut peer, &id, T).await?;
+            let mut after = fetch(&w.admin_url, &id, T).await?;
+            let merged = mine.iter().all(|h| after.has_change(h));
+            let detail = match &outcome {
+                Outcome::Rejected(r) => format!("rejected: {}", r.reason),
+                _ => String::new(),
+            };
+            if outcome == Outcome::Accepted {
+                anyhow::ensure!(merged, "acknowledged, but the canonical history lacks the change");
+            } else {
+                anyhow::ensure!(!merged && mine.iter().all(|h| !after.has_change(h)), "denied ({detail}), yet merged");
+                if !server_written(target) {
+                    anyhow::ensure!(after.value() == before_value, "denied ({detail}), yet the document changed");
+                }
+            }
+            Ok((outcome.letter(), detail))
+        }
+        Action::Create(kind) => {
+            let mut peer = TestPeer::new("creator");
+            peer.connect(&w.url(user)).await?;
+            let id = create(&mut peer, new_doc(kind, user, w));
+            let outcome = push_change(&mut peer, &id, T).await?;
+            let mut after = fetch(&w.admin_url, &id, T).await?;
+            let detail = match &outcome {
+                Outcome::Rejected(r) => format!("rejected: {}", r.reason),
+                _ => String::new(),
+            };
+            if outcome == Outcome::Accepted {
+                anyhow::ensure!(after.available(), "acknowledged, but the administrator cannot fetch it");
+                anyhow::ensure!(after.heads() == peer.heads(&id), "acknowledged, but the server has other heads");
+            } else {
+                anyhow::ensure!(!after.available(), "denied ({detail}), yet the server serves the document");
+            }
+            Ok((outcome.letter(), detail))
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> anyhow::Result<()> {
+    let c = Community::start_with_admin(&["--index-flush-ms", "50", "--max-connections-per-user", "1000"]).await?;
+    let mut users = Vec::new();
+    for (role, who, grid) in ROLES {
+        let (token, id) = c.login_full(who).await?;
+        let inbox = api::inbox_of(&c.server, &token).await?;
+        users.push(User { role, grid, token, id, inbox });
+    }
+    let alice = &users[1];
+    let bob_id = users[4].id.clone();
+
+    // Alice sets the scene: a household, a task and an episode there, both bob's.
+    let mut setup = TestPeer::new("alice");
+    setup.connect(&c.server.ws_url(&alice.token)).await?;
+    let household_id = create(&mut setup, household("g1", "501"));
+    let task_id = create(&mut setup, task("g1", &household_id, Some(&bob_id), &alice.id));
+    let mut ep = episode("g1", &household_id, Some(&bob_id));
+    ep["slots"] = json!(4);
+    let episode_id = create(&mut setup, ep);
+    setup.sync_all(T).await?;
+    let index = api::index_of(&c.server, &alice.token, "g1").await?;
+    // Reads of the household by bob and the medic follow the server's projections: wait
+    // until the server has taken in the task and episode (its grid index lists them).
+    let (t, e) = (task_id.to_string(), episode_id.to_string());
+    wait_for_doc(&c.server.ws_url(&alice.token), &index, T, |v| {
+        v["docs"].get(&t).is_some() && v["docs"].get(&e).is_some()
+    })
+    .await?;
+
+    let admin_url = c.server.ws_url(&users[0].token);
+    let bobs_inbox = users[4].inbox;
+    let w =
+        World { c, users, admin_url, household: household_id, task: task_id, episode: episode_id, index, bobs_inbox };
+
+    let started = std::time::Instant::now();
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for (name, action, expected) in MATRIX {
+        let expected: Vec<char> = expected.split_whitespace().map(|s| s.chars().next().unwrap_or('?')).collect();
+        assert_eq!(expected.len(), w.users.len(), "row {name} has a wrong number of columns");
+        for (user, want) in w.users.iter().zip(expected) {
+            cells += 1;
+            match run_cell(&w, *action, user).await {
+                Ok((got, _)) if got == want => {}
+                Ok((got, detail)) => {
+                    failures.push(format!("[{name} × {}]: expected {want}, got {got} {detail}", user.role))
+                }
+                Err(e) => failures.push(format!("[{name} × {}]: expected {want}, but: {e:#}", user.role)),
+            }
+        }
+    }
+    eprintln!("{cells} cells in {:?}", started.elapsed());
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells disagree with the access rules (A allowed, R rejected, H doc-unavailable):\n{}\n\nserver log tail:\n{}",
+        failures.len(),
+        failures.join("\n"),
+        tail(&w.c.server.log(), 40)
+    );
+    Ok(())
+}
+
+fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
