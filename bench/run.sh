@@ -9,8 +9,17 @@
 # Sizes come from the environment; the defaults are the issue's targets:
 #   STORM_CLIENTS=100 STORM_DOCS=10 STORM_CHANGES=20      reconnect storm
 #   STEADY_PEERS=1000 STEADY_SECS=25 STEADY_INTERVAL_MS=5000 STEADY_GROUP_MIN=2 STEADY_GROUP_MAX=5
-#   IDLE_PEERS=10000                                       idle connected peers
-#   TOUCH_DOCS=100000 TOUCH_CACHE=10000                    stored documents touched once; Linli's --max-docs-in-memory
+#   IDLE_PEERS=10000 IDLE_PEERS_REFERENCE=2000             idle connected peers
+#   TOUCH_DOCS=100000 TOUCH_DOCS_REFERENCE=5000 TOUCH_CACHE=10000 TOUCH_WORKERS=8 TOUCH_WORKERS_REFERENCE=2
+#                                                          stored documents touched once; Linli's --max-docs-in-memory
+# The reference server gets fewer idle peers and stored documents by default: its cost per
+# new connection grows with the documents it has loaded (automerge-repo's CollectionSynchronizer
+# walks every loaded document on each new peer), so 10,000 peers take it over 20 minutes
+# here, and touching a document costs it ~4 ms. With many documents in flight it also
+# crashes: a `find` that waits over 60 s throws an unhandled TimeoutError inside
+# automerge-repo, so it gets fewer connections at once too. Its per-peer and per-document
+# figures are still comparable; the report says how many it ran with.
+#   BENCH_RESULTS=DIR reuses a results directory (e.g. to re-run one workload into a kept run).
 #   BENCH_WORKLOADS="storm steady idle touch"  BENCH_SERVERS="linli reference"
 #   BENCH_CRITERION=1 (0: skip the criterion micro-benchmarks)  BENCH_OUT=BENCHMARKS.md
 #   BENCH_KEEP=1 keeps the work directory (JSON results, server logs) and prints its path.
@@ -27,7 +36,11 @@ STEADY_INTERVAL_MS=${STEADY_INTERVAL_MS:-5000}
 STEADY_GROUP_MIN=${STEADY_GROUP_MIN:-2}
 STEADY_GROUP_MAX=${STEADY_GROUP_MAX:-5}
 IDLE_PEERS=${IDLE_PEERS:-10000}
+IDLE_PEERS_REFERENCE=${IDLE_PEERS_REFERENCE:-2000}
 TOUCH_DOCS=${TOUCH_DOCS:-100000}
+TOUCH_DOCS_REFERENCE=${TOUCH_DOCS_REFERENCE:-5000}
+TOUCH_WORKERS=${TOUCH_WORKERS:-8}
+TOUCH_WORKERS_REFERENCE=${TOUCH_WORKERS_REFERENCE:-2}
 TOUCH_CACHE=${TOUCH_CACHE:-10000}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-storm steady idle touch}
 BENCH_SERVERS=${BENCH_SERVERS:-linli reference}
@@ -48,7 +61,7 @@ LINLI_FLAGS=(--max-connections-per-user 100000 --max-messages-per-sec 100000 --m
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/linli-bench.XXXXXX")
-RESULTS=$WORK/results
+RESULTS=${BENCH_RESULTS:-$WORK/results}
 mkdir -p "$RESULTS"
 PIDS=()
 cleanup() {
@@ -100,6 +113,8 @@ start_server() {
   mkdir -p "$data"
   if [ "$kind" = linli ]; then
     if [ ! -e "$data/.bench-user" ]; then
+      # The benchmark documents are households of grid g1 (Linli checks documents against its schema).
+      "$LINLI" --data "$data" grid add g1 --name bench >/dev/null
       echo "$BENCH_PASS" | "$LINLI" --data "$data" user add --username "$BENCH_USER" --role admin >/dev/null
       touch "$data/.bench-user"
     fi
@@ -169,27 +184,32 @@ run_steady() {
 }
 
 run_idle() {
-  local kind=$1
+  local kind=$1 peers=$IDLE_PEERS
+  [ "$kind" = reference ] && peers=$IDLE_PEERS_REFERENCE
   start_server "$kind" "$WORK/idle-$kind"
   # shellcheck disable=SC2046
-  loadgen "idle-$kind" idle $(server_args "$kind") --peers "$IDLE_PEERS"
+  loadgen "idle-$kind" idle $(server_args "$kind") --peers "$peers"
   stop_server
 }
 
 run_touch() {
-  local kind=$1 data=$WORK/touch-$kind cache=0 extra=()
+  local kind=$1 data=$WORK/touch-$kind cache=0 extra=() docs=$TOUCH_DOCS workers=$TOUCH_WORKERS
+  if [ "$kind" = reference ]; then
+    docs=$TOUCH_DOCS_REFERENCE
+    workers=$TOUCH_WORKERS_REFERENCE
+  fi
   if [ "$kind" = linli ]; then
     cache=$TOUCH_CACHE
     extra=(--max-docs-in-memory "$TOUCH_CACHE")
   fi
   start_server "$kind" "$data" "${extra[@]}"
   # shellcheck disable=SC2046
-  loadgen "touch-setup-$kind" touch-setup $(server_args "$kind") --docs "$TOUCH_DOCS" --ids-file "$WORK/touch-$kind.ids"
+  loadgen "touch-setup-$kind" touch-setup $(server_args "$kind") --docs "$docs" --workers "$workers" --ids-file "$WORK/touch-$kind.ids"
   stop_server
   # A fresh process on the same data: every document on disk, none in memory.
   start_server "$kind" "$data" "${extra[@]}"
   # shellcheck disable=SC2046
-  loadgen "touch-$kind" touch $(server_args "$kind") --ids-file "$WORK/touch-$kind.ids" --cache-docs "$cache"
+  loadgen "touch-$kind" touch $(server_args "$kind") --ids-file "$WORK/touch-$kind.ids" --workers "$workers" --cache-docs "$cache"
   stop_server
 }
 
@@ -210,14 +230,21 @@ if [ "$BENCH_CRITERION" = 1 ]; then
     2>&1 | tee "$RESULTS/criterion.txt" >&2 || log "criterion failed"
 fi
 
+if [ -n "${BENCH_RESULTS:-}" ] && [ -s "$RESULTS/machine.txt" ]; then
+  # A partial re-run into an earlier run's results: say so, keep the rest.
+  echo "re-run on $(date -u '+%Y-%m-%d %H:%M UTC'): ${BENCH_WORKLOADS} against ${BENCH_SERVERS} (the other rows are from the run above)" >>"$RESULTS/machine.txt"
+  "$LOADGEN" report --dir "$RESULTS" --out "$BENCH_OUT"
+  log "done: $BENCH_OUT"
+  exit 0
+fi
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB memory, Linux $(uname -r)"
   echo "toolchain: $(rustc --version 2>/dev/null || echo rustc ?), node $(node --version)"
-  echo "Linli: \`target/release/linli serve ${LINLI_FLAGS[*]}\` (+ \`--max-docs-in-memory $TOUCH_CACHE\` for touch), LINLI_LOG=warn, bench user with role admin"
+  echo "Linli: \`target/release/linli serve ${LINLI_FLAGS[*]}\` (+ \`--max-docs-in-memory $TOUCH_CACHE\` for touch), LINLI_LOG=warn, grid g1 and a bench user with role admin; every document is a valid Linli \`household\` of grid g1"
   echo "reference: \`node tests/interop/reference-server.mjs\` ($(cd tests/interop && node -p 'require("./node_modules/@automerge/automerge-repo/package.json").version' 2>/dev/null | sed 's/^/automerge-repo /'))"
   echo "open-file limit of the run: $(ulimit -n)"
-  echo "sizes: storm ${STORM_CLIENTS}×${STORM_DOCS}×${STORM_CHANGES}, steady ${STEADY_PEERS} peers for ${STEADY_SECS} s at one change per ${STEADY_INTERVAL_MS} ms, idle ${IDLE_PEERS} peers, touch ${TOUCH_DOCS} documents with a cache of ${TOUCH_CACHE}"
+  echo "sizes: storm ${STORM_CLIENTS}×${STORM_DOCS}×${STORM_CHANGES}, steady ${STEADY_PEERS} peers for ${STEADY_SECS} s at one change per ${STEADY_INTERVAL_MS} ms, idle ${IDLE_PEERS} peers (reference: ${IDLE_PEERS_REFERENCE}), touch ${TOUCH_DOCS} documents (reference: ${TOUCH_DOCS_REFERENCE}) with a Linli cache of ${TOUCH_CACHE}"
   echo "workloads run: ${BENCH_WORKLOADS} against ${BENCH_SERVERS}; total time $(( $(date +%s) - START )) s"
 } >"$RESULTS/machine.txt"
 

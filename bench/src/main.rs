@@ -105,11 +105,10 @@ pub fn metric_deltas(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f6
         "linli_evictions_total",
         "linli_compactions_total",
     ];
-    KEEP.iter()
-        .filter_map(|k| {
-            let a = after.get(*k)?;
-            Some(((*k).to_owned(), a - before.get(*k).copied().unwrap_or(0.0)))
-        })
+    after
+        .iter()
+        .filter(|(k, _)| KEEP.contains(&k.as_str()) || k.starts_with("linli_changes_refused_total"))
+        .map(|(k, a)| (k.clone(), a - before.get(k).copied().unwrap_or(0.0)))
         .collect()
 }
 
@@ -126,7 +125,7 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         changes: usize,
         /// Give up on a client that hears nothing from the server for this long.
-        #[arg(long, default_value_t = 120)]
+        #[arg(long, default_value_t = 60)]
         stall_secs: u64,
     },
     /// N connected peers editing documents shared by small groups; fan-out latency.

@@ -6,10 +6,13 @@ use crate::conn::Conn;
 use anyhow::{anyhow, bail};
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ChangeHash, ROOT};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ROOT};
 use linli_shared::{DocumentId, Message, PeerId};
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// The grid every benchmark document belongs to (`bench/run.sh` creates it in Linli).
+pub const GRID: &str = "g1";
 
 /// One document as a client holds it.
 #[derive(Debug)]
@@ -32,12 +35,20 @@ impl PeerDoc {
         Self::new(AutoCommit::new())
     }
 
-    /// A new document with one small change, created by `actor`.
-    pub fn create(actor: &ActorId, owner: &str) -> anyhow::Result<Self> {
+    /// A new small document in one change, created by `actor`: a Linli `household`
+    /// (DESIGN §3) in grid [`GRID`], so that Linli's schema and rules accept it; the
+    /// reference server accepts any document.
+    pub fn create(actor: &ActorId, note: &str) -> anyhow::Result<Self> {
         let mut doc = AutoCommit::new().with_actor(actor.clone());
-        doc.put(ROOT, "kind", "task")?;
-        doc.put(ROOT, "owner", owner)?;
-        doc.put(ROOT, "status", "new")?;
+        doc.put(ROOT, "kind", "household")?;
+        doc.put(ROOT, "schema", 1_i64)?;
+        doc.put(ROOT, "grid", GRID)?;
+        doc.put(ROOT, "building", "3")?;
+        doc.put(ROOT, "unit", "2")?;
+        doc.put(ROOT, "room", "501")?;
+        doc.put(ROOT, "phone", "13800000000")?;
+        doc.put(ROOT, "notes", note)?;
+        doc.put_object(ROOT, "members", ObjType::List)?;
         doc.commit();
         Ok(Self::new(doc))
     }

@@ -246,6 +246,11 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
             if flushes > 0.0 { flush_s / flushes * 1000.0 } else { 0.0 }
         );
     }
+    for (k, v) in storm_l.iter().flat_map(|r| r.server_metrics.iter()).filter(|(k, _)| k.starts_with("linli_changes_refused")) {
+        if *v > 0.0 {
+            let _ = writeln!(o, "- Linli refused changes during the storm: `{k}` = {v}");
+        }
+    }
     errors(&mut o, "Linli", &storm_l);
     errors(&mut o, "reference", &storm_r);
     errors(&mut o, "limit", &limit);

@@ -1,6 +1,6 @@
 //! Steady state: N connected peers; each document is shared by a small group (2–5 peers);
-//! every peer changes its group's document every few seconds (a key holding the send time
-//! in ms), and the server fans the change out to the rest of the group. Each receiver
+//! every peer changes its group's document every few seconds (the household's `notes`
+//! carry the send time in ms), and the server fans the change out to the rest of the group. Each receiver
 //! records fan-out latency = receive time − send time (both in this process, so one clock).
 
 use crate::conn::{self, Conn};
@@ -206,12 +206,13 @@ async fn measured(
     let interval = Duration::from_millis(cfg.interval_ms.max(1));
     let mut next = start + Duration::from_millis(rand::random::<u64>() % cfg.interval_ms.max(1));
     let stop = end + Duration::from_secs(cfg.drain_secs);
-    let key = format!("sent_ms.{idx}");
+    let who = format!("peer {idx}");
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next.into()), if next < end => {
                 let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0;
-                d.doc.put(ROOT, key.as_str(), now_ms)?;
+                // `notes` is a field of the household schema: Linli refuses unknown keys.
+                d.doc.put(ROOT, "notes", format!("{who} sent_ms={now_ms:.3}"))?;
                 if let Some(hash) = d.doc.commit() {
                     sent_at.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(hash, Instant::now());
                     stats.changes += 1;

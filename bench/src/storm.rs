@@ -25,11 +25,12 @@ struct Client {
     docs: HashMap<DocumentId, PeerDoc>,
 }
 
-/// The K offline changes a phone makes to one document: small edits of a task record.
+/// The K offline changes a phone makes to one document: small edits of a household
+/// record (its notes and phone), one Automerge change each.
 pub fn offline_changes(d: &mut PeerDoc, k: usize, who: &str) -> anyhow::Result<()> {
     for i in 0..k {
-        d.doc.put(ROOT, "progress", i as i64)?;
-        d.doc.put(ROOT, format!("note{}", i % 4), format!("step {i} by {who}"))?;
+        d.doc.put(ROOT, "notes", format!("visit {i} by {who}: left supplies at the door"))?;
+        d.doc.put(ROOT, "phone", format!("1380000{:04}", i % 10_000))?;
         d.doc.commit();
     }
     Ok(())
