@@ -70,7 +70,12 @@ pub struct Conn {
 
 fn ws_config() -> WebSocketConfig {
     // Small write buffers: the idle workload holds ten thousand of these in one process.
-    WebSocketConfig { write_buffer_size: 0, max_frame_size: Some(64 << 20), max_message_size: Some(64 << 20), ..Default::default() }
+    WebSocketConfig {
+        write_buffer_size: 0,
+        max_frame_size: Some(64 << 20),
+        max_message_size: Some(64 << 20),
+        ..Default::default()
+    }
 }
 
 impl Conn {
@@ -170,7 +175,10 @@ async fn next_message(ws: &mut Ws) -> anyhow::Result<Message> {
                 return linli_shared::decode(&b, &limits).map_err(|e| anyhow!("undecodable frame: {e}"));
             }
             Some(Ok(WsMessage::Close(frame))) => {
-                bail!("the server closed the connection: {:?}", frame.map(|f| (u16::from(f.code), f.reason.into_owned())))
+                bail!(
+                    "the server closed the connection: {:?}",
+                    frame.map(|f| (u16::from(f.code), f.reason.into_owned()))
+                )
             }
             Some(Ok(_)) => continue,
             Some(Err(e)) => bail!("connection failed: {e}"),

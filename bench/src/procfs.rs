@@ -33,7 +33,8 @@ fn clk_tck() -> f64 {
 
 /// CPU seconds of `pid` (utime + stime, all threads).
 pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name (field 2) may contain spaces: parse after its closing paren.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| anyhow!("odd /proc/{pid}/stat"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -54,8 +55,8 @@ fn status_field(status: &str, name: &str) -> Option<u64> {
 
 /// CPU and memory of `pid`.
 pub fn sample(pid: u32) -> anyhow::Result<Sample> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("reading /proc/{pid}/status"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
     Ok(Sample {
         cpu_secs: cpu_secs(pid)?,
         rss: status_field(&status, "VmRSS").unwrap_or(0),

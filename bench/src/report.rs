@@ -246,7 +246,9 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
             if flushes > 0.0 { flush_s / flushes * 1000.0 } else { 0.0 }
         );
     }
-    for (k, v) in storm_l.iter().flat_map(|r| r.server_metrics.iter()).filter(|(k, _)| k.starts_with("linli_changes_refused")) {
+    for (k, v) in
+        storm_l.iter().flat_map(|r| r.server_metrics.iter()).filter(|(k, _)| k.starts_with("linli_changes_refused"))
+    {
         if *v > 0.0 {
             let _ = writeln!(o, "- Linli refused changes during the storm: `{k}` = {v}");
         }
@@ -280,7 +282,13 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
         g(&steady_r, |r| ratio(r.deliveries.map(|v| v as f64), r.expected_deliveries.map(|v| v as f64))),
         4,
     );
-    row3(&mut o, "changes made", g(&steady_l, |r| r.changes.map(|v| v as f64)), g(&steady_r, |r| r.changes.map(|v| v as f64)), 0);
+    row3(
+        &mut o,
+        "changes made",
+        g(&steady_l, |r| r.changes.map(|v| v as f64)),
+        g(&steady_r, |r| r.changes.map(|v| v as f64)),
+        0,
+    );
     row3(
         &mut o,
         "server CPU s per 1,000 changes",
@@ -334,12 +342,48 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
     );
     let _ = writeln!(o, "| | Linli | reference | Linli / reference |");
     let _ = writeln!(o, "|---|---|---|---|");
-    row3(&mut o, "peers connected", g(&idle_l, |r| r.peers.map(|v| v as f64)), g(&idle_r, |r| r.peers.map(|v| v as f64)), 0);
-    row3(&mut o, "server memory per peer (KB)", g(&idle_l, |r| r.rss_per_peer.map(|b| b / 1000.0)), g(&idle_r, |r| r.rss_per_peer.map(|b| b / 1000.0)), 1);
-    row3(&mut o, "server RSS before (MiB)", g(&idle_l, |r| r.rss_before.map(|b| b as f64 / MIB)), g(&idle_r, |r| r.rss_before.map(|b| b as f64 / MIB)), 1);
-    row3(&mut o, "server RSS with every peer connected (MiB)", g(&idle_l, |r| r.rss_after.map(|b| b as f64 / MIB)), g(&idle_r, |r| r.rss_after.map(|b| b as f64 / MIB)), 1);
-    row3(&mut o, "peak server RSS (MiB)", g(&idle_l, |r| r.peak_rss.map(|b| b as f64 / MIB)), g(&idle_r, |r| r.peak_rss.map(|b| b as f64 / MIB)), 1);
-    row3(&mut o, "time to connect and sync every peer (s)", g(&idle_l, |r| r.setup_secs), g(&idle_r, |r| r.setup_secs), 1);
+    row3(
+        &mut o,
+        "peers connected",
+        g(&idle_l, |r| r.peers.map(|v| v as f64)),
+        g(&idle_r, |r| r.peers.map(|v| v as f64)),
+        0,
+    );
+    row3(
+        &mut o,
+        "server memory per peer (KB)",
+        g(&idle_l, |r| r.rss_per_peer.map(|b| b / 1000.0)),
+        g(&idle_r, |r| r.rss_per_peer.map(|b| b / 1000.0)),
+        1,
+    );
+    row3(
+        &mut o,
+        "server RSS before (MiB)",
+        g(&idle_l, |r| r.rss_before.map(|b| b as f64 / MIB)),
+        g(&idle_r, |r| r.rss_before.map(|b| b as f64 / MIB)),
+        1,
+    );
+    row3(
+        &mut o,
+        "server RSS with every peer connected (MiB)",
+        g(&idle_l, |r| r.rss_after.map(|b| b as f64 / MIB)),
+        g(&idle_r, |r| r.rss_after.map(|b| b as f64 / MIB)),
+        1,
+    );
+    row3(
+        &mut o,
+        "peak server RSS (MiB)",
+        g(&idle_l, |r| r.peak_rss.map(|b| b as f64 / MIB)),
+        g(&idle_r, |r| r.peak_rss.map(|b| b as f64 / MIB)),
+        1,
+    );
+    row3(
+        &mut o,
+        "time to connect and sync every peer (s)",
+        g(&idle_l, |r| r.setup_secs),
+        g(&idle_r, |r| r.setup_secs),
+        1,
+    );
     let _ = writeln!(o);
     errors(&mut o, "Linli", &idle_l);
     errors(&mut o, "reference", &idle_r);
@@ -362,17 +406,65 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
     );
     let _ = writeln!(o, "| | Linli | reference | Linli / reference |");
     let _ = writeln!(o, "|---|---|---|---|");
-    row3(&mut o, "documents touched", g(&touch_l, |r| r.docs.map(|v| v as f64)), g(&touch_r, |r| r.docs.map(|v| v as f64)), 0);
-    row3(&mut o, "peak server RSS (MiB)", g(&touch_l, |r| r.peak_rss.map(|b| b as f64 / MIB)), g(&touch_r, |r| r.peak_rss.map(|b| b as f64 / MIB)), 1);
-    row3(&mut o, "server RSS at the end (MiB)", g(&touch_l, |r| r.rss_after.map(|b| b as f64 / MIB)), g(&touch_r, |r| r.rss_after.map(|b| b as f64 / MIB)), 1);
-    row3(&mut o, "server RSS before (MiB)", g(&touch_l, |r| r.rss_before.map(|b| b as f64 / MIB)), g(&touch_r, |r| r.rss_before.map(|b| b as f64 / MIB)), 1);
-    row3(&mut o, "RSS when the cache first filled (MiB)", g(&touch_l, |r| r.rss_at_cache_full.map(|b| b as f64 / MIB)), None, 1);
+    row3(
+        &mut o,
+        "documents touched",
+        g(&touch_l, |r| r.docs.map(|v| v as f64)),
+        g(&touch_r, |r| r.docs.map(|v| v as f64)),
+        0,
+    );
+    row3(
+        &mut o,
+        "peak server RSS (MiB)",
+        g(&touch_l, |r| r.peak_rss.map(|b| b as f64 / MIB)),
+        g(&touch_r, |r| r.peak_rss.map(|b| b as f64 / MIB)),
+        1,
+    );
+    row3(
+        &mut o,
+        "server RSS at the end (MiB)",
+        g(&touch_l, |r| r.rss_after.map(|b| b as f64 / MIB)),
+        g(&touch_r, |r| r.rss_after.map(|b| b as f64 / MIB)),
+        1,
+    );
+    row3(
+        &mut o,
+        "server RSS before (MiB)",
+        g(&touch_l, |r| r.rss_before.map(|b| b as f64 / MIB)),
+        g(&touch_r, |r| r.rss_before.map(|b| b as f64 / MIB)),
+        1,
+    );
+    row3(
+        &mut o,
+        "RSS when the cache first filled (MiB)",
+        g(&touch_l, |r| r.rss_at_cache_full.map(|b| b as f64 / MIB)),
+        None,
+        1,
+    );
     row3(&mut o, "document cache cost (MiB)", g(&touch_l, |r| r.cache_bytes.map(|b| b as f64 / MIB)), None, 1);
     row3(&mut o, "limit = cache + 64 MiB (MiB)", g(&touch_l, |r| r.limit_bytes.map(|b| b as f64 / MIB)), None, 1);
-    row3(&mut o, "documents answered doc-unavailable (lost)", g(&touch_l, |r| r.unavailable.map(|v| v as f64)), g(&touch_r, |r| r.unavailable.map(|v| v as f64)), 0);
+    row3(
+        &mut o,
+        "documents answered doc-unavailable (lost)",
+        g(&touch_l, |r| r.unavailable.map(|v| v as f64)),
+        g(&touch_r, |r| r.unavailable.map(|v| v as f64)),
+        0,
+    );
     row3(&mut o, "time to touch every document (s)", g(&touch_l, |r| r.wall_secs), g(&touch_r, |r| r.wall_secs), 1);
-    row3(&mut o, "server CPU to touch every document (s)", g(&touch_l, |r| r.server_cpu_secs), g(&touch_r, |r| r.server_cpu_secs), 1);
-    row3(&mut o, "setup: time to create the documents (s)", g(&setup_l, |r| r.setup_secs), g(&setup_r, |r| r.setup_secs), 1);
+    row3(
+        &mut o,
+        "server CPU to touch every document (s)",
+        g(&touch_l, |r| r.server_cpu_secs),
+        g(&touch_r, |r| r.server_cpu_secs),
+        1,
+    );
+    row3(
+        &mut o,
+        "setup: time to create the documents (s)",
+        g(&setup_l, |r| r.setup_secs),
+        g(&setup_r, |r| r.setup_secs),
+        1,
+    );
     let _ = writeln!(o);
     errors(&mut o, "Linli setup", &setup_l);
     errors(&mut o, "reference setup", &setup_r);
@@ -388,7 +480,10 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
             if rows.is_empty() {
                 let _ = writeln!(o, "No criterion results were found in this run's output.\n");
             } else {
-                let _ = writeln!(o, "Short measurement time (see `bench/run.sh`); median with criterion's confidence interval.\n");
+                let _ = writeln!(
+                    o,
+                    "Short measurement time (see `bench/run.sh`); median with criterion's confidence interval.\n"
+                );
                 let _ = writeln!(o, "| benchmark | time [low median high] | throughput [low median high] |");
                 let _ = writeln!(o, "|---|---|---|");
                 for (name, time, thrpt) in rows {

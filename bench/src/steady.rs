@@ -184,7 +184,10 @@ pub async fn run(server: &ServerArgs, cfg: Config) -> anyhow::Result<RunResult> 
         r.rss_after = Some(a.rss);
     }
     if (latencies.len() as u64) < expected {
-        r.error(format!("{} of {expected} fan-out deliveries did not arrive in time", expected - latencies.len() as u64));
+        r.error(format!(
+            "{} of {expected} fan-out deliveries did not arrive in time",
+            expected - latencies.len() as u64
+        ));
     }
     r.notes.push(format!("connect retries: {}", conn::CONNECT_RETRIES.load(std::sync::atomic::Ordering::Relaxed)));
     futures_util::future::join_all(conns.into_iter().map(|c| c.close())).await;

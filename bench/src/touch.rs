@@ -152,7 +152,8 @@ pub async fn run(
     let (first, rest) = ids.split_at(split);
     let mut unavailable = 0;
     if !first.is_empty() {
-        let (u, errs) = batches(server, &target, Arc::new(first.to_vec()), workers, batch, |_| Ok(PeerDoc::wanted())).await?;
+        let (u, errs) =
+            batches(server, &target, Arc::new(first.to_vec()), workers, batch, |_| Ok(PeerDoc::wanted())).await?;
         unavailable += u;
         errs.into_iter().for_each(|e| r.error(e));
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -165,7 +166,8 @@ pub async fn run(
             }
         }
     }
-    let (u, errs) = batches(server, &target, Arc::new(rest.to_vec()), workers, batch, |_| Ok(PeerDoc::wanted())).await?;
+    let (u, errs) =
+        batches(server, &target, Arc::new(rest.to_vec()), workers, batch, |_| Ok(PeerDoc::wanted())).await?;
     unavailable += u;
     errs.into_iter().for_each(|e| r.error(e));
     r.wall_secs = Some(started.elapsed().as_secs_f64());
