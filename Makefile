@@ -44,3 +44,26 @@ clean:
 ## BENCHMARKS.md (~15 min). Not part of `make test`. Sizes: see bench/run.sh.
 bench:
 	CARGO="$(CARGO)" bash bench/run.sh
+
+.PHONY: web-deps web-build test-web web-measure
+
+## The PWA (web/). Its browser tests use Debian's Chromium (never a downloaded browser)
+## and a CJK font so that screenshots are readable.
+web-deps:
+	@command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }
+	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
+		apt-get update && apt-get install -y chromium fonts-wqy-microhei; fi
+	cd web && npm ci --no-audit --no-fund
+
+web-build: web-deps
+	cd web && npm run build
+
+## Vitest unit tests of the data layer, then the end-to-end tests in headless Chromium
+## against the real server (screenshots in web/test-results/).
+test-web: build-debug web-build
+	cd web && npm run test:unit && LINLI_BIN=$(CURDIR)/target/debug/linli npm run test:e2e
+
+## The PWA's budgets (bytes, bundle size, time to the task list with 200 documents and
+## the CPU throttled 4x); writes web/test-results/budget.json.
+web-measure: build-debug web-build
+	cd web && LINLI_BIN=$(CURDIR)/target/debug/linli node scripts/measure.mjs

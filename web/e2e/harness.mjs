@@ -1,0 +1,208 @@
+// Shared by the end-to-end test and the budget script: start the real Linli server on a
+// free port with a demo community in a temporary directory, serve dist/ in front of it
+// (scripts/serve.mjs: the caching and compression the Linli server must have), and drive
+// Debian's Chromium with playwright-core (never a downloaded browser).
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { chromium } from "playwright-core"
+import { startServer } from "../scripts/serve.mjs"
+
+export const WEB = fileURLToPath(new URL("..", import.meta.url))
+export const ROOT = resolve(WEB, "..")
+export const ARTIFACTS = join(WEB, "test-results")
+
+export const USERS = {
+  coord: { username: "wang.coord", password: "demo-coord-2026" },
+  vol: { username: "chen.vol", password: "demo-vol-2026" },
+}
+
+export function linliBin() {
+  const bin = process.env.LINLI_BIN ?? join(ROOT, "target/debug/linli")
+  if (!existsSync(bin)) throw new Error(`no Linli server binary at ${bin}: run \`cargo build -p linli-server\``)
+  return bin
+}
+
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium"
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+]
+
+/**
+ * Starts `linli serve --demo` on a free port; resolves with its URL and a stop function.
+ * `origin` is the page's origin (the static server in front), allowed to use the cookie.
+ */
+export async function startLinli(origin, extra = []) {
+  if (!existsSync(join(WEB, "dist/index.html"))) throw new Error("no dist/: run `npm run build` first")
+  const dir = mkdtempSync(join(tmpdir(), "linli-e2e-"))
+  const args = ["--data", join(dir, "data"), "serve", "--demo", "--bind", "127.0.0.1:0", ...extra]
+  if (origin) args.push("--allowed-origins", origin)
+  const child = spawn(linliBin(), args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LINLI_LOG: process.env.LINLI_LOG ?? "warn", LINLI_COOKIE_SECURE: "false" },
+  })
+  let out = ""
+  let err = ""
+  child.stderr.on("data", d => (err = (err + d).slice(-20_000)))
+  const url = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`linli did not start:\n${out}\n${err}`)), 60_000)
+    child.stdout.on("data", d => {
+      out += d
+      const m = /listening on (http:\/\/[\d.:]+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        ok(m[1])
+      }
+    })
+    child.on("exit", code => {
+      clearTimeout(timer)
+      fail(new Error(`linli exited (${code}):\n${out}\n${err}`))
+    })
+  })
+  return {
+    url,
+    log: () => err,
+    async stop() {
+      if (child.exitCode == null) {
+        child.kill("SIGTERM")
+        await new Promise(r => {
+          const t = setTimeout(() => {
+            child.kill("SIGKILL")
+            r()
+          }, 5000)
+          child.once("exit", () => {
+            clearTimeout(t)
+            r()
+          })
+        })
+      }
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Serves dist/ (built by `npm run build`) in front of the Linli server. */
+export async function startStatic(upstream = "http://127.0.0.1:9") {
+  if (!existsSync(join(WEB, "dist/index.html"))) throw new Error("no dist/: run `npm run build` first")
+  const server = await startServer({ port: 0, upstream, dir: join(WEB, "dist") })
+  const { port } = server.address()
+  return {
+    url: `http://127.0.0.1:${port}`,
+    setUpstream: u => server.setUpstream(u),
+    stats: () => JSON.parse(JSON.stringify(server.stats)),
+    resetStats: () => server.resetStats(),
+    stop: () =>
+      new Promise(r => {
+        server.closeAllConnections?.()
+        server.close(() => r())
+      }),
+  }
+}
+
+/** Whether this Linli binary serves the PWA itself (`serve --web-dir`). */
+export function linliServesWeb() {
+  const help = spawnSync(linliBin(), ["serve", "--help"], { encoding: "utf8" })
+  return /--web-dir/.test(help.stdout ?? "")
+}
+
+/**
+ * A fresh Linli server with the demo community, serving dist/ itself when it can (the
+ * real thing: its caching, compression and same-origin cookie), else behind
+ * scripts/serve.mjs. `proxy: true` always puts serve.mjs in front (the budget script
+ * counts bytes there); so does LINLI_E2E_PROXY=1.
+ */
+export async function startStack({ proxy = process.env.LINLI_E2E_PROXY === "1" } = {}) {
+  if (!proxy && linliServesWeb()) {
+    const linli = await startLinli(undefined, ["--web-dir", join(WEB, "dist")])
+    return { base: linli.url, web: null, linli, stop: () => linli.stop() }
+  }
+  const web = await startStatic()
+  const linli = await startLinli(web.url)
+  web.setUpstream(linli.url)
+  return {
+    base: web.url,
+    web,
+    linli,
+    async stop() {
+      await web.stop()
+      await linli.stop()
+    },
+  }
+}
+
+export async function launch() {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: run \`make web-deps\` (apt-get install chromium)`)
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
+}
+
+/** A phone-sized context (360 px wide, touch). */
+export async function phone(browser, extra = {}) {
+  return browser.newContext({
+    viewport: { width: 360, height: 740 },
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    locale: "zh-CN",
+    serviceWorkers: "allow",
+    ...extra,
+  })
+}
+
+export async function apiLogin(base, user) {
+  const res = await fetch(`${base}/api/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(user),
+  })
+  if (!res.ok) throw new Error(`login ${user.username}: ${res.status}`)
+  return res.json()
+}
+
+/** Logs in through the login screen. */
+export async function uiLogin(page, base, user) {
+  await page.goto(`${base}/`)
+  await page.locator('input[name="username"]').fill(user.username)
+  await page.locator('input[name="password"]').fill(user.password)
+  await page.locator('button[type="submit"]').click()
+  await page.locator(".sync").waitFor({ timeout: 30_000 })
+}
+
+/** Saves a screenshot, after checking the screen fits its width (360 px: nothing wider). */
+export async function shot(page, name) {
+  const { scroll, width } = await page.evaluate(() => {
+    window.scrollTo(0, 0)
+    return { scroll: document.documentElement.scrollWidth, width: window.innerWidth }
+  })
+  if (scroll > width) throw new Error(`${name}: the page is ${scroll} px wide in a ${width} px window`)
+  mkdirSync(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
+}
+
+/** Waits until the page's app controller has a controlling service worker. */
+export async function swReady(page) {
+  await page.waitForFunction(() => navigator.serviceWorker?.controller != null, null, { timeout: 60_000 })
+}
+
+export async function waitUntil(fn, ms = 30_000, what = "condition") {
+  const until = Date.now() + ms
+  let last
+  while (Date.now() < until) {
+    try {
+      last = await fn()
+      if (last) return last
+    } catch (e) {
+      last = e
+    }
+    await new Promise(r => setTimeout(r, 250))
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`)
+}

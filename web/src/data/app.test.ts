@@ -1,0 +1,108 @@
+import { afterEach, describe, expect, it } from "vitest"
+import { Api, ApiError, type LoginResponse, type MeResponse } from "./api"
+import { App } from "./app"
+import { memoryKV, type KV } from "./kv"
+import { saveSession, type Session, type SessionUser } from "./session"
+import { LinliStore } from "./store"
+
+const COORD: SessionUser = { id: "u-coord", username: "wang.coord", role: "coordinator", grids: ["g1"] }
+const NOW = Date.parse("2026-03-10T04:00:00Z")
+
+/** A fake API: answers like the server, counts calls, fails as told. */
+function fakeApi(opts: { meStatus?: number } = {}) {
+  const calls: string[] = []
+  let n = 0
+  const login = async (username: string): Promise<LoginResponse> => {
+    calls.push(`login:${username}`)
+    const user = username === COORD.username ? COORD : { ...COORD, id: "u-other", username }
+    return { token: `token-${++n}`, expires_at: NOW / 1000 + 12 * 3600, user }
+  }
+  const me = async (): Promise<MeResponse> => {
+    calls.push("me")
+    if (opts.meStatus) throw new ApiError(opts.meStatus, "expired", "expired")
+    return { user: COORD, inbox: "automerge:inbox", grids: [{ id: "g1", name: "一网格", risk_level: "low" }] }
+  }
+  const api = { login, me, refresh: async () => login(COORD.username), logout: async () => void calls.push("logout") } as unknown as Api
+  return { api, calls }
+}
+
+const apps: App[] = []
+afterEach(() => apps.splice(0).forEach(a => a.dispose()))
+
+function makeApp(kv: KV, api: Api, online: { value: boolean }) {
+  const stores: LinliStore[] = []
+  const app = new App({
+    kv,
+    api,
+    now: () => NOW,
+    online: () => online.value,
+    makeStore: (s: Session) => {
+      const store = new LinliStore({ user: s.user, lists: [], kv, now: () => NOW })
+      stores.push(store)
+      return { store }
+    },
+  })
+  apps.push(app)
+  return { app, stores }
+}
+
+describe("App sessions", () => {
+  it("keeps working with an expired session offline, and resumes with the same user's new login", async () => {
+    const kv = memoryKV()
+    saveSession(kv, { token: "old", expires_at: NOW / 1000 - 60, user: COORD, grids: [{ id: "g1", name: "一网格", risk_level: "low" }] })
+    const online = { value: false }
+    const { api, calls } = fakeApi()
+    const { app, stores } = makeApp(kv, api, online)
+    expect(app.state.sessionExpired).toBe(true)
+    app.prepare()
+    await app.boot()
+    // Work goes on: a household created offline with an expired session waits to sync.
+    const id = app.store!.createHousehold({ grid: "g1", building: "3", unit: "2", room: "501", phone: "", notes: "", members: [] })
+    expect(app.store!.state.pending).toBe(1)
+    expect(app.store!.doc(id)?.kind).toBe("household")
+
+    // Back online: still expired (the banner asks to log in); nothing was thrown away.
+    online.value = true
+    app.setOnline(true)
+    await app.checkSession()
+    expect(app.state.sessionExpired).toBe(true)
+    expect(app.state.online).toBe(true)
+
+    // The same user logs in again: same store, same waiting change, new token.
+    await app.login("wang.coord", "pw")
+    expect(app.state.sessionExpired).toBe(false)
+    expect(app.state.session!.token).toBe("token-1")
+    expect(stores).toHaveLength(1)
+    expect(app.store).toBe(stores[0])
+    expect(app.store!.state.pending).toBe(1)
+    expect(calls).toContain("login:wang.coord")
+  })
+
+  it("treats a 401 from the server as an expired session, without blocking", async () => {
+    const kv = memoryKV()
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 3 * 3600, user: COORD })
+    const { api } = fakeApi({ meStatus: 401 })
+    const { app } = makeApp(kv, api, { value: true })
+    app.prepare()
+    await app.boot()
+    await app.checkSession(true)
+    expect(app.state.sessionExpired).toBe(true)
+    expect(app.state.session?.user.id).toBe(COORD.id)
+  })
+
+  it("refuses to log out while changes wait, unless forced", async () => {
+    const kv = memoryKV()
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 12 * 3600, user: COORD, grids: [] })
+    const { api } = fakeApi()
+    const { app } = makeApp(kv, api, { value: false })
+    app.prepare()
+    await app.boot()
+    app.store!.createHousehold({ grid: "g1", building: "1", unit: "", room: "101", phone: "", notes: "", members: [] })
+    expect(await app.logout()).toBe(false)
+    expect(app.state.session).not.toBeNull()
+    expect(await app.logout(true)).toBe(true)
+    expect(app.state.session).toBeNull()
+    // The waiting change is still recorded for this user's next login.
+    expect(kv.get("linli:u-coord:pending")).toContain("\"")
+  })
+})

@@ -1,0 +1,354 @@
+/**
+ * The app controller: the session, the JSON API, the data store and the device's network
+ * state, behind one small interface for the screens. Screens never fetch, open sockets or
+ * touch IndexedDB themselves.
+ *
+ * Sessions: the token lives in localStorage (the WebSocket URL needs it). An expired
+ * session never blocks work: the store keeps every change locally, the sync indicator
+ * shows them waiting, and once the device is online the app asks the user to log in
+ * again; the same user's new token resumes sync where it stopped.
+ */
+import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
+import { Api, ApiError, sessionFrom, type Alert, type Dashboard, type ExportName, type UserRow } from "./api"
+import { browserKV, getJSON, setJSON, type KV } from "./kv"
+import { clearSession, isExpired, loadSession, saveSession, syncUrl, wantsRefresh, type RiskLevel, type Session } from "./session"
+import { webSocketLink } from "./socket"
+import { LinliStore, type State } from "./store"
+
+export interface AppState {
+  session: Session | null
+  /** The token is no longer valid: work goes on; log in again when online to sync. */
+  sessionExpired: boolean
+  online: boolean
+  data: State | null
+  /** Whether the browser granted persistent storage (null: unknown / not asked yet). */
+  persisted: boolean | null
+}
+
+export interface Cached<T> {
+  value: T
+  at: number
+}
+
+export interface AppDeps {
+  kv?: KV
+  api?: Api
+  now?: () => number
+  /** Builds the store for a session (tests pass one without IndexedDB or network). */
+  makeStore?: (s: Session, kv: KV, online: boolean) => { store: LinliStore; setUrl?: (u: string) => void }
+  online?: () => boolean
+  /** Resolves once Automerge's WASM is initialised: stores start only after it. */
+  ready?: Promise<void>
+}
+
+type Listener = (s: AppState) => void
+
+/** The list documents a user opens: their inbox, or the indexes of the grids they oversee. */
+export function listsFor(s: Session): string[] {
+  if (s.user.role === "volunteer") return s.inbox ? [s.inbox] : []
+  return (s.grids ?? []).map(g => g.index).filter((x): x is string => !!x)
+}
+
+function defaultStore(s: Session, kv: KV, online: boolean) {
+  const link = webSocketLink(syncUrl(s.token), !online || isExpired(s, Date.now()))
+  const store = new LinliStore({
+    user: s.user,
+    lists: listsFor(s),
+    kv,
+    storage: new IndexedDBStorageAdapter(`linli-${s.user.id}`),
+    link,
+    purge: s.user.role === "volunteer",
+  })
+  return { store, setUrl: link.setUrl }
+}
+
+export class App {
+  readonly kv: KV
+  readonly api: Api
+  state: AppState
+  store: LinliStore | null = null
+  private setUrl?: (u: string) => void
+  private readonly now: () => number
+  private readonly makeStore: NonNullable<AppDeps["makeStore"]>
+  private readonly isOnline: () => boolean
+  private listeners = new Set<Listener>()
+  private unsubStore?: () => void
+  private timer?: ReturnType<typeof setInterval>
+  private connectingSince: number | null = null
+  private refreshing = false
+  private readonly ready: Promise<void>
+
+  constructor(deps: AppDeps = {}) {
+    this.kv = deps.kv ?? browserKV()
+    this.now = deps.now ?? Date.now
+    this.isOnline = deps.online ?? (() => (typeof navigator === "undefined" ? true : navigator.onLine))
+    this.api = deps.api ?? new Api(() => this.state.session?.token ?? null)
+    this.makeStore = deps.makeStore ?? defaultStore
+    this.ready = deps.ready ?? Promise.resolve()
+    const session = loadSession(this.kv)
+    this.state = {
+      session,
+      sessionExpired: session ? isExpired(session, this.now()) : false,
+      online: this.isOnline(),
+      data: null,
+      persisted: null,
+    }
+  }
+
+  subscribe(fn: Listener): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  private set(patch: Partial<AppState>): void {
+    this.state = { ...this.state, ...patch }
+    this.listeners.forEach(l => l(this.state))
+  }
+
+  /**
+   * Opens the saved session's store without starting it: its state (the list as the phone
+   * last saw it) is there at once, before Automerge's WASM is even loaded.
+   */
+  prepare(): void {
+    const s = this.state.session
+    if (s && !this.store) this.createStore(s)
+  }
+
+  /** Starts the data layer for the saved session, if any. */
+  async boot(): Promise<void> {
+    if (typeof window !== "undefined") {
+      window.addEventListener("online", () => this.setOnline(true))
+      window.addEventListener("offline", () => this.setOnline(false))
+      document.addEventListener("visibilitychange", () => {
+        if (document.visibilityState === "visible") void this.checkSession()
+      })
+    }
+    this.timer = setInterval(() => void this.checkSession(), 30_000)
+    const s = this.state.session
+    if (!s) return
+    if (!this.store) this.createStore(s)
+    void this.checkSession()
+    await this.startStore()
+  }
+
+  private async openStore(s: Session): Promise<void> {
+    if (this.store) await this.closeStore()
+    this.createStore(s)
+    await this.startStore()
+  }
+
+  private createStore(s: Session): void {
+    const { store, setUrl } = this.makeStore(s, this.kv, this.state.online)
+    this.store = store
+    this.setUrl = setUrl
+    this.unsubStore = store.subscribe(data => {
+      this.trackConnection(data)
+      this.set({ data })
+    })
+    this.set({ data: store.state })
+    if (!this.state.online) store.setOnline(false)
+    if (this.state.sessionExpired) store.pause()
+  }
+
+  private async startStore(): Promise<void> {
+    const store = this.store
+    if (!store) return
+    void this.askPersist()
+    await this.ready
+    if (store === this.store) await store.start()
+  }
+
+  private async closeStore(): Promise<void> {
+    this.unsubStore?.()
+    const store = this.store
+    this.store = null
+    this.set({ data: null })
+    await store?.stop()
+  }
+
+  private async askPersist(): Promise<void> {
+    try {
+      const st = typeof navigator !== "undefined" ? navigator.storage : undefined
+      if (!st?.persist) return
+      const persisted = (await st.persisted?.()) || (await st.persist())
+      this.set({ persisted })
+    } catch {
+      this.set({ persisted: false })
+    }
+  }
+
+  // ---- network and session ------------------------------------------------------------
+
+  setOnline(online: boolean): void {
+    this.set({ online })
+    if (!online) {
+      this.store?.setOnline(false)
+      return
+    }
+    if (!this.state.sessionExpired) this.store?.setOnline(true)
+    void this.checkSession()
+  }
+
+  /** A socket that keeps failing while the device is online may mean a dead token. */
+  private trackConnection(data: State): void {
+    if (data.connection !== "connecting") {
+      this.connectingSince = null
+      return
+    }
+    const now = this.now()
+    if (this.connectingSince == null) this.connectingSince = now
+    else if (now - this.connectingSince > 12_000) {
+      this.connectingSince = now
+      void this.checkSession(true)
+    }
+  }
+
+  /** Expiry, refresh, and the grid list; never blocks work. */
+  async checkSession(probe = false): Promise<void> {
+    const s = this.state.session
+    if (!s) return
+    if (isExpired(s, this.now())) return this.expire()
+    if (!this.isOnline()) return
+    try {
+      if (wantsRefresh(s, this.now()) && !this.refreshing) {
+        this.refreshing = true
+        const fresh = await this.api.refresh().finally(() => (this.refreshing = false))
+        this.adoptToken({ ...s, token: fresh.token, expires_at: fresh.expires_at, user: fresh.user })
+      } else if (probe || !s.grids) {
+        const me = await this.api.me()
+        const next: Session = { ...s, user: me.user, inbox: me.inbox, grids: me.grids }
+        saveSession(this.kv, next)
+        this.set({ session: next })
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.unauthorized) this.expire()
+    }
+  }
+
+  private expire(): void {
+    if (!this.state.sessionExpired) this.set({ sessionExpired: true })
+    this.store?.pause()
+  }
+
+  private adoptToken(next: Session): void {
+    saveSession(this.kv, next)
+    this.set({ session: next, sessionExpired: false })
+    this.setUrl?.(syncUrl(next.token))
+    if (this.isOnline()) this.store?.reconnect()
+  }
+
+  /**
+   * Logs in. The same user as before keeps their store (and its unsynced changes) and
+   * only swaps the token; another user gets their own store (the previous user's changes
+   * stay on the phone, in their own database, until they log in again).
+   */
+  async login(username: string, password: string): Promise<void> {
+    const res = await this.api.login(username, password)
+    let me
+    try {
+      me = await new Api(() => res.token).me()
+    } catch {
+      me = undefined
+    }
+    const next = sessionFrom(res, me)
+    const prev = this.state.session
+    if (prev && prev.user.id === next.user.id && this.store) {
+      this.adoptToken({ ...next, inbox: next.inbox ?? prev.inbox, grids: next.grids ?? prev.grids })
+      return
+    }
+    saveSession(this.kv, next)
+    this.set({ session: next, sessionExpired: false })
+    // The store loads in the background; the screens show its progress.
+    void this.openStore(next)
+  }
+
+  /** Logs out. Refused while changes wait (they would be stranded until the next login). */
+  async logout(force = false): Promise<boolean> {
+    if (!force && (this.store?.state.pending ?? 0) > 0) return false
+    try {
+      if (this.isOnline() && !this.state.sessionExpired) await this.api.logout()
+    } catch {
+      // offline or already expired: forgetting the token locally is enough
+    }
+    clearSession(this.kv)
+    await this.closeStore()
+    this.set({ session: null, sessionExpired: false })
+    return true
+  }
+
+  // ---- coordinator queries (online, cached for offline) ---------------------------------
+
+  private async cached<T>(key: string, fetcher: () => Promise<T>): Promise<Cached<T> & { stale: boolean }> {
+    const k = `linli:${this.state.session?.user.id}:cache:${key}`
+    try {
+      const value = await fetcher()
+      const c = { value, at: this.now() }
+      setJSON(this.kv, k, c)
+      return { ...c, stale: false }
+    } catch (e) {
+      if (e instanceof ApiError && e.unauthorized) this.expire()
+      const c = getJSON<Cached<T>>(this.kv, k)
+      if (c) return { ...c, stale: true }
+      throw e
+    }
+  }
+
+  dashboard(grid: string) {
+    return this.cached<Dashboard>(`dashboard:${grid}`, () => this.api.dashboard(grid))
+  }
+
+  alerts(grid?: string) {
+    return this.cached<Alert[]>(`alerts:${grid ?? "*"}`, () => this.api.alerts(grid))
+  }
+
+  async acknowledge(id: string): Promise<Alert> {
+    return this.api.acknowledge(id)
+  }
+
+  async resolve(id: string): Promise<Alert> {
+    return this.api.resolve(id)
+  }
+
+  async setRisk(grid: string, level: RiskLevel): Promise<void> {
+    const g = await this.api.setRisk(grid, level)
+    const s = this.state.session
+    if (!s) return
+    const next = { ...s, grids: (s.grids ?? []).map(x => (x.id === grid ? { ...x, ...g } : x)) }
+    saveSession(this.kv, next)
+    this.set({ session: next })
+  }
+
+  async exportCsv(name: ExportName): Promise<Blob> {
+    return this.api.exportCsv(name)
+  }
+
+  /**
+   * People who can be assigned work. `GET /api/users` answers admins only; for others the
+   * app knows the assignees it has seen in the grid index and whoever was typed in.
+   */
+  async directory(): Promise<UserRow[]> {
+    const key = `linli:${this.state.session?.user.id}:directory`
+    const known = getJSON<UserRow[]>(this.kv, key) ?? []
+    try {
+      if (this.state.session?.user.role === "admin" && this.isOnline()) {
+        const users = await this.api.users()
+        setJSON(this.kv, key, users)
+        return users
+      }
+    } catch {
+      // fall through to what is known
+    }
+    const byId = new Map(known.map(u => [u.id, u]))
+    for (const row of Object.values(this.state.data?.rows ?? {})) {
+      if (row.assignee && !byId.has(row.assignee)) {
+        byId.set(row.assignee, { id: row.assignee, username: "", role: "volunteer", grids: [] })
+      }
+    }
+    return [...byId.values()]
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer)
+    void this.closeStore()
+  }
+}

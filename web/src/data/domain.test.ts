@@ -1,0 +1,155 @@
+import { describe, expect, it } from "vitest"
+import type { Episode, Household, SummaryRow, Task, TaskStatus } from "../generated"
+import {
+  TASK_STATUSES,
+  addressLabel,
+  communityDate,
+  communityTime,
+  coordinatorMove,
+  isFever,
+  newEpisode,
+  newHousehold,
+  newTask,
+  openSlots,
+  parseCheckinKey,
+  parseTemp,
+  slotDeadline,
+  volunteerNext,
+  workItems,
+  type DocSummary,
+} from "./domain"
+
+describe("task status graph", () => {
+  it("lets the volunteer take only the forward steps of DESIGN §3", () => {
+    const steps = TASK_STATUSES.flatMap(f => volunteerNext(f).map(t => `${f}>${t}`))
+    expect(steps).toEqual(["assigned>accepted", "accepted>picked_up", "picked_up>delivered", "picked_up>failed"])
+  })
+
+  it("has every volunteer step among the coordinator's, as the server's rules do", () => {
+    for (const f of TASK_STATUSES) for (const t of volunteerNext(f)) expect(coordinatorMove(f, t)).toBe(true)
+  })
+
+  it("lets coordinators confirm, unassign and cancel only where the graph allows", () => {
+    const ok = (f: TaskStatus, t: TaskStatus) => coordinatorMove(f, t)
+    expect(ok("delivered", "confirmed") && ok("failed", "confirmed") && ok("assigned", "new")).toBe(true)
+    expect(ok("picked_up", "cancelled") && ok("new", "cancelled")).toBe(true)
+    expect(ok("delivered", "cancelled") || ok("confirmed", "new") || ok("accepted", "assigned")).toBe(false)
+  })
+})
+
+describe("community time", () => {
+  it("uses the community's date, not the device's", () => {
+    // 2026-01-31T16:30Z is 00:30 on 1 February in Beijing (as the server computes it).
+    expect(communityDate(Date.parse("2026-01-31T16:30:00Z"))).toBe("2026-02-01")
+    expect(communityDate(Date.parse("2026-01-31T15:59:00Z"))).toBe("2026-01-31")
+    expect(communityTime("2026-02-01", "20:00")).toBe(Date.parse("2026-02-01T12:00:00Z"))
+  })
+
+  it("gives slot deadlines from the shared table", () => {
+    expect(slotDeadline("2026-02-01", 1, 0)).toBe(communityTime("2026-02-01", "20:00"))
+    expect(slotDeadline("2026-02-01", 2, 0)).toBe(communityTime("2026-02-01", "12:00"))
+    expect(slotDeadline("2026-02-01", 4, 3)).toBe(communityTime("2026-02-01", "20:00"))
+  })
+
+  it("offers today's open slots and yesterday's missed ones", () => {
+    const e = { start: "2026-02-01", end: "2026-02-14", status: "active" as const, slots: 2 }
+    const now = communityTime("2026-02-03", "13:00")
+    const open = openSlots(e, ["2026-02-02/0", "2026-02-03/0"], now).map(s => s.key)
+    expect(open).toEqual(["2026-02-02/1", "2026-02-03/1"])
+    expect(openSlots({ ...e, status: "closed" }, [], now)).toEqual([])
+    expect(openSlots({ ...e, start: "2026-02-03" }, [], now).map(s => s.key)).toEqual(["2026-02-03/0", "2026-02-03/1"])
+  })
+
+  it("parses check-in keys the way the server does", () => {
+    expect(parseCheckinKey("2026-12-01/1")).toEqual({ date: "2026-12-01", slot: 1 })
+    for (const bad of ["2026-12-01", "2026-12-01/", "2026-12-01/01", "2026-12-01/-1", "x/0"]) expect(parseCheckinKey(bad)).toBeNull()
+  })
+})
+
+describe("temperatures", () => {
+  it("accepts body temperatures and warns from 37.3 °C", () => {
+    expect(parseTemp("37.25")).toBe(37.3)
+    expect(parseTemp("36,6")).toBe(36.6)
+    expect(parseTemp("")).toBeNull()
+    expect(parseTemp("45")).toBeNull()
+    expect(parseTemp("abc")).toBeNull()
+    expect(isFever(37.3)).toBe(true)
+    expect(isFever(37.2)).toBe(false)
+  })
+})
+
+describe("the day's work", () => {
+  const row = (kind: "task" | "episode", extra: Partial<SummaryRow> = {}): SummaryRow => ({
+    kind,
+    status: kind === "task" ? "assigned" : "active",
+    assignee: "u-vol",
+    priority: kind === "task" ? "normal" : null,
+    due: null,
+    alerts: 0,
+    household: "h",
+    title: "",
+    ...extra,
+  })
+
+  it("puts work to do first, by priority then due time, with local changes over the rows", () => {
+    const now = communityTime("2026-02-03", "09:00")
+    const rows: Record<string, SummaryRow> = {
+      a: row("task", { priority: "normal", due: now + 1000 }),
+      b: row("task", { priority: "urgent", due: now + 5000 }),
+      c: row("task", { priority: "urgent", due: now + 2000 }),
+      d: row("task", { priority: "urgent", due: now }),
+      e: row("episode"),
+      f: row("task", { assignee: "u-other" }),
+    }
+    const local: Record<string, DocSummary> = {
+      d: { kind: "task", status: "delivered", priority: "urgent", due: now, assignee: "u-vol" },
+      e: { kind: "episode", status: "active", assignee: "u-vol", checkins: ["2026-02-01/0", "2026-02-02/0"], slots: 1, start: "2026-02-01", end: "2026-02-14" },
+    }
+    const items = workItems(rows, local, now, "u-vol")
+    expect(items.map(i => i.id)).toEqual(["c", "b", "e", "a", "d"])
+    expect(items.find(i => i.id === "d")!.todo).toBe(false)
+    expect(items.find(i => i.id === "e")!.slots!.map(s => s.key)).toEqual(["2026-02-03/0"])
+  })
+})
+
+describe("new documents", () => {
+  // Documents are strict on the server: exactly the schema's keys, no more, no fewer.
+  const keys = (o: object) => Object.keys(o).sort()
+
+  it("builds a task with exactly the schema's keys, assigned with its log entry", () => {
+    const t: Task = newTask(
+      {
+        grid: "g1",
+        household: "automerge:4NMNnkMhL8jXrdJ9jamS58PAVdXu",
+        category: "food",
+        items: [
+          { name: " 大米 ", qty: 5, unit: "kg" },
+          { name: "", qty: 1, unit: "" },
+        ],
+        priority: "high",
+        due: 1.5,
+        contactless: true,
+        assignee: "u-vol",
+      },
+      "u-coord",
+      1000,
+    )
+    expect(keys(t)).toEqual(
+      keys({ kind: 0, schema: 0, grid: 0, household: 0, category: 0, items: 0, priority: 0, due: 0, contactless: 0, assignee: 0, status: 0, failure_reason: 0, log: 0, created_by: 0, created_at: 0 }),
+    )
+    expect(t.household).toBe("4NMNnkMhL8jXrdJ9jamS58PAVdXu")
+    expect(t.items).toEqual([{ name: "大米", qty: 5, unit: "kg" }])
+    expect(t.status).toBe("assigned")
+    expect(t.log).toEqual([{ at: 1000, by: "u-coord", from: "new", to: "assigned", note: "" }])
+    const unassigned = newTask({ ...t, household: t.household, assignee: null }, "u-coord", 1000)
+    expect([unassigned.status, unassigned.log.length]).toEqual(["new", 0])
+  })
+
+  it("builds an episode of 14 days and a household", () => {
+    const e: Episode = newEpisode({ grid: "g1", household: "h", person: { name: "王", age: 70 }, reason: "returnee", start: "2026-02-01", slots: 9, assignee: null })
+    expect([e.end, e.slots, e.status, e.closed_at, e.erased]).toEqual(["2026-02-15", 4, "active", null, false])
+    const h: Household = newHousehold({ grid: "g1", building: " 3 ", unit: "", room: "501", phone: "", notes: "", members: [{ name: "李", age: 80, flags: ["elderly_alone", "elderly_alone"], medicines: [" ", "降压药"] }] })
+    expect(h.members[0]).toEqual({ name: "李", age: 80, flags: ["elderly_alone"], medicines: ["降压药"] })
+    expect(addressLabel(h)).toBe("3-501")
+  })
+})

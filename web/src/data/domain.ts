@@ -1,0 +1,441 @@
+/**
+ * Pure domain helpers for the phone: the task status graph as each role may walk it,
+ * check-in keys and deadlines in the community's time zone, sorting of the day's work,
+ * and builders for new documents. The shapes are the generated TypeScript types
+ * (`../generated`, from the Rust schemas); the server enforces the same rules
+ * (shared/src/domain/rules), these only keep the phone from offering a refused move.
+ */
+import {
+  FEVER_THRESHOLD_C,
+  MAX_TEMP_C,
+  MIN_TEMP_C,
+  SCHEMA_VERSION,
+  SLOT_DEADLINES,
+  type Category,
+  type Checkin,
+  type Episode,
+  type Household,
+  type Item,
+  type Kind,
+  type LogEntry,
+  type Member,
+  type Method,
+  type Priority,
+  type Reason,
+  type SummaryRow,
+  type Symptom,
+  type Task,
+  type TaskStatus,
+} from "../generated"
+
+/**
+ * The community's offset from UTC in minutes (China Standard Time). The server turns a
+ * check-in's time into a local date with the same offset (DomainLimits::utc_offset_minutes).
+ */
+export const COMMUNITY_UTC_OFFSET_MINUTES = 8 * 60
+
+export type AnyDoc = Task | Episode | Household
+
+export const PRIORITIES: readonly Priority[] = ["urgent", "high", "normal"]
+export const CATEGORIES: readonly Category[] = ["food", "medicine", "supplies"]
+export const METHODS: readonly Method[] = ["visit", "phone", "self"]
+export const REASONS: readonly Reason[] = ["returnee", "close_contact", "home_isolation"]
+export const SYMPTOMS: readonly Symptom[] = [
+  "fever",
+  "fatigue",
+  "cough",
+  "sore_throat",
+  "sneezing",
+  "diarrhoea",
+  "vomiting",
+  "jaundice",
+  "rash",
+  "conjunctival_congestion",
+  "other",
+]
+export const TASK_STATUSES: readonly TaskStatus[] = [
+  "new",
+  "assigned",
+  "accepted",
+  "picked_up",
+  "delivered",
+  "failed",
+  "confirmed",
+  "cancelled",
+]
+
+export function priorityRank(p: Priority | null | undefined): number {
+  return p === "urgent" ? 0 : p === "high" ? 1 : 2
+}
+
+/** Open: still somebody's work (not delivered, failed, confirmed or cancelled). */
+export function isOpenTask(s: TaskStatus | string): boolean {
+  return s === "new" || s === "assigned" || s === "accepted" || s === "picked_up"
+}
+
+/** The steps the assigned volunteer may take from `from` (the server's `volunteer_move`). */
+export function volunteerNext(from: TaskStatus): TaskStatus[] {
+  switch (from) {
+    case "assigned":
+      return ["accepted"]
+    case "accepted":
+      return ["picked_up"]
+    case "picked_up":
+      return ["delivered", "failed"]
+    default:
+      return []
+  }
+}
+
+/** One step of the graph for coordinators (the server's `coordinator_move`). */
+export function coordinatorMove(from: TaskStatus, to: TaskStatus): boolean {
+  const forward =
+    (from === "new" && to === "assigned") ||
+    (from === "assigned" && to === "accepted") ||
+    (from === "accepted" && to === "picked_up") ||
+    (from === "picked_up" && (to === "delivered" || to === "failed")) ||
+    ((from === "delivered" || from === "failed") && to === "confirmed") ||
+    (from === "assigned" && to === "new")
+  return forward || (to === "cancelled" && isOpenTask(from))
+}
+
+export function logEntry(by: string, from: TaskStatus, to: TaskStatus, note: string, at: number): LogEntry {
+  return { at, by, from, to, note }
+}
+
+// ---- time: local dates of the community ---------------------------------------------
+
+const DAY_MS = 86_400_000
+
+/** `YYYY-MM-DD` of `ms` in the community's time zone. */
+export function communityDate(ms: number, offsetMin = COMMUNITY_UTC_OFFSET_MINUTES): string {
+  return new Date(ms + offsetMin * 60_000).toISOString().slice(0, 10)
+}
+
+/** ms of `date` (`YYYY-MM-DD`) at `hh:mm` community time. */
+export function communityTime(date: string, hhmm: string, offsetMin = COMMUNITY_UTC_OFFSET_MINUTES): number {
+  const [h, m] = hhmm.split(":").map(Number)
+  return Date.parse(`${date}T00:00:00Z`) + (h * 60 + m) * 60_000 - offsetMin * 60_000
+}
+
+export function addDays(date: string, n: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + n * DAY_MS).toISOString().slice(0, 10)
+}
+
+export function checkinKey(date: string, slot: number): string {
+  return `${date}/${slot}`
+}
+
+export function parseCheckinKey(key: string): { date: string; slot: number } | null {
+  const m = /^(\d{4}-\d{2}-\d{2})\/(0|[1-9]\d?)$/.exec(key)
+  return m ? { date: m[1], slot: Number(m[2]) } : null
+}
+
+/** Deadline of a slot on `date` (SLOT_DEADLINES[slots - 1][slot], community time). */
+export function slotDeadline(date: string, slots: number, slot: number): number {
+  const row = SLOT_DEADLINES[Math.min(Math.max(slots, 1), SLOT_DEADLINES.length) - 1]
+  return communityTime(date, row[Math.min(slot, row.length - 1)] ?? "20:00")
+}
+
+export interface SlotInfo {
+  key: string
+  date: string
+  slot: number
+  deadline: number
+  done: boolean
+}
+
+/** The check-in slots of `date` for an episode with `slots` a day, and which are done. */
+export function daySlots(date: string, slots: number, done: (key: string) => boolean): SlotInfo[] {
+  const out: SlotInfo[] = []
+  for (let slot = 0; slot < slots; slot++) {
+    const key = checkinKey(date, slot)
+    out.push({ key, date, slot, deadline: slotDeadline(date, slots, slot), done: done(key) })
+  }
+  return out
+}
+
+/** Whether the episode runs on `date` (and is open). */
+export function episodeRunsOn(e: Pick<Episode, "start" | "end" | "status">, date: string): boolean {
+  return e.status !== "closed" && e.start <= date && date <= e.end
+}
+
+/**
+ * The slots still to do today and any missed on the previous day (a late check-in is
+ * accepted by the server), earliest first.
+ */
+export function openSlots(e: Pick<Episode, "start" | "end" | "status" | "slots">, keys: readonly string[], now: number): SlotInfo[] {
+  const today = communityDate(now)
+  const have = new Set(keys)
+  const out: SlotInfo[] = []
+  for (const date of [addDays(today, -1), today]) {
+    if (!episodeRunsOn(e, date)) continue
+    for (const s of daySlots(date, e.slots, k => have.has(k))) {
+      if (s.done) continue
+      // Yesterday's slots only when missed; today's all.
+      if (date < today && s.deadline > now) continue
+      out.push(s)
+    }
+  }
+  return out
+}
+
+export function isFever(tempC: number): boolean {
+  return tempC >= FEVER_THRESHOLD_C
+}
+
+/** Parses a temperature as typed ("37.5", "37,5"); `null` if not a body temperature. */
+export function parseTemp(input: string): number | null {
+  const t = Number(input.trim().replace(",", "."))
+  if (!Number.isFinite(t) || input.trim() === "") return null
+  if (t < MIN_TEMP_C || t > MAX_TEMP_C) return null
+  return Math.round(t * 10) / 10
+}
+
+export function newCheckin(input: { temp_c: number; symptoms: Symptom[]; method: Method; note: string }, by: string, at: number): Checkin {
+  const symptoms = SYMPTOMS.filter(s => input.symptoms.includes(s))
+  return { temp_c: input.temp_c, symptoms, method: input.method, note: input.note.trim(), by, at }
+}
+
+// ---- the day's work ------------------------------------------------------------------
+
+/** What the phone remembers of a loaded document, to draw lists before Automerge is up. */
+export interface DocSummary {
+  kind: Kind
+  status: string
+  /** Tasks: priority and due. */
+  priority?: Priority | null
+  due?: number | null
+  assignee?: string | null
+  household?: string | null
+  /** Tasks: the items ("大米 5kg"), and whether the delivery is contactless. */
+  items?: string[]
+  contactless?: boolean
+  /** Episodes: check-in keys taken, slots a day, first and last day. */
+  checkins?: string[]
+  slots?: number
+  start?: string
+  end?: string
+}
+
+export function summarize(doc: AnyDoc): DocSummary {
+  switch (doc.kind) {
+    case "task":
+      return {
+        kind: "task",
+        status: doc.status,
+        priority: doc.priority,
+        due: doc.due,
+        assignee: doc.assignee,
+        household: doc.household,
+        items: doc.items.map(i => `${i.name} ${i.qty}${i.unit}`),
+        contactless: doc.contactless,
+      }
+    case "episode":
+      return {
+        kind: "episode",
+        status: doc.status,
+        assignee: doc.assignee,
+        household: doc.household,
+        checkins: Object.keys(doc.checkins ?? {}),
+        slots: doc.slots,
+        start: doc.start,
+        end: doc.end,
+      }
+    default:
+      return { kind: "household", status: "" }
+  }
+}
+
+export interface WorkItem {
+  id: string
+  kind: "task" | "episode"
+  title: string
+  status: string
+  priority: Priority | null
+  /** Tasks: due; check-ins: the deadline of the next open slot. */
+  due: number | null
+  alerts: number
+  household: string | null
+  /** Tasks: items, contactless flag (when the document has been loaded). */
+  items?: string[]
+  contactless?: boolean
+  /** Whether this needs doing now (an open task, or a check-in slot still open). */
+  todo: boolean
+  /** Episodes: the open slots (today, and missed yesterday). */
+  slots?: SlotInfo[]
+}
+
+/**
+ * The volunteer's day: every listed task and episode, with what the phone knows locally
+ * (its own, possibly unsynced, changes) over the server's summary row. Work to do comes
+ * first, by priority and then due time; check-ins count as `high`.
+ */
+export function workItems(
+  rows: Record<string, SummaryRow>,
+  local: Record<string, DocSummary>,
+  now: number,
+  me?: string,
+): WorkItem[] {
+  const items: WorkItem[] = []
+  for (const [id, row] of Object.entries(rows)) {
+    if (row.kind !== "task" && row.kind !== "episode") continue
+    const l = local[id]
+    const assignee = l ? (l.assignee ?? null) : row.assignee
+    if (me && assignee !== me) continue
+    const status = l?.status ?? row.status
+    if (row.kind === "task") {
+      items.push({
+        id,
+        kind: "task",
+        title: row.title,
+        status,
+        priority: l?.priority ?? row.priority,
+        due: l?.due ?? row.due,
+        alerts: row.alerts,
+        household: l?.household ?? row.household,
+        items: l?.items,
+        contactless: l?.contactless,
+        todo: isOpenTask(status) && status !== "new",
+      })
+    } else {
+      const slots =
+        l && l.slots && l.start && l.end
+          ? openSlots({ start: l.start, end: l.end, status: status as Episode["status"], slots: l.slots }, l.checkins ?? [], now)
+          : []
+      items.push({
+        id,
+        kind: "episode",
+        title: row.title,
+        status,
+        priority: "high",
+        due: slots[0]?.deadline ?? null,
+        alerts: row.alerts,
+        household: l?.household ?? row.household,
+        todo: status !== "closed" && slots.length > 0,
+        slots,
+      })
+    }
+  }
+  return items.sort(compareWork)
+}
+
+export function compareWork(a: WorkItem, b: WorkItem): number {
+  if (a.todo !== b.todo) return a.todo ? -1 : 1
+  const p = priorityRank(a.priority) - priorityRank(b.priority)
+  if (p !== 0) return p
+  const ad = a.due ?? Number.MAX_SAFE_INTEGER
+  const bd = b.due ?? Number.MAX_SAFE_INTEGER
+  if (ad !== bd) return ad - bd
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0
+}
+
+// ---- new documents -------------------------------------------------------------------
+
+export function addressLabel(h: Pick<Household, "building" | "unit" | "room">): string {
+  return [h.building, h.unit, h.room]
+    .map(s => (s ?? "").trim())
+    .filter(Boolean)
+    .join("-")
+}
+
+/** Removes the `automerge:` prefix: documents refer to each other by bare DocumentId. */
+export function bareId(idOrUrl: string): string {
+  return idOrUrl.startsWith("automerge:") ? idOrUrl.slice("automerge:".length) : idOrUrl
+}
+
+export interface NewHousehold {
+  grid: string
+  building: string
+  unit: string
+  room: string
+  phone: string
+  notes: string
+  members: Member[]
+}
+
+export function newHousehold(h: NewHousehold): Household {
+  return {
+    kind: "household",
+    schema: SCHEMA_VERSION,
+    grid: h.grid,
+    building: h.building.trim(),
+    unit: h.unit.trim(),
+    room: h.room.trim(),
+    phone: h.phone.trim(),
+    notes: h.notes.trim(),
+    members: h.members.map(m => ({
+      name: m.name.trim(),
+      age: Math.max(0, Math.round(m.age)),
+      flags: [...new Set(m.flags)],
+      medicines: m.medicines.map(s => s.trim()).filter(Boolean),
+    })),
+  }
+}
+
+export interface NewTask {
+  grid: string
+  household: string
+  category: Category
+  items: Item[]
+  priority: Priority
+  due: number
+  contactless: boolean
+  assignee: string | null
+}
+
+/** A new delivery: `assigned` (with its log entry) when someone is on it, else `new`. */
+export function newTask(t: NewTask, me: string, now: number): Task {
+  const assignee = t.assignee || null
+  return {
+    kind: "task",
+    schema: SCHEMA_VERSION,
+    grid: t.grid,
+    household: bareId(t.household),
+    category: t.category,
+    items: t.items
+      .filter(i => i.name.trim() !== "" && i.qty > 0)
+      .map(i => ({ name: i.name.trim(), qty: i.qty, unit: i.unit.trim() })),
+    priority: t.priority,
+    due: Math.round(t.due),
+    contactless: t.contactless,
+    assignee,
+    status: assignee ? "assigned" : "new",
+    failure_reason: null,
+    log: assignee ? [logEntry(me, "new", "assigned", "", now)] : [],
+    created_by: me,
+    created_at: now,
+  }
+}
+
+export interface NewEpisode {
+  grid: string
+  household: string
+  person: { name: string; age: number }
+  reason: Reason
+  start: string
+  end?: string
+  slots: number
+  assignee: string | null
+}
+
+/** A new observation episode: 14 days after `start` unless `end` is given. */
+export function newEpisode(e: NewEpisode): Episode {
+  return {
+    kind: "episode",
+    schema: SCHEMA_VERSION,
+    grid: e.grid,
+    household: bareId(e.household),
+    person: { name: e.person.name.trim(), age: Math.max(0, Math.round(e.person.age)) },
+    reason: e.reason,
+    start: e.start,
+    end: e.end || addDays(e.start, 14),
+    slots: Math.min(4, Math.max(1, Math.round(e.slots))),
+    assignee: e.assignee || null,
+    status: "active",
+    closed_at: null,
+    checkins: {},
+    medic_notes: [],
+    erased: false,
+  }
+}

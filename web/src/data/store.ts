@@ -1,0 +1,868 @@
+/**
+ * The phone's data: it owns the automerge-repo `Repo` (IndexedDB storage, one WebSocket
+ * to the Linli server) and is the only code that touches either. Screens read `state`
+ * (immutable snapshots, one new object per change) and call the actions below.
+ *
+ * Offline first (DESIGN §3): at start the phone opens its list document (a volunteer's
+ * `inbox`, a coordinator's `grid-index`es) and `find()`s every id listed, so all of its
+ * work is in IndexedDB and is synced after every reconnect, including documents changed
+ * offline and not opened since. Every change is made locally first; the server merges it
+ * when it can, or refuses it with an ephemeral `{"linli":"rejected"}` message, after which
+ * the phone drops its copy of that one document and fetches the server's.
+ */
+import type {
+  AnyDocumentId,
+  DocHandle,
+  DocHandleEphemeralMessagePayload,
+  DocHandleRemoteHeadsPayload,
+  NetworkAdapterInterface,
+  PeerId,
+  StorageAdapterInterface,
+  StorageId,
+} from "@automerge/automerge-repo/slim"
+import { Repo } from "@automerge/automerge-repo/slim"
+import type { Checkin, Episode, GridIndex, Household, Inbox, SummaryRow, Task, TaskStatus } from "../generated"
+import {
+  bareId,
+  coordinatorMove,
+  isOpenTask,
+  logEntry,
+  newEpisode,
+  newHousehold,
+  newTask,
+  parseCheckinKey,
+  summarize,
+  volunteerNext,
+  type AnyDoc,
+  type DocSummary,
+  type NewEpisode,
+  type NewHousehold,
+  type NewTask,
+} from "./domain"
+import { getJSON, setJSON, type KV } from "./kv"
+import { PendingTracker, sameHeads } from "./pending"
+import type { SessionUser } from "./session"
+
+export type Connection = "online" | "connecting" | "offline"
+
+export interface Notice {
+  id: string
+  kind: "rejected" | "lost"
+  docId: string
+  /** The row title of the document, e.g. "3-2-501 food" (may be empty). */
+  title: string
+  /** What the server said, verbatim (English, for the curious and for support). */
+  reason: string
+  at: number
+}
+
+export interface State {
+  /** `starting` until the list documents and what they list are loaded from IndexedDB. */
+  phase: "starting" | "ready"
+  connection: Connection
+  /** Documents with changes the server has not confirmed yet. */
+  pending: number
+  /** When the phone last knew it had nothing waiting, ms. */
+  lastSynced: number | null
+  /** Rows of the list documents (inbox / grid indexes), by bare DocumentId. */
+  rows: Record<string, SummaryRow>
+  /** The grid of the list each row came from. */
+  rowGrids: Record<string, string>
+  /** What the phone knows of each loaded document (also kept for the next cold start). */
+  summaries: Record<string, DocSummary>
+  /** Loaded documents, by bare DocumentId. */
+  docs: Record<string, AnyDoc>
+  /** Documents the server says this user may no longer (or may not) read. */
+  gone: Record<string, true>
+  /** Households and other documents known beyond the lists (e.g. created here). */
+  extra: string[]
+  loaded: number
+  total: number
+  notices: Notice[]
+}
+
+/** The network link: a WebSocket adapter that can be paused (offline) and re-pointed. */
+export interface Link {
+  adapter: NetworkAdapterInterface
+  pause(): void
+  resume(): void
+}
+
+export interface StoreOptions {
+  user: SessionUser
+  /** The list documents to open: the inbox, or the grid indexes. */
+  lists: string[]
+  kv: KV
+  storage?: StorageAdapterInterface
+  link?: Link
+  now?: () => number
+  /** Remove documents this user no longer works on from the phone (volunteers). */
+  purge?: boolean
+}
+
+const SNAP_VERSION = 1
+interface Snapshot {
+  v: number
+  rows: Record<string, SummaryRow>
+  summaries: Record<string, DocSummary>
+}
+
+type Listener = (s: State) => void
+
+export class LinliStore {
+  readonly repo: Repo
+  state: State
+  private readonly user: SessionUser
+  private readonly kv: KV
+  private readonly now: () => number
+  private readonly pending: PendingTracker
+  private readonly link?: Link
+  private readonly purge: boolean
+  private readonly listIds: string[]
+  private readonly handles = new Map<string, DocHandle<AnyDoc>>()
+  private readonly listHandles = new Map<string, DocHandle<GridIndex | Inbox>>()
+  private readonly finding = new Map<string, Promise<DocHandle<AnyDoc> | null>>()
+  private readonly recovering = new Set<string>()
+  private readonly cleanups: (() => void)[] = []
+  private listeners = new Set<Listener>()
+  private serverPeer: PeerId | null = null
+  private serverStorage: StorageId | null
+  private emitTimer: ReturnType<typeof setTimeout> | null = null
+  private snapTimer: ReturnType<typeof setTimeout> | null = null
+  private purgeTimer: ReturnType<typeof setTimeout> | null = null
+  private paused = false
+  private stopped = false
+
+  constructor(opts: StoreOptions) {
+    this.user = opts.user
+    this.kv = opts.kv
+    this.now = opts.now ?? Date.now
+    this.link = opts.link
+    this.purge = opts.purge ?? false
+    this.listIds = opts.lists.map(bareId)
+    this.pending = new PendingTracker(opts.kv, opts.user.id)
+    this.serverStorage = (this.kv.get(this.k("server-storage")) as StorageId | null) ?? null
+    const snap = getJSON<Snapshot>(opts.kv, this.k("snap"))
+    const fresh = snap?.v === SNAP_VERSION
+    this.state = {
+      phase: "starting",
+      connection: opts.link ? "connecting" : "offline",
+      pending: this.pending.count,
+      lastSynced: Number(this.kv.get(this.k("last-synced"))) || null,
+      rows: fresh ? snap.rows : {},
+      rowGrids: {},
+      summaries: fresh ? snap.summaries : {},
+      docs: {},
+      gone: {},
+      extra: getJSON<string[]>(opts.kv, this.k("extra")) ?? [],
+      loaded: 0,
+      total: 0,
+      notices: [],
+    }
+    this.repo = new Repo({
+      storage: opts.storage,
+      network: opts.link ? [opts.link.adapter] : [],
+      peerId: `${opts.user.id}-${Math.random().toString(36).slice(2, 10)}` as PeerId,
+      // The server announces nothing; the phone offers the server every document it has
+      // open, which after start is all of the user's work.
+      sharePolicy: async () => true,
+    })
+    const net = this.repo.networkSubsystem
+    const onPeer = ({ peerId, peerMetadata }: { peerId: PeerId; peerMetadata?: { storageId?: StorageId } }) => {
+      this.serverPeer = peerId
+      const sid = peerMetadata?.storageId
+      if (sid && sid !== this.serverStorage) {
+        this.serverStorage = sid
+        this.kv.set(this.k("server-storage"), sid)
+      }
+      this.set({ connection: "online" })
+      this.noteSynced()
+      // Documents that were unavailable (e.g. not yet assigned when first asked for)
+      // are asked for again on every connection.
+      this.retryMissing()
+    }
+    const onPeerGone = ({ peerId }: { peerId: PeerId }) => {
+      if (peerId === this.serverPeer) this.serverPeer = null
+      this.set({ connection: this.paused ? "offline" : "connecting" })
+    }
+    const onMessage = (msg: { type: string; documentId?: string }) => {
+      if (msg.type === "doc-unavailable" && msg.documentId) this.onUnavailable(msg.documentId)
+    }
+    net.on("peer", onPeer)
+    net.on("peer-disconnected", onPeerGone)
+    net.on("message", onMessage)
+    this.cleanups.push(() => {
+      net.off("peer", onPeer)
+      net.off("peer-disconnected", onPeerGone)
+      net.off("message", onMessage)
+    })
+  }
+
+  private k(name: string): string {
+    return `linli:${this.user.id}:${name}`
+  }
+
+  // ---- subscription -------------------------------------------------------------------
+
+  subscribe(fn: Listener): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  private set(patch: Partial<State>, now = false): void {
+    this.state = { ...this.state, ...patch }
+    this.scheduleEmit(now)
+  }
+
+  private scheduleEmit(now = false): void {
+    if (now) {
+      if (this.emitTimer) clearTimeout(this.emitTimer)
+      this.emitTimer = null
+      this.listeners.forEach(l => l(this.state))
+      return
+    }
+    if (this.emitTimer) return
+    // Coalesce bursts into one render: per frame or so once running, and less often while
+    // hundreds of documents load at start (each render redraws the whole list).
+    this.emitTimer = setTimeout(
+      () => {
+        this.emitTimer = null
+        this.listeners.forEach(l => l(this.state))
+      },
+      this.state.phase === "starting" || this.active > 4 ? 250 : 16,
+    )
+  }
+
+  private scheduleSnapshot(): void {
+    if (this.snapTimer) return
+    this.snapTimer = setTimeout(() => this.saveSnapshot(), 500)
+  }
+
+  private saveSnapshot(): void {
+    if (this.snapTimer) clearTimeout(this.snapTimer)
+    this.snapTimer = null
+    const snap: Snapshot = { v: SNAP_VERSION, rows: this.state.rows, summaries: this.state.summaries }
+    setJSON(this.kv, this.k("snap"), snap)
+  }
+
+  // ---- start --------------------------------------------------------------------------
+
+  /** Opens the list documents and everything they list. Resolves once what is stored on
+   * the phone is loaded (documents still to come from the server arrive later). */
+  async start(): Promise<void> {
+    const known = new Set<string>([
+      ...Object.keys(this.state.rows),
+      ...Object.keys(this.state.summaries),
+      ...this.state.extra,
+      ...this.pending.ids(),
+    ])
+    const lists = this.listIds.map(id => this.openList(id))
+    // Everything the phone knew at its last run loads from IndexedDB straight away, in
+    // parallel with the lists. A document that is not on the phone waits for the
+    // network; start does not wait for those.
+    const local = [...known].map(id => this.load(id))
+    const all = Promise.all([...lists, ...local]).then(() => globalThis.performance?.mark?.("linli:loaded"))
+    await Promise.race([all, new Promise(r => setTimeout(r, 4000))])
+    if (!this.stopped) this.set({ phase: "ready" }, true)
+    globalThis.performance?.mark?.("linli:ready")
+  }
+
+  private async openList(id: string): Promise<void> {
+    const progress = this.repo.findWithProgress<GridIndex | Inbox>(id as AnyDocumentId)
+    const attach = (handle: DocHandle<GridIndex | Inbox>) => {
+      if (this.listHandles.has(id)) return
+      this.listHandles.set(id, handle)
+      const onChange = () => this.onListChange()
+      handle.on("change", onChange)
+      this.cleanups.push(() => handle.off("change", onChange))
+      this.onListChange()
+    }
+    if (progress.state === "ready") return attach(progress.handle)
+    if (!("subscribe" in progress)) return
+    await new Promise<void>(resolve => {
+      let done = false
+      const finish = () => {
+        if (!done) {
+          done = true
+          resolve()
+        }
+      }
+      const unsub = progress.subscribe(p => {
+        if (p.state === "ready") {
+          unsub()
+          attach(p.handle)
+          finish()
+        } else if (p.state === "unavailable" || p.state === "failed") {
+          unsub()
+          finish()
+          // Not on the phone and not reachable now: try again on the next connection.
+          this.missingLists.add(id)
+        }
+      })
+      // Not stored here and no network: go on with what the phone has.
+      setTimeout(finish, 1500)
+    })
+  }
+
+  private missingLists = new Set<string>()
+  private missingDocs = new Set<string>()
+
+  private retryMissing(): void {
+    for (const id of [...this.missingLists]) {
+      this.missingLists.delete(id)
+      void this.openListAgain(id)
+    }
+    for (const id of [...this.missingDocs]) {
+      this.missingDocs.delete(id)
+      const row = this.state.rows[id]
+      if (this.wanted(id) && (!row || this.mayRead(row))) void this.load(id)
+    }
+  }
+
+  private async openListAgain(id: string): Promise<void> {
+    try {
+      const handle = await this.repo.find<GridIndex | Inbox>(id as AnyDocumentId)
+      if (!this.listHandles.has(id)) {
+        this.listHandles.set(id, handle)
+        const onChange = () => this.onListChange()
+        handle.on("change", onChange)
+        this.cleanups.push(() => handle.off("change", onChange))
+      }
+      this.onListChange()
+    } catch {
+      this.missingLists.add(id)
+    }
+  }
+
+  private onListChange(): void {
+    const rows: Record<string, SummaryRow> = {}
+    const rowGrids: Record<string, string> = {}
+    for (const h of this.listHandles.values()) {
+      const doc = h.doc()
+      if (!doc?.docs) continue
+      for (const [id, row] of Object.entries(doc.docs)) {
+        rows[id] = { ...row }
+        rowGrids[id] = doc.grid
+      }
+    }
+    this.set({ rows, rowGrids })
+    this.scheduleSnapshot()
+    if (this.settling.size) this.settle()
+    for (const [id, row] of Object.entries(rows)) {
+      if (!this.handles.has(id) && this.mayRead(row)) void this.load(id)
+      // A volunteer's household comes with the work: the address is needed at the door.
+      if (row.household && this.needsHousehold(row) && !this.handles.has(row.household)) void this.load(row.household)
+    }
+    this.schedulePurge()
+  }
+
+  private needsHousehold(row: SummaryRow | DocSummary): boolean {
+    if (this.user.role !== "volunteer") return true
+    if (row.kind === "task") return isOpenTask(row.status) && row.assignee === this.user.id
+    if (row.kind === "episode") return row.status !== "closed" && row.assignee === this.user.id
+    return false
+  }
+
+  /**
+   * Whether the server lets this user read a listed document (DESIGN §4), so the phone
+   * does not ask for what it will be refused: medics never read tasks; volunteers read
+   * their work only while it is open (what they finished stays listed for a few days).
+   */
+  private mayRead(row: SummaryRow): boolean {
+    const role = this.user.role
+    if (role === "medic") return row.kind !== "task"
+    if (role !== "volunteer") return true
+    if (row.assignee !== this.user.id) return false
+    return row.kind === "task" ? isOpenTask(row.status) : row.status !== "closed"
+  }
+
+  /** Whether the phone should hold this document. */
+  private wanted(id: string): boolean {
+    if (this.state.rows[id] || this.state.extra.includes(id) || this.pending.has(id)) return true
+    if (this.user.role !== "volunteer") return true
+    // A household, while some open work of this volunteer refers to it.
+    return Object.values(this.state.rows).some(r => r.household === id && this.needsHousehold(r))
+  }
+
+  // ---- loading documents --------------------------------------------------------------
+
+  private active = 0
+  private queue: { id: string; go: () => void }[] = []
+
+  private slot(id: string): Promise<() => void> {
+    const release = () => {
+      this.active--
+      this.queue.shift()?.go()
+    }
+    if (this.active < 24) {
+      this.active++
+      return Promise.resolve(release)
+    }
+    return new Promise(resolve =>
+      this.queue.push({
+        id,
+        go: () => {
+          this.active++
+          resolve(release)
+        },
+      }),
+    )
+  }
+
+  /** A screen needs this document now: load it before the others still queued. */
+  prioritize(idOrUrl: string): void {
+    const id = bareId(idOrUrl)
+    if (this.handles.has(id)) return
+    const i = this.queue.findIndex(q => q.id === id)
+    if (i > 0) this.queue.unshift(...this.queue.splice(i, 1))
+    else if (i < 0 && !this.finding.has(id)) void this.load(id)
+  }
+
+  /** Finds a document (IndexedDB first, then the server) and keeps it up to date. */
+  load(idOrUrl: string): Promise<DocHandle<AnyDoc> | null> {
+    const id = bareId(idOrUrl)
+    const existing = this.handles.get(id)
+    if (existing) return Promise.resolve(existing)
+    const inflight = this.finding.get(id)
+    if (inflight) return inflight
+    this.set({ total: this.state.total + 1 })
+    const p = (async () => {
+      const release = await this.slot(id)
+      let released = false
+      const free = () => {
+        if (!released) {
+          released = true
+          release()
+        }
+      }
+      // A find that waits for the network must not hold a slot for long.
+      const timer = setTimeout(free, 2000)
+      try {
+        const handle = await this.repo.find<AnyDoc>(id as AnyDocumentId)
+        this.attach(id, handle)
+        return handle
+      } catch {
+        this.missingDocs.add(id)
+        return null
+      } finally {
+        clearTimeout(timer)
+        free()
+        this.finding.delete(id)
+        this.set({ loaded: this.state.loaded + 1 })
+      }
+    })()
+    this.finding.set(id, p)
+    return p
+  }
+
+  private attach(id: string, handle: DocHandle<AnyDoc>): void {
+    if (this.handles.get(id) === handle) return
+    this.handles.set(id, handle)
+    const onChange = () => this.onDocChange(id, handle)
+    const onEphemeral = (p: DocHandleEphemeralMessagePayload<AnyDoc>) => this.onEphemeral(id, p.message)
+    const onRemote = (p: DocHandleRemoteHeadsPayload) => this.onRemoteHeads(id, handle, p.storageId, p.heads)
+    handle.on("change", onChange)
+    handle.on("ephemeral-message", onEphemeral)
+    handle.on("remote-heads", onRemote)
+    const detach = () => {
+      handle.off("change", onChange)
+      handle.off("ephemeral-message", onEphemeral)
+      handle.off("remote-heads", onRemote)
+    }
+    this.detachers.set(id, detach)
+    this.cleanups.push(detach)
+    this.onDocChange(id, handle)
+    if (this.serverStorage) {
+      const info = handle.getSyncInfo(this.serverStorage)
+      if (info) this.onRemoteHeads(id, handle, this.serverStorage, info.lastHeads)
+    }
+  }
+
+  private detachers = new Map<string, () => void>()
+
+  private onDocChange(id: string, handle: DocHandle<AnyDoc>): void {
+    const doc = handle.doc()
+    if (!doc || !("kind" in doc)) return
+    const summary = summarize(doc)
+    this.set({
+      docs: { ...this.state.docs, [id]: doc },
+      summaries: { ...this.state.summaries, [id]: summary },
+    })
+    this.scheduleSnapshot()
+    if (this.pending.has(id)) this.checkPending(id, handle)
+    if (doc.kind !== "household" && doc.household && this.needsHousehold(summary) && !this.handles.has(doc.household)) {
+      void this.load(doc.household)
+    }
+  }
+
+  // ---- sync bookkeeping ---------------------------------------------------------------
+
+  private onRemoteHeads(id: string, handle: DocHandle<AnyDoc>, storageId: StorageId, heads: readonly string[]): void {
+    if (storageId !== this.serverStorage) return
+    if (this.pending.has(id)) {
+      if (handle.isReady() && sameHeads(heads, handle.heads())) this.clearPending(id)
+    } else {
+      this.noteSynced()
+    }
+  }
+
+  private checkPending(id: string, handle: DocHandle<AnyDoc>): void {
+    if (!this.serverStorage || !handle.isReady()) return
+    const info = handle.getSyncInfo(this.serverStorage)
+    if (info && sameHeads(info.lastHeads, handle.heads())) this.clearPending(id)
+  }
+
+  private markPending(id: string): void {
+    this.pending.mark(id, this.now())
+    this.set({ pending: this.pending.count })
+  }
+
+  private clearPending(id: string): void {
+    if (this.pending.clear(id)) this.set({ pending: this.pending.count })
+    this.noteSynced()
+  }
+
+  private lastNoted = 0
+  private noteSynced(): void {
+    if (this.state.connection !== "online" || this.pending.count > 0) return
+    const now = this.now()
+    if (now - this.lastNoted < 1000 && this.state.lastSynced) return
+    this.lastNoted = now
+    this.kv.set(this.k("last-synced"), String(now))
+    this.set({ lastSynced: now })
+  }
+
+  /** The server refused our changes to `id`: say so, and go back to the server's copy. */
+  private onEphemeral(id: string, message: unknown): void {
+    const m = message as { linli?: string; reason?: string } | null
+    if (!m || m.linli !== "rejected") return
+    this.notify({ kind: "rejected", docId: id, reason: String(m.reason ?? "") })
+    void this.recover(id)
+  }
+
+  private notify(n: Omit<Notice, "id" | "at" | "title">): void {
+    const title = this.state.rows[n.docId]?.title ?? ""
+    const notice: Notice = { ...n, title, id: `${n.kind}:${n.docId}:${this.now()}`, at: this.now() }
+    const others = this.state.notices.filter(x => !(x.docId === n.docId && x.kind === n.kind))
+    this.set({ notices: [...others, notice] }, true)
+  }
+
+  dismissNotice(id: string): void {
+    this.set({ notices: this.state.notices.filter(n => n.id !== id) }, true)
+  }
+
+  /**
+   * Drops the phone's copy of one document (its refused changes with it) and fetches the
+   * server's. Other documents, and their unsynced changes, are untouched.
+   */
+  async recover(id: string): Promise<void> {
+    if (this.recovering.has(id)) return
+    this.recovering.add(id)
+    try {
+      const handle = this.handles.get(id)
+      this.detachers.get(id)?.()
+      this.detachers.delete(id)
+      this.handles.delete(id)
+      if (handle) {
+        // Let any throttled save land first, so it cannot write the refused state back.
+        await this.repo.flush([handle.documentId]).catch(() => undefined)
+        await new Promise(r => setTimeout(r, 150))
+        this.repo.delete(handle.documentId)
+      }
+      await this.repo.storageSubsystem?.removeDoc(id as never).catch(() => undefined)
+      this.pending.clear(id)
+      const { [id]: _d, ...docs } = this.state.docs
+      const { [id]: _s, ...summaries } = this.state.summaries
+      this.set({ docs, summaries, pending: this.pending.count }, true)
+      if (this.wanted(id) && !this.stopped) await this.load(id)
+    } finally {
+      this.recovering.delete(id)
+    }
+  }
+
+  /**
+   * The server says this user may not read `id` (any more): work that was reassigned or
+   * cancelled, a delivery this volunteer just completed, or a household they no longer
+   * serve.
+   *
+   * Completing a delivery closes it and with it the volunteer's access, and the server
+   * stops answering before its acknowledgement reaches the phone. So a pending delivery
+   * the phone closed is settled by the inbox instead: the server lists the task there
+   * with the status it merged. The same status: done. Another, or no row: the phone's
+   * changes did not get in (e.g. the coordinator cancelled or reassigned it meanwhile),
+   * and the user is told.
+   */
+  private onUnavailable(id: string): void {
+    if (!this.handles.has(id)) return
+    this.set({ gone: { ...this.state.gone, [id]: true } })
+    if (this.pending.has(id)) {
+      const doc = this.state.docs[id]
+      const closedByMe = doc?.kind === "task" && !isOpenTask(doc.status) && doc.log.at(-1)?.by === this.user.id
+      if (closedByMe) {
+        this.settling.set(id, doc.status)
+        this.settle()
+      } else {
+        this.notify({ kind: "lost", docId: id, reason: "" })
+        this.clearPending(id)
+      }
+    }
+    this.schedulePurge()
+  }
+
+  /** Pending closed deliveries waiting for the inbox to say what the server merged. */
+  private readonly settling = new Map<string, string>()
+
+  private settle(): void {
+    for (const [id, status] of [...this.settling]) {
+      const row = this.state.rows[id]
+      if (row && row.status === status) {
+        this.settling.delete(id)
+        this.clearPending(id)
+      } else if (!row || (!isOpenTask(row.status) && row.status !== status)) {
+        this.settling.delete(id)
+        this.notify({ kind: "lost", docId: id, reason: row ? `status: ${row.status}` : "" })
+        this.clearPending(id)
+      }
+    }
+  }
+
+  // ---- purge (volunteers) ---------------------------------------------------------------
+
+  private schedulePurge(): void {
+    if (!this.purge || this.purgeTimer) return
+    this.purgeTimer = setTimeout(() => {
+      this.purgeTimer = null
+      void this.purgeNow()
+    }, 2000)
+  }
+
+  /**
+   * Removes from the phone what this volunteer no longer works on: households without
+   * open work of theirs (the address leaves their reach, DESIGN §4), and work that left
+   * the inbox. Nothing with unsynced changes is removed.
+   */
+  async purgeNow(): Promise<string[]> {
+    if (!this.purge || this.listHandles.size === 0) return []
+    const removed: string[] = []
+    for (const id of [...this.handles.keys()]) {
+      if (this.pending.has(id) || this.wanted(id)) continue
+      const doc = this.state.docs[id]
+      if (doc && doc.kind !== "household" && this.state.rows[id]) continue
+      this.detachers.get(id)?.()
+      this.detachers.delete(id)
+      this.handles.delete(id)
+      this.repo.delete(id as never)
+      await this.repo.storageSubsystem?.removeDoc(id as never).catch(() => undefined)
+      removed.push(id)
+    }
+    if (removed.length) {
+      const docs = { ...this.state.docs }
+      const summaries = { ...this.state.summaries }
+      for (const id of removed) {
+        delete docs[id]
+        delete summaries[id]
+      }
+      this.set({ docs, summaries })
+      this.scheduleSnapshot()
+    }
+    return removed
+  }
+
+  // ---- network ------------------------------------------------------------------------
+
+  /** The device lost or regained its network (window `offline` / `online`). */
+  setOnline(online: boolean): void {
+    if (!this.link) return
+    if (online) {
+      if (!this.paused && this.state.connection === "online") return
+      this.paused = false
+      this.set({ connection: "connecting" })
+      this.link.resume()
+    } else {
+      this.paused = true
+      this.link.pause()
+      this.set({ connection: "offline" })
+    }
+  }
+
+  /** Reconnects (e.g. with a new token). */
+  reconnect(): void {
+    if (!this.link) return
+    this.paused = false
+    this.set({ connection: "connecting" })
+    this.link.resume()
+  }
+
+  /** Stops syncing (session expired: there is no point retrying with a dead token). */
+  pause(): void {
+    if (!this.link) return
+    this.paused = true
+    this.link.pause()
+    this.set({ connection: "offline" })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.cleanups.forEach(c => c())
+    if (this.snapTimer) this.saveSnapshot()
+    for (const t of [this.emitTimer, this.purgeTimer]) if (t) clearTimeout(t)
+    this.link?.pause()
+    await this.repo.flush().catch(() => undefined)
+    this.repo.networkSubsystem.adapters.forEach(a => {
+      try {
+        a.disconnect()
+      } catch {
+        // already disconnected
+      }
+    })
+  }
+
+  // ---- reading ------------------------------------------------------------------------
+
+  doc<T extends AnyDoc>(id: string): T | undefined {
+    return this.state.docs[bareId(id)] as T | undefined
+  }
+
+  // ---- changing -----------------------------------------------------------------------
+
+  private handle(id: string): DocHandle<AnyDoc> {
+    const h = this.handles.get(bareId(id))
+    if (!h || !h.isReady()) throw new Error(`document ${id} is not loaded`)
+    return h
+  }
+
+  private change<T extends AnyDoc>(id: string, fn: (d: T) => void): void {
+    const h = this.handle(id) as unknown as DocHandle<T>
+    h.change(d => fn(d as T))
+    this.markPending(bareId(id))
+    this.onDocChange(bareId(id), h as unknown as DocHandle<AnyDoc>)
+  }
+
+  private create<T extends AnyDoc>(value: T): string {
+    const h = this.repo.create<T>(value)
+    const id = h.documentId as string
+    this.markPending(id)
+    this.attach(id, h as unknown as DocHandle<AnyDoc>)
+    this.set({ extra: [...this.state.extra, id] })
+    setJSON(this.kv, this.k("extra"), this.state.extra)
+    return id
+  }
+
+  // Volunteer
+
+  /** One status step of the assigned volunteer, logged; `failed` needs a reason. */
+  advanceTask(id: string, to: TaskStatus, opts: { note?: string; failureReason?: string } = {}): void {
+    const t = this.doc<Task>(id)
+    if (!t || t.kind !== "task") throw new Error("no such task")
+    if (!volunteerNext(t.status).includes(to) && !coordinatorMove(t.status, to)) {
+      throw new Error(`${t.status} → ${to} is not a step`)
+    }
+    const reason = opts.failureReason?.trim() ?? ""
+    if (to === "failed" && !reason) throw new Error("a failed delivery needs a reason")
+    const now = this.now()
+    this.change<Task>(id, d => {
+      d.log.push(logEntry(this.user.id, d.status, to, opts.note?.trim() || (to === "failed" ? reason : ""), now))
+      d.status = to
+      if (to === "failed") d.failure_reason = reason
+    })
+  }
+
+  /** A note in the task's log (`from` = `to`). */
+  addTaskNote(id: string, note: string): void {
+    const text = note.trim()
+    if (!text) return
+    const now = this.now()
+    this.change<Task>(id, d => {
+      d.log.push(logEntry(this.user.id, d.status, d.status, text, now))
+    })
+  }
+
+  /** Records a check-in under `key` ("YYYY-MM-DD/<slot>"). */
+  addCheckin(id: string, key: string, checkin: Checkin): void {
+    if (!parseCheckinKey(key)) throw new Error(`bad check-in key ${key}`)
+    const e = this.doc<Episode>(id)
+    if (!e || e.kind !== "episode") throw new Error("no such episode")
+    if (e.checkins[key]) throw new Error("this check-in is already recorded")
+    this.change<Episode>(id, d => {
+      d.checkins[key] = checkin
+    })
+  }
+
+  // Coordinator
+
+  createHousehold(h: NewHousehold): string {
+    return this.create(newHousehold(h))
+  }
+
+  updateHousehold(id: string, patch: Partial<Omit<Household, "kind" | "schema" | "grid">>): void {
+    const clean = newHousehold({ ...(this.doc<Household>(id) as Household), ...patch } as NewHousehold)
+    this.change<Household>(id, d => {
+      for (const k of ["building", "unit", "room", "phone", "notes"] as const) {
+        if (d[k] !== clean[k]) d[k] = clean[k]
+      }
+      if (patch.members) d.members = clean.members
+    })
+  }
+
+  createTask(t: NewTask): string {
+    return this.create(newTask(t, this.user.id, this.now()))
+  }
+
+  /** Assigns, reassigns (`userId`) or unassigns (`null`) a delivery. */
+  assignTask(id: string, userId: string | null): void {
+    const now = this.now()
+    this.change<Task>(id, d => {
+      if (userId) {
+        if (d.status === "new") {
+          d.log.push(logEntry(this.user.id, "new", "assigned", "", now))
+          d.status = "assigned"
+        } else if (d.assignee !== userId) {
+          d.log.push(logEntry(this.user.id, d.status, d.status, `reassigned`, now))
+        }
+        d.assignee = userId
+      } else {
+        if (d.status !== "assigned") throw new Error("only an assigned delivery can be unassigned")
+        d.log.push(logEntry(this.user.id, "assigned", "new", "", now))
+        d.status = "new"
+        d.assignee = null
+      }
+    })
+  }
+
+  /** Coordinator moves: confirm (delivered | failed → confirmed) and cancel. */
+  moveTask(id: string, to: TaskStatus, note = ""): void {
+    const t = this.doc<Task>(id)
+    if (!t || !coordinatorMove(t.status, to)) throw new Error(`${t?.status} → ${to} is not a step`)
+    const now = this.now()
+    this.change<Task>(id, d => {
+      d.log.push(logEntry(this.user.id, d.status, to, note.trim(), now))
+      d.status = to
+    })
+  }
+
+  createEpisode(e: NewEpisode): string {
+    return this.create(newEpisode(e))
+  }
+
+  assignEpisode(id: string, userId: string | null): void {
+    this.change<Episode>(id, d => {
+      d.assignee = userId
+    })
+  }
+
+  closeEpisode(id: string): void {
+    const now = this.now()
+    this.change<Episode>(id, d => {
+      d.status = "closed"
+      d.closed_at = now
+    })
+  }
+
+  /** Remembers a document beyond the lists (e.g. a household opened from a task). */
+  remember(id: string): void {
+    const bare = bareId(id)
+    if (this.state.extra.includes(bare)) return
+    this.set({ extra: [...this.state.extra, bare] })
+    setJSON(this.kv, this.k("extra"), this.state.extra)
+  }
+}

@@ -1,0 +1,70 @@
+import type { Alert } from "../data/api"
+import type { SummaryRow } from "../generated"
+import { t, tr } from "../i18n"
+
+/**
+ * A row title as the server writes it: an address and a kind of work in English
+ * ("3-2-501 food", "3-2-501 check-in"). The kind is translated; the address is kept.
+ */
+export function rowTitle(row: Pick<SummaryRow, "title" | "kind"> | undefined | null): string {
+  if (!row) return ""
+  const title = row.title ?? ""
+  const i = title.lastIndexOf(" ")
+  const [address, word] = i >= 0 ? [title.slice(0, i), title.slice(i + 1)] : ["", title]
+  const known = tr("category", word) !== word ? tr("category", word) : word === "check-in" ? t("title.check-in") : ""
+  if (known) return address ? `${address} · ${known}` : known
+  return title || t(row.kind === "task" ? "kind.task" : "kind.episode")
+}
+
+/** A user shown by name when known, else by a short id. */
+export function userLabel(id: string | null | undefined, names: Record<string, string>, me?: string): string {
+  if (!id) return t("task.unassigned")
+  const name = names[id]
+  const label = name || t("common.unknownUser", { id: id.length > 12 ? `${id.slice(0, 10)}…` : id })
+  return id === me ? `${label} (${t("common.you")})` : label
+}
+
+export function statusClass(status: string): string {
+  switch (status) {
+    case "delivered":
+    case "confirmed":
+      return "ok"
+    case "failed":
+    case "escalated":
+      return "bad"
+    case "cancelled":
+    case "closed":
+      return "muted"
+    case "new":
+      return "warn"
+    default:
+      return "info"
+  }
+}
+
+/** An alert's detail, which the server writes in English, in the user's language. */
+export function alertDetail(a: Pick<Alert, "kind" | "detail">): string {
+  const d = a.detail ?? ""
+  switch (a.kind) {
+    case "symptoms":
+      return d
+        .split(/,\s*/)
+        .filter(Boolean)
+        .map(x => tr("symptom", x))
+        .join(t("common.sep"))
+    case "three_days_abnormal": {
+      const m = /(\d+) days in a row, (\S+) to (\S+)/.exec(d)
+      return m ? t("alertd.abnormal", { days: m[1], first: m[2], last: m[3] }) : d
+    }
+    case "missed_checkin": {
+      const m = /check-in (\d+) of (\d+) due by (\S+)/.exec(d)
+      return m ? t("alertd.missed", { n: m[1], of: m[2], time: m[3] }) : d
+    }
+    case "overdue_delivery": {
+      const m = /^(\w+) delivery, (\w+) priority/.exec(d)
+      return m ? `${tr("category", m[1])} · ${tr("priority", m[2])}` : d
+    }
+    default:
+      return d
+  }
+}

@@ -1,0 +1,106 @@
+import { useState } from "preact/hooks"
+import type { ExportName } from "../../data/api"
+import type { RiskLevel } from "../../data/session"
+import { fmtDateTime, lang, setLang, t, tr } from "../../i18n"
+import { Banner, Screen, Segmented, toast } from "../components"
+import { useApp, useAppState } from "../context"
+import { useGrid } from "./Dashboard"
+
+const RISKS: RiskLevel[] = ["low", "medium", "high"]
+
+export function Settings() {
+  const app = useApp()
+  const s = useAppState()
+  const { grid } = useGrid()
+  const [confirmOut, setConfirmOut] = useState(false)
+  const user = s.session!.user
+  const manages = user.role === "coordinator" || user.role === "admin"
+  const pending = s.data?.pending ?? 0
+  const download = async (name: ExportName) => {
+    try {
+      const blob = await app.exportCsv(name)
+      const a = document.createElement("a")
+      a.href = URL.createObjectURL(blob)
+      a.download = `linli-${name}.csv`
+      document.body.appendChild(a)
+      a.click()
+      a.remove()
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000)
+    } catch (e) {
+      toast(t("set.exportFailed", { msg: (e as Error).message }))
+    }
+  }
+  const setRisk = async (level: RiskLevel) => {
+    if (!grid) return
+    try {
+      await app.setRisk(grid.id, level)
+      toast(t("risk.saved"))
+    } catch (e) {
+      toast(t("common.error", { msg: (e as Error).message }))
+    }
+  }
+  const logout = async (force: boolean) => {
+    const done = await app.logout(force)
+    if (!done) setConfirmOut(true)
+    else location.hash = "#/"
+  }
+  return (
+    <Screen title={t("set.title")}>
+      <section class="panel">
+        <h2>{t("set.account")}</h2>
+        <p class="big">{t("set.accountLine", { name: user.username, role: tr("role", user.role) })}</p>
+        {(s.session?.grids?.length ?? 0) > 0 && <p>{t("set.grids", { grids: s.session!.grids!.map(g => g.name).join(t("common.sep")) })}</p>}
+      </section>
+      <section class="panel">
+        <h2>{t("set.language")}</h2>
+        <Segmented name={t("set.language")} value={lang()} options={["zh-CN", "en"] as const} label={l => (l === "en" ? "English" : "中文")} onChange={setLang} />
+      </section>
+      <section class="panel">
+        <h2>{t("set.sync")}</h2>
+        <p>{t("set.pending", { n: pending })}</p>
+        {s.data?.lastSynced && <p>{t("set.lastSynced", { time: fmtDateTime(s.data.lastSynced) })}</p>}
+        <h2>{t("set.storage")}</h2>
+        <p class="small">{s.persisted ? t("set.persisted") : t("set.notPersisted")}</p>
+      </section>
+      {manages && grid && (
+        <section class="panel">
+          <h2>
+            {t("risk.title")} · {grid.name}
+          </h2>
+          <Segmented name={t("risk.title")} value={grid.risk_level} options={RISKS} label={r => tr("risk", r)} onChange={r => (s.online ? void setRisk(r) : toast(t("set.offline")))} />
+        </section>
+      )}
+      {user.role !== "volunteer" && (
+        <section class="panel">
+          <h2>{t("set.exports")}</h2>
+          <div class="row wrap">
+            {(["tasks", "episodes", "households"] as ExportName[])
+              .filter(n => !(user.role === "medic" && n === "tasks"))
+              .map(n => (
+                <button class="btn" disabled={!s.online} onClick={() => download(n)}>
+                  {t(`set.export.${n}` as "set.export.tasks")}
+                </button>
+              ))}
+          </div>
+        </section>
+      )}
+      {confirmOut ? (
+        <Banner tone="warn">
+          <p>{t("set.logoutBlocked", { n: pending })}</p>
+          <div class="row">
+            <button class="btn" onClick={() => setConfirmOut(false)}>
+              {t("common.cancel")}
+            </button>
+            <button class="btn danger" onClick={() => logout(true)}>
+              {t("set.logoutAnyway")}
+            </button>
+          </div>
+        </Banner>
+      ) : (
+        <button class="btn danger big" onClick={() => logout(false)}>
+          {t("set.logout")}
+        </button>
+      )}
+    </Screen>
+  )
+}

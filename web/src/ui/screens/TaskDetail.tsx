@@ -1,0 +1,229 @@
+import { useState } from "preact/hooks"
+import { coordinatorMove, isOpenTask, volunteerNext } from "../../data/domain"
+import type { Household, Task, TaskStatus } from "../../generated"
+import { fmtDateTime, t, tr } from "../../i18n"
+import { Banner, Chip, Field, Screen, StatusChip, savedToast, toast } from "../components"
+import { useApp, useAppState, useNow, usePriority } from "../context"
+import { rowTitle } from "../format"
+import { AssigneePicker, useNames } from "./people"
+
+export function TaskDetail(props: { id: string }) {
+  const app = useApp()
+  const s = useAppState()
+  const now = useNow()
+  const names = useNames()
+  const d = s.data
+  const id = props.id
+  const task = d?.docs[id] as Task | undefined
+  usePriority(id, !!task)
+  const row = d?.rows[id]
+  const me = s.session!.user
+  const manages = me.role === "coordinator" || me.role === "admin"
+  const title = rowTitle(row ?? (task ? { title: task.category, kind: "task" } : null)) || t("kind.task")
+  if (!d) return null
+  if (!task) {
+    return (
+      <Screen title={title} back>
+        <p class="empty">{d.gone[id] || d.phase === "ready" ? t("task.notFound") : t("common.notLoaded")}</p>
+      </Screen>
+    )
+  }
+  const mine = task.assignee === me.id
+  const open = isOpenTask(task.status)
+  const household = d.docs[task.household] as Household | undefined
+  const overdue = open && task.due < now
+  const run = (fn: () => void, what: string) => {
+    try {
+      fn()
+      savedToast(what, s.online && d.connection === "online")
+    } catch (e) {
+      toast(t("common.error", { msg: String((e as Error).message ?? e) }))
+    }
+  }
+  return (
+    <Screen title={title} back>
+      <div class="detail-head">
+        <StatusChip status={task.status} />
+        {task.priority !== "normal" && <Chip tone={task.priority === "urgent" ? "bad" : "warn"}>{tr("priority", task.priority)}</Chip>}
+        <span class={overdue ? "overdue" : ""}>{overdue ? `${t("task.overdue")} · ${fmtDateTime(task.due)}` : t("task.due", { time: fmtDateTime(task.due) })}</span>
+      </div>
+
+      {task.contactless ? <Banner tone="info">{t("task.contactless")}</Banner> : <p class="small">{t("task.contact")}</p>}
+
+      <section class="panel">
+        <h2>
+          {t("task.items")} · {tr("category", task.category)}
+        </h2>
+        <ul class="items" data-testid="items">
+          {task.items.map(i => (
+            <li>
+              <span>{i.name}</span>
+              <strong>
+                {i.qty} {i.unit}
+              </strong>
+            </li>
+          ))}
+        </ul>
+      </section>
+
+      <section class="panel">
+        <h2>{t("task.address")}</h2>
+        {me.role === "volunteer" && (!mine || !open || d.gone[task.household]) ? (
+          <p class="small">{t("task.addressHidden")}</p>
+        ) : household ? (
+          <AddressBlock h={household} />
+        ) : (
+          <p class="small">{t("task.addressLoading")}</p>
+        )}
+      </section>
+
+      {task.status === "failed" && task.failure_reason && <Banner tone="bad">{t("task.failureReason", { reason: task.failure_reason })}</Banner>}
+
+      {me.role === "volunteer" && mine && open && !d.gone[id] && <VolunteerSteps task={task} onStep={(to, opts) => run(() => app.store!.advanceTask(id, to, opts), tr("status", to))} />}
+
+      {manages && (
+        <section class="panel">
+          <h2>{t("task.assignee")}</h2>
+          <AssigneePicker
+            value={task.assignee}
+            names={names}
+            disabled={!open || !(task.status === "new" || task.status === "assigned" || task.status === "accepted" || task.status === "picked_up")}
+            allowNone={task.status === "new" || task.status === "assigned"}
+            onChange={user => run(() => app.store!.assignTask(id, user), user ? t("task.assign") : t("step.new"))}
+          />
+          <div class="row wrap">
+            {(["confirmed", "cancelled"] as TaskStatus[])
+              .filter(to => coordinatorMove(task.status, to))
+              .map(to => (
+                <button
+                  class={`btn ${to === "confirmed" ? "primary" : "danger"}`}
+                  onClick={() => confirm(t("task.confirmStep", { step: t(`step.${to}` as "step.confirmed") })) && run(() => app.store!.moveTask(id, to), tr("status", to))}
+                >
+                  {t(`step.${to}` as "step.confirmed")}
+                </button>
+              ))}
+          </div>
+        </section>
+      )}
+
+      {(mine || manages) && !d.gone[id] && <NoteForm onSave={note => run(() => app.store!.addTaskNote(id, note), t("task.addNote"))} />}
+
+      <section class="panel">
+        <h2>{t("task.log")}</h2>
+        <ol class="log">
+          {[...task.log].reverse().map(e => (
+            <li>
+              <span class="when">{fmtDateTime(e.at)}</span>{" "}
+              {e.from === e.to ? t("task.logNote", { note: e.note }) : `${tr("status", e.from)} → ${tr("status", e.to)}`}
+              {e.from !== e.to && e.note ? ` · ${e.note}` : ""}
+              <span class="who"> · {names[e.by] || (e.by === me.id ? t("common.you") : e.by.slice(0, 10))}</span>
+            </li>
+          ))}
+        </ol>
+      </section>
+    </Screen>
+  )
+}
+
+export function AddressBlock(props: { h: Household }) {
+  const h = props.h
+  return (
+    <div class="address" data-testid="address">
+      <p class="big">{t("task.addressLine", { building: h.building, unit: h.unit || "-", room: h.room })}</p>
+      {h.phone && (
+        <a class="btn" href={`tel:${h.phone}`}>
+          {t("task.call", { phone: h.phone })}
+        </a>
+      )}
+      {h.notes && <p>{`${t("task.notes")}：${h.notes}`}</p>}
+      {h.members.some(m => m.flags.length) && (
+        <p>
+          {h.members.flatMap(m => m.flags).map(f => (
+            <Chip tone="warn">{tr("flag", f)}</Chip>
+          ))}
+        </p>
+      )}
+    </div>
+  )
+}
+
+/** One big button per allowed step; "could not deliver" asks why first. */
+function VolunteerSteps(props: { task: Task; onStep: (to: TaskStatus, opts?: { failureReason?: string }) => void }) {
+  const [failing, setFailing] = useState(false)
+  const [reason, setReason] = useState("")
+  const [other, setOther] = useState("")
+  const next = volunteerNext(props.task.status)
+  const presets = t("task.failReasons").split("|")
+  if (failing) {
+    const final = reason === "__other" ? other.trim() : reason
+    return (
+      <section class="panel" data-testid="fail-form">
+        <h2>{t("task.failReason")}</h2>
+        <div class="choices">
+          {presets.map(p => (
+            <button type="button" class={`toggle ${reason === p ? "on" : ""}`} aria-pressed={reason === p} onClick={() => setReason(p)}>
+              {p}
+            </button>
+          ))}
+          <button type="button" class={`toggle ${reason === "__other" ? "on" : ""}`} aria-pressed={reason === "__other"} onClick={() => setReason("__other")}>
+            {t("task.failOther")}
+          </button>
+        </div>
+        {reason === "__other" && (
+          <Field label={t("task.failOther")}>
+            <input value={other} onInput={e => setOther(e.currentTarget.value)} maxLength={500} />
+          </Field>
+        )}
+        <div class="row">
+          <button class="btn" onClick={() => setFailing(false)}>
+            {t("common.cancel")}
+          </button>
+          <button
+            class="btn danger big"
+            disabled={!final}
+            onClick={() => {
+              props.onStep("failed", { failureReason: final })
+              setFailing(false)
+            }}
+          >
+            {t("task.failConfirm")}
+          </button>
+        </div>
+      </section>
+    )
+  }
+  return (
+    <div class="steps" data-testid="steps">
+      {next.map(to =>
+        to === "failed" ? (
+          <button class="btn danger big" onClick={() => setFailing(true)}>
+            {t("step.failed")}
+          </button>
+        ) : (
+          <button class="btn primary big" data-step={to} onClick={() => props.onStep(to)}>
+            {t(`step.${to}` as "step.accepted")}
+          </button>
+        ),
+      )}
+    </div>
+  )
+}
+
+function NoteForm(props: { onSave: (note: string) => void }) {
+  const [note, setNote] = useState("")
+  return (
+    <form
+      class="panel row"
+      onSubmit={e => {
+        e.preventDefault()
+        if (!note.trim()) return
+        props.onSave(note)
+        setNote("")
+      }}
+    >
+      <input aria-label={t("task.addNote")} placeholder={t("task.notePlaceholder")} value={note} onInput={e => setNote(e.currentTarget.value)} maxLength={500} />
+      <button class="btn">{t("task.save")}</button>
+    </form>
+  )
+}
+

@@ -1,0 +1,101 @@
+import { useEffect, useState } from "preact/hooks"
+import { communityDate, workItems, type WorkItem } from "../../data/domain"
+import { fmtTime, t, tr } from "../../i18n"
+import { Chip, Loading, Screen, StatusChip } from "../components"
+import { useAppState, useNow } from "../context"
+import { rowTitle } from "../format"
+
+let listMarked = false
+/** Cards drawn at first: a long list is drawn on demand (cheap phones, CPU 4× slower). */
+const PAGE = 30
+
+/** The volunteer's day: deliveries and check-ins, most urgent first. */
+export function Today(props: { wasm: number }) {
+  const s = useAppState()
+  const now = useNow()
+  const d = s.data
+  const me = s.session?.user.id
+  if (!d) return <Loading />
+  const items = workItems(d.rows, d.summaries, now, me)
+  const [limit, setLimit] = useState(PAGE)
+  const todo = items.filter(i => i.todo)
+  const done = items.filter(i => !i.todo)
+  const firstLoad = items.length === 0 && (d.phase === "starting" || props.wasm < 1)
+  const shown = !firstLoad && items.length > 0
+  useEffect(() => {
+    // For the budget script: when the volunteer first sees their list.
+    if (shown && !listMarked) {
+      listMarked = true
+      performance.mark("linli:list")
+    }
+  }, [shown])
+  return (
+    <Screen title={`${t("today.title")} · ${communityDate(now).slice(5)}`}>
+      {firstLoad ? (
+        <Loading
+          fraction={props.wasm < 1 ? props.wasm : d.total ? d.loaded / d.total : undefined}
+          label={props.wasm < 1 ? t("app.loadingEngine", { pct: Math.round(props.wasm * 100) }) : t("today.loading")}
+        />
+      ) : (
+        <>
+          <h2 class="section">{t("today.todo", { n: todo.length })}</h2>
+          {todo.length === 0 && <p class="empty">{items.length ? t("today.empty") : t("today.nothing")}</p>}
+          <ul class="cards" data-testid="todo">
+            {todo.slice(0, limit).map(i => (
+              <WorkCard item={i} now={now} />
+            ))}
+          </ul>
+          {todo.length > limit && (
+            <button class="btn big" onClick={() => setLimit(limit + PAGE * 4)}>
+              {t("today.more", { n: todo.length - limit })}
+            </button>
+          )}
+          {done.length > 0 && (
+            <>
+              <h2 class="section">{t("today.done")}</h2>
+              <ul class="cards done" data-testid="done">
+                {done.slice(0, PAGE).map(i => (
+                  <WorkCard item={i} now={now} />
+                ))}
+              </ul>
+            </>
+          )}
+        </>
+      )}
+    </Screen>
+  )
+}
+
+function WorkCard(props: { item: WorkItem; now: number }) {
+  const { item, now } = props
+  const href = item.kind === "task" ? `#/task/${item.id}` : item.todo ? `#/checkin/${item.id}` : `#/episode/${item.id}`
+  const overdue = item.kind === "task" && item.todo && item.due != null && item.due < now
+  const slot = item.slots?.[0]
+  return (
+    <li>
+      <a class={`card ${item.priority === "urgent" && item.todo ? "urgent" : ""}`} href={href} data-kind={item.kind} data-id={item.id}>
+        <div class="card-top">
+          <strong class="card-title">{rowTitle({ title: item.title, kind: item.kind })}</strong>
+          {item.kind === "task" ? <StatusChip status={item.status} /> : item.status === "escalated" ? <StatusChip status="escalated" /> : null}
+        </div>
+        <div class="card-meta">
+          {item.kind === "task" && item.priority && item.priority !== "normal" && <Chip tone={item.priority === "urgent" ? "bad" : "warn"}>{tr("priority", item.priority)}</Chip>}
+          {item.kind === "task" && item.due != null && (
+            <span class={overdue ? "overdue" : ""}>{overdue ? `${t("task.overdue")} · ${fmtTime(item.due)}` : t("task.due", { time: fmtTime(item.due) })}</span>
+          )}
+          {item.kind === "task" && item.contactless && <Chip tone="info">{t("new.contactless")}</Chip>}
+          {item.kind === "episode" && slot && (
+            <span>
+              {slot.date < communityDate(now)
+                ? t("today.checkinMissed", { date: slot.date.slice(5), n: slot.slot + 1 })
+                : t("today.checkinSlot", { n: slot.slot + 1, time: fmtTime(slot.deadline) })}
+            </span>
+          )}
+          {item.kind === "episode" && !slot && <span>{t("today.checkinsDone")}</span>}
+          {item.alerts > 0 && <Chip tone="bad">{t("work.alerts", { n: item.alerts })}</Chip>}
+        </div>
+        {item.kind === "task" && item.items?.length ? <div class="card-items">{item.items.join(t("common.sep"))}</div> : null}
+      </a>
+    </li>
+  )
+}

@@ -1,0 +1,79 @@
+import { useState } from "preact/hooks"
+import { compareWork, isOpenTask, priorityRank } from "../../data/domain"
+import type { SummaryRow } from "../../generated"
+import { fmtDateTime, t } from "../../i18n"
+import { Chip, Screen, StatusChip, Toggle } from "../components"
+import { useAppState } from "../context"
+import { rowTitle, userLabel } from "../format"
+import { GridPicker, useGrid } from "./Dashboard"
+import { useNames } from "./people"
+
+type Filter = "all" | "task" | "episode" | "new" | "open" | "closed"
+const FILTERS: Filter[] = ["all", "task", "episode", "new", "open", "closed"]
+
+function open(r: SummaryRow): boolean {
+  return r.kind === "task" ? isOpenTask(r.status) : r.status !== "closed"
+}
+
+/** The grid's work, from the grid index (synced, so it works offline). */
+export function WorkList() {
+  const s = useAppState()
+  const names = useNames()
+  const { grid } = useGrid()
+  const [filter, setFilter] = useState<Filter>("open")
+  const rows = Object.entries(s.data?.rows ?? {}).filter(([id]) => !grid || (s.data?.rowGrids[id] ?? s.data?.docs[id]?.grid ?? grid.id) === grid.id)
+  const shown = rows
+    .filter(([, r]) => {
+      switch (filter) {
+        case "task":
+        case "episode":
+          return r.kind === filter
+        case "new":
+          return r.kind === "task" && r.status === "new"
+        case "open":
+          return open(r)
+        case "closed":
+          return !open(r)
+        default:
+          return true
+      }
+    })
+    .sort(([a, x], [b, y]) =>
+      compareWork(
+        { id: a, kind: x.kind as "task", title: "", status: x.status, priority: x.priority, due: x.due, alerts: 0, household: null, todo: open(x) },
+        { id: b, kind: y.kind as "task", title: "", status: y.status, priority: y.priority, due: y.due, alerts: 0, household: null, todo: open(y) },
+      ) || priorityRank(x.priority) - priorityRank(y.priority),
+    )
+  return (
+    <Screen title={t("work.title")}>
+      <GridPicker />
+      <div class="choices filters">
+        {FILTERS.map(f => (
+          <Toggle on={filter === f} onClick={() => setFilter(f)}>
+            {t(`work.filter.${f}` as "work.filter.all")}
+          </Toggle>
+        ))}
+      </div>
+      {shown.length === 0 && <p class="empty">{t("work.empty")}</p>}
+      <ul class="rows" data-testid="work">
+        {shown.map(([id, r]) => (
+          <li>
+            <a href={`#/${r.kind === "task" ? "task" : "episode"}/${id}`} data-id={id}>
+              <div class="grow">
+                <div>
+                  <strong>{rowTitle(r)}</strong>
+                </div>
+                <div class="small">
+                  {userLabel(r.assignee, names)}
+                  {r.due ? ` · ${fmtDateTime(r.due)}` : ""}
+                </div>
+              </div>
+              {r.alerts > 0 && <Chip tone="bad">{t("work.alerts", { n: r.alerts })}</Chip>}
+              <StatusChip status={r.status} />
+            </a>
+          </li>
+        ))}
+      </ul>
+    </Screen>
+  )
+}
