@@ -50,6 +50,9 @@ export async function startLinli(origin, extra = []) {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LINLI_LOG: process.env.LINLI_LOG ?? "warn", LINLI_COOKIE_SECURE: "false" },
   })
+  // Never leave a server behind, even when the test process dies.
+  const reap = () => child.exitCode == null && child.kill("SIGKILL")
+  process.once("exit", reap)
   let out = ""
   let err = ""
   child.stderr.on("data", d => (err = (err + d).slice(-20_000)))
@@ -85,6 +88,7 @@ export async function startLinli(origin, extra = []) {
           })
         })
       }
+      process.off("exit", reap)
       rmSync(dir, { recursive: true, force: true })
     },
   }

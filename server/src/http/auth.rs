@@ -36,16 +36,16 @@ fn token_from(req: &HttpRequest, allow_query: bool) -> Option<(String, TokenSour
         let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
         return Some((token.trim().to_owned(), TokenSource::Bearer));
     }
-    if let Some(c) = req.cookie(SESSION_COOKIE) {
-        return Some((c.value().to_owned(), TokenSource::Cookie));
-    }
+    // On the WebSocket upgrade an explicit `?token=` wins over the cookie: a phone that
+    // just logged in again must not be held back by a stale cookie.
     if allow_query {
-        let query = web::Query::<HashMap<String, String>>::from_query(req.query_string()).ok()?;
-        if let Some(t) = query.get("token") {
-            return Some((t.clone(), TokenSource::Query));
+        if let Ok(query) = web::Query::<HashMap<String, String>>::from_query(req.query_string()) {
+            if let Some(t) = query.get("token") {
+                return Some((t.clone(), TokenSource::Query));
+            }
         }
     }
-    None
+    req.cookie(SESSION_COOKIE).map(|c| (c.value().to_owned(), TokenSource::Cookie))
 }
 
 /// Authenticates a request. `allow_query` is true only for the WebSocket upgrade.
