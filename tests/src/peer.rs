@@ -278,30 +278,7 @@ impl TestPeer {
                 bail!("connection closed");
             }
         };
-        match linli_shared::decode(&bytes, &WireLimits::default())? {
-            Message::Sync { document_id, data, .. } => {
-                let msg = sync::Message::decode(&data)?;
-                let heads = msg.heads.clone();
-                let d = self.docs.entry(document_id).or_insert_with(|| PeerDoc {
-                    doc: AutoCommit::new(),
-                    state: sync::State::new(),
-                    unavailable: false,
-                });
-                d.unavailable = false;
-                d.doc.sync().receive_sync_message(&mut d.state, msg)?;
-                self.acked.insert(document_id, heads);
-            }
-            Message::DocUnavailable { document_id, .. } => {
-                if let Some(d) = self.docs.get_mut(&document_id) {
-                    d.unavailable = true;
-                }
-            }
-            Message::Ephemeral { document_id, sender_id, data, .. } => {
-                self.ephemeral.push((document_id, sender_id, data))
-            }
-            Message::Error { message, .. } => bail!("server error: {message}"),
-            _ => {}
-        }
+        self.apply_message(linli_shared::decode(&bytes, &WireLimits::default())?)?;
         Ok(true)
     }
 
@@ -444,7 +421,7 @@ impl TestPeer {
         }
     }
 
-    /// Applies one message from the server, as [`TestPeer::pump_one`] does.
+    /// Applies one message from the server (what [`TestPeer::pump_one`] does with each).
     pub fn apply_message(&mut self, msg: Message) -> anyhow::Result<()> {
         match msg {
             Message::Sync { document_id, data, .. } => {
