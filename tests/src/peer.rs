@@ -232,27 +232,12 @@ impl TestPeer {
     /// Sends a sync (or request, for an empty document) for every document that has
     /// something to say. Returns how many messages were sent.
     pub async fn push(&mut self) -> anyhow::Result<usize> {
-        let (Some(ws), Some(server)) = (self.ws.as_mut(), self.server.clone()) else { return Ok(0) };
-        let mut sent = 0;
-        for (id, d) in self.docs.iter_mut() {
-            let empty = d.doc.get_heads().is_empty();
-            if let Some(msg) = d.doc.sync().generate_sync_message(&mut d.state) {
-                let data = msg.encode();
-                let m = if empty && !d.unavailable {
-                    Message::Request {
-                        sender_id: self.peer_id.clone(),
-                        target_id: server.clone(),
-                        document_id: *id,
-                        data,
-                    }
-                } else {
-                    Message::Sync { sender_id: self.peer_id.clone(), target_id: server.clone(), document_id: *id, data }
-                };
-                ws.send(WsMessage::Binary(linli_shared::encode(&m))).await?;
-                sent += 1;
-            }
+        let out = self.outgoing();
+        let Some(ws) = self.ws.as_mut() else { return Ok(0) };
+        for m in &out {
+            ws.send(WsMessage::Binary(linli_shared::encode(m))).await?;
         }
-        Ok(sent)
+        Ok(out.len())
     }
 
     /// Handles one incoming message, waiting at most `timeout`. Returns false on timeout.
