@@ -5,13 +5,15 @@
 CARGO ?= cargo
 DATA ?= ./data
 BIND ?= 127.0.0.1:8080
+# Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 .PHONY: run test test-rust test-interop build build-debug interop-deps lint fmt clean bench
 
 ## Build and start the server with a demo community on $(BIND); prints the demo logins.
 run:
 	$(CARGO) build --release -p linli-server
-	./target/release/linli --data $(DATA) serve --demo --bind $(BIND)
+	$(TARGET_DIR)/release/linli --data $(DATA) serve --demo --bind $(BIND)
 
 ## Every test: Rust unit, conformance and black-box tests, then the JS interop test.
 test: test-rust test-interop
@@ -27,7 +29,7 @@ interop-deps:
 	cd tests/interop && npm ci --no-audit --no-fund
 
 test-interop: build-debug interop-deps
-	cd tests/interop && LINLI_BIN=$(CURDIR)/target/debug/linli npm test
+	cd tests/interop && LINLI_BIN=$(TARGET_DIR)/debug/linli npm test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -61,9 +63,9 @@ web-build: web-deps
 ## Vitest unit tests of the data layer, then the end-to-end tests in headless Chromium
 ## against the real server (screenshots in web/test-results/).
 test-web: build-debug web-build
-	cd web && npm run test:unit && LINLI_BIN=$(CURDIR)/target/debug/linli npm run test:e2e
+	cd web && npm run test:unit && LINLI_BIN=$(TARGET_DIR)/debug/linli npm run test:e2e
 
 ## The PWA's budgets (bytes, bundle size, time to the task list with 200 documents and
 ## the CPU throttled 4x); writes web/test-results/budget.json.
 web-measure: build-debug web-build
-	cd web && LINLI_BIN=$(CURDIR)/target/debug/linli node scripts/measure.mjs
+	cd web && LINLI_BIN=$(TARGET_DIR)/debug/linli node scripts/measure.mjs
