@@ -55,11 +55,40 @@ struct Peer {
     /// The peer asked for the document while we had none of it: it is owed either
     /// `doc-unavailable` now or the document as soon as it exists.
     asked_while_empty: bool,
+    /// The heads of the last sync message actually sent to this peer. See [`DocActor::reply`].
+    told_heads: Vec<ChangeHash>,
 }
 
 impl Peer {
     fn new(conn: ConnHandle) -> Self {
-        Peer { conn, state: sync::State::new(), asked_while_empty: false }
+        Self::with_state(conn, sync::State::new())
+    }
+
+    fn with_state(conn: ConnHandle, state: sync::State) -> Self {
+        Peer { conn, state, asked_while_empty: false, told_heads: Vec::new() }
+    }
+
+    /// Starts this peer's sync afresh: our document was reloaded or replaced, so the
+    /// shared heads may no longer hold either.
+    fn restart_sync(&mut self) {
+        self.state = sync::State { shared_heads: Vec::new(), ..parked(&self.state) };
+        self.told_heads.clear();
+    }
+}
+
+/// What a peer's sync state keeps when the server forgets the session's details (the
+/// document leaves memory, or is reloaded) while the peer stays connected: the shared
+/// heads and what the peer said it understands. What we sent it, what it told us it has,
+/// and the changes Automerge was holding for missing dependencies are gone; but the peer
+/// still remembers having sent them and would never offer them again. So the peer is
+/// asked to start over (`needs_reset`: Automerge's sync-reset flag, or empty heads for a
+/// peer that does not know it), and it offers again whatever we lack.
+fn parked(state: &sync::State) -> sync::State {
+    sync::State {
+        shared_heads: state.shared_heads.clone(),
+        their_capabilities: state.their_capabilities.clone(),
+        needs_reset: true,
+        ..sync::State::new()
     }
 }
 
@@ -175,8 +204,7 @@ impl DocActor {
             if sub.conn.is_closed() {
                 continue;
             }
-            let state = sync::State::decode(&sub.state).unwrap_or_default();
-            self.peers.insert(sub.conn.id(), Peer { conn: sub.conn, state, asked_while_empty: false });
+            self.peers.insert(sub.conn.id(), Peer::with_state(sub.conn, sub.state));
         }
     }
 
@@ -184,7 +212,7 @@ impl DocActor {
         self.peers
             .into_values()
             .filter(|p| !p.conn.is_closed())
-            .map(|p| Subscription { conn: p.conn, state: p.state.encode() })
+            .map(|p| Subscription { state: parked(&p.state), conn: p.conn })
             .collect()
     }
 
@@ -308,7 +336,7 @@ impl DocActor {
                 self.doc = Some(doc);
                 self.chunks = vec![key];
                 for peer in self.peers.values_mut() {
-                    peer.state = sync::State::new();
+                    peer.restart_sync();
                 }
             }
             Ok(Err(e)) => tracing::error!(doc = %self.id, error = %e, "could not replace document"),
@@ -501,10 +529,19 @@ impl DocActor {
         self.doc = doc;
         self.chunks = chunks;
         for peer in self.peers.values_mut() {
-            peer.state = sync::State::new();
+            peer.restart_sync();
         }
     }
 
+    /// Generates and sends the reply of every touched peer.
+    ///
+    /// Automerge assumes a reply follows every message. When a message carries no changes
+    /// and the sender's heads equal ours, `receive_sync_message` records those heads as
+    /// "last sent" to the sender, so no reply is made. In a batch that is wrong: if the
+    /// sender's own changes were merged by an earlier message of the same batch, our heads
+    /// equal its heads only because of them, and it was never told; it would wait for
+    /// the acknowledgement forever (a phone showing "1 change waiting"). So before
+    /// generating, "last sent" is put back to what this peer was really sent.
     fn reply(&mut self, touched: &[ConnId]) {
         let server = self.hub.server_peer().clone();
         for id in touched {
@@ -521,7 +558,9 @@ impl DocActor {
                 }
             };
             peer.asked_while_empty = false;
+            peer.state.last_sent_heads.clone_from(&peer.told_heads);
             if let Some(msg) = doc.generate_sync_message(&mut peer.state) {
+                peer.told_heads.clone_from(&peer.state.last_sent_heads);
                 peer.conn.send(Message::Sync {
                     sender_id: server.clone(),
                     target_id: peer.conn.peer().clone(),

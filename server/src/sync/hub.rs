@@ -60,8 +60,9 @@ pub fn server_actor_for(server_peer: &[u8]) -> automerge::ActorId {
 #[derive(Debug, Clone)]
 pub struct Subscription {
     pub conn: ConnHandle,
-    /// `automerge::sync::State::encode`: only the shared heads survive, by design.
-    pub state: Vec<u8>,
+    /// What survives of the peer's sync state while the document is out of memory (see
+    /// `doc_actor`: the shared heads, and a request that the peer start over).
+    pub state: automerge::sync::State,
 }
 
 #[derive(Debug)]

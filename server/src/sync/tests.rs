@@ -172,6 +172,32 @@ async fn no_reply_acknowledges_a_change_before_it_is_stored() {
     assert_eq!(store.inner.load(&doc).unwrap().chunks.len(), 1);
 }
 
+/// A phone whose link delays its messages sends its change, then (having heard something
+/// else from the server meanwhile) a message without changes whose heads include it. Both
+/// land in one batch; after the first merges, the second's heads equal the server's, and
+/// Automerge would take the phone as told. The phone must still get the acknowledgement.
+#[tokio::test(flavor = "current_thread")]
+async fn a_change_merged_earlier_in_the_same_batch_is_still_acknowledged() {
+    let store = Arc::new(TestStore::default());
+    let hub = hub(store.clone(), HubSettings::default());
+    let doc = DocumentId::random();
+    let mut phone = Phone::new(&hub, "phone");
+    phone.doc.put(ROOT, "kind", "task").unwrap();
+    phone.sync_with(&hub, doc).await;
+
+    phone.doc.put(ROOT, "status", "delivered").unwrap();
+    let with_change = phone.sync_cmd().unwrap();
+    // A message from the server arrived in between (its reply to something earlier).
+    phone.state.in_flight = false;
+    let heads_only = phone.sync_cmd().unwrap();
+    // Both are queued before the actor runs again (single-threaded runtime): one batch.
+    hub.dispatch(doc, with_change);
+    hub.dispatch(doc, heads_only);
+    let heads = phone.recv_sync().await;
+    assert_eq!(heads, phone.doc.get_heads(), "the reply acknowledges the change");
+    assert_eq!(store.inner.load(&doc).unwrap().chunks.len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_write_is_never_acknowledged() {
     let store = Arc::new(TestStore::default());
@@ -232,6 +258,45 @@ async fn an_evicted_document_still_reaches_its_connected_peers() {
         }
     }
     assert_eq!(reader.doc.get_heads(), want);
+}
+
+/// A change that arrives before its dependency waits in Automerge's queue, in memory. If
+/// the document is evicted meanwhile, that queue is gone, but the phone remembers having
+/// sent the change and would never offer it again. Back in memory, the server asks the
+/// phone to start over, and the change arrives after all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_held_for_its_dependency_survives_an_eviction() {
+    let store = Arc::new(TestStore::default());
+    let settings = HubSettings { max_docs_in_memory: 2, ..HubSettings::default() };
+    let hub = hub(store.clone(), settings);
+    let doc = DocumentId::random();
+    let mut phone = Phone::new(&hub, "phone");
+    phone.doc.put(ROOT, "kind", "task").unwrap();
+    phone.sync_with(&hub, doc).await;
+
+    // Two changes in two messages; the link delivers the second first.
+    phone.doc.put(ROOT, "status", "assigned").unwrap();
+    let first = phone.sync_cmd().unwrap();
+    phone.state.in_flight = false;
+    phone.doc.put(ROOT, "status", "delivered").unwrap();
+    let second = phone.sync_cmd().unwrap();
+    hub.dispatch(doc, second);
+    // The server holds the second change and asks for its dependency.
+    phone.recv_sync().await;
+
+    // The document leaves memory with the held change in it.
+    for _ in 0..3 {
+        let mut p = Phone::new(&hub, "filler");
+        p.doc.put(ROOT, "x", 1).unwrap();
+        p.sync_with(&hub, DocumentId::random()).await;
+    }
+    assert!(hub.metrics.evictions.get() >= 1);
+
+    hub.dispatch(doc, first);
+    phone.sync_with(&hub, doc).await;
+    assert_eq!(phone.state.their_heads.clone().unwrap(), phone.doc.get_heads());
+    let stored = store.inner.load(&doc).unwrap().to_automerge().unwrap();
+    assert_eq!(stored.get_heads(), phone.doc.get_heads(), "both changes are stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
