@@ -208,6 +208,51 @@ async fn exports_are_per_grid_masked_by_role_refused_to_volunteers_and_audited()
     Ok(())
 }
 
+/// A coordinator assigns work by name: `GET /api/grids/{id}/people` lists the grid's
+/// people with their roles, and nothing about them beyond that; only for the grid's
+/// overseers.
+#[tokio::test]
+async fn a_grid_s_people_for_its_overseers_only() -> anyhow::Result<()> {
+    let c = Community::start_with_admin(&[]).await?;
+    let s = &c.server;
+    let (ta, _) = c.login_full(ALICE).await?;
+    let (td, _) = c.login_full(DAVE).await?;
+    let (tb, bob_id) = c.login_full(BOB).await?;
+    let (tf, _) = c.login_full(FRANK).await?;
+    let (tadmin, _) = c.login_full(ADMIN).await?;
+
+    let people = api::get_ok(s, &ta, "/api/grids/g1/people").await?;
+    let list = people["people"].as_array().cloned().unwrap_or_default();
+    let mut names: Vec<(String, String)> = list
+        .iter()
+        .map(|p| (p["username"].as_str().unwrap_or("").to_owned(), p["role"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    names.sort();
+    let want: Vec<(String, String)> = [
+        ("alice", "coordinator"),
+        ("bob", "volunteer"),
+        ("carol", "coordinator"),
+        ("dave", "medic"),
+        ("erin", "volunteer"),
+    ]
+    .iter()
+    .map(|(n, r)| ((*n).to_owned(), (*r).to_owned()))
+    .collect();
+    assert_eq!(names, want, "{people:#}");
+    let bob = list.iter().find(|p| p["username"] == "bob").expect("bob");
+    assert_eq!(bob["id"], bob_id.as_str());
+    let keys: Vec<&String> = bob.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["id", "role", "username"], "only names and roles: {bob}");
+
+    assert_eq!(api::get(s, &td, "/api/grids/g1/people").await?.status, 200, "the grid's medic");
+    assert_eq!(api::get(s, &tadmin, "/api/grids/g1/people").await?.status, 200, "an admin");
+    assert_eq!(api::get(s, &tb, "/api/grids/g1/people").await?.status, 403, "a volunteer");
+    assert_eq!(api::get(s, &tf, "/api/grids/g1/people").await?.status, 403, "another grid's coordinator");
+    assert_eq!(api::get(s, &tadmin, "/api/grids/nope/people").await?.status, 404);
+    assert_eq!(api::get(s, "not-a-token", "/api/grids/g1/people").await?.status, 401);
+    Ok(())
+}
+
 /// Polls the dashboard of g1 until `ready` holds; returns the last answer.
 async fn dashboard_when(server: &ServerProcess, token: &str, ready: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + T;

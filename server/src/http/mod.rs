@@ -56,6 +56,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/grids", web::post().to(admin::add_grid))
                 .route("/grids/{id}/risk", web::put().to(admin::set_risk))
                 .route("/grids/{id}/dashboard", web::get().to(work::dashboard))
+                .route("/grids/{id}/people", web::get().to(work::people))
                 .route("/alerts", web::get().to(work::list_alerts))
                 .route("/alerts/{id:.*}/acknowledge", web::post().to(work::acknowledge))
                 .route("/alerts/{id:.*}/resolve", web::post().to(work::resolve))

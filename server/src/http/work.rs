@@ -33,6 +33,30 @@ fn no_volunteers(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+/// `GET /api/grids/{id}/people`: who works in the grid (id, username, role), so that a
+/// coordinator can assign work by name. For those who oversee the grid; nothing more
+/// than names and roles (no contact details, no other grids).
+pub async fn people(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, false)?;
+    let grid = path.into_inner();
+    if !oversees(&caller, &grid) {
+        return Err(ApiError::Forbidden("not your grid"));
+    }
+    crate::grids::get(&state.db, &grid).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such grid"))?;
+    let people: Vec<_> = state
+        .users
+        .list()?
+        .into_iter()
+        .filter(|u| !u.disabled && u.grids.contains(&grid))
+        .map(|u| json!({"id": u.id, "username": u.username, "role": u.role}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"people": people})))
+}
+
 /// `GET /api/grids/{id}/dashboard`
 pub async fn dashboard(
     req: HttpRequest,

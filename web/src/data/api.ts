@@ -155,6 +155,14 @@ export class Api {
   async users(): Promise<UserRow[]> {
     return (await this.json<{ users: UserRow[] }>("GET", "/api/users")).users
   }
+  /** The people of a grid (id, username, role), for those who oversee it. */
+  async people(grid: string): Promise<UserRow[]> {
+    const { people } = await this.json<{ people: Omit<UserRow, "grids">[] }>(
+      "GET",
+      `/api/grids/${encodeURIComponent(grid)}/people`,
+    )
+    return people.map(p => ({ ...p, grids: [grid] }))
+  }
 }
 
 /** Turns a login answer into a session (grids and inbox come from `/api/me`). */

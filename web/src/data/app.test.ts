@@ -106,3 +106,40 @@ describe("App sessions", () => {
     expect(kv.get("linli:u-coord:pending")).toContain("\"")
   })
 })
+
+describe("App directory", () => {
+  it("names the grid's people for a coordinator, from the server once, then offline from what it kept", async () => {
+    const kv = memoryKV()
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 3600, user: COORD, grids: [{ id: "g1", name: "一网格", risk_level: "low" }] })
+    const asked: string[] = []
+    const api = {
+      people: async (grid: string) => {
+        asked.push(grid)
+        return [
+          { id: "u-vol", username: "chen.vol", role: "volunteer", grids: [grid] },
+          { id: "u-coord", username: "wang.coord", role: "coordinator", grids: [grid] },
+        ]
+      },
+      users: async () => {
+        throw new ApiError(403, "forbidden", "administrators only")
+      },
+    } as unknown as Api
+    const online = { value: true }
+    const { app } = makeApp(kv, api, online)
+    const first = await app.directory()
+    expect(first.map(u => [u.id, u.username, u.role])).toEqual([
+      ["u-vol", "chen.vol", "volunteer"],
+      ["u-coord", "wang.coord", "coordinator"],
+    ])
+    expect(asked).toEqual(["g1"])
+    // Rows change all the time; the directory is not fetched again for each change.
+    await app.directory()
+    expect(asked).toEqual(["g1"])
+
+    // Another start, offline: the names are still there.
+    online.value = false
+    const { app: offline } = makeApp(kv, api, online)
+    expect((await offline.directory()).map(u => u.username)).toEqual(["chen.vol", "wang.coord"])
+    expect(asked).toEqual(["g1"])
+  })
+})

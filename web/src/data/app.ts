@@ -62,6 +62,9 @@ function defaultStore(s: Session, kv: KV, online: boolean) {
   return { store, setUrl: link.setUrl }
 }
 
+/** How long a fetched directory of people is used before asking the server again. */
+const DIRECTORY_MAX_AGE_MS = 5 * 60_000
+
 export class App {
   readonly kv: KV
   readonly api: Api
@@ -76,6 +79,8 @@ export class App {
   private timer?: ReturnType<typeof setInterval>
   private connectingSince: number | null = null
   private refreshing = false
+  /** When the directory was last fetched (it changes rarely; rows change often). */
+  private directoryFetchedAt = -Infinity
   private readonly ready: Promise<void>
 
   constructor(deps: AppDeps = {}) {
@@ -323,20 +328,28 @@ export class App {
   }
 
   /**
-   * People who can be assigned work. `GET /api/users` answers admins only; for others the
-   * app knows the assignees it has seen in the grid index and whoever was typed in.
+   * People who can be assigned work: everyone for an admin (`GET /api/users`), the people
+   * of one's grids for coordinators and medics (`GET /api/grids/{id}/people`). The last
+   * answer is kept for offline use; assignees seen in the grid index and ids typed in
+   * fill the gaps.
    */
   async directory(): Promise<UserRow[]> {
-    const key = `linli:${this.state.session?.user.id}:directory`
-    const known = getJSON<UserRow[]>(this.kv, key) ?? []
-    try {
-      if (this.state.session?.user.role === "admin" && this.isOnline()) {
-        const users = await this.api.users()
-        setJSON(this.kv, key, users)
-        return users
+    const session = this.state.session
+    const key = `linli:${session?.user.id}:directory`
+    let known = getJSON<UserRow[]>(this.kv, key) ?? []
+    const stale = this.now() - this.directoryFetchedAt > DIRECTORY_MAX_AGE_MS
+    if (session && session.user.role !== "volunteer" && this.isOnline() && stale) {
+      this.directoryFetchedAt = this.now()
+      try {
+        const fetched =
+          session.user.role === "admin"
+            ? await this.api.users()
+            : (await Promise.all((session.grids ?? []).map(g => this.api.people(g.id)))).flat()
+        known = [...new Map(fetched.map(u => [u.id, u])).values()]
+        setJSON(this.kv, key, known)
+      } catch {
+        // offline or refused: keep what is known
       }
-    } catch {
-      // fall through to what is known
     }
     const byId = new Map(known.map(u => [u.id, u]))
     for (const row of Object.values(this.state.data?.rows ?? {})) {
