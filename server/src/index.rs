@@ -408,6 +408,11 @@ impl ProjectorCore {
         };
         self.put_row(&row);
         if value.kind() == Kind::Household {
+            if let (Some(summary), Some(grid)) =
+                (value.summary(), crate::grids::get(&self.db, &row.grid).ok().flatten())
+            {
+                writes.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, Some(summary));
+            }
             return;
         }
         self.update_access(old.as_ref(), &row);

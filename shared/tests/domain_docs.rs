@@ -377,7 +377,20 @@ fn summaries_are_short_and_carry_no_names_or_health_data() {
         assert!(!json.contains(secret), "{secret} leaked into {json}");
     }
     assert_eq!(row.status, "active");
-    assert!(DomainDoc::Household(household()).summary().is_none());
+    // A household is listed by its address: no names, phone, flags or medicines.
+    let row = DomainDoc::Household(household()).summary().unwrap();
+    assert_eq!((row.kind, row.status.as_str(), row.title.as_str()), (Kind::Household, "active", "3-2-501"));
+    let json = serde_json::to_string(&row).unwrap();
+    let h = household();
+    let mut secrets: Vec<String> = vec![h.phone.clone()];
+    for m in &h.members {
+        secrets.push(m.name.clone());
+        secrets.extend(m.medicines.iter().cloned());
+        secrets.extend(m.flags.iter().map(ToString::to_string));
+    }
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        assert!(!json.contains(secret.as_str()), "{secret} leaked into {json}");
+    }
     assert!(DomainDoc::GridIndex(grid_index()).summary().is_none());
 }
 

@@ -68,8 +68,14 @@ async fn inboxes_and_grid_indexes_follow_assignments() -> anyhow::Result<()> {
     );
     assert_eq!(r["household"], json!(h.to_string()));
     assert_eq!(r["title"], "3-2-601 food", "the row shows the address and the kind of work, no names");
-    let index = wait_for_doc(&alice_url, &g1_index, T, |v| row(v, &t).is_some()).await?;
+    let index = wait_for_doc(&alice_url, &g1_index, T, |v| row(v, &t).is_some() && row(v, &h).is_some()).await?;
     assert_eq!(row(&index, &t).expect("listed")["assignee"], json!(bob_id));
+    // Every household of the grid is listed too, by address only (coordinators' phones
+    // hold them all); a volunteer's inbox does not list households.
+    let hr = row(&index, &h).expect("household listed");
+    assert_eq!((hr["kind"].clone(), hr["title"].clone()), (json!("household"), json!("3-2-601")), "{hr}");
+    assert_eq!(hr.as_object().map(|o| o.get("assignee").is_none_or(Value::is_null)), Some(true), "{hr}");
+    assert!(row(&inbox, &h).is_none(), "a household in a volunteer's inbox");
 
     // Bob's phone learns its work by syncing: the inbox, then every document it lists.
     let mut bob = TestPeer::new("bob");
@@ -131,6 +137,8 @@ async fn inboxes_and_grid_indexes_follow_assignments() -> anyhow::Result<()> {
     wait_for_doc(&s.ws_url(&tf), &g2_index, T, |v| row(v, &t2).is_some()).await?;
     let index = fetch(&alice_url, &g1_index, T).await?.value();
     assert!(row(&index, &t2).is_none(), "g2's task is listed in g1's index");
+    assert!(row(&index, &h2).is_none(), "g2's household is listed in g1's index");
+    assert!(row(&wait_for_doc(&s.ws_url(&tf), &g2_index, T, |v| row(v, &h2).is_some()).await?, &h2).is_some());
     assert!(row(&index, &t).is_some());
     assert!(!fetch(&alice_url, &g2_index, T).await?.available(), "alice reads g2's index");
     Ok(())

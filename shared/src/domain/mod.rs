@@ -247,8 +247,8 @@ impl DomainDoc {
         }
     }
 
-    /// The row a task or episode shows in grid indexes and inboxes (`None` for other
-    /// kinds). `alerts` is 0: the server fills in the count from its alert store, and may
+    /// The row a task, episode or household shows in grid indexes (tasks and episodes also
+    /// in inboxes; `None` for other kinds). `alerts` is 0: the server fills in the count from its alert store, and may
     /// put the address in front of the title with [`SummaryRow::with_address`].
     #[must_use]
     pub fn summary(&self) -> Option<SummaryRow> {
@@ -274,6 +274,18 @@ impl DomainDoc {
                 // "check-in", not the reason or the person: the row is seen by everyone
                 // working on the grid.
                 title: "check-in".to_string(),
+            }),
+            // Its grid's index lists every household by address, so a coordinator's phone
+            // holds them all (care flags and names stay in the document).
+            DomainDoc::Household(h) => Some(SummaryRow {
+                kind: Kind::Household,
+                status: "active".to_string(),
+                assignee: None,
+                priority: None,
+                due: None,
+                alerts: 0,
+                household: None,
+                title: h.address_label(),
             }),
             _ => None,
         }

@@ -2,7 +2,7 @@ import { decodeSyncMessage, init, loadIncremental } from "@automerge/automerge/s
 import { Repo, type DocHandle, type PeerId } from "@automerge/automerge-repo/slim"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import { afterEach, describe, expect, it } from "vitest"
-import type { Episode, Household, Inbox, SummaryRow, Task } from "../generated"
+import type { Episode, GridIndex, Household, Inbox, SummaryRow, Task } from "../generated"
 import { MemStorage } from "../test/memstorage"
 import { pair, waitFor, type PairAdapter } from "../test/pair"
 import { communityDate, newCheckin, newEpisode, newHousehold, newTask } from "./domain"
@@ -225,5 +225,35 @@ describe("LinliStore", () => {
     for (const c of left.filter(c => c.key[1] !== "sync-state")) {
       expect(Object.keys(loadIncremental(init(), c.data!))).toEqual([])
     }
+  })
+
+  it("keeps every household its grid index lists on a coordinator's phone, apart from the work", async () => {
+    const w = world()
+    const lonely = w.server.create<Household>(
+      newHousehold({ grid: "g1", building: "7", unit: "1", room: "101", phone: "", notes: "", members: [] }),
+    )
+    const listed = (title: string): SummaryRow => ({
+      kind: "household",
+      status: "active",
+      assignee: null,
+      priority: null,
+      due: null,
+      alerts: 0,
+      household: null,
+      title,
+    })
+    const index = w.server.create<GridIndex>({
+      kind: "grid-index",
+      schema: 1,
+      grid: "g1",
+      docs: { [lonely.documentId]: listed("7-1-101"), [w.house.documentId]: listed("3-2-501") },
+    })
+    const coord: SessionUser = { id: "u-coord", username: "wang.coord", role: "coordinator", grids: ["g1"] }
+    const store = new LinliStore({ user: coord, lists: [index.url], kv: memoryKV(), storage: new IndexedDBStorageAdapter(`t${++dbCount}`), link: connect(w.server).link, now: () => NOW })
+    stores.push(store)
+    await store.start()
+    await waitFor(() => [lonely, w.house].every(h => store.state.docs[h.documentId]), 5000, "households")
+    expect(store.doc<Household>(lonely.documentId)?.room).toBe("101")
+    expect(store.state.rows).toEqual({})
   })
 })

@@ -337,10 +337,16 @@ export class LinliStore {
   private onListChange(): void {
     const rows: Record<string, SummaryRow> = {}
     const rowGrids: Record<string, string> = {}
+    const households: string[] = []
     for (const h of this.listHandles.values()) {
       const doc = h.doc()
       if (!doc?.docs) continue
       for (const [id, row] of Object.entries(doc.docs)) {
+        // A grid index lists every household of the grid; `rows` is the work.
+        if (row.kind === "household") {
+          households.push(id)
+          continue
+        }
         rows[id] = { ...row }
         rowGrids[id] = doc.grid
       }
@@ -348,6 +354,11 @@ export class LinliStore {
     this.set({ rows, rowGrids })
     this.scheduleSnapshot()
     if (this.settling.size) this.settle()
+    // Coordinators keep every household of their grids on the phone (medics read only
+    // those of their episodes, which come with the work below).
+    if (this.user.role === "coordinator" || this.user.role === "admin") {
+      for (const id of households) if (!this.handles.has(id)) void this.load(id)
+    }
     for (const [id, row] of Object.entries(rows)) {
       if (!this.handles.has(id) && this.mayRead(row)) void this.load(id)
       // A volunteer's household comes with the work: the address is needed at the door.
