@@ -92,6 +92,7 @@ impl Application {
             quarantine,
             projector,
             web_dir: settings.web_dir.clone().filter(|d| d.join("index.html").is_file()),
+            utc_offset_minutes: settings.utc_offset_minutes,
         });
         let app_state = state.clone();
         let json_limit = web::JsonConfig::default().limit(64 * 1024);

@@ -133,6 +133,17 @@ fn base64url_round_trips() {
     assert_eq!(b64url_encode(b"{\"a\"}"), "eyJhIn0");
 }
 
+/// The phone computes check-in days in the community's time: `/api/me` says which.
+#[tokio::test]
+async fn me_tells_the_community_s_utc_offset() -> anyhow::Result<()> {
+    let c = Community::start(&["--utc-offset-minutes", "-300"]).await?;
+    let (status, body) = me(&c.server, &c.token(ALICE).await?).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["utc_offset_minutes"], -300, "{body}");
+    assert_eq!(body["user"]["username"], "alice");
+    Ok(())
+}
+
 #[tokio::test]
 async fn upgrade_without_a_valid_token_is_401() -> anyhow::Result<()> {
     let c = Community::start(&[]).await?;

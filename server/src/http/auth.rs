@@ -198,5 +198,10 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
         .filter(|g| user.role == crate::auth::Role::Admin || user.grids.contains(&g.id))
         .map(|g| super::admin::grid_json(g, user.role != crate::auth::Role::Volunteer))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"user": user_json(user), "inbox": user.inbox.to_url(), "grids": grids})))
+    Ok(HttpResponse::Ok().json(json!({
+        "user": user_json(user),
+        "inbox": user.inbox.to_url(),
+        "grids": grids,
+        "utc_offset_minutes": state.utc_offset_minutes,
+    })))
 }

@@ -37,6 +37,8 @@ pub struct AppState {
     pub projector: crate::index::Projector,
     /// The built PWA (`web/dist`), if present.
     pub web_dir: Option<std::path::PathBuf>,
+    /// The community's offset from UTC (its calendar days and check-in slots).
+    pub utc_offset_minutes: i32,
 }
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {

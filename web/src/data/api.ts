@@ -28,6 +28,7 @@ export interface MeResponse {
   user: SessionUser
   inbox: string
   grids: GridInfo[]
+  utc_offset_minutes?: number
 }
 
 export interface Dashboard {
@@ -173,5 +174,6 @@ export function sessionFrom(login: LoginResponse, me?: MeResponse): Session {
     user: me?.user ?? login.user,
     inbox: me?.inbox,
     grids: me?.grids,
+    utc_offset_minutes: me?.utc_offset_minutes,
   }
 }

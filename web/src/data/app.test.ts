@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { Api, ApiError, type LoginResponse, type MeResponse } from "./api"
 import { App } from "./app"
+import { COMMUNITY_UTC_OFFSET_MINUTES, communityDate, DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES, setCommunityUtcOffset } from "./domain"
 import { memoryKV, type KV } from "./kv"
 import { saveSession, type Session, type SessionUser } from "./session"
 import { LinliStore } from "./store"
@@ -27,7 +28,10 @@ function fakeApi(opts: { meStatus?: number } = {}) {
 }
 
 const apps: App[] = []
-afterEach(() => apps.splice(0).forEach(a => a.dispose()))
+afterEach(() => {
+  apps.splice(0).forEach(a => a.dispose())
+  setCommunityUtcOffset(undefined)
+})
 
 function makeApp(kv: KV, api: Api, online: { value: boolean }) {
   const stores: LinliStore[] = []
@@ -141,5 +145,29 @@ describe("App directory", () => {
     const { app: offline } = makeApp(kv, api, online)
     expect((await offline.directory()).map(u => u.username)).toEqual(["chen.vol", "wang.coord"])
     expect(asked).toEqual(["g1"])
+  })
+})
+
+describe("App community time", () => {
+  it("counts days with the server's UTC offset from /api/me, also after a restart with no network", async () => {
+    const kv = memoryKV()
+    // A session saved before the server said anything about its offset.
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 12 * 3600, user: COORD, grids: [] })
+    const me = async (): Promise<MeResponse> => ({ user: COORD, inbox: "automerge:inbox", grids: [], utc_offset_minutes: -300 })
+    const online = { value: true }
+    const { app } = makeApp(kv, { me } as unknown as Api, online)
+    // The default until told otherwise: 2026-03-10 04:00 UTC is the 10th in China.
+    expect(COMMUNITY_UTC_OFFSET_MINUTES).toBe(DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES)
+    expect(communityDate(NOW)).toBe("2026-03-10")
+    await app.checkSession()
+    expect(app.state.session?.utc_offset_minutes).toBe(-300)
+    // Five hours behind UTC it is still the 9th.
+    expect(communityDate(NOW)).toBe("2026-03-09")
+
+    // Another start with no network: the saved session keeps the offset.
+    setCommunityUtcOffset(undefined)
+    online.value = false
+    makeApp(kv, { me } as unknown as Api, online)
+    expect(COMMUNITY_UTC_OFFSET_MINUTES).toBe(-300)
   })
 })

@@ -10,6 +10,7 @@
  */
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import { Api, ApiError, sessionFrom, type Alert, type Dashboard, type ExportName, type UserRow } from "./api"
+import { setCommunityUtcOffset } from "./domain"
 import { browserKV, getJSON, setJSON, type KV } from "./kv"
 import { clearSession, isExpired, loadSession, saveSession, syncUrl, wantsRefresh, type RiskLevel, type Session } from "./session"
 import { webSocketLink } from "./socket"
@@ -91,6 +92,7 @@ export class App {
     this.makeStore = deps.makeStore ?? defaultStore
     this.ready = deps.ready ?? Promise.resolve()
     const session = loadSession(this.kv)
+    setCommunityUtcOffset(session?.utc_offset_minutes)
     this.state = {
       session,
       sessionExpired: session ? isExpired(session, this.now()) : false,
@@ -106,6 +108,7 @@ export class App {
   }
 
   private set(patch: Partial<AppState>): void {
+    if ("session" in patch) setCommunityUtcOffset(patch.session?.utc_offset_minutes)
     this.state = { ...this.state, ...patch }
     this.listeners.forEach(l => l(this.state))
   }
@@ -219,9 +222,9 @@ export class App {
         this.refreshing = true
         const fresh = await this.api.refresh().finally(() => (this.refreshing = false))
         this.adoptToken({ ...s, token: fresh.token, expires_at: fresh.expires_at, user: fresh.user })
-      } else if (probe || !s.grids) {
+      } else if (probe || !s.grids || s.utc_offset_minutes === undefined) {
         const me = await this.api.me()
-        const next: Session = { ...s, user: me.user, inbox: me.inbox, grids: me.grids }
+        const next: Session = { ...s, user: me.user, inbox: me.inbox, grids: me.grids, utc_offset_minutes: me.utc_offset_minutes }
         saveSession(this.kv, next)
         this.set({ session: next })
       }
@@ -258,7 +261,12 @@ export class App {
     const next = sessionFrom(res, me)
     const prev = this.state.session
     if (prev && prev.user.id === next.user.id && this.store) {
-      this.adoptToken({ ...next, inbox: next.inbox ?? prev.inbox, grids: next.grids ?? prev.grids })
+      this.adoptToken({
+        ...next,
+        inbox: next.inbox ?? prev.inbox,
+        grids: next.grids ?? prev.grids,
+        utc_offset_minutes: next.utc_offset_minutes ?? prev.utc_offset_minutes,
+      })
       return
     }
     saveSession(this.kv, next)

@@ -28,11 +28,21 @@ import {
   type TaskStatus,
 } from "../generated"
 
+/** China Standard Time: the community's offset until the server has said otherwise. */
+export const DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES = 8 * 60
+
 /**
- * The community's offset from UTC in minutes (China Standard Time). The server turns a
- * check-in's time into a local date with the same offset (DomainLimits::utc_offset_minutes).
+ * The community's offset from UTC in minutes. The server turns a check-in's time into a
+ * local date with its setting (`utc_offset_minutes`), which `GET /api/me` reports and the
+ * session keeps, so the phone counts days the same way with no network.
  */
-export const COMMUNITY_UTC_OFFSET_MINUTES = 8 * 60
+export let COMMUNITY_UTC_OFFSET_MINUTES = DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES
+
+/** Adopts the server's offset (`undefined` or nonsense: the default). */
+export function setCommunityUtcOffset(minutes: number | undefined): void {
+  const valid = typeof minutes === "number" && Number.isInteger(minutes) && Math.abs(minutes) <= 14 * 60
+  COMMUNITY_UTC_OFFSET_MINUTES = valid ? minutes : DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES
+}
 
 export type AnyDoc = Task | Episode | Household
 

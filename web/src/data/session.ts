@@ -32,6 +32,8 @@ export interface Session {
   user: SessionUser
   inbox?: string
   grids?: GridInfo[]
+  /** The community's offset from UTC (`GET /api/me`). */
+  utc_offset_minutes?: number
 }
 
 const KEY = "linli:session"
