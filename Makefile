@@ -1,6 +1,6 @@
 # Linli — the two commands a newcomer needs are `make run` and `make test`.
-# Both install what they need on a fresh machine (Rust crates via cargo, npm packages
-# for the JavaScript interop test via npm ci).
+# Both install what they need on a fresh machine: Rust crates via cargo, npm packages
+# via npm ci, and (for the browser tests) Debian's chromium and a CJK font via apt-get.
 
 CARGO ?= cargo
 DATA ?= ./data
@@ -10,13 +10,15 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
 .PHONY: run test test-rust test-interop build build-debug interop-deps lint fmt clean bench
 
-## Build and start the server with a demo community on $(BIND); prints the demo logins.
-run:
+## Build the PWA and the server, and start it with a demo community on $(BIND); prints
+## the demo logins.
+run: web-build
 	$(CARGO) build --release -p linli-server
 	$(TARGET_DIR)/release/linli --data $(DATA) serve --demo --bind $(BIND)
 
-## Every test: Rust unit, conformance and black-box tests, then the JS interop test.
-test: test-rust test-interop
+## Every test: Rust unit, conformance and black-box tests, the JS interop test, then the
+## PWA's unit tests and its end-to-end tests in headless Chromium.
+test: test-rust test-interop test-web
 
 build-debug:
 	$(CARGO) build -p linli-server
@@ -47,25 +49,29 @@ clean:
 bench:
 	CARGO="$(CARGO)" bash bench/run.sh
 
-.PHONY: web-deps web-build test-web web-measure
+.PHONY: web-deps browser-deps web-build test-web web-measure
 
 ## The PWA (web/). Its browser tests use Debian's Chromium (never a downloaded browser)
 ## and a CJK font so that screenshots are readable.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 web-deps:
 	@command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }
-	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
-		apt-get update && apt-get install -y chromium fonts-wqy-microhei; fi
 	cd web && npm ci --no-audit --no-fund
+
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-wqy-microhei; fi
 
 web-build: web-deps
 	cd web && npm run build
 
 ## Vitest unit tests of the data layer, then the end-to-end tests in headless Chromium
 ## against the real server (screenshots in web/test-results/).
-test-web: build-debug web-build
+test-web: build-debug web-build browser-deps
 	cd web && npm run test:unit && LINLI_BIN=$(TARGET_DIR)/debug/linli npm run test:e2e
 
 ## The PWA's budgets (bytes, bundle size, time to the task list with 200 documents and
 ## the CPU throttled 4x); writes web/test-results/budget.json.
-web-measure: build-debug web-build
+web-measure: build-debug web-build browser-deps
 	cd web && LINLI_BIN=$(TARGET_DIR)/debug/linli node scripts/measure.mjs
