@@ -15,7 +15,7 @@ import WebSocket from "ws"
 import { Repo, encodeHeads, generateAutomergeUrl, splice } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
-import { serverKind, startServer } from "./servers.mjs"
+import { serverKind, startLinli, startServer } from "./servers.mjs"
 
 const STEP_MS = 15_000 // bound of every wait: a broken server fails, never hangs
 
@@ -241,6 +241,44 @@ test("automerge-repo clients sync through the server, offline and across a kill 
       assert.deepEqual(sortedHeads(e), sortedHeads(h))
       assert.deepEqual(plain(e.doc()), plain(h.doc()))
     }
+  } catch (e) {
+    server.dumpLogs()
+    throw e
+  }
+})
+
+// The server keeps at most one document in memory and evicts idle ones after a second,
+// so every edit below lands on a document that left memory while both clients stayed
+// connected. The server then has to pick up each client's sync where it stopped (its
+// parked subscription asks the client to restart it), and still acknowledge every edit.
+test("connected clients keep syncing and being acknowledged while documents leave memory", { timeout: 90_000, skip: serverKind() !== "linli" && "Linli's eviction settings" }, async () => {
+  const server = await startLinli({ flags: ["--max-docs-in-memory", "1", "--doc-idle-secs", "1"] })
+  servers.push(server)
+  try {
+    const A = client("alice-ev", server.url("alice"))
+    const B = client("carol-ev", server.url("carol"))
+    await Promise.all([connected(A), connected(B)])
+    const ours = ["701", "702", "703"].map(room => A.create(household(room)))
+    await acknowledged(A, ours, "three new households")
+    const theirs = []
+    for (const h of ours) theirs.push(await withTimeout("B finds a household", B.find(h.url)))
+    for (let round = 0; round < 4; round++) {
+      step(`eviction round ${round}`)
+      // Both edit different documents, then leave them idle long enough to be evicted.
+      ours[round % 3].change(d => d.members.push(member(`a${round}`)))
+      theirs[(round + 1) % 3].change(d => d.members.push(member(`b${round}`)))
+      await acknowledged(A, ours, `A's edit of round ${round}`)
+      await acknowledged(B, theirs, `B's edit of round ${round}`)
+      await new Promise(r => setTimeout(r, 1500))
+    }
+    await eventually("A and B to converge", () => {
+      for (let i = 0; i < 3; i++) assert.deepEqual(sortedHeads(theirs[i]), sortedHeads(ours[i]))
+    })
+    const names = ours.flatMap(h => h.doc().members.map(m => m.name)).sort()
+    assert.deepEqual(names, ["a0", "a1", "a2", "a3", "b0", "b1", "b2", "b3"])
+    const metrics = await (await fetch(`${server.httpBase}/metrics`)).text()
+    const evictions = Number(/^linli_evictions_total (\d+)/m.exec(metrics)?.[1] ?? 0)
+    assert.ok(evictions >= 4, `documents were evicted ${evictions} times`)
   } catch (e) {
     server.dumpLogs()
     throw e

@@ -1,6 +1,7 @@
 // Starts the sync server under test for the interop tests, with one interface for
 // two implementations:
-//   startLinli({dataDir, port})      the real `linli` binary (LINLI_BIN or ../../target/debug/linli)
+//   startLinli({dataDir, port, flags}) the real `linli` binary (LINLI_BIN or ../../target/debug/linli),
+//                                    with extra `serve` flags
 //   startReference({dataDir, port})  reference-server.mjs (the official JS sync server setup)
 //   startServer(opts)                picks one by INTEROP_SERVER=linli|reference (default linli)
 // Each returns { kind, port, httpBase, url(user), token(user), userId(user), kill9(), stop(), restart(),
@@ -183,7 +184,7 @@ export async function login(httpBase, username, password) {
   return body
 }
 
-export async function startLinli({ dataDir, port } = {}) {
+export async function startLinli({ dataDir, port, flags = [] } = {}) {
   const bin = linliBin()
   const { dir, fresh } = freshDir(dataDir, "interop-linli-")
   if (fresh) {
@@ -197,7 +198,7 @@ export async function startLinli({ dataDir, port } = {}) {
   const server = await managed({
     kind: "linli",
     port,
-    launch: (p, logs) => spawnListening("linli", bin, ["--data", dir, "serve", "--bind", `127.0.0.1:${p}`], logs),
+    launch: (p, logs) => spawnListening("linli", bin, ["--data", dir, "serve", "--bind", `127.0.0.1:${p}`, ...flags], logs),
     afterStart: async s => {
       try {
         for (const [username, u] of Object.entries(USERS)) {
