@@ -28,7 +28,8 @@ pub enum DocCommand {
     Ephemeral { conn: ConnHandle, session_id: String, count: u64, data: Vec<u8> },
     /// The connection closed.
     Leave { conn: ConnId },
-    /// Peers that were syncing this document when a previous actor was evicted.
+    /// Peers of a predecessor that exited while this actor was already running (one that
+    /// did not wait for its generation lock); usually the successor takes them at start.
     Resume { subscriptions: Vec<Subscription> },
     /// A change written by the server itself, as its own Automerge actor (inboxes, grid
     /// indexes). The function returns whether it changed anything.
@@ -120,10 +121,11 @@ pub(crate) async fn run(
     id: DocumentId,
     mut rx: mpsc::UnboundedReceiver<DocCommand>,
     generation: Arc<tokio::sync::Mutex<()>>,
-    subscriptions: Vec<Subscription>,
 ) {
-    // Wait for a predecessor (evicted, still draining) so its last chunk is in the store.
+    // Wait for a predecessor (evicted, still draining) so its last chunk is in the store
+    // and its peers are parked; then take them over.
     let guard = generation.clone().lock_owned().await;
+    let subscriptions = hub.take_dormant(id);
     let (doc, chunks) = load(&hub, id).await;
     let mut actor = DocActor {
         hub: hub.clone(),
@@ -157,9 +159,9 @@ pub(crate) async fn run(
         }
         actor.handle_batch(batch).await;
     }
-    let subscriptions = actor.into_subscriptions();
+    // Park our peers before a successor may start (it waits for the lock).
+    hub.actor_exited(id, &generation, actor.into_subscriptions());
     drop(guard);
-    hub.actor_exited(id, &generation, subscriptions);
 }
 
 /// Loads a document from the store. A document that cannot be read is reported, counted
@@ -204,7 +206,14 @@ impl DocActor {
             if sub.conn.is_closed() {
                 continue;
             }
-            self.peers.insert(sub.conn.id(), Peer::with_state(sub.conn, sub.state));
+            match self.peers.get_mut(&sub.conn.id()) {
+                // Already syncing with us: keep that, but what the predecessor held for
+                // this peer is gone, so it restarts its sync all the same.
+                Some(peer) => peer.state.needs_reset = true,
+                None => {
+                    self.peers.insert(sub.conn.id(), Peer::with_state(sub.conn, sub.state));
+                }
+            }
         }
     }
 

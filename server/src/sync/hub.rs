@@ -6,11 +6,13 @@
 //! `.await`.
 //!
 //! Eviction: when more than `max_docs_in_memory` documents are open, the least recently
-//! used one is retired. Its actor finishes the messages already queued, hands the peers it
-//! was syncing with back to the hub as *dormant subscriptions* (their shared heads only),
-//! and exits. The next message for that document starts a fresh actor, which waits for the
-//! old one to finish, reloads from the store and resumes the subscriptions, so a phone
-//! that stays connected still receives every later change.
+//! used one is retired (an idle one retires itself). Its actor finishes the messages
+//! already queued, hands the peers it was syncing with back to the hub as *dormant
+//! subscriptions* (their shared heads, and a request to restart their sync), and only then
+//! releases the document's generation lock. The next message for that document starts a
+//! fresh actor, which waits for that lock, takes the dormant subscriptions, and reloads
+//! from the store; so a phone that stays connected still receives every later change, and
+//! no actor serves the document before it knows who is subscribed.
 
 use super::conn::{ConnHandle, ConnId};
 use super::doc_actor::{self, DocCommand};
@@ -304,12 +306,16 @@ impl Hub {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let generation = maps.retiring.remove(&doc).unwrap_or_default();
-        let subscriptions = maps.dormant.remove(&doc).unwrap_or_default();
         let _ = tx.send(cmd);
         maps.docs.put(doc, DocEntry { tx, generation: generation.clone() });
         self.metrics.docs_loaded.set(maps.docs.len() as i64);
         drop(maps);
-        self.runtime.spawn(doc_actor::run(self.clone(), doc, rx, generation, subscriptions));
+        self.runtime.spawn(doc_actor::run(self.clone(), doc, rx, generation));
+    }
+
+    /// The subscriptions parked for `doc`, for the actor that now holds its generation lock.
+    pub(crate) fn take_dormant(&self, doc: DocumentId) -> Vec<Subscription> {
+        self.maps.lock().dormant.remove(&doc).unwrap_or_default()
     }
 
     /// Called by an idle actor: removes its entry if nothing is queued for it. Returns
@@ -331,6 +337,8 @@ impl Hub {
             return false;
         }
         maps.docs.pop(&doc);
+        // A successor started before we are gone must wait for our subscriptions.
+        maps.retiring.insert(doc, generation.clone());
         self.metrics.docs_loaded.set(maps.docs.len() as i64);
         true
     }
@@ -348,11 +356,14 @@ impl Hub {
         }
         let live: Vec<_> = subscriptions.into_iter().filter(|s| !s.conn.is_closed()).collect();
         if !live.is_empty() {
-            // If a successor already started, hand the subscriptions to it directly.
-            if let Some(entry) = maps.docs.peek(&doc) {
-                let _ = entry.tx.send(DocCommand::Resume { subscriptions: live });
-            } else {
-                maps.dormant.entry(doc).or_default().extend(live);
+            match maps.docs.peek(&doc) {
+                // A successor that does not wait for our generation lock is already
+                // running: hand the subscriptions to it directly.
+                Some(entry) if !Arc::ptr_eq(&entry.generation, generation) => {
+                    let _ = entry.tx.send(DocCommand::Resume { subscriptions: live });
+                }
+                // Otherwise whoever takes the lock after us picks them up.
+                _ => maps.dormant.entry(doc).or_default().extend(live),
             }
         }
         self.metrics.docs_loaded.set(maps.docs.len() as i64);
