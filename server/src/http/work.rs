@@ -33,6 +33,15 @@ fn no_volunteers(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
+/// The grid `id`, if the caller oversees it (403 otherwise, 404 if there is no such grid).
+fn overseen_grid(req: &HttpRequest, state: &AppState, id: String) -> Result<crate::grids::Grid, ApiError> {
+    let caller = authenticate(req, state, false)?;
+    if !oversees(&caller, &id) {
+        return Err(ApiError::Forbidden("not your grid"));
+    }
+    crate::grids::get(&state.db, &id).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such grid"))
+}
+
 /// `GET /api/grids/{id}/people`: who works in the grid (id, username, role), so that a
 /// coordinator can assign work by name. For those who oversee the grid; nothing more
 /// than names and roles (no contact details, no other grids).
@@ -41,12 +50,7 @@ pub async fn people(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, false)?;
-    let grid = path.into_inner();
-    if !oversees(&caller, &grid) {
-        return Err(ApiError::Forbidden("not your grid"));
-    }
-    crate::grids::get(&state.db, &grid).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such grid"))?;
+    let grid = overseen_grid(&req, &state, path.into_inner())?.id;
     let people: Vec<_> = state
         .users
         .list()?
@@ -63,13 +67,8 @@ pub async fn dashboard(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, false)?;
-    let grid = path.into_inner();
-    if !oversees(&caller, &grid) {
-        return Err(ApiError::Forbidden("not your grid"));
-    }
-    let info =
-        crate::grids::get(&state.db, &grid).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such grid"))?;
+    let info = overseen_grid(&req, &state, path.into_inner())?;
+    let grid = info.id.clone();
     let proj = index::proj_tree(&state.db).map_err(ApiError::internal)?;
     let alerts = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
     let now = crate::audit::now_ms();
