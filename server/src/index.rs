@@ -79,6 +79,9 @@ pub struct ProjRow {
     pub care_flags: BTreeMap<String, u32>,
     #[serde(default)]
     pub erased: bool,
+    /// A household's address label, as its grid index lists it (empty for other kinds).
+    #[serde(default)]
+    pub title: String,
 }
 
 /// An alert: raised by the server, acknowledged and resolved by people.
@@ -405,11 +408,18 @@ impl ProjectorCore {
             updated_at: now,
             care_flags,
             erased,
+            title: match value {
+                DomainDoc::Household(h) => h.address_label(),
+                _ => String::new(),
+            },
         };
         self.put_row(&row);
         if value.kind() == Kind::Household {
-            if let (Some(summary), Some(grid)) =
-                (value.summary(), crate::grids::get(&self.db, &row.grid).ok().flatten())
+            // Its grid index lists it by address: written when that row would change, not
+            // on every edit of the household (members, notes…).
+            let listed = old.as_ref().is_some_and(|o| o.grid == row.grid && o.title == row.title);
+            if let (false, Some(summary), Some(grid)) =
+                (listed, value.summary(), crate::grids::get(&self.db, &row.grid).ok().flatten())
             {
                 writes.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, Some(summary));
             }

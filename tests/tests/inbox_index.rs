@@ -76,6 +76,10 @@ async fn inboxes_and_grid_indexes_follow_assignments() -> anyhow::Result<()> {
     assert_eq!((hr["kind"].clone(), hr["title"].clone()), (json!("household"), json!("3-2-601")), "{hr}");
     assert_eq!(hr.as_object().map(|o| o.get("assignee").is_none_or(Value::is_null)), Some(true), "{hr}");
     assert!(row(&inbox, &h).is_none(), "a household in a volunteer's inbox");
+    // A new address reaches the row (other edits of the household leave it as it is).
+    set(&mut alice, &h, "room", json!("611"));
+    alice.sync_all(T).await?;
+    wait_for_doc(&alice_url, &g1_index, T, |v| row(v, &h).is_some_and(|r| r["title"] == "3-2-611")).await?;
 
     // Bob's phone learns its work by syncing: the inbox, then every document it lists.
     let mut bob = TestPeer::new("bob");
@@ -89,7 +93,7 @@ async fn inboxes_and_grid_indexes_follow_assignments() -> anyhow::Result<()> {
     }
     bob.sync_all(T).await?;
     assert_eq!(read(bob.doc(&t))["assignee"], json!(bob_id));
-    assert_eq!(read(bob.doc(&h))["room"], "601");
+    assert_eq!(read(bob.doc(&h))["room"], "611");
 
     // Alice hands it to erin: it leaves bob's inbox and reach, and reaches erin's.
     alice.sync_all(T).await?;
