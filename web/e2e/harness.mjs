@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { after, before } from "node:test"
 import { chromium } from "playwright-core"
 import { startServer } from "../scripts/serve.mjs"
 
@@ -209,4 +210,21 @@ export async function waitUntil(fn, ms = 30_000, what = "condition") {
     await new Promise(r => setTimeout(r, 250))
   }
   throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`)
+}
+
+/**
+ * For a test file: the real stack and a headless Chromium, started before its tests and
+ * stopped after them. Read `.stack` and `.browser` inside the tests.
+ */
+export function useStack() {
+  const e2e = { stack: null, browser: null }
+  before(async () => {
+    e2e.stack = await startStack()
+    e2e.browser = await launch()
+  })
+  after(async () => {
+    await e2e.browser?.close()
+    await e2e.stack?.stop()
+  })
+  return e2e
 }

@@ -4,22 +4,11 @@
 // opens from the service worker and the work is still there), comes back online; the
 // coordinator's dashboard then shows the delivery done and the check-in's fever alert.
 // Screenshots of the main screens go to test-results/.
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import assert from "node:assert/strict"
-import { USERS, apiLogin, launch, phone, shot, startStack, swReady, uiLogin, waitUntil } from "./harness.mjs"
+import { apiLogin, phone, shot, swReady, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
 
-let stack
-let browser
-
-before(async () => {
-  stack = await startStack()
-  browser = await launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await stack?.stop()
-})
+const e2e = useStack()
 
 const TZ = { timezoneId: "Asia/Shanghai" }
 
@@ -37,14 +26,14 @@ async function dashboard(base, token) {
 }
 
 test("a delivery and a check-in done offline reach the coordinator's dashboard", { timeout: 240_000 }, async () => {
-  const base = stack.base
+  const base = e2e.stack.base
   const vol = await apiLogin(base, USERS.vol)
   const coordApi = await apiLogin(base, USERS.coord)
   const before = await dashboard(base, coordApi.token)
   const deliveredBefore = before.tasks.delivered ?? 0
 
   // ---- the coordinator creates and assigns a delivery ---------------------------------
-  const coordCtx = await phone(browser, TZ)
+  const coordCtx = await phone(e2e.browser, TZ)
   const coord = await coordCtx.newPage()
   coord.on("pageerror", e => console.error("coordinator page error:", e.message))
   await coord.goto(`${base}/`)
@@ -78,7 +67,7 @@ test("a delivery and a check-in done offline reach the coordinator's dashboard",
   await shot(coord, "03-coordinator-delivery")
 
   // ---- the volunteer's phone gets it --------------------------------------------------
-  const volCtx = await phone(browser, TZ)
+  const volCtx = await phone(e2e.browser, TZ)
   const v = await volCtx.newPage()
   v.on("pageerror", e => console.error("volunteer page error:", e.message))
   await uiLogin(v, base, USERS.vol)
@@ -142,7 +131,7 @@ test("a delivery and a check-in done offline reach the coordinator's dashboard",
   await volCtx.setOffline(false)
   await waitUntil(async () => (await appState(v))?.pending === 0, 60_000, "everything synced").catch(async e => {
     const state = await v.evaluate(() => ({ online: navigator.onLine, ...window.linli.state.data, docs: undefined, rows: undefined, summaries: undefined }))
-    console.error("volunteer state:", JSON.stringify(state), "\nserver log:", stack.linli.log().slice(-5000))
+    console.error("volunteer state:", JSON.stringify(state), "\nserver log:", e2e.stack.linli.log().slice(-5000))
     throw e
   })
   assert.equal((await appState(v)).notices, 0, "nothing was refused")

@@ -2,28 +2,17 @@
 // back to the server's copy of that one document, and keeps (and syncs) its other work.
 // The refused change is made straight through the data layer, as an old or buggy client
 // would: the screens never offer it (a volunteer may not move a delivery's due time).
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import assert from "node:assert/strict"
-import { USERS, launch, phone, shot, startStack, uiLogin, waitUntil } from "./harness.mjs"
+import { phone, shot, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
 
-let stack
-let browser
-
-before(async () => {
-  stack = await startStack()
-  browser = await launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await stack?.stop()
-})
+const e2e = useStack()
 
 test("a refused change is reported and the document recovered from the server", { timeout: 120_000 }, async () => {
-  const ctx = await phone(browser, { timezoneId: "Asia/Shanghai" })
+  const ctx = await phone(e2e.browser, { timezoneId: "Asia/Shanghai" })
   const page = await ctx.newPage()
   page.on("pageerror", e => console.error("page error:", e.message))
-  await uiLogin(page, stack.base, USERS.vol)
+  await uiLogin(page, e2e.stack.base, USERS.vol)
   await waitUntil(
     () =>
       page.evaluate(() => {

@@ -1,21 +1,10 @@
 // Every role's screens open at 360 px without script errors (medic and admin get the
 // coordinator's shell; a volunteer of the other grid sees only their own work).
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import assert from "node:assert/strict"
-import { launch, phone, shot, startStack, uiLogin } from "./harness.mjs"
+import { phone, shot, uiLogin, useStack } from "./harness.mjs"
 
-let stack
-let browser
-
-before(async () => {
-  stack = await startStack()
-  browser = await launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await stack?.stop()
-})
+const e2e = useStack()
 
 const ROLES = [
   { username: "admin", password: "demo-admin-2026", screens: ["", "work", "households", "alerts", "settings"] },
@@ -26,13 +15,13 @@ const ROLES = [
 
 for (const role of ROLES) {
   test(`${role.username}: every screen opens`, { timeout: 90_000 }, async () => {
-    const ctx = await phone(browser, { timezoneId: "Asia/Shanghai" })
+    const ctx = await phone(e2e.browser, { timezoneId: "Asia/Shanghai" })
     const page = await ctx.newPage()
     const errors = []
     page.on("pageerror", e => errors.push(e.message))
-    await uiLogin(page, stack.base, role)
+    await uiLogin(page, e2e.stack.base, role)
     for (const path of role.screens) {
-      await page.goto(`${stack.base}/#/${path}`)
+      await page.goto(`${e2e.stack.base}/#/${path}`)
       await page.locator("main h1").first().waitFor({ timeout: 30_000 })
       await page.waitForTimeout(300)
       await shot(page, `30-${role.username}-${path.replace(/\//g, "-") || "home"}`)
