@@ -5,9 +5,9 @@
 //! first is a reverse scan. Entries name users by id and documents by id; they never
 //! copy document content (health data stays in the documents, where retention erases it).
 
+use crate::clock::SharedClock;
 use crate::db::{Db, DbError};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -27,22 +27,37 @@ pub struct AuditEntry {
 #[derive(Debug)]
 pub struct Audit {
     tree: sled::Tree,
-    seq: AtomicU32,
+    /// Keys end with an id sled hands out monotonically across restarts, so two entries
+    /// of the same millisecond never share a key (the test clock stands still).
+    ids: sled::Db,
+    clock: SharedClock,
 }
 
 impl Audit {
     pub fn new(db: &Db) -> Result<Self, DbError> {
-        Ok(Audit { tree: db.sled.open_tree("audit")?, seq: AtomicU32::new(0) })
+        Ok(Audit { tree: db.sled.open_tree("audit")?, ids: db.sled.clone(), clock: db.clock.clone() })
     }
 
     /// Records an entry. It becomes durable with the next group commit (the write that
     /// the entry describes is itself durable before it is acknowledged).
     pub fn record(&self, user: &str, action: &str, doc: Option<String>, detail: impl Into<String>) {
-        let entry =
-            AuditEntry { at: now_ms(), user: user.to_owned(), action: action.to_owned(), doc, detail: detail.into() };
-        let mut key = Vec::with_capacity(12);
+        let entry = AuditEntry {
+            at: self.clock.now_ms(),
+            user: user.to_owned(),
+            action: action.to_owned(),
+            doc,
+            detail: detail.into(),
+        };
+        let id = match self.ids.generate_id() {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, action, "could not number an audit entry");
+                return;
+            }
+        };
+        let mut key = Vec::with_capacity(16);
         key.extend_from_slice(&entry.at.to_be_bytes());
-        key.extend_from_slice(&self.seq.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        key.extend_from_slice(&id.to_be_bytes());
         match serde_json::to_vec(&entry) {
             Ok(json) => {
                 if let Err(e) = self.tree.insert(key, json) {
@@ -82,10 +97,6 @@ impl Audit {
         }
         Ok(out)
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// Directory of the built web app (default web/dist).
     #[arg(long, env = "LINLI_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// For tests only: freeze the server's clock at this RFC 3339 instant.
+    #[arg(long, env = "LINLI_TEST_CLOCK")]
+    pub test_clock: Option<String>,
 }
 
 impl ServeArgs {
@@ -161,6 +164,9 @@ impl ServeArgs {
         );
         if let Some(dir) = &self.web_dir {
             s.web_dir = Some(dir.clone());
+        }
+        if let Some(instant) = &self.test_clock {
+            s.test_clock = Some(instant.clone());
         }
         // The signing key is taken from the environment only: flags show up in `ps`.
         if let Ok(secret) = std::env::var("LINLI_JWT_SECRET") {
@@ -235,7 +241,10 @@ fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let metrics = Arc::new(Metrics::new());
-        let db = Db::open(data, metrics.clone())?;
+        let db = Db::open(data, metrics.clone())?.with_clock(settings.clock()?);
+        if let Some(instant) = &settings.test_clock {
+            tracing::warn!(%instant, "TEST CLOCK: the server's clock stands still (never use this in production)");
+        }
         let logins = if demo { crate::demo::seed(&db)? } else { Vec::new() };
         let seeded = if demo {
             let peer = crate::startup::server_peer(&db)?;

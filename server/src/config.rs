@@ -47,6 +47,9 @@ pub struct Settings {
     pub utc_offset_minutes: i32,
     /// The built PWA to serve at `/` (default `web/dist`, if it exists).
     pub web_dir: Option<std::path::PathBuf>,
+    /// For tests only: the server's clock stands still at this RFC 3339 instant and moves
+    /// only through `POST /api/test/clock`. Unset (the default): the system clock.
+    pub test_clock: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -84,6 +87,7 @@ impl Default for Settings {
             sweep_secs: 60,
             utc_offset_minutes: 480,
             web_dir: Some(PathBuf::from("web/dist")),
+            test_clock: None,
         }
     }
 }
@@ -151,10 +155,24 @@ impl Settings {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
         }
+        if let Some(instant) = &self.test_clock {
+            crate::clock::parse_rfc3339_ms(instant).map_err(|e| ConfigError::Invalid(format!("test_clock: {e}")))?;
+        }
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::Invalid("jwt_secret must be at least 32 bytes".into()));
         }
         Ok(())
+    }
+
+    /// The clock the server runs on: the system's, or the test clock if one is set.
+    pub fn clock(&self) -> Result<crate::clock::SharedClock, ConfigError> {
+        Ok(match &self.test_clock {
+            Some(instant) => std::sync::Arc::new(
+                crate::clock::ManualClock::at_rfc3339(instant)
+                    .map_err(|e| ConfigError::Invalid(format!("test_clock: {e}")))?,
+            ),
+            None => std::sync::Arc::new(crate::clock::SystemClock),
+        })
     }
 
     pub fn ping_interval(&self) -> Duration {

@@ -5,6 +5,7 @@
 //! (revoked tokens). sled is opened once per process; a second process on the same
 //! directory (e.g. `linli backup` while the server runs) gets a clear "in use" error.
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::metrics::Metrics;
 use crate::store::{GroupCommit, SledStore};
 use linli_shared::StorageId;
@@ -35,6 +36,8 @@ pub struct Db {
     pub usernames: sled::Tree,
     pub grids: sled::Tree,
     pub sessions: sled::Tree,
+    /// The server's clock (see [`crate::clock`]): every record's time comes from it.
+    pub clock: SharedClock,
 }
 
 impl Db {
@@ -71,7 +74,19 @@ impl Db {
             sessions: sled.open_tree("sessions")?,
             commit,
             sled,
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same database, telling the time by `clock`.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, in ms since the epoch, by the server's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Makes every write so far durable (shared with concurrent writers).

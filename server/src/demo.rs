@@ -104,7 +104,7 @@ pub fn seed_documents(db: &Db, server_actor: &automerge::ActorId, utc_offset_min
         [id_of("chen.vol")?, id_of("liu.vol")?, id_of("yang.vol")?],
         [id_of("huang.vol")?, id_of("zhou.vol")?, id_of("wu.vol")?],
     ];
-    let now = crate::audit::now_ms();
+    let now = db.now_ms();
     let offset = chrono::FixedOffset::east_opt(utc_offset_minutes * 60)
         .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("utc"));
     let today =

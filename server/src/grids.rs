@@ -96,7 +96,7 @@ pub fn add(db: &Db, id: &str, name: &str) -> Result<Grid, GridError> {
         name: name.to_owned(),
         risk_level: RiskLevel::Low,
         index: DocumentId::random(),
-        risk_history: vec![RiskChange { level: RiskLevel::Low, at: crate::audit::now_ms(), by: "server".into() }],
+        risk_history: vec![RiskChange { level: RiskLevel::Low, at: db.now_ms(), by: "server".into() }],
     };
     let json = serde_json::to_vec(&grid).map_err(|e| DbError::Corrupt(e.to_string()))?;
     if db.grids.compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(json))?.is_err() {
@@ -117,7 +117,7 @@ pub fn get(db: &Db, id: &str) -> Result<Option<Grid>, GridError> {
 pub fn set_risk(db: &Db, id: &str, level: RiskLevel, by: &str) -> Result<Option<Grid>, GridError> {
     let Some(mut grid) = get(db, id)? else { return Ok(None) };
     grid.risk_level = level;
-    grid.risk_history.push(RiskChange { level, at: crate::audit::now_ms(), by: by.to_owned() });
+    grid.risk_history.push(RiskChange { level, at: db.now_ms(), by: by.to_owned() });
     let json = serde_json::to_vec(&grid).map_err(|e| DbError::Corrupt(e.to_string()))?;
     db.grids.insert(id.as_bytes(), json)?;
     db.durable()?;

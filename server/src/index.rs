@@ -14,7 +14,7 @@
 //! assigned work, `<household>/#episode/<doc>` for open episodes: who may read which
 //! household), `alerts` (`<doc>/<key>`).
 
-use crate::audit::{now_ms, Audit};
+use crate::audit::Audit;
 use crate::db::{Db, DbError};
 use crate::store::DocStore;
 use crate::sync::conn::UserCtx;
@@ -82,6 +82,9 @@ pub struct ProjRow {
     /// A household's address label, as its grid index lists it (empty for other kinds).
     #[serde(default)]
     pub title: String,
+    /// When the server first accepted the document (ms): a slot due before it was not missed.
+    #[serde(default)]
+    pub first_seen: Option<i64>,
 }
 
 /// An alert: raised by the server, acknowledged and resolved by people.
@@ -157,7 +160,8 @@ pub fn load_doc(store: &dyn DocStore, id: &DocumentId) -> Option<DomainDoc> {
 
 enum Event {
     Changed(DocumentId, Box<DomainDoc>),
-    Sweep,
+    /// A sweep; the sender, if any, is told once its writes are applied.
+    Sweep(Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 /// Handle to the projector task.
@@ -170,7 +174,7 @@ impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Event::Changed(id, _) => write!(f, "Changed({id})"),
-            Event::Sweep => write!(f, "Sweep"),
+            Event::Sweep(_) => write!(f, "Sweep"),
         }
     }
 }
@@ -218,7 +222,7 @@ impl Projector {
             let mut tick = tokio::time::interval(sweep_every);
             loop {
                 tick.tick().await;
-                if sweep_tx.send(Event::Sweep).is_err() {
+                if sweep_tx.send(Event::Sweep(None)).is_err() {
                     break;
                 }
             }
@@ -233,7 +237,16 @@ impl Projector {
 
     /// Asks for a sweep now (time-based alerts, retention).
     pub fn sweep(&self) {
-        let _ = self.tx.send(Event::Sweep);
+        let _ = self.tx.send(Event::Sweep(None));
+    }
+
+    /// Sweeps now and resolves once the sweep's projections and alerts are written (the
+    /// index documents it updates follow asynchronously, through their actors).
+    pub async fn sweep_done(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Event::Sweep(Some(done))).is_ok() {
+            let _ = wait.await;
+        }
     }
 }
 
@@ -242,11 +255,15 @@ async fn run(core: Arc<ProjectorCore>, mut rx: mpsc::UnboundedReceiver<Event>) {
     loop {
         let Some(first) = rx.recv().await else { break };
         let mut sweep = false;
+        let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
         let mut take = |e: Event, pending: &mut BTreeMap<DocumentId, DomainDoc>| match e {
             Event::Changed(id, v) => {
                 pending.insert(id, *v);
             }
-            Event::Sweep => sweep = true,
+            Event::Sweep(done) => {
+                sweep = true;
+                waiting.extend(done);
+            }
         };
         take(first, &mut pending);
         // Batch: whatever arrives within the flush interval is written together.
@@ -270,6 +287,9 @@ async fn run(core: Arc<ProjectorCore>, mut rx: mpsc::UnboundedReceiver<Event>) {
         match result {
             Ok(writes) => writes.apply(&core),
             Err(e) => tracing::error!(error = %e, "projector batch failed"),
+        }
+        for done in waiting {
+            let _ = done.send(());
         }
     }
 }
@@ -358,10 +378,11 @@ fn write_rows(doc: &mut Automerge, kind: &IndexTarget, rows: BTreeMap<String, Op
 }
 
 impl ProjectorCore {
-    fn local_now(&self) -> NaiveDateTime {
+    /// The community's local date and time at `ms`.
+    fn local(&self, ms: i64) -> NaiveDateTime {
         let offset = chrono::FixedOffset::east_opt(self.settings.utc_offset_minutes * 60)
             .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
-        offset.timestamp_millis_opt(now_ms()).single().map(|t| t.naive_local()).unwrap_or_default()
+        offset.timestamp_millis_opt(ms).single().map(|t| t.naive_local()).unwrap_or_default()
     }
 
     fn put_row(&self, row: &ProjRow) {
@@ -376,7 +397,7 @@ impl ProjectorCore {
     fn project(&self, id: DocumentId, value: &DomainDoc, writes: &mut IndexWrites) {
         let key = id.to_string();
         let old = get_row(&self.proj, &key);
-        let now = now_ms();
+        let now = self.db.now_ms();
         let (status, open, erased, care_flags) = match value {
             DomainDoc::Task(t) => (t.status.to_string(), t.status.is_open(), false, BTreeMap::new()),
             DomainDoc::Episode(e) => (e.status.to_string(), e.is_open(), e.erased, BTreeMap::new()),
@@ -412,6 +433,7 @@ impl ProjectorCore {
                 DomainDoc::Household(h) => h.address_label(),
                 _ => String::new(),
             },
+            first_seen: old.as_ref().and_then(|o| o.first_seen).or(Some(now)),
         };
         self.put_row(&row);
         if value.kind() == Kind::Household {
@@ -426,7 +448,7 @@ impl ProjectorCore {
             return;
         }
         self.update_access(old.as_ref(), &row);
-        let open_alerts = self.update_alerts(&key, &row.grid, value);
+        let open_alerts = self.update_alerts(&row, value);
         self.update_indexes(old.as_ref(), &row, value, open_alerts, writes);
         let assignment_changed = old.as_ref().map(|o| (&o.assignee, o.open)) != Some((&row.assignee, row.open));
         if assignment_changed {
@@ -458,10 +480,12 @@ impl ProjectorCore {
     }
 
     /// Raises new alerts, resolves those whose cause is gone; returns the open count.
-    fn update_alerts(&self, doc: &str, grid: &str, value: &DomainDoc) -> u32 {
+    fn update_alerts(&self, row: &ProjRow, value: &DomainDoc) -> u32 {
+        let (doc, grid) = (row.doc.as_str(), row.grid.as_str());
+        let now = self.db.now_ms();
         let facts: Vec<AlertFact> = match value {
-            DomainDoc::Episode(e) => episode_alerts(e, self.local_now()),
-            DomainDoc::Task(t) => task_alerts(t, now_ms()),
+            DomainDoc::Episode(e) => episode_alerts(e, self.local(now), self.local(row.first_seen.unwrap_or(now))),
+            DomainDoc::Task(t) => task_alerts(t, self.db.now_ms()),
             _ => Vec::new(),
         };
         let prefix = format!("{doc}/");
@@ -472,7 +496,6 @@ impl ProjectorCore {
             .filter_map(|v| v.ok().and_then(|v| serde_json::from_slice::<Alert>(&v).ok()))
             .map(|a| (a.id.clone(), a))
             .collect();
-        let now = now_ms();
         let mut open = 0;
         for fact in facts {
             let id = format!("{doc}/{}", fact.key);
@@ -526,7 +549,7 @@ impl ProjectorCore {
         open_alerts: u32,
         writes: &mut IndexWrites,
     ) {
-        let listed = row.open || row.closed_at.is_some_and(|c| now_ms() - c < self.closed_window_ms());
+        let listed = row.open || row.closed_at.is_some_and(|c| self.db.now_ms() - c < self.closed_window_ms());
         let summary = value.summary().map(|mut s| {
             s.alerts = open_alerts;
             if let Some(DomainDoc::Household(h)) = row
@@ -569,7 +592,7 @@ impl ProjectorCore {
     /// Time-based work: alerts that appear with the clock, closed work leaving the
     /// indexes, and retention.
     fn sweep(&self, writes: &mut IndexWrites) {
-        let now = now_ms();
+        let now = self.db.now_ms();
         let retention_ms = i64::from(self.settings.retention_days) * 86_400_000;
         let all: Vec<ProjRow> = rows(&self.proj).collect();
         for row in all {
@@ -601,7 +624,7 @@ impl ProjectorCore {
         if ep.erased {
             return;
         }
-        let summary = DomainDoc::Episode(ep.erased_summary(now_ms()));
+        let summary = DomainDoc::Episode(ep.erased_summary(self.db.now_ms()));
         let mut fresh = automerge::AutoCommit::new().with_actor(self.hub.server_actor().clone());
         if summary.reconcile_into(&mut fresh).is_err() {
             return;

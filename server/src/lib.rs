@@ -15,6 +15,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -23,11 +23,12 @@ pub struct QuarantineEntry {
 #[derive(Debug, Clone)]
 pub struct Quarantine {
     tree: sled::Tree,
+    clock: crate::clock::SharedClock,
 }
 
 impl Quarantine {
     pub fn new(db: &Db) -> Result<Self, DbError> {
-        Ok(Quarantine { tree: db.sled.open_tree("quarantine")? })
+        Ok(Quarantine { tree: db.sled.open_tree("quarantine")?, clock: db.clock.clone() })
     }
 
     /// Keeps a refused batch. Returns its id.
@@ -46,7 +47,7 @@ impl Quarantine {
         let id = hex::encode(&h.finalize()[..12]);
         let entry = QuarantineEntry {
             id: id.clone(),
-            at: crate::audit::now_ms(),
+            at: self.clock.now_ms(),
             user: user.to_owned(),
             doc: doc.to_owned(),
             code: code.to_owned(),

@@ -4,7 +4,8 @@
 //! authenticated user, actor bindings, who is assigned to which household) and records
 //! the outcome (audit, quarantine, projections).
 
-use crate::audit::{now_ms, Audit};
+use crate::audit::Audit;
+use crate::clock::SharedClock;
 use crate::db::{Db, DbError};
 use crate::index::Projector;
 use crate::quarantine::Quarantine;
@@ -27,6 +28,7 @@ pub struct RulesGate {
     limits: DomainLimits,
     server_actor: ActorId,
     projector: Projector,
+    clock: SharedClock,
 }
 
 impl RulesGate {
@@ -48,6 +50,7 @@ impl RulesGate {
             limits: DomainLimits { utc_offset_minutes, ..DomainLimits::default() },
             server_actor,
             projector,
+            clock: db.clock.clone(),
         })
     }
 
@@ -124,7 +127,7 @@ impl Gate for RulesGate {
         if matches!(after, DomainDoc::GridIndex(_) | DomainDoc::Inbox(_)) {
             return Err(refusal("server_only", "only the server writes grid indexes and inboxes"));
         }
-        domain::check_change(&Self::actor(who), before.as_ref(), &after, &self.limits, now_ms())
+        domain::check_change(&Self::actor(who), before.as_ref(), &after, &self.limits, self.clock.now_ms())
             .map_err(|v| Refusal { code: "rule", reason: v.to_string() })
     }
 

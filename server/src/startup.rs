@@ -39,7 +39,7 @@ impl Application {
     pub fn build(settings: &Settings, data_dir: &Path) -> anyhow::Result<Self> {
         settings.validate()?;
         let metrics = Arc::new(Metrics::new());
-        let db = Db::open(data_dir, metrics.clone())?;
+        let db = Db::open(data_dir, metrics.clone())?.with_clock(settings.clock()?);
         Self::build_with_db(settings, db, metrics)
     }
 

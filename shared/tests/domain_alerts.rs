@@ -26,13 +26,18 @@ fn episode_with(start: &str, end: &str, days: &[(NaiveDate, bool)]) -> Episode {
     Episode { start: start.into(), end: end.into(), slots: 1, checkins, medic_notes: vec![], ..episode() }
 }
 
+/// An episode the server has known since long before any of its days.
+fn long_ago() -> chrono::NaiveDateTime {
+    local("2000-01-01 00:00")
+}
+
 fn of_kind(alerts: &[AlertFact], kind: AlertKind) -> Vec<&AlertFact> {
     alerts.iter().filter(|a| a.kind == kind).collect()
 }
 
 /// Alerts long after the episode, so missed check-ins are listed but do not matter here.
 fn runs_of(ep: &Episode) -> Vec<String> {
-    let alerts = episode_alerts(ep, local("2030-01-01 00:00"));
+    let alerts = episode_alerts(ep, local("2030-01-01 00:00"), long_ago());
     of_kind(&alerts, AlertKind::ThreeDaysAbnormal).iter().map(|a| a.key.clone()).collect()
 }
 
@@ -46,7 +51,7 @@ fn fever_from_37_3_and_any_symptom() {
     ep.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 37.2, vec![]));
     ep.checkins.insert("2026-01-30/0".into(), checkin(VOL, now(), 37.3, vec![]));
     ep.checkins.insert("2026-01-30/1".into(), checkin(VOL, now(), 36.4, vec![Symptom::Cough, Symptom::SoreThroat]));
-    let alerts = episode_alerts(&ep, local("2026-02-01 12:30"));
+    let alerts = episode_alerts(&ep, local("2026-02-01 12:30"), long_ago());
     let fever = of_kind(&alerts, AlertKind::Fever);
     assert_eq!(fever.len(), 1);
     assert_eq!(fever[0].key, "fever:2026-01-30/0");
@@ -100,7 +105,7 @@ fn one_alert_per_run_keyed_by_its_first_day() {
     let mut days = consecutive("2026-01-26", 5);
     days.extend(consecutive("2026-02-02", 3));
     let ep = episode_with("2026-01-25", "2026-02-08", &days);
-    let alerts = episode_alerts(&ep, local("2030-01-01 00:00"));
+    let alerts = episode_alerts(&ep, local("2030-01-01 00:00"), long_ago());
     let runs = of_kind(&alerts, AlertKind::ThreeDaysAbnormal);
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0].key, "three_days_abnormal:2026-01-26");
@@ -155,7 +160,10 @@ fn missed_check_ins_count_passed_slots_only() {
     ep.slots = 2;
     ep.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 36.5, vec![]));
     let keys = |now: &str, ep: &Episode| -> Vec<String> {
-        of_kind(&episode_alerts(ep, local(now)), AlertKind::MissedCheckin).iter().map(|a| a.key.clone()).collect()
+        of_kind(&episode_alerts(ep, local(now), long_ago()), AlertKind::MissedCheckin)
+            .iter()
+            .map(|a| a.key.clone())
+            .collect()
     };
     // 2 Feb 13:00: Feb 1 evening and Feb 2 noon have passed; Feb 2 evening has not.
     assert_eq!(keys("2026-02-02 13:00", &ep), ["missed_checkin:2026-02-01/1", "missed_checkin:2026-02-02/0"]);
@@ -164,7 +172,8 @@ fn missed_check_ins_count_passed_slots_only() {
     // Before the episode, nothing; long after, only up to `end`.
     assert!(keys("2026-01-30 23:00", &ep).is_empty());
     assert_eq!(keys("2026-03-01 00:00", &ep).len(), 5);
-    let missed = of_kind(&episode_alerts(&ep, local("2026-02-02 13:00")), AlertKind::MissedCheckin)[0].clone();
+    let missed =
+        of_kind(&episode_alerts(&ep, local("2026-02-02 13:00"), long_ago()), AlertKind::MissedCheckin)[0].clone();
     assert_eq!(missed.date.as_deref(), Some("2026-02-01"));
     assert_eq!(missed.detail, "check-in 2 of 2 due by 20:00");
     // A closed episode misses nothing.
@@ -173,10 +182,43 @@ fn missed_check_ins_count_passed_slots_only() {
 }
 
 #[test]
+fn missed_check_ins_only_after_the_server_knew_the_episode() {
+    // Registered at 23:14 on the first day, whose only slot was due at 20:00.
+    let ep = episode_with("2026-02-01", "2026-02-14", &[]);
+    let registered = local("2026-02-01 23:14");
+    let missed =
+        |now: &str| -> usize { of_kind(&episode_alerts(&ep, local(now), registered), AlertKind::MissedCheckin).len() };
+    assert_eq!(missed("2026-02-01 23:20"), 0, "nothing was due after it was registered");
+    assert_eq!(missed("2026-02-02 00:01"), 0, "not at midnight either");
+    assert_eq!(missed("2026-02-02 19:59"), 0);
+    assert_eq!(missed("2026-02-02 20:01"), 1, "the second day's slot is missed");
+    // Registered a minute before a deadline: that slot counts.
+    let just_before = local("2026-02-01 19:59");
+    assert_eq!(
+        of_kind(&episode_alerts(&ep, local("2026-02-01 20:01"), just_before), AlertKind::MissedCheckin).len(),
+        1
+    );
+}
+
+#[test]
+fn a_fever_raises_its_alert_at_any_hour() {
+    // A 38.2 °C check-in for a slot whose deadline has passed (taken late, near midnight).
+    let mut ep = episode_with("2026-02-01", "2026-02-14", &[]);
+    ep.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 38.2, vec![]));
+    for at in ["2026-02-01 23:30", "2026-02-01 23:59", "2026-02-02 00:00", "2026-02-28 23:59"] {
+        let alerts = episode_alerts(&ep, local(at), local("2026-02-01 23:14"));
+        let fever = of_kind(&alerts, AlertKind::Fever);
+        assert_eq!(fever.len(), 1, "at {at}: {alerts:?}");
+        assert_eq!(fever[0].key, "fever:2026-02-01/0");
+        assert!(of_kind(&alerts, AlertKind::MissedCheckin).iter().all(|a| a.key != "missed_checkin:2026-02-01/0"));
+    }
+}
+
+#[test]
 fn erased_episodes_raise_nothing() {
     let mut ep = episode_with("2026-01-30", "2026-02-05", &consecutive("2026-01-30", 3)).erased_summary(now());
     ep.status = EpisodeStatus::Closed;
-    assert!(episode_alerts(&ep, local("2030-01-01 00:00")).is_empty());
+    assert!(episode_alerts(&ep, local("2030-01-01 00:00"), long_ago()).is_empty());
 }
 
 #[test]

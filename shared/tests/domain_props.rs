@@ -252,9 +252,9 @@ proptest! {
     }
 
     #[test]
-    fn alerts_never_panic(ep in episode_strategy(), t in task_strategy(), secs in any::<i32>(), now_ms in any::<i64>()) {
-        let now_local = chrono::DateTime::from_timestamp(i64::from(secs) * 4, 0).unwrap().naive_utc();
-        let alerts = episode_alerts(&ep, now_local);
+    fn alerts_never_panic(ep in episode_strategy(), t in task_strategy(), secs in any::<i32>(), since in any::<i32>(), now_ms in any::<i64>()) {
+        let at = |s: i32| chrono::DateTime::from_timestamp(i64::from(s) * 4, 0).unwrap().naive_utc();
+        let alerts = episode_alerts(&ep, at(secs), at(since));
         // Keys are unique within a document.
         let mut keys: Vec<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
         keys.sort_unstable();

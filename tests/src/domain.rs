@@ -28,8 +28,9 @@ pub fn task(grid: &str, household: &DocumentId, assignee: Option<&str>, created_
     })
 }
 
+/// Now, as the test servers see it: their clock stands at [`crate::server::TEST_CLOCK`].
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    crate::server::test_clock_ms()
 }
 
 /// Writes `value` (a full document in its JSON form) into `doc`, changing only what differs.

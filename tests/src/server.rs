@@ -9,6 +9,16 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The instant every test server's clock stands at (`--test-clock`), unless a test gives
+/// its own: a Monday mid-morning in Beijing, two hours before the noon check-in deadline.
+/// Tests move it with [`ServerProcess::advance_clock`] / [`ServerProcess::set_clock`].
+pub const TEST_CLOCK: &str = "2026-03-16T10:00:00+08:00";
+
+/// [`TEST_CLOCK`] in ms since the epoch.
+pub fn test_clock_ms() -> i64 {
+    chrono::DateTime::parse_from_rfc3339(TEST_CLOCK).map(|t| t.timestamp_millis()).unwrap_or(0)
+}
+
 /// Path of the `linli` binary: `$LINLI_BIN`, else `target/debug/linli` of this workspace.
 pub fn linli_bin() -> PathBuf {
     if let Ok(p) = std::env::var("LINLI_BIN") {
@@ -130,6 +140,26 @@ impl ServerProcess {
         Ok(metric_value(&self.metrics_text().await?, series).unwrap_or(0.0))
     }
 
+    /// Moves the server's test clock forward by `secs` and asks for a sweep; returns the
+    /// server's new time (ms).
+    pub async fn advance_clock(&self, secs: i64) -> anyhow::Result<i64> {
+        self.move_clock(serde_json::json!({"advance_secs": secs})).await
+    }
+
+    /// Sets the server's test clock to `instant` (RFC 3339) and asks for a sweep.
+    pub async fn set_clock(&self, instant: &str) -> anyhow::Result<i64> {
+        self.move_clock(serde_json::json!({"set": instant})).await
+    }
+
+    async fn move_clock(&self, body: serde_json::Value) -> anyhow::Result<i64> {
+        let resp = reqwest::Client::new().post(self.http("/api/test/clock")).json(&body).send().await?;
+        if !resp.status().is_success() {
+            bail!("POST /api/test/clock: {}", resp.status());
+        }
+        let body: serde_json::Value = resp.json().await?;
+        body["now_ms"].as_i64().ok_or_else(|| anyhow!("no now_ms in {body}"))
+    }
+
     /// The server's log so far (stderr), for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
@@ -158,6 +188,9 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
         .arg("--bind")
         .arg(format!("127.0.0.1:{port}"))
         .args(extra)
+        // No test depends on the wall clock: every server stands at TEST_CLOCK unless the
+        // test gives another instant.
+        .args(if extra.iter().any(|a| a == "--test-clock") { vec![] } else { vec!["--test-clock", TEST_CLOCK] })
         .env("LINLI_LOG", "info,linli_server=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -117,7 +117,7 @@ impl Users {
             grids: new.grids,
             inbox: linli_shared::DocumentId::random(),
             password_hash,
-            created_at: crate::now_secs(),
+            created_at: (self.db.now_ms() / 1000) as u64,
             disabled: false,
         };
         // Claim the username atomically, so two concurrent adds cannot both succeed.

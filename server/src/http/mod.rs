@@ -64,7 +64,8 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/alerts/{id:.*}/resolve", web::post().to(work::resolve))
                 .route("/export/{name}", web::get().to(work::export))
                 .route("/audit", web::get().to(admin::audit))
-                .route("/quarantine", web::get().to(admin::quarantine)),
+                .route("/quarantine", web::get().to(admin::quarantine))
+                .route("/test/clock", web::post().to(ops::move_test_clock)),
         )
         .route("/{path:.*}", web::get().to(static_files::serve));
 }

@@ -20,3 +20,30 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.render())
 }
+
+/// `POST /api/test/clock` `{"advance_secs": N}` or `{"set": "<RFC 3339>"}`: moves the test
+/// clock and asks for a sweep (time-based alerts, retention). Exists only when the server
+/// runs with `--test-clock`; otherwise 404, like any unknown path.
+pub async fn move_test_clock(
+    state: web::Data<AppState>,
+    body: web::Json<TestClockBody>,
+) -> Result<HttpResponse, super::ApiError> {
+    let Some(clock) = state.db.clock.as_manual() else {
+        return Err(super::ApiError::NotFound("no such endpoint"));
+    };
+    match (&body.advance_secs, &body.set) {
+        (Some(secs), None) => clock.advance_ms(secs.saturating_mul(1000)),
+        (None, Some(instant)) => clock
+            .set_ms(crate::clock::parse_rfc3339_ms(instant).map_err(|e| super::ApiError::BadRequest(e.to_string()))?),
+        _ => return Err(super::ApiError::BadRequest("give either `advance_secs` or `set`".into())),
+    }
+    state.projector.sweep_done().await;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"now_ms": crate::clock::Clock::now_ms(clock)})))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestClockBody {
+    advance_secs: Option<i64>,
+    set: Option<String>,
+}

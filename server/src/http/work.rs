@@ -71,7 +71,7 @@ pub async fn dashboard(
     let grid = info.id.clone();
     let proj = index::proj_tree(&state.db).map_err(ApiError::internal)?;
     let alerts = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
-    let now = crate::audit::now_ms();
+    let now = state.db.now_ms();
     let mut tasks_by_status: BTreeMap<String, u32> = BTreeMap::new();
     let mut episodes_by_status: BTreeMap<String, u32> = BTreeMap::new();
     let mut care_flags: BTreeMap<String, u32> = BTreeMap::new();
@@ -147,7 +147,7 @@ fn update_alert(req: &HttpRequest, state: &AppState, id: &str, to: AlertStatus) 
     if !oversees(&caller, &alert.grid) {
         return Err(ApiError::NotFound("no such alert"));
     }
-    let now = crate::audit::now_ms();
+    let now = state.db.now_ms();
     match to {
         AlertStatus::Acknowledged if alert.status == AlertStatus::Open => {
             alert.status = to;

@@ -12,8 +12,10 @@
 //!   any check-in breaks the run: missing data is not evidence of illness, and the
 //!   missed check-in raises its own alert.
 //! - **Missed check-in**: for each day from `start` to the earlier of `end` and today,
-//!   each slot whose deadline ([`slot_deadline`]) has passed without a check-in; not
-//!   for closed or erased episodes. Key `missed_checkin:<date>/<slot>`.
+//!   each slot whose deadline ([`slot_deadline`]) has passed without a check-in, and
+//!   passed after the server first knew of the episode (an episode registered at 23:00
+//!   has missed nothing that was due at 20:00); not for closed or erased episodes. Key
+//!   `missed_checkin:<date>/<slot>`.
 //! - **Overdue delivery**: a task past `due` still new, assigned, accepted or picked up.
 //!   Key `overdue_delivery:<due>`, so moving the due date resolves the old alert.
 
@@ -55,10 +57,11 @@ pub fn slot_deadline(slots: u32, slot: u32) -> NaiveTime {
     NaiveTime::from_hms_opt(hour, 0, 0).unwrap_or(NaiveTime::MIN)
 }
 
-/// The alerts of an episode at local time `now_local` (the community's wall clock).
-/// Check-ins under malformed keys are ignored (validation refuses them anyway).
+/// The alerts of an episode at local time `now_local` (the community's wall clock), for an
+/// episode the server has known since `known_since_local`. Check-ins under malformed keys
+/// are ignored (validation refuses them anyway).
 #[must_use]
-pub fn episode_alerts(ep: &Episode, now_local: NaiveDateTime) -> Vec<AlertFact> {
+pub fn episode_alerts(ep: &Episode, now_local: NaiveDateTime, known_since_local: NaiveDateTime) -> Vec<AlertFact> {
     if ep.erased {
         return Vec::new();
     }
@@ -101,7 +104,7 @@ pub fn episode_alerts(ep: &Episode, now_local: NaiveDateTime) -> Vec<AlertFact> 
         }
     }
     if ep.status != EpisodeStatus::Closed {
-        alerts.extend(missed_checkins(ep, now_local));
+        alerts.extend(missed_checkins(ep, now_local, known_since_local));
     }
     alerts
 }
@@ -118,15 +121,16 @@ fn runs(days: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
     runs
 }
 
-fn missed_checkins(ep: &Episode, now_local: NaiveDateTime) -> Vec<AlertFact> {
+fn missed_checkins(ep: &Episode, now_local: NaiveDateTime, known_since_local: NaiveDateTime) -> Vec<AlertFact> {
     let (Some(start), Some(end)) = (ep.start_date(), ep.end_date()) else { return Vec::new() };
     let last = end.min(now_local.date());
     let mut alerts = Vec::new();
     for date in start.iter_days().take_while(|d| *d <= last).take(MAX_DAYS_SCANNED as usize) {
         for slot in 0..ep.slots.min(super::MAX_SLOTS) {
             let deadline = slot_deadline(ep.slots, slot);
+            let due = date.and_time(deadline);
             let key = CheckinKey { date, slot };
-            if now_local > date.and_time(deadline) && !ep.checkins.contains_key(&key.to_string()) {
+            if now_local > due && due > known_since_local && !ep.checkins.contains_key(&key.to_string()) {
                 alerts.push(AlertFact {
                     key: format!("{}:{key}", AlertKind::MissedCheckin),
                     kind: AlertKind::MissedCheckin,
