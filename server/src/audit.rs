@@ -1,101 +1,127 @@
-//! The audit log (DESIGN §4): every accepted and refused change, every export, every
-//! volunteer read of a household's details — who, what, when, which document.
+//! The audit log (DESIGN §4, §9): every accepted and refused change, every export, every
+//! read of health or care details — who, what, when, which document. Entries name users
+//! and documents by id; they never copy document content (health data stays in the
+//! documents, where retention erases it). The store numbers and hash-chains them.
 //!
-//! Entries are kept in the `audit` tree under a time-ordered key, so listing the newest
-//! first is a reverse scan. Entries name users by id and documents by id; they never
-//! copy document content (health data stays in the documents, where retention erases it).
+//! An entry that describes a write commits with it ([`Audit::entry`] in the same batch).
+//! Entries that describe no write (a read, a refused change) go through a background
+//! appender that batches them and retries while the store is failing, so recording one
+//! never waits for an fsync.
 
-use crate::clock::SharedClock;
-use crate::db::{Db, DbError};
-use serde::{Deserialize, Serialize};
+use crate::store::{AuditEntry, AuditFilter, AuditRecord, Store, StoreError, Write};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// Milliseconds since the Unix epoch.
-    pub at: i64,
-    /// User id, or `server`.
-    pub user: String,
-    /// What happened: `change.accepted`, `change.refused`, `export`, `read.household`, …
-    pub action: String,
-    /// The document concerned, if any (`automerge:` URL form is not used: plain id).
-    pub doc: Option<String>,
-    /// Short, non-sensitive detail: a count, a reason code, an export name.
-    pub detail: String,
-}
+pub use crate::store::AuditEntry as Entry;
+
+/// Most entries waiting for the appender; beyond it the oldest are dropped (and logged).
+const MAX_QUEUED: usize = 100_000;
 
 /// Appends to and reads the audit log.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Audit {
-    tree: sled::Tree,
-    /// Keys end with an id sled hands out monotonically across restarts, so two entries
-    /// of the same millisecond never share a key (the test clock stands still).
-    ids: sled::Db,
-    clock: SharedClock,
+    store: Store,
+    queue: mpsc::UnboundedSender<(AuditEntry, Option<tokio::sync::oneshot::Sender<()>>)>,
 }
 
 impl Audit {
-    pub fn new(db: &Db) -> Result<Self, DbError> {
-        Ok(Audit { tree: db.sled.open_tree("audit")?, ids: db.sled.clone(), clock: db.clock.clone() })
+    /// Starts the background appender on the current runtime.
+    pub fn start(store: Store) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(append_loop(store.clone(), rx));
+        Audit { store, queue }
     }
 
-    /// Records an entry. It becomes durable with the next group commit (the write that
-    /// the entry describes is itself durable before it is acknowledged).
-    pub fn record(&self, user: &str, action: &str, doc: Option<String>, detail: impl Into<String>) {
-        let entry = AuditEntry {
-            at: self.clock.now_ms(),
+    /// The audit entry for `user` doing `action`, to commit with the write it describes.
+    pub fn entry(&self, user: &str, action: &str, doc: Option<String>, detail: impl Into<String>) -> Write {
+        Write::Audit(self.make(user, action, doc, detail))
+    }
+
+    fn make(&self, user: &str, action: &str, doc: Option<String>, detail: impl Into<String>) -> AuditEntry {
+        AuditEntry {
+            at: self.store.now_ms(),
             user: user.to_owned(),
             action: action.to_owned(),
             doc,
             detail: detail.into(),
-        };
-        let id = match self.ids.generate_id() {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::error!(error = %e, action, "could not number an audit entry");
-                return;
-            }
-        };
-        let mut key = Vec::with_capacity(16);
-        key.extend_from_slice(&entry.at.to_be_bytes());
-        key.extend_from_slice(&id.to_be_bytes());
-        match serde_json::to_vec(&entry) {
-            Ok(json) => {
-                if let Err(e) = self.tree.insert(key, json) {
-                    tracing::error!(error = %e, action, "could not write audit entry");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "could not encode audit entry"),
+        }
+    }
+
+    /// Records an entry that describes no write; it becomes durable shortly (see the
+    /// module docs).
+    pub fn record(&self, user: &str, action: &str, doc: Option<String>, detail: impl Into<String>) {
+        let _ = self.queue.send((self.make(user, action, doc, detail), None));
+    }
+
+    /// Resolves once every entry recorded before it is durable (tests, shutdown).
+    pub async fn flushed(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let marker = self.make(crate::auth::SERVER_USER, "", None, "");
+        if self.queue.send((marker, Some(done))).is_ok() {
+            let _ = wait.await;
         }
     }
 
     /// The newest entries first, optionally only those of one `user` or one `action`
     /// prefix, at most `limit`, older than `before` (ms) if given.
-    pub fn list(
+    pub async fn list(
         &self,
         user: Option<&str>,
         action: Option<&str>,
         before: Option<i64>,
         limit: usize,
-    ) -> Result<Vec<AuditEntry>, DbError> {
-        let upper = before.map(|b| b.to_be_bytes().to_vec());
-        let iter = match upper {
-            Some(u) => self.tree.range(..u),
-            None => self.tree.iter(),
-        };
-        let mut out = Vec::new();
-        for item in iter.rev() {
-            let (_, v) = item?;
-            let e: AuditEntry =
-                serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("audit entry: {e}")))?;
-            if user.is_some_and(|u| e.user != u) || action.is_some_and(|a| !e.action.starts_with(a)) {
-                continue;
-            }
-            out.push(e);
-            if out.len() >= limit {
-                break;
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let filter = AuditFilter { user: user.map(str::to_owned), action: action.map(str::to_owned), before, limit };
+        self.store.audit(&filter).await
+    }
+}
+
+async fn append_loop(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<(AuditEntry, Option<tokio::sync::oneshot::Sender<()>>)>,
+) {
+    let mut pending: Vec<AuditEntry> = Vec::new();
+    let mut waiting = Vec::new();
+    loop {
+        if pending.is_empty() && waiting.is_empty() {
+            match rx.recv().await {
+                Some(item) => take(item, &mut pending, &mut waiting),
+                None => break,
             }
         }
-        Ok(out)
+        while let Ok(item) = rx.try_recv() {
+            take(item, &mut pending, &mut waiting);
+        }
+        if pending.len() > MAX_QUEUED {
+            let dropped = pending.len() - MAX_QUEUED;
+            pending.drain(..dropped);
+            tracing::error!(dropped, "the store has been failing for long: oldest audit entries dropped");
+        }
+        let batch: Vec<Write> = pending.iter().cloned().map(Write::Audit).collect();
+        match store.commit(batch).await {
+            Ok(()) => {
+                pending.clear();
+                for done in waiting.drain(..) {
+                    let _ = done.send(());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, queued = pending.len(), "audit entries wait for the store");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn take(
+    (entry, done): (AuditEntry, Option<tokio::sync::oneshot::Sender<()>>),
+    pending: &mut Vec<AuditEntry>,
+    waiting: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) {
+    match done {
+        // A flush marker, not an entry.
+        Some(done) => waiting.push(done),
+        None => pending.push(entry),
     }
 }
 
@@ -103,22 +129,19 @@ impl Audit {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::metrics::Metrics;
-    use std::sync::Arc;
 
-    #[test]
-    fn lists_newest_first_with_filters() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path(), Arc::new(Metrics::new())).unwrap();
-        let audit = Audit::new(&db).unwrap();
+    #[tokio::test]
+    async fn lists_newest_first_with_filters() {
+        let audit = Audit::start(Store::memory());
         audit.record("u1", "change.accepted", Some("d1".into()), "2 changes");
         audit.record("u2", "export", None, "tasks.csv");
         audit.record("u1", "change.refused", Some("d1".into()), "field_rule");
-        let all = audit.list(None, None, None, 10).unwrap();
+        audit.flushed().await;
+        let all = audit.list(None, None, None, 10).await.unwrap();
         assert_eq!(all.len(), 3);
-        assert_eq!(all[0].action, "change.refused");
-        assert_eq!(audit.list(Some("u1"), None, None, 10).unwrap().len(), 2);
-        assert_eq!(audit.list(None, Some("change."), None, 10).unwrap().len(), 2);
-        assert_eq!(audit.list(None, None, None, 1).unwrap().len(), 1);
+        assert_eq!(all[0].entry.action, "change.refused");
+        assert_eq!(audit.list(Some("u1"), None, None, 10).await.unwrap().len(), 2);
+        assert_eq!(audit.list(None, Some("change."), None, 10).await.unwrap().len(), 2);
+        assert_eq!(audit.list(None, None, None, 1).await.unwrap().len(), 1);
     }
 }

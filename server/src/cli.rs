@@ -2,9 +2,9 @@
 
 use crate::auth::{NewUser, Role, Users};
 use crate::config::{LogFormat, Settings};
-use crate::db::Db;
 use crate::metrics::Metrics;
-use anyhow::Context;
+use crate::store::{export, EngineChoice, Store};
+use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -24,6 +24,10 @@ pub struct Cli {
     /// Settings file (default: ./linli.toml if it exists).
     #[arg(long, global = true, env = "LINLI_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Keep the store in PostgreSQL at this URL (`postgres://user:password@host/db`)
+    /// instead of sled in `--data`.
+    #[arg(long, global = true, env = "LINLI_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,12 +42,23 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Write a consistent copy of the store to FILE (stop the server first).
+    /// Write a consistent copy of the store to FILE (stop the server first, for sled).
     Backup { file: PathBuf },
-    /// Restore a backup into an empty data directory.
+    /// Restore a backup into an empty store (it appears only once complete).
     Restore { file: PathBuf },
-    /// Verify that every stored document and record can be read.
+    /// Verify that every stored document and record can be read, and the audit chain.
     Check,
+    /// Copy a whole sled store into another (empty) store, e.g. PostgreSQL.
+    Copy {
+        /// The data directory of the sled store to copy (left unchanged).
+        #[arg(long)]
+        from: PathBuf,
+        /// The target: `postgres://…`, or a data directory for sled.
+        #[arg(long)]
+        to: String,
+    },
+    /// Create or update the store's schema (PostgreSQL; also done at start).
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +84,15 @@ pub enum UserCommand {
         #[arg(long = "grid")]
         grids: Vec<String>,
     },
+}
+
+/// Settings the commands other than `serve` use.
+fn store_settings(cli: &Cli, file: Settings) -> Settings {
+    let mut s = file;
+    if let Some(url) = &cli.database_url {
+        s.database_url = Some(url.clone());
+    }
+    s
 }
 
 /// Flags of `linli serve`; each overrides `LINLI_<NAME>` and the settings file.
@@ -129,6 +153,10 @@ pub struct ServeArgs {
     /// For tests only: freeze the server's clock at this RFC 3339 instant.
     #[arg(long, env = "LINLI_TEST_CLOCK")]
     pub test_clock: Option<String>,
+    #[arg(long, env = "LINLI_MIN_FREE_BYTES")]
+    pub min_free_bytes: Option<u64>,
+    #[arg(long, env = "LINLI_STORE_RETRY_SECS")]
+    pub store_retry_secs: Option<u64>,
 }
 
 impl ServeArgs {
@@ -160,7 +188,9 @@ impl ServeArgs {
             index_closed_days,
             index_flush_ms,
             sweep_secs,
-            utc_offset_minutes
+            utc_offset_minutes,
+            min_free_bytes,
+            store_retry_secs
         );
         if let Some(dir) = &self.web_dir {
             s.web_dir = Some(dir.clone());
@@ -181,91 +211,163 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let file_settings = Settings::from_file(cli.config.as_deref())?;
+    // The data directory and every file the server writes hold the signing key, password
+    // hashes and health data: nobody else on the machine may read them.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let file_settings = store_settings(&cli, Settings::from_file(cli.config.as_deref())?);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Serve(args) => {
+        Command::Serve(ref args) => {
             let settings = args.apply(file_settings);
             settings.validate()?;
             crate::telemetry::init(settings.log_format);
-            serve(settings, &cli.data, args.demo)
+            runtime.block_on(serve(settings, &cli.data, args.demo))
         }
+        command => runtime.block_on(run_command(command, &cli.data, file_settings)),
+    }
+}
+
+async fn run_command(command: Command, data: &Path, settings: Settings) -> anyhow::Result<()> {
+    let engine = settings.engine(data);
+    let options = settings.open_options(Arc::new(Metrics::new()));
+    match command {
+        Command::Serve(_) => unreachable!("handled by run"),
         Command::Grid(GridCommand::Add { id, name }) => {
-            let db = open(&cli.data)?;
-            let grid = crate::grids::add(&db, &id, &name)?;
+            let store = open(&engine, &settings, &options).await?;
+            let grid = crate::grids::add(&store, &id, &name).await?;
             println!("grid {} ({}) added", grid.id, grid.name);
             Ok(())
         }
         Command::User(UserCommand::Add { username, role, grids }) => {
-            let db = open(&cli.data)?;
+            let store = open(&engine, &settings, &options).await?;
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let user = Users::new(db).add(NewUser { username, password, role, grids })?;
+            let user = Users::new(store).add(NewUser { username, password, role, grids }).await?;
             println!("user {} ({}) added with id {}", user.username, user.role, user.id);
             Ok(())
         }
         Command::Backup { file } => {
-            let c = crate::backup::backup(&cli.data, &file)?;
-            println!("backed up {} entries in {} trees to {}", c.entries, c.trees, file.display());
+            let read = crate::store::open_for_reading(&engine, &options).await?;
+            let c = export::backup(read.engine.as_ref(), &file).await?;
+            println!("backed up {c} to {}", file.display());
             Ok(())
         }
         Command::Restore { file } => {
-            let c = crate::backup::restore(&cli.data, &file)?;
-            println!("restored {} entries in {} trees into {}", c.entries, c.trees, cli.data.display());
+            let c = restore(&engine, &file, &options).await?;
+            println!("restored {c} into {}", engine.describe());
             Ok(())
         }
         Command::Check => {
-            let r = crate::backup::check(&cli.data)?;
+            let read = crate::store::open_for_reading(&engine, &options).await?;
+            let r = export::check(read.engine.as_ref()).await?;
             println!(
-                "{} documents ({} chunks, {} bytes), {} users, {} grids",
-                r.documents, r.chunks, r.bytes, r.users, r.grids
+                "{} documents ({} chunks, {} bytes), {} users, {} grids, {} audit entries",
+                r.documents, r.chunks, r.bytes, r.users, r.grids, r.audit_entries
             );
-            if r.unreadable.is_empty() {
+            if r.problems.is_empty() {
                 println!("store OK");
                 Ok(())
             } else {
-                for u in &r.unreadable {
-                    println!("UNREADABLE {u}");
+                for p in &r.problems {
+                    println!("DAMAGED {p}");
                 }
-                anyhow::bail!("{} problems found", r.unreadable.len())
+                bail!("{} problems found", r.problems.len())
             }
+        }
+        Command::Copy { from, to } => {
+            let source = crate::store::open_for_reading(&EngineChoice::Sled(from.clone()), &options).await?;
+            let target = EngineChoice::from_settings(
+                Path::new(&to),
+                Some(&to).filter(|t| t.contains("://")).map(|t| t.as_str()),
+            );
+            let target = crate::store::open_for_writing(&target, &options).await?;
+            let c = export::copy(source.engine.as_ref(), target.as_ref()).await?;
+            println!("copied {c} from {} to {}", from.display(), crate::store::redact_url(&to));
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = crate::store::open_for_writing(&engine, &options).await?;
+            println!("the {} store at {} is up to date", store.name(), engine.describe());
+            Ok(())
         }
     }
 }
 
-fn open(data: &Path) -> anyhow::Result<Db> {
-    Ok(Db::open(data, Arc::new(Metrics::new()))?)
+/// Opens the store for writing, on the server's clock.
+async fn open(
+    engine: &EngineChoice,
+    settings: &Settings,
+    options: &crate::store::OpenOptions,
+) -> anyhow::Result<Store> {
+    Ok(Store::new(crate::store::open_for_writing(engine, options).await?, settings.clock()?))
 }
 
-fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let metrics = Arc::new(Metrics::new());
-        let db = Db::open(data, metrics.clone())?.with_clock(settings.clock()?);
-        if let Some(instant) = &settings.test_clock {
-            tracing::warn!(%instant, "TEST CLOCK: the server's clock stands still (never use this in production)");
+/// Restores `file` into the store `engine`, which must be empty. For sled, the store is
+/// built in a staging directory beside the target and moved into place only when
+/// complete: a restore that fails (a full disk) leaves no partial store behind, and can
+/// simply be tried again.
+async fn restore(
+    engine: &EngineChoice,
+    file: &Path,
+    options: &crate::store::OpenOptions,
+) -> anyhow::Result<export::Counts> {
+    // The whole file is checked (its checksum) before anything is written.
+    let records = export::read_backup(file)?;
+    match engine {
+        EngineChoice::Sled(data) => {
+            let store = data.join("store");
+            if store.exists() && std::fs::read_dir(&store)?.next().is_some() {
+                bail!("{} already holds a store; restore only into an empty data directory", data.display());
+            }
+            crate::store::private_dir(data)?;
+            let staging = tempfile::Builder::new().prefix(".restore-").tempdir_in(data)?;
+            let counts = {
+                let target = crate::store::SledEngine::open(staging.path(), options.sled()).await?;
+                export::import(&target, records).await?
+            };
+            if store.exists() {
+                std::fs::remove_dir(&store).with_context(|| format!("removing the empty {}", store.display()))?;
+            }
+            std::fs::rename(staging.path().join("store"), &store).context("moving the restored store into place")?;
+            std::fs::File::open(data)?.sync_all()?;
+            Ok(counts)
         }
-        let logins = if demo { crate::demo::seed(&db)? } else { Vec::new() };
-        let seeded = if demo {
-            let peer = crate::startup::server_peer(&db)?;
-            let actor = crate::sync::hub::server_actor_for(peer.as_str().as_bytes());
-            crate::demo::seed_documents(&db, &actor, settings.utc_offset_minutes)?
-        } else {
-            Vec::new()
-        };
-        let app = crate::startup::Application::build_with_db(&settings, db, metrics)?;
-        // The projector indexes the demo documents as if they had just been synced.
-        for (id, doc) in seeded {
-            app.state().projector.changed(id, doc);
+        EngineChoice::Postgres(_) => {
+            let target = crate::store::open_for_writing(engine, options).await?;
+            export::import(target.as_ref(), records).await
         }
-        let addr = app.addr();
-        tracing::info!(%addr, data = %data.display(), "linli serving");
-        // Tests and scripts wait for this exact line on stdout.
-        println!("linli listening on http://{addr}");
-        if !logins.is_empty() {
-            crate::demo::print_logins(&logins, addr);
-        }
-        app.run_until_stopped().await?;
-        Ok(())
-    })
+    }
+}
+
+async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let engine =
+        crate::store::open_for_writing(&settings.engine(data), &settings.open_options(metrics.clone())).await?;
+    let store = Store::new(engine, settings.clock()?);
+    if let Some(instant) = &settings.test_clock {
+        tracing::warn!(%instant, "TEST CLOCK: the server's clock stands still (never use this in production)");
+    }
+    let logins = if demo { crate::demo::seed(&store).await? } else { Vec::new() };
+    let seeded = if demo {
+        let peer = crate::startup::server_peer(&store).await?;
+        let actor = crate::sync::hub::server_actor_for(peer.as_str().as_bytes());
+        crate::demo::seed_documents(&store, &actor, settings.utc_offset_minutes).await?
+    } else {
+        Vec::new()
+    };
+    let app = crate::startup::Application::build_with_store(&settings, store, metrics).await?;
+    // The projector indexes the demo documents as if they had just been synced.
+    for (id, doc) in seeded {
+        app.state().projector.changed(id, doc);
+    }
+    let addr = app.addr();
+    tracing::info!(%addr, store = %settings.engine(data).describe(), "linli serving");
+    // Tests and scripts wait for this exact line on stdout.
+    println!("linli listening on http://{addr}");
+    if !logins.is_empty() {
+        crate::demo::print_logins(&logins, addr);
+    }
+    app.run_until_stopped().await?;
+    Ok(())
 }

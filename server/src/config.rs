@@ -50,6 +50,12 @@ pub struct Settings {
     /// For tests only: the server's clock stands still at this RFC 3339 instant and moves
     /// only through `POST /api/test/clock`. Unset (the default): the system clock.
     pub test_clock: Option<String>,
+    /// `postgres://…`: keep the store in PostgreSQL instead of sled in `--data`.
+    pub database_url: Option<String>,
+    /// sled: nothing opens the store, and no write is made, with less free disk space.
+    pub min_free_bytes: u64,
+    /// While the store fails, seconds between attempts to bring it back.
+    pub store_retry_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -88,6 +94,9 @@ impl Default for Settings {
             utc_offset_minutes: 480,
             web_dir: Some(PathBuf::from("web/dist")),
             test_clock: None,
+            database_url: None,
+            min_free_bytes: crate::store::DEFAULT_MIN_FREE_BYTES,
+            store_retry_secs: 2,
         }
     }
 }
@@ -101,6 +110,7 @@ impl std::fmt::Debug for Settings {
             .field("token_ttl_secs", &self.token_ttl_secs)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("max_docs_in_memory", &self.max_docs_in_memory)
+            .field("database_url", &self.database_url.as_deref().map(crate::store::redact_url))
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +161,7 @@ impl Settings {
             ("doc_idle_secs", self.doc_idle_secs),
             ("index_flush_ms", self.index_flush_ms),
             ("sweep_secs", self.sweep_secs),
+            ("store_retry_secs", self.store_retry_secs),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
@@ -186,15 +197,18 @@ impl Settings {
     pub fn hub_settings(&self) -> crate::sync::HubSettings {
         crate::sync::HubSettings {
             max_docs_in_memory: self.max_docs_in_memory,
-            doc_idle: Duration::from_secs(self.doc_idle_secs),
-            max_batch: self.max_batch,
-            compact_after_chunks: self.compact_after_chunks,
+            actors: crate::sync::ActorSettings {
+                doc_idle: Duration::from_secs(self.doc_idle_secs),
+                max_batch: self.max_batch,
+                compact_after_chunks: self.compact_after_chunks,
+            },
             max_connections_per_user: self.max_connections_per_user,
+            store_retry: Duration::from_secs(self.store_retry_secs),
         }
     }
 
-    pub fn index_settings(&self) -> crate::index::IndexSettings {
-        crate::index::IndexSettings {
+    pub fn projector_settings(&self) -> crate::projector::ProjectorSettings {
+        crate::projector::ProjectorSettings {
             closed_days: self.index_closed_days,
             flush_interval: Duration::from_millis(self.index_flush_ms),
             sweep_interval: Duration::from_secs(self.sweep_secs),
@@ -211,6 +225,15 @@ impl Settings {
             outbound_queue: self.outbound_queue,
             max_docs_per_connection: self.max_docs_per_connection,
         }
+    }
+
+    /// Which engine holds the store: PostgreSQL if `database_url` is set, else sled in `data`.
+    pub fn engine(&self, data: &Path) -> crate::store::EngineChoice {
+        crate::store::EngineChoice::from_settings(data, self.database_url.as_deref())
+    }
+
+    pub fn open_options(&self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> crate::store::OpenOptions {
+        crate::store::OpenOptions { min_free_bytes: self.min_free_bytes, metrics }
     }
 
     /// The origins allowed for cookie authentication, given the address actually bound.

@@ -2,7 +2,7 @@
 //! can log in at once. The passwords are printed and are for demonstration only.
 
 use crate::auth::{NewUser, Role, Users};
-use crate::db::Db;
+use crate::store::{Store, Write};
 use std::net::SocketAddr;
 
 /// One printed login.
@@ -35,24 +35,26 @@ fn logins() -> Vec<Login> {
 
 /// Seeds the demo community if the store has no users yet; returns the logins either way
 /// (an already-seeded demo store keeps its data, and its logins are still these).
-pub fn seed(db: &Db) -> anyhow::Result<Vec<Login>> {
-    let users = Users::new(db.clone());
-    if users.count() > 0 {
-        if users.by_username("admin")?.is_none() {
+pub async fn seed(store: &Store) -> anyhow::Result<Vec<Login>> {
+    let users = Users::new(store.clone());
+    if !users.list().await?.is_empty() {
+        if users.by_username("admin").await?.is_none() {
             anyhow::bail!("--demo needs an empty store or one seeded by --demo; this one has other users");
         }
         return Ok(logins());
     }
     for (id, name) in GRIDS {
-        crate::grids::add(db, id, name)?;
+        crate::grids::add(store, id, name).await?;
     }
     for login in logins() {
-        users.add(NewUser {
-            username: login.username.to_owned(),
-            password: login.password.to_owned(),
-            role: login.role,
-            grids: login.grids.iter().map(|g| (*g).to_owned()).collect(),
-        })?;
+        users
+            .add(NewUser {
+                username: login.username.to_owned(),
+                password: login.password.to_owned(),
+                role: login.role,
+                grids: login.grids.iter().map(|g| (*g).to_owned()).collect(),
+            })
+            .await?;
     }
     Ok(logins())
 }
@@ -88,23 +90,27 @@ const GIVEN: [&str; 20] = [
 /// Seeds households, tasks in every status and episodes with a few days of check-ins
 /// (one of them abnormal three days running, which raises the plan's 3-day alert),
 /// unless the store already has documents. Written as the server's own actor.
-pub fn seed_documents(db: &Db, server_actor: &automerge::ActorId, utc_offset_minutes: i32) -> anyhow::Result<Seeded> {
-    use crate::store::DocStore;
+pub async fn seed_documents(
+    store: &Store,
+    server_actor: &automerge::ActorId,
+    utc_offset_minutes: i32,
+) -> anyhow::Result<Seeded> {
     use linli_shared::domain::{DomainDoc, DomainLimits};
     use serde_json::json;
-    if !db.docs.list()?.is_empty() {
+    if !store.list_docs().await?.is_empty() {
         return Ok(Vec::new());
     }
-    let users = Users::new(db.clone());
+    let ids: std::collections::HashMap<String, String> =
+        store.users().await?.into_iter().map(|u| (u.username, u.id)).collect();
     let id_of = |name: &str| -> anyhow::Result<String> {
-        Ok(users.by_username(name)?.ok_or_else(|| anyhow::anyhow!("demo user {name} missing"))?.id)
+        ids.get(name).cloned().ok_or_else(|| anyhow::anyhow!("demo user {name} missing"))
     };
     let coord = [id_of("wang.coord")?, id_of("li.coord")?];
     let vols = [
         [id_of("chen.vol")?, id_of("liu.vol")?, id_of("yang.vol")?],
         [id_of("huang.vol")?, id_of("zhou.vol")?, id_of("wu.vol")?],
     ];
-    let now = db.now_ms();
+    let now = store.now_ms();
     let offset = chrono::FixedOffset::east_opt(utc_offset_minutes * 60)
         .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("utc"));
     let today =
@@ -117,6 +123,7 @@ pub fn seed_documents(db: &Db, server_actor: &automerge::ActorId, utc_offset_min
 
     let limits = DomainLimits::default();
     let mut seeded: Seeded = Vec::new();
+    let mut batch: Vec<Write> = Vec::new();
     let mut write = |value: serde_json::Value| -> anyhow::Result<linli_shared::DocumentId> {
         let doc = DomainDoc::from_json(value)
             .map_err(|v| anyhow::anyhow!("demo document: {v}"))?
@@ -125,7 +132,8 @@ pub fn seed_documents(db: &Db, server_actor: &automerge::ActorId, utc_offset_min
         let mut am = automerge::AutoCommit::new().with_actor(server_actor.clone());
         doc.reconcile_into(&mut am).map_err(|e| anyhow::anyhow!("demo document: {e}"))?;
         let id = linli_shared::DocumentId::random();
-        db.docs.put_chunk(&id, &am.save())?;
+        batch.push(Write::Chunk { doc: id, bytes: am.save() });
+        batch.push(Write::Dirty { doc: id, dirty: true });
         seeded.push((id, doc));
         Ok(id)
     };
@@ -250,5 +258,7 @@ pub fn seed_documents(db: &Db, server_actor: &automerge::ActorId, utc_offset_min
             }))?;
         }
     }
+    // One batch: the demo is there whole, or not at all.
+    store.commit(batch).await?;
     Ok(seeded)
 }

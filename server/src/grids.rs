@@ -1,68 +1,10 @@
-//! Grids (网格): the unit a coordinator is responsible for. Stored in the `grids` tree.
+//! Grids (网格): the unit a coordinator is responsible for, and its risk level.
 
-use crate::db::{Db, DbError};
+use crate::store::{Conflict, Store, StoreError, Write};
 use linli_shared::DocumentId;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Grid {
-    pub id: String,
-    pub name: String,
-    pub risk_level: RiskLevel,
-    /// The grid's server-authored `grid-index` document.
-    pub index: DocumentId,
-    /// Every change of risk level, oldest first.
-    pub risk_history: Vec<RiskChange>,
-}
-
-/// The plan's three risk levels (低/中/高风险).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RiskLevel {
-    Low,
-    Medium,
-    High,
-}
-
-impl std::str::FromStr for RiskLevel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "low" => Ok(RiskLevel::Low),
-            "medium" => Ok(RiskLevel::Medium),
-            "high" => Ok(RiskLevel::High),
-            other => Err(format!("unknown risk level `{other}` (low, medium or high)")),
-        }
-    }
-}
-
-/// What a risk level asks of the grid's work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Policy {
-    /// Health check-ins per day for people in home isolation.
-    pub checkins_per_day: u32,
-    /// Deliveries are left at the door, without contact.
-    pub contactless: bool,
-}
-
-impl RiskLevel {
-    /// Low risk: one check-in a day. Medium and high: morning and evening temperature,
-    /// and contactless delivery (the plan's closed management of medium/high-risk areas).
-    pub fn policy(self) -> Policy {
-        match self {
-            RiskLevel::Low => Policy { checkins_per_day: 1, contactless: false },
-            RiskLevel::Medium => Policy { checkins_per_day: 2, contactless: true },
-            RiskLevel::High => Policy { checkins_per_day: 2, contactless: true },
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RiskChange {
-    pub level: RiskLevel,
-    pub at: i64,
-    pub by: String,
-}
+pub use crate::store::{Grid, RiskChange};
+pub use linli_shared::domain::{RiskLevel, RiskPolicy as Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GridError {
@@ -73,17 +15,20 @@ pub enum GridError {
     #[error("grid `{0}` already exists")]
     Exists(String),
     #[error(transparent)]
-    Db(#[from] DbError),
+    Store(StoreError),
 }
 
-impl From<sled::Error> for GridError {
-    fn from(e: sled::Error) -> Self {
-        GridError::Db(DbError::Sled(e))
+impl From<StoreError> for GridError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(Conflict::Grid(id)) => GridError::Exists(id),
+            e => GridError::Store(e),
+        }
     }
 }
 
 /// Creates a grid at risk level `low`. Durable on return.
-pub fn add(db: &Db, id: &str, name: &str) -> Result<Grid, GridError> {
+pub async fn add(store: &Store, id: &str, name: &str) -> Result<Grid, GridError> {
     if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(GridError::BadId);
     }
@@ -96,41 +41,34 @@ pub fn add(db: &Db, id: &str, name: &str) -> Result<Grid, GridError> {
         name: name.to_owned(),
         risk_level: RiskLevel::Low,
         index: DocumentId::random(),
-        risk_history: vec![RiskChange { level: RiskLevel::Low, at: db.now_ms(), by: "server".into() }],
+        risk_history: vec![RiskChange { level: RiskLevel::Low, at: store.now_ms(), by: "server".into() }],
     };
-    let json = serde_json::to_vec(&grid).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    if db.grids.compare_and_swap(id.as_bytes(), None as Option<&[u8]>, Some(json))?.is_err() {
-        return Err(GridError::Exists(id.to_owned()));
-    }
-    db.durable()?;
+    store.commit(vec![Write::InsertGrid(grid.clone())]).await?;
     Ok(grid)
 }
 
-pub fn get(db: &Db, id: &str) -> Result<Option<Grid>, GridError> {
-    match db.grids.get(id.as_bytes())? {
-        Some(v) => Ok(Some(serde_json::from_slice(&v).map_err(|e| DbError::Corrupt(format!("grid record: {e}")))?)),
-        None => Ok(None),
-    }
+pub async fn get(store: &Store, id: &str) -> Result<Option<Grid>, GridError> {
+    Ok(store.grid(id).await?)
 }
 
-/// Sets a grid's risk level, keeping the history. Durable on return.
-pub fn set_risk(db: &Db, id: &str, level: RiskLevel, by: &str) -> Result<Option<Grid>, GridError> {
-    let Some(mut grid) = get(db, id)? else { return Ok(None) };
+/// Sets a grid's risk level, keeping the history; `also` commits with it (its audit
+/// entry). Durable on return.
+pub async fn set_risk(
+    store: &Store,
+    id: &str,
+    level: RiskLevel,
+    by: &str,
+    also: Vec<Write>,
+) -> Result<Option<Grid>, GridError> {
+    let Some(mut grid) = get(store, id).await? else { return Ok(None) };
     grid.risk_level = level;
-    grid.risk_history.push(RiskChange { level, at: db.now_ms(), by: by.to_owned() });
-    let json = serde_json::to_vec(&grid).map_err(|e| DbError::Corrupt(e.to_string()))?;
-    db.grids.insert(id.as_bytes(), json)?;
-    db.durable()?;
+    grid.risk_history.push(RiskChange { level, at: store.now_ms(), by: by.to_owned() });
+    let mut batch = vec![Write::UpdateGrid(grid.clone())];
+    batch.extend(also);
+    store.commit(batch).await?;
     Ok(Some(grid))
 }
 
-pub fn list(db: &Db) -> Result<Vec<Grid>, GridError> {
-    db.grids
-        .iter()
-        .values()
-        .map(|v| {
-            let v = v?;
-            serde_json::from_slice(&v).map_err(|e| GridError::Db(DbError::Corrupt(format!("grid record: {e}"))))
-        })
-        .collect()
+pub async fn list(store: &Store) -> Result<Vec<Grid>, GridError> {
+    Ok(store.grids().await?)
 }

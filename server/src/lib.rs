@@ -2,10 +2,10 @@
 //!
 //! ```text
 //! WebSocket /sync ─► Session (handshake, limits) ─► Hub ─► DocActor (one per open doc)
-//!                                                            │ apply batch → put chunk
-//!                                                            │ → group commit (fsync)
+//!                                                            │ apply batch → gate (rules)
+//!                                                            │ → commit chunk (group commit)
 //!                                                            ▼ → sync replies
-//!                                                          DocStore (sled)
+//!                                                          Store (sled | PostgreSQL | memory)
 //! ```
 //! See `../shared/DESIGN.md` for the contract and `README.md` for how to run it.
 
@@ -13,16 +13,14 @@
 
 pub mod audit;
 pub mod auth;
-pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod db;
 pub mod demo;
 pub mod grids;
 pub mod http;
-pub mod index;
 pub mod metrics;
+pub mod projector;
 pub mod quarantine;
 pub mod rules;
 pub mod startup;

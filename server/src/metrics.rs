@@ -37,6 +37,7 @@ pub struct Metrics {
     pub evictions: Counter,
     pub doc_load_errors: Counter,
     pub store_errors: Counter,
+    pub store_up: Gauge,
     pub compactions: Counter,
     pub auth_failures: Family<CodeLabel, Counter>,
 }
@@ -59,6 +60,7 @@ impl Metrics {
             evictions: Counter::default(),
             doc_load_errors: Counter::default(),
             store_errors: Counter::default(),
+            store_up: Gauge::default(),
             compactions: Counter::default(),
             auth_failures: Family::default(),
             registry: Registry::default(),
@@ -77,6 +79,11 @@ impl Metrics {
         registry.register("evictions", "Documents evicted from memory", m.evictions.clone());
         registry.register("doc_load_errors", "Stored documents that could not be loaded", m.doc_load_errors.clone());
         registry.register("store_errors", "Failed writes to the store", m.store_errors.clone());
+        registry.register(
+            "store_up",
+            "1 while the store works, 0 while it fails (no change is acknowledged)",
+            m.store_up.clone(),
+        );
         registry.register("compactions", "Documents compacted into a snapshot", m.compactions.clone());
         registry.register("auth_failures", "Refused logins and connections, by reason", m.auth_failures.clone());
         Metrics { registry, ..m }

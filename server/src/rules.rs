@@ -5,52 +5,44 @@
 //! the outcome (audit, quarantine, projections).
 
 use crate::audit::Audit;
-use crate::clock::SharedClock;
-use crate::db::{Db, DbError};
-use crate::index::Projector;
+use crate::auth::SERVER_USER;
+use crate::projector::Projector;
 use crate::quarantine::Quarantine;
+use crate::store::{Holder, Store, StoreError, Write};
 use crate::sync::conn::UserCtx;
-use crate::sync::{ConnHandle, Gate, Incoming, Refusal};
+use crate::sync::{ConnHandle, Gate, GateError, Incoming, Refusal};
+use async_trait::async_trait;
 use automerge::{ActorId, Automerge};
 use linli_shared::domain::{self, Actor, DocFacts, DomainDoc, DomainLimits, Kind, Role};
 use linli_shared::DocumentId;
-use std::sync::Arc;
-
-/// The user id the server writes as, bound to the server's own Automerge actor.
-pub const SERVER_USER: &str = "server";
 
 #[derive(Debug)]
 pub struct RulesGate {
-    actors: sled::Tree,
-    access: sled::Tree,
-    audit: Arc<Audit>,
+    store: Store,
+    audit: Audit,
     quarantine: Quarantine,
     limits: DomainLimits,
     server_actor: ActorId,
     projector: Projector,
-    clock: SharedClock,
 }
 
 impl RulesGate {
-    pub fn new(
-        db: Db,
-        audit: Arc<Audit>,
+    pub async fn new(
+        store: Store,
+        audit: Audit,
         quarantine: Quarantine,
         projector: Projector,
         server_actor: ActorId,
         utc_offset_minutes: i32,
-    ) -> Result<Self, DbError> {
-        let actors = db.sled.open_tree("actors")?;
-        actors.insert(server_actor.to_bytes(), SERVER_USER.as_bytes())?;
+    ) -> Result<Self, StoreError> {
+        store.bind_actor(server_actor.to_bytes(), SERVER_USER).await?;
         Ok(RulesGate {
-            access: crate::index::access_tree(&db)?,
-            actors,
+            store,
             audit,
             quarantine,
             limits: DomainLimits { utc_offset_minutes, ..DomainLimits::default() },
             server_actor,
             projector,
-            clock: db.clock.clone(),
         })
     }
 
@@ -60,21 +52,20 @@ impl RulesGate {
 
     /// Every change must come from an Automerge actor bound to this user; an actor seen
     /// for the first time is bound to the user sending it.
-    fn check_actors(&self, user: &str, incoming: &Incoming<'_>) -> Result<(), Refusal> {
+    async fn check_actors(&self, user: &str, incoming: &Incoming<'_>) -> Result<(), GateError> {
+        let mut seen: Vec<&ActorId> = Vec::new();
         for change in incoming.changes {
             let actor = change.actor_id();
-            if *actor == self.server_actor {
-                return Err(refusal("actor_binding", "changes may not claim the server's actor id"));
+            if seen.contains(&actor) {
+                continue;
             }
-            let bytes = actor.to_bytes();
-            let bound = self
-                .actors
-                .compare_and_swap(bytes, None as Option<&[u8]>, Some(user.as_bytes()))
-                .map_err(|_| refusal("internal", "the server could not check the change's author"))?;
-            if let Err(current) = bound {
-                if current.current.as_deref() != Some(user.as_bytes()) {
-                    return Err(refusal("actor_binding", "these changes were made by another user's device"));
-                }
+            seen.push(actor);
+            if *actor == self.server_actor {
+                return Err(refusal("actor_binding", "changes may not claim the server's actor id").into());
+            }
+            let owner = self.store.bind_actor(actor.to_bytes(), user).await?;
+            if owner != user {
+                return Err(refusal("actor_binding", "these changes were made by another user's device").into());
             }
         }
         Ok(())
@@ -91,54 +82,65 @@ fn refusal(code: &'static str, reason: impl Into<String>) -> Refusal {
     Refusal { code, reason: reason.into() }
 }
 
+#[async_trait]
 impl Gate for RulesGate {
-    fn may_read(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> bool {
+    async fn may_read(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> Result<bool, StoreError> {
         let who = conn.who();
         let value = match DomainDoc::hydrate(current) {
             Ok(Some(v)) => v,
             // A document outside the schema is shown to administrators only.
-            _ => return who.role == Role::Admin,
+            _ => return Ok(who.role == Role::Admin),
         };
         let facts = DocFacts::of(&value);
-        let linked = facts.kind == Kind::Household
-            && matches!(who.role, Role::Volunteer | Role::Medic)
-            && crate::index::household_linked(&self.access, &doc, who);
+        let linked = match (facts.kind, who.role) {
+            (Kind::Household, Role::Volunteer) => self.store.has_grant(&doc, &Holder::User(who.id.clone())).await?,
+            (Kind::Household, Role::Medic) => self.store.has_grant(&doc, &Holder::OpenEpisode).await?,
+            _ => false,
+        };
         let allowed = domain::may_read(&Self::actor(who), &facts, linked);
         if allowed && facts.kind == Kind::Household && who.role == Role::Volunteer {
             self.audit.record(&who.id, "read.household", Some(doc.to_string()), "volunteer opened household details");
         }
-        allowed
+        Ok(allowed)
     }
 
-    fn check(&self, incoming: &Incoming<'_>) -> Result<(), Refusal> {
+    async fn check(&self, incoming: &Incoming<'_>) -> Result<(), GateError> {
         let who = incoming.conn.who();
         let before = Self::hydrate(incoming.before, "stored")?;
         if let Some(DomainDoc::Episode(ep)) = &before {
             if ep.erased {
-                return Err(refusal("erased", "this record was erased under the retention rule and takes no changes"));
+                return Err(
+                    refusal("erased", "this record was erased under the retention rule and takes no changes").into()
+                );
             }
         }
         if matches!(before, Some(DomainDoc::GridIndex(_) | DomainDoc::Inbox(_))) {
-            return Err(refusal("server_only", "only the server writes grid indexes and inboxes"));
+            return Err(refusal("server_only", "only the server writes grid indexes and inboxes").into());
         }
-        self.check_actors(&who.id, incoming)?;
+        self.check_actors(&who.id, incoming).await?;
         let after = Self::hydrate(incoming.after, "changed")?
             .ok_or_else(|| refusal("schema", "a document may not be emptied"))?;
         if matches!(after, DomainDoc::GridIndex(_) | DomainDoc::Inbox(_)) {
-            return Err(refusal("server_only", "only the server writes grid indexes and inboxes"));
+            return Err(refusal("server_only", "only the server writes grid indexes and inboxes").into());
         }
-        domain::check_change(&Self::actor(who), before.as_ref(), &after, &self.limits, self.clock.now_ms())
-            .map_err(|v| Refusal { code: "rule", reason: v.to_string() })
+        domain::check_change(&Self::actor(who), before.as_ref(), &after, &self.limits, self.store.now_ms())
+            .map_err(|v| GateError::Refused(Refusal { code: "rule", reason: v.to_string() }))
     }
 
-    fn accepted(&self, conn: &ConnHandle, doc: DocumentId, changes: usize, after: &Automerge) {
-        self.audit.record(conn.user(), "change.accepted", Some(doc.to_string()), format!("{changes} changes"));
+    fn accepted_writes(&self, conn: &ConnHandle, doc: DocumentId, changes: usize) -> Vec<Write> {
+        vec![
+            self.audit.entry(conn.user(), "change.accepted", Some(doc.to_string()), format!("{changes} changes")),
+            Write::Dirty { doc, dirty: true },
+        ]
+    }
+
+    fn accepted(&self, doc: DocumentId, after: &Automerge) {
         if let Ok(Some(value)) = DomainDoc::hydrate(after) {
             self.projector.changed(doc, value);
         }
     }
 
-    fn refused(&self, incoming: &Incoming<'_>, refusal: &Refusal) {
+    async fn refused(&self, incoming: &Incoming<'_>, refusal: &Refusal) -> Result<(), StoreError> {
         let user = incoming.conn.user();
         let doc = incoming.doc.to_string();
         self.audit.record(user, "change.refused", Some(doc.clone()), format!("{}: {}", refusal.code, refusal.reason));
@@ -150,8 +152,8 @@ impl Gate for RulesGate {
             .iter()
             .map(|c| (c.hash().to_string(), if keep_raw { c.raw_bytes().to_vec() } else { Vec::new() }))
             .collect();
-        if let Err(e) = self.quarantine.keep(user, &doc, refusal.code, &refusal.reason, &changes) {
-            tracing::error!(error = %e, "could not quarantine refused changes");
-        }
+        let entry = self.quarantine.entry(user, &doc, refusal.code, &refusal.reason, &changes);
+        self.quarantine.keep(entry).await?;
+        Ok(())
     }
 }

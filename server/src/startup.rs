@@ -4,12 +4,12 @@
 use crate::audit::Audit;
 use crate::auth::{Tokens, Users};
 use crate::config::Settings;
-use crate::db::Db;
 use crate::http::{self, AppState};
-use crate::index::Projector;
 use crate::metrics::Metrics;
+use crate::projector::Projector;
 use crate::quarantine::Quarantine;
 use crate::rules::RulesGate;
+use crate::store::Store;
 use crate::sync::Hub;
 use actix_web::{middleware, web, App, HttpServer};
 use linli_shared::PeerId;
@@ -18,8 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The server's peer id: stable for a store.
-pub fn server_peer(db: &Db) -> anyhow::Result<PeerId> {
-    Ok(PeerId::new(format!("linli-{}", db.storage_id()?))?)
+pub async fn server_peer(store: &Store) -> anyhow::Result<PeerId> {
+    Ok(PeerId::new(format!("linli-{}", store.storage_id().await?))?)
 }
 
 pub struct Application {
@@ -35,50 +35,55 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Opens the store in `data_dir` and binds `settings.bind`.
-    pub fn build(settings: &Settings, data_dir: &Path) -> anyhow::Result<Self> {
+    /// Opens the store the settings name (sled in `data_dir` by default) and binds
+    /// `settings.bind`.
+    pub async fn build(settings: &Settings, data_dir: &Path) -> anyhow::Result<Self> {
         settings.validate()?;
         let metrics = Arc::new(Metrics::new());
-        let db = Db::open(data_dir, metrics.clone())?.with_clock(settings.clock()?);
-        Self::build_with_db(settings, db, metrics)
+        let engine =
+            crate::store::open_for_writing(&settings.engine(data_dir), &settings.open_options(metrics.clone())).await?;
+        Self::build_with_store(settings, Store::new(engine, settings.clock()?), metrics).await
     }
 
-    pub fn build_with_db(settings: &Settings, db: Db, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let storage_id = db.storage_id()?;
-        let server_peer = server_peer(&db)?;
-        let audit = Arc::new(Audit::new(&db)?);
-        let quarantine = Quarantine::new(&db)?;
+    pub async fn build_with_store(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let storage_id = store.storage_id().await?;
+        let server_peer = server_peer(&store).await?;
+        let audit = Audit::start(store.clone());
+        let quarantine = Quarantine::new(store.clone());
         // The gate needs the projector, the projector needs the hub, the hub needs the gate.
-        let hub_cell = Arc::new(std::sync::OnceLock::new());
-        let projector = Projector::start(db.clone(), hub_cell.clone(), audit.clone(), settings.index_settings())?;
+        let (hub_tx, hub_rx) = tokio::sync::oneshot::channel();
+        let projector = Projector::start(store.clone(), hub_rx, audit.clone(), settings.projector_settings());
         let server_actor = crate::sync::hub::server_actor_for(server_peer.as_str().as_bytes());
         let gate = RulesGate::new(
-            db.clone(),
+            store.clone(),
             audit.clone(),
             quarantine.clone(),
             projector.clone(),
             server_actor,
             settings.utc_offset_minutes,
-        )?;
+        )
+        .await?;
         let hub =
-            Hub::new(Arc::new(db.docs.clone()), settings.hub_settings(), metrics.clone(), server_peer, Arc::new(gate));
-        let _ = hub_cell.set(hub.clone());
+            Hub::new(store.engine().clone(), settings.hub_settings(), metrics.clone(), server_peer, Arc::new(gate));
+        hub.watch_store();
+        let _ = hub_tx.send(hub.clone());
+        let users = Users::new(store.clone());
         // Every user's inbox and every grid's index exists before a phone asks for it.
-        for user in Users::new(db.clone()).list()? {
-            crate::index::ensure_user_inbox(&hub, &user);
+        for user in users.list().await? {
+            crate::projector::ensure_user_inbox(&hub, &user);
         }
-        for grid in crate::grids::list(&db)? {
-            crate::index::ensure_grid_index(&hub, &grid);
+        for grid in crate::grids::list(&store).await? {
+            crate::projector::ensure_grid_index(&hub, &grid);
         }
-        let tokens = Tokens::new(db.clone(), settings.jwt_secret.as_deref(), settings.token_ttl_secs)?;
-        if let Err(e) = tokens.prune_revocations() {
+        let tokens = Tokens::new(store.clone(), settings.jwt_secret.as_deref(), settings.token_ttl_secs).await?;
+        if let Err(e) = tokens.prune_revocations().await {
             tracing::warn!(error = %e, "could not prune expired revocations");
         }
         let listener = TcpListener::bind(settings.bind)?;
         let addr = listener.local_addr()?;
         let state = web::Data::new(AppState {
-            users: Users::new(db.clone()),
-            db,
+            users,
+            store,
             hub,
             tokens,
             metrics,

@@ -188,37 +188,26 @@ async fn a_command_on_a_store_in_use_says_to_stop_the_server() -> anyhow::Result
 // --- Damaging a stored chunk from outside ---------------------------------------------
 //
 // sled's files cannot be edited safely from outside (its own checksums would make it drop
-// or refuse the whole log), but the backup format is documented (server/src/backup.rs):
-// `LINLI-BACKUP 1\n`, records `T <len> <tree name>` and `E <len> <key> <len> <value>`
-// (little-endian u32 lengths), then `Z` and the SHA-256 of everything before it. So a
+// or refuse the whole log), but the backup format is documented (server/src/store/export.rs):
+// `LINLI-BACKUP 2\n`, records `<tag> <len u32 LE> <payload>`, then `Z` and the SHA-256 of
+// everything before it; a chunk is tag `C` with payload `<len> <key> <len> <bytes>`. So a
 // chunk is damaged by editing a backup, re-sealing it, and restoring it.
 
-type Trees = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
-const MAGIC: &[u8] = b"LINLI-BACKUP 1\n";
+type Records = Vec<(u8, Vec<u8>)>;
+const MAGIC: &[u8] = b"LINLI-BACKUP 2\n";
 
-fn parse_backup(bytes: &[u8]) -> Trees {
+fn parse_backup(bytes: &[u8]) -> Records {
+    assert!(bytes.starts_with(MAGIC), "a format-2 backup");
     let body = &bytes[MAGIC.len()..bytes.len() - 33];
     let mut at = 0;
-    let field = |at: &mut usize| {
-        let len = u32::from_le_bytes(body[*at..*at + 4].try_into().expect("4 bytes")) as usize;
-        let f = body[*at + 4..*at + 4 + len].to_vec();
-        *at += 4 + len;
-        f
-    };
-    let mut trees: Trees = Vec::new();
+    let mut records = Vec::new();
     while at < body.len() {
         let tag = body[at];
-        at += 1;
-        match tag {
-            b'T' => trees.push((field(&mut at), Vec::new())),
-            b'E' => {
-                let (k, v) = (field(&mut at), field(&mut at));
-                trees.last_mut().expect("a tree").1.push((k, v));
-            }
-            other => panic!("unknown record {other:#x}"),
-        }
+        let len = u32::from_le_bytes(body[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
+        records.push((tag, body[at + 5..at + 5 + len].to_vec()));
+        at += 5 + len;
     }
-    trees
+    records
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
@@ -233,20 +222,12 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect()
 }
 
-fn write_backup(trees: &Trees) -> Vec<u8> {
+fn write_backup(records: &Records) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
-    let put = |out: &mut Vec<u8>, f: &[u8]| {
-        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        out.extend_from_slice(f);
-    };
-    for (name, entries) in trees {
-        out.push(b'T');
-        put(&mut out, name);
-        for (k, v) in entries {
-            out.push(b'E');
-            put(&mut out, k);
-            put(&mut out, v);
-        }
+    for (tag, payload) in records {
+        out.push(*tag);
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(payload);
     }
     let digest = sha256(&out);
     out.push(b'Z');
@@ -254,45 +235,60 @@ fn write_backup(trees: &Trees) -> Vec<u8> {
     out
 }
 
-/// The chunks stored for `doc` in a parsed backup: (index in the `docs` tree, value).
-fn chunks_of(trees: &Trees, doc: &DocumentId) -> Vec<(usize, Vec<u8>)> {
+/// A chunk record's (key, bytes) and where its bytes start in the payload.
+fn chunk_fields(payload: &[u8]) -> (Vec<u8>, Vec<u8>, usize) {
+    let klen = u32::from_le_bytes(payload[..4].try_into().expect("4 bytes")) as usize;
+    let key = payload[4..4 + klen].to_vec();
+    let start = 4 + klen + 4;
+    (key, payload[start..].to_vec(), start)
+}
+
+/// The chunks stored for `doc` in a parsed backup: (index of the record, chunk bytes).
+fn chunks_of(records: &Records, doc: &DocumentId) -> Vec<(usize, Vec<u8>)> {
     let prefix = format!("doc/{doc}/");
-    let (_, entries) = trees.iter().find(|(n, _)| n == b"docs").expect("a `docs` tree");
-    entries
+    records
         .iter()
         .enumerate()
-        .filter(|(_, (k, _))| k.starts_with(prefix.as_bytes()))
-        .map(|(i, (_, v))| (i, v.clone()))
+        .filter(|(_, (tag, _))| *tag == b'C')
+        .map(|(i, (_, p))| (i, chunk_fields(p)))
+        .filter(|(_, (k, _, _))| k.starts_with(prefix.as_bytes()))
+        .map(|(i, (_, v, _))| (i, v))
         .collect()
 }
 
 /// A store holding `docs`, backed up to a file that is returned parsed.
-async fn backed_up_store() -> anyhow::Result<(Community, Vec<(DocumentId, Vec<ChangeHash>)>, Trees)> {
+async fn backed_up_store() -> anyhow::Result<(Community, Vec<(DocumentId, Vec<ChangeHash>)>, Records)> {
     let mut c = Community::start(&[]).await?;
     let docs = store_documents(&c, 2).await?;
     c.server.kill9().await?;
     let data = c.dir.path().join("data");
     let file = c.dir.path().join("linli.backup");
     linli_cli(&data, &["backup", file.to_str().expect("utf-8")], "")?;
-    let trees = parse_backup(&std::fs::read(&file)?);
+    let records = parse_backup(&std::fs::read(&file)?);
     // Re-sealing an unmodified parse gives back the same file: the parser is faithful.
-    assert_eq!(write_backup(&trees), std::fs::read(&file)?);
-    Ok((c, docs, trees))
+    assert_eq!(write_backup(&records), std::fs::read(&file)?);
+    Ok((c, docs, records))
 }
 
-/// Damages entry `index` of the `docs` tree, restores into a new directory and runs
+/// Damages the chunk records at `indexes`, restores into a new directory and runs
 /// `linli check` there.
-fn check_with_damaged_chunk(c: &Community, trees: &Trees, index: usize) -> anyhow::Result<Output> {
-    let mut trees = trees.clone();
-    let docs = trees.iter_mut().find(|(n, _)| n == b"docs").expect("docs tree");
-    let value = &mut docs.1[index].1;
-    let mid = value.len() / 2;
-    value[mid] ^= 0xff;
-    let file = c.dir.path().join(format!("damaged-{index}.backup"));
-    std::fs::write(&file, write_backup(&trees))?;
-    let restored = c.dir.path().join(format!("restored-{index}"));
+fn check_with_damaged_chunks(c: &Community, records: &Records, indexes: &[usize]) -> anyhow::Result<Output> {
+    let mut records = records.clone();
+    for &index in indexes {
+        let payload = &mut records[index].1;
+        let (_, value, start) = chunk_fields(payload);
+        payload[start + value.len() / 2] ^= 0xff;
+    }
+    let name = indexes.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("-");
+    let file = c.dir.path().join(format!("damaged-{name}.backup"));
+    std::fs::write(&file, write_backup(&records))?;
+    let restored = c.dir.path().join(format!("restored-{name}"));
     linli_cli(&restored, &["restore", file.to_str().expect("utf-8")], "")?;
     Ok(linli(&restored, &["check"], ""))
+}
+
+fn check_with_damaged_chunk(c: &Community, records: &Records, index: usize) -> anyhow::Result<Output> {
+    check_with_damaged_chunks(c, records, &[index])
 }
 
 fn assert_check_names(out: &Output, doc: &DocumentId) {
@@ -304,9 +300,9 @@ fn assert_check_names(out: &Output, doc: &DocumentId) {
 
 #[tokio::test]
 async fn check_names_a_document_whose_first_chunk_is_damaged() -> anyhow::Result<()> {
-    let (c, docs, trees) = backed_up_store().await?;
+    let (c, docs, records) = backed_up_store().await?;
     let (doc, _) = docs[0];
-    let chunks = chunks_of(&trees, &doc);
+    let chunks = chunks_of(&records, &doc);
     assert_eq!(chunks.len(), 2, "the first document was written in two syncs");
     // The chunk the other depends on: loaded alone, it needs nothing.
     let first = chunks
@@ -317,23 +313,23 @@ async fn check_names_a_document_whose_first_chunk_is_damaged() -> anyhow::Result
         })
         .map(|(i, _)| *i)
         .expect("a chunk that stands alone");
-    let out = check_with_damaged_chunk(&c, &trees, first)?;
+    let out = check_with_damaged_chunk(&c, &records, first)?;
     assert_check_names(&out, &doc);
     Ok(())
 }
 
 #[tokio::test]
 async fn check_names_a_document_whose_last_chunk_is_damaged() -> anyhow::Result<()> {
-    let (c, docs, trees) = backed_up_store().await?;
+    let (c, docs, records) = backed_up_store().await?;
     // Document 1 was stored as a single chunk; document 0's second chunk is its last.
     let (single, _) = docs[1];
-    let chunks = chunks_of(&trees, &single);
+    let chunks = chunks_of(&records, &single);
     assert_eq!(chunks.len(), 1);
-    let out = check_with_damaged_chunk(&c, &trees, chunks[0].0)?;
+    let out = check_with_damaged_chunk(&c, &records, chunks[0].0)?;
     assert_check_names(&out, &single);
 
     let (doc, _) = docs[0];
-    let last = chunks_of(&trees, &doc)
+    let last = chunks_of(&records, &doc)
         .into_iter()
         .find(|(_, v)| {
             let mut d = automerge::Automerge::new();
@@ -341,8 +337,21 @@ async fn check_names_a_document_whose_last_chunk_is_damaged() -> anyhow::Result<
         })
         .map(|(i, _)| i)
         .expect("a chunk that depends on the other");
-    let out = check_with_damaged_chunk(&c, &trees, last)?;
+    let out = check_with_damaged_chunk(&c, &records, last)?;
     assert_check_names(&out, &doc);
+    Ok(())
+}
+
+/// `linli check` lists every damaged document, not only the first it meets.
+#[tokio::test]
+async fn check_lists_every_damaged_document() -> anyhow::Result<()> {
+    let (c, docs, records) = backed_up_store().await?;
+    let damaged: Vec<usize> = docs.iter().map(|(doc, _)| chunks_of(&records, doc)[0].0).collect();
+    let out = check_with_damaged_chunks(&c, &records, &damaged)?;
+    for (doc, _) in &docs {
+        assert_check_names(&out, doc);
+    }
+    assert!(text(&out.stderr).contains("2 problems found"), "{}", text(&out.stderr));
     Ok(())
 }
 

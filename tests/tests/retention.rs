@@ -29,30 +29,31 @@ const KEPT_NOTE: &str = "CONTROL-NOTE-5512";
 /// One entry of a backup: (tree, key, value).
 type Entry = (String, Vec<u8>, Vec<u8>);
 
-/// The entries of a `linli backup` file.
+/// The entries of a `linli backup` file (format 2, see server/src/store/export.rs): a
+/// chunk record as ("docs", key, bytes), any other record as (its tag, "", payload).
 fn backup_entries(bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
-    const MAGIC: &[u8] = b"LINLI-BACKUP 1\n";
+    const MAGIC: &[u8] = b"LINLI-BACKUP 2\n";
     anyhow::ensure!(bytes.starts_with(MAGIC) && bytes.len() >= MAGIC.len() + 33, "not a linli backup");
     let body = &bytes[MAGIC.len()..bytes.len() - 33];
-    let (mut pos, mut tree, mut out) = (0usize, String::new(), Vec::new());
-    let field = |pos: &mut usize| -> anyhow::Result<Vec<u8>> {
-        let len = u32::from_le_bytes(body.get(*pos..*pos + 4).ok_or_else(|| anyhow::anyhow!("truncated"))?.try_into()?);
+    let field = |buf: &[u8], pos: &mut usize| -> anyhow::Result<Vec<u8>> {
+        let len = u32::from_le_bytes(buf.get(*pos..*pos + 4).ok_or_else(|| anyhow::anyhow!("truncated"))?.try_into()?);
         *pos += 4;
-        let v = body.get(*pos..*pos + len as usize).ok_or_else(|| anyhow::anyhow!("truncated"))?.to_vec();
+        let v = buf.get(*pos..*pos + len as usize).ok_or_else(|| anyhow::anyhow!("truncated"))?.to_vec();
         *pos += len as usize;
         Ok(v)
     };
+    let (mut pos, mut out) = (0usize, Vec::new());
     while pos < body.len() {
         let tag = body[pos];
         pos += 1;
-        match tag {
-            b'T' => tree = String::from_utf8_lossy(&field(&mut pos)?).into_owned(),
-            b'E' => {
-                let k = field(&mut pos)?;
-                let v = field(&mut pos)?;
-                out.push((tree.clone(), k, v));
-            }
-            other => anyhow::bail!("unknown record {other:#x}"),
+        let payload = field(body, &mut pos)?;
+        if tag == b'C' {
+            let mut at = 0;
+            let key = field(&payload, &mut at)?;
+            let value = field(&payload, &mut at)?;
+            out.push(("docs".to_owned(), key, value));
+        } else {
+            out.push(((tag as char).to_string(), Vec::new(), payload));
         }
     }
     Ok(out)

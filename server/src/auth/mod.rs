@@ -6,3 +6,6 @@ pub mod users;
 
 pub use tokens::{Claims, TokenError, Tokens};
 pub use users::{NewUser, Role, User, UserError, Users};
+
+/// The user id the server writes and acts as (its Automerge actor is bound to it).
+pub const SERVER_USER: &str = "server";

@@ -4,7 +4,7 @@
 //! The signing key comes from the `jwt_secret` setting or, if unset, is generated once
 //! and kept in the store, so tokens survive a restart. It is never logged.
 
-use crate::db::{Db, DbError};
+use crate::store::{Store, StoreError, Write};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -31,7 +31,7 @@ pub enum TokenError {
     #[error("invalid token")]
     Invalid,
     #[error(transparent)]
-    Db(#[from] DbError),
+    Store(#[from] StoreError),
 }
 
 #[derive(Clone)]
@@ -40,7 +40,7 @@ pub struct Tokens {
     decoding: DecodingKey,
     validation: Validation,
     ttl_secs: u64,
-    db: Db,
+    store: Store,
 }
 
 impl fmt::Debug for Tokens {
@@ -50,15 +50,15 @@ impl fmt::Debug for Tokens {
 }
 
 impl Tokens {
-    pub fn new(db: Db, secret: Option<&str>, ttl_secs: u64) -> Result<Self, DbError> {
+    pub async fn new(store: Store, secret: Option<&str>, ttl_secs: u64) -> Result<Self, StoreError> {
         let key = match secret {
             Some(s) => s.as_bytes().to_vec(),
-            None => db.meta_or_init("jwt_secret", || {
+            None => {
                 use rand::RngCore;
                 let mut k = vec![0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut k);
-                k
-            })?,
+                store.meta_or_init("jwt_secret", k).await?
+            }
         };
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
@@ -70,7 +70,7 @@ impl Tokens {
             decoding: DecodingKey::from_secret(&key),
             validation,
             ttl_secs,
-            db,
+            store,
         })
     }
 
@@ -98,40 +98,30 @@ impl Tokens {
     }
 
     /// Verifies signature, algorithm, issuer, audience and expiry, then revocation.
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
-        if self.is_revoked(&data.claims.jti)? {
+        if self.is_revoked(&data.claims.jti).await? {
             return Err(TokenError::Revoked);
         }
         Ok(data.claims)
     }
 
     /// Revokes one session until its natural expiry. Durable on return.
-    pub fn revoke(&self, claims: &Claims) -> Result<(), TokenError> {
-        self.db.sessions.insert(format!("revoked/{}", claims.jti), &claims.exp.to_be_bytes()).map_err(DbError::from)?;
-        self.db.durable()?;
+    pub async fn revoke(&self, claims: &Claims) -> Result<(), TokenError> {
+        // Kept a minute past the token's expiry, which verification tolerates (leeway).
+        self.store.commit(vec![Write::Revoke { id: claims.jti.clone(), until: claims.exp + 60 }]).await?;
         Ok(())
     }
 
-    pub fn is_revoked(&self, jti: &str) -> Result<bool, TokenError> {
-        Ok(self.db.sessions.contains_key(format!("revoked/{jti}")).map_err(DbError::from)?)
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool, TokenError> {
+        Ok(self.store.is_revoked(jti).await?)
     }
 
     /// Drops revocation records of tokens that have expired anyway.
-    pub fn prune_revocations(&self) -> Result<usize, TokenError> {
-        let now = crate::now_secs();
-        let mut pruned = 0;
-        for item in self.db.sessions.scan_prefix("revoked/") {
-            let (k, v) = item.map_err(DbError::from)?;
-            let exp = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
-            if exp + 60 < now {
-                self.db.sessions.remove(k).map_err(DbError::from)?;
-                pruned += 1;
-            }
-        }
-        Ok(pruned)
+    pub async fn prune_revocations(&self) -> Result<usize, TokenError> {
+        Ok(self.store.prune_revocations(crate::now_secs()).await?)
     }
 }

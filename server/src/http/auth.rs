@@ -1,8 +1,7 @@
-//! `POST /api/auth/login | refresh | logout`, `GET /api/me`, and how a request proves who
-//! it is: `Authorization: Bearer <jwt>`, else the `linli_session` cookie (only from an
-//! allowed `Origin`), else `?token=<jwt>` for clients that can do neither (the JS
-//! WebSocket adapter).
+//! `POST /api/auth/login | refresh | logout` and `GET /api/me`.
 
+use super::caller::{authenticate, SESSION_COOKIE};
+use super::views::{grid_json, user_json};
 use super::{ApiError, AppState};
 use crate::auth::{Claims, User};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -12,74 +11,6 @@ use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-pub const SESSION_COOKIE: &str = "linli_session";
-
-/// A verified caller.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: User,
-    pub claims: Claims,
-}
-
-/// Where the token came from (cookie callers face the Origin check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokenSource {
-    Bearer,
-    Cookie,
-    Query,
-}
-
-fn token_from(req: &HttpRequest, allow_query: bool) -> Option<(String, TokenSource)> {
-    if let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        let value = h.to_str().ok()?;
-        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
-        return Some((token.trim().to_owned(), TokenSource::Bearer));
-    }
-    // On the WebSocket upgrade an explicit `?token=` wins over the cookie: a phone that
-    // just logged in again must not be held back by a stale cookie.
-    if allow_query {
-        if let Ok(query) = web::Query::<HashMap<String, String>>::from_query(req.query_string()) {
-            if let Some(t) = query.get("token") {
-                return Some((t.clone(), TokenSource::Query));
-            }
-        }
-    }
-    req.cookie(SESSION_COOKIE).map(|c| (c.value().to_owned(), TokenSource::Cookie))
-}
-
-/// Authenticates a request. `allow_query` is true only for the WebSocket upgrade.
-pub fn authenticate(req: &HttpRequest, state: &AppState, allow_query: bool) -> Result<Caller, ApiError> {
-    let fail = |code: &'static str, e: ApiError| {
-        state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code }).inc();
-        e
-    };
-    let (token, source) =
-        token_from(req, allow_query).ok_or_else(|| fail("no_token", ApiError::Unauthorized("log in first")))?;
-    if source == TokenSource::Cookie {
-        let origin = req.headers().get(actix_web::http::header::ORIGIN).and_then(|o| o.to_str().ok());
-        let allowed = origin.is_some_and(|o| state.allowed_origins.iter().any(|a| a == o));
-        // Non-browser clients send no Origin; browsers always do on a WebSocket upgrade
-        // and on cross-site requests, so a missing Origin is only allowed off the socket.
-        if !(allowed || (origin.is_none() && !allow_query)) {
-            return Err(fail("bad_origin", ApiError::Forbidden("this origin may not use the session cookie")));
-        }
-    }
-    let claims = state.tokens.verify(&token).map_err(|e| {
-        let code = match e {
-            crate::auth::TokenError::Expired => "expired",
-            crate::auth::TokenError::Revoked => "revoked",
-            _ => "invalid_token",
-        };
-        fail(code, e.into())
-    })?;
-    let user = state
-        .users
-        .get(&claims.sub)?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| fail("unknown_user", ApiError::Unauthorized("this account no longer exists")))?;
-    Ok(Caller { user, claims })
-}
 
 /// Failed logins per username, per minute: slows password guessing down to a crawl.
 #[derive(Debug)]
@@ -130,10 +61,6 @@ impl std::fmt::Debug for LoginBody {
     }
 }
 
-fn user_json(user: &User) -> serde_json::Value {
-    json!({"id": user.id, "username": user.username, "role": user.role, "grids": user.grids})
-}
-
 fn session_response(state: &AppState, user: &User, token: String, claims: &Claims) -> HttpResponse {
     let cookie = Cookie::build(SESSION_COOKIE, token.clone())
         .http_only(true)
@@ -157,7 +84,7 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Re
     }
     let users = state.users.clone();
     let name = username.clone();
-    let verified = web::block(move || users.verify(&name, &password)).await.map_err(ApiError::internal)??;
+    let verified = users.verify(&name, &password).await?;
     let Some(user) = verified else {
         state.login_limiter.failed(&username);
         state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code: "bad_credentials" }).inc();
@@ -172,16 +99,16 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Re
 
 /// `POST /api/auth/refresh`: a fresh token for a valid one; the old one is revoked.
 pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, false)?;
+    let caller = authenticate(&req, &state, false).await?;
     let (token, claims) = state.tokens.issue(&caller.user.id)?;
-    state.tokens.revoke(&caller.claims)?;
+    state.tokens.revoke(&caller.claims).await?;
     Ok(session_response(&state, &caller.user, token, &claims))
 }
 
 /// `POST /api/auth/logout`: revokes the session and closes its sync connections.
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, false)?;
-    state.tokens.revoke(&caller.claims)?;
+    let caller = authenticate(&req, &state, false).await?;
+    state.tokens.revoke(&caller.claims).await?;
     state.hub.close_token(&caller.claims.jti, "logged out");
     tracing::info!(user = %caller.user.id, "logout");
     let expired = Cookie::build(SESSION_COOKIE, "").path("/").max_age(CookieDuration::ZERO).finish();
@@ -190,13 +117,13 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
 
 /// `GET /api/me`
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, false)?;
+    let caller = authenticate(&req, &state, false).await?;
     let user = &caller.user;
-    let all = crate::grids::list(&state.db).map_err(ApiError::internal)?;
+    let all = crate::grids::list(&state.store).await.map_err(ApiError::internal)?;
     let grids: Vec<_> = all
         .iter()
         .filter(|g| user.role == crate::auth::Role::Admin || user.grids.contains(&g.id))
-        .map(|g| super::admin::grid_json(g, user.role != crate::auth::Role::Volunteer))
+        .map(|g| grid_json(g, user.role != crate::auth::Role::Volunteer))
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "user": user_json(user),

@@ -21,6 +21,8 @@ pub enum ApiError {
     TooManyAttempts,
     #[error("too many connections")]
     TooManyConnections,
+    #[error("the server cannot store anything right now; try again in a moment")]
+    StoreDown(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -35,6 +37,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::TooManyConnections => "too_many_connections",
+            ApiError::StoreDown(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -53,22 +56,37 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooManyAttempts | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::StoreDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(cause = %cause, "internal error");
+        match self {
+            ApiError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            ApiError::StoreDown(cause) => tracing::warn!(cause = %cause, "request failed: the store is unavailable"),
+            _ => {}
         }
         HttpResponse::build(self.status_code())
             .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(cause) => ApiError::StoreDown(cause),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
 impl From<crate::auth::UserError> for ApiError {
     fn from(e: crate::auth::UserError) -> Self {
-        ApiError::internal(e)
+        match e {
+            crate::auth::UserError::Store(e) => e.into(),
+            other => ApiError::internal(other),
+        }
     }
 }
 
@@ -79,7 +97,7 @@ impl From<crate::auth::TokenError> for ApiError {
             TokenError::Expired => ApiError::Unauthorized("the session has expired; log in again"),
             TokenError::Revoked => ApiError::Unauthorized("the session was ended; log in again"),
             TokenError::Invalid => ApiError::Unauthorized("invalid session token"),
-            TokenError::Db(e) => ApiError::internal(e),
+            TokenError::Store(e) => e.into(),
         }
     }
 }

@@ -2,17 +2,19 @@
 
 pub mod admin;
 pub mod auth;
+pub mod caller;
 pub mod error;
 pub mod ops;
 pub mod static_files;
 pub mod sync_ws;
+pub mod views;
 pub mod work;
 
 pub use error::ApiError;
 
 use crate::auth::{Tokens, Users};
-use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::store::Store;
 use crate::sync::{Hub, SessionSettings};
 use linli_shared::StorageId;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::Duration;
 /// Shared state of every request handler.
 #[derive(Debug)]
 pub struct AppState {
-    pub db: Db,
+    pub store: Store,
     pub hub: Arc<Hub>,
     pub users: Users,
     pub tokens: Tokens,
@@ -32,9 +34,9 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     pub cookie_secure: bool,
     pub login_limiter: auth::LoginLimiter,
-    pub audit: Arc<crate::audit::Audit>,
+    pub audit: crate::audit::Audit,
     pub quarantine: crate::quarantine::Quarantine,
-    pub projector: crate::index::Projector,
+    pub projector: crate::projector::Projector,
     /// The built PWA (`web/dist`), if present.
     pub web_dir: Option<std::path::PathBuf>,
     /// The community's offset from UTC (its calendar days and check-in slots).

@@ -3,13 +3,25 @@
 use super::AppState;
 use actix_web::{web, HttpResponse};
 
-/// `GET /healthz`: 200 while the store answers.
+/// `GET /healthz`: 200 while the store works and answers; 503 while it fails (no change
+/// is acknowledged then), saying why.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    match state.db.meta.get("storage_id") {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: store unreadable");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "store unavailable"}))
+    let engine = state.store.name();
+    let failing = match state.store.health() {
+        crate::store::Health::Failing(reason) => Some(reason),
+        crate::store::Health::Ok => state.hub.store_down(),
+    };
+    let failing = match failing {
+        Some(reason) => Some(reason),
+        None => state.store.meta("storage_id").await.err().map(|e| e.to_string()),
+    };
+    match failing {
+        None => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "store": engine})),
+        Some(reason) => {
+            tracing::warn!(reason = %reason, "health check: the store is failing");
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "status": "store unavailable", "store": engine, "reason": reason,
+            }))
         }
     }
 }
@@ -28,7 +40,7 @@ pub async fn move_test_clock(
     state: web::Data<AppState>,
     body: web::Json<TestClockBody>,
 ) -> Result<HttpResponse, super::ApiError> {
-    let Some(clock) = state.db.clock.as_manual() else {
+    let Some(clock) = state.store.clock().as_manual() else {
         return Err(super::ApiError::NotFound("no such endpoint"));
     };
     match (&body.advance_secs, &body.set) {

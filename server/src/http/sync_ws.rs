@@ -2,7 +2,7 @@
 //! [`Session`]. Keeps the socket alive with a ping every few seconds, drops it when a
 //! pong is missed, and closes it when the token expires or is revoked.
 
-use super::auth::authenticate;
+use super::caller::authenticate;
 use super::{ApiError, AppState};
 use crate::sync::session::Close;
 use crate::sync::Session;
@@ -15,10 +15,17 @@ pub async fn upgrade(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, true)?;
-    state.hub.may_connect(&caller.user.id).map_err(|_| {
-        state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code: "too_many_connections" }).inc();
-        ApiError::TooManyConnections
+    let caller = authenticate(&req, &state, true).await?;
+    state.hub.may_connect(&caller.user.id).map_err(|e| match e {
+        crate::sync::hub::ConnectError::TooManyConnections(_) => {
+            state
+                .metrics
+                .auth_failures
+                .get_or_create(&crate::metrics::CodeLabel { code: "too_many_connections" })
+                .inc();
+            ApiError::TooManyConnections
+        }
+        crate::sync::hub::ConnectError::StoreDown => ApiError::StoreDown(e.to_string()),
     })?;
     let (response, ws, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let max = state.session.wire.max_frame_bytes;

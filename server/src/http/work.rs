@@ -6,9 +6,9 @@
 //! medic's export; coordinators and admins see that a person is under observation, its
 //! status and its alert count, not the readings.
 
-use super::auth::{authenticate, Caller};
+use super::caller::{authenticate, Caller};
 use super::{ApiError, AppState};
-use crate::index::{self, Alert, AlertStatus, ProjRow};
+use crate::store::{Alert, AlertStatus, ProjRow, Store, Write};
 use actix_web::{web, HttpRequest, HttpResponse};
 use linli_shared::domain::{DomainDoc, Kind, Role};
 use linli_shared::DocumentId;
@@ -34,12 +34,12 @@ fn no_volunteers(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// The grid `id`, if the caller oversees it (403 otherwise, 404 if there is no such grid).
-fn overseen_grid(req: &HttpRequest, state: &AppState, id: String) -> Result<crate::grids::Grid, ApiError> {
-    let caller = authenticate(req, state, false)?;
+async fn overseen_grid(req: &HttpRequest, state: &AppState, id: String) -> Result<crate::grids::Grid, ApiError> {
+    let caller = authenticate(req, state, false).await?;
     if !oversees(&caller, &id) {
         return Err(ApiError::Forbidden("not your grid"));
     }
-    crate::grids::get(&state.db, &id).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such grid"))
+    state.store.grid(&id).await?.ok_or(ApiError::NotFound("no such grid"))
 }
 
 /// `GET /api/grids/{id}/people`: who works in the grid (id, username, role), so that a
@@ -50,10 +50,11 @@ pub async fn people(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let grid = overseen_grid(&req, &state, path.into_inner())?.id;
+    let grid = overseen_grid(&req, &state, path.into_inner()).await?.id;
     let people: Vec<_> = state
         .users
-        .list()?
+        .list()
+        .await?
         .into_iter()
         .filter(|u| !u.disabled && u.grids.contains(&grid))
         .map(|u| json!({"id": u.id, "username": u.username, "role": u.role}))
@@ -67,16 +68,14 @@ pub async fn dashboard(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let info = overseen_grid(&req, &state, path.into_inner())?;
+    let info = overseen_grid(&req, &state, path.into_inner()).await?;
     let grid = info.id.clone();
-    let proj = index::proj_tree(&state.db).map_err(ApiError::internal)?;
-    let alerts = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
-    let now = state.db.now_ms();
+    let now = state.store.now_ms();
     let mut tasks_by_status: BTreeMap<String, u32> = BTreeMap::new();
     let mut episodes_by_status: BTreeMap<String, u32> = BTreeMap::new();
     let mut care_flags: BTreeMap<String, u32> = BTreeMap::new();
     let (mut overdue, mut households) = (0u32, 0u32);
-    for row in index::rows(&proj).filter(|r| r.grid == grid) {
+    for row in state.store.rows(Some(&grid)).await? {
         match row.kind {
             Kind::Task => {
                 *tasks_by_status.entry(row.status.clone()).or_default() += 1;
@@ -94,14 +93,19 @@ pub async fn dashboard(
             _ => {}
         }
     }
-    let open_alerts: Vec<Alert> =
-        index::alerts(&alerts).filter(|a| a.grid == grid && a.status != AlertStatus::Resolved).collect();
+    let open_alerts: Vec<Alert> = state
+        .store
+        .alerts(None)
+        .await?
+        .into_iter()
+        .filter(|a| a.grid == grid && a.status != AlertStatus::Resolved)
+        .collect();
     let missing_checkins = open_alerts
         .iter()
         .filter(|a| a.kind == linli_shared::domain::AlertKind::MissedCheckin && a.status == AlertStatus::Open)
         .count();
     Ok(HttpResponse::Ok().json(json!({
-        "grid": super::admin::grid_json(&info, true),
+        "grid": super::views::grid_json(&info, true),
         "households": households,
         "care_flags": care_flags,
         "tasks": tasks_by_status,
@@ -125,11 +129,14 @@ pub async fn list_alerts(
     state: web::Data<AppState>,
     q: web::Query<AlertQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, false)?;
+    let caller = authenticate(&req, &state, false).await?;
     no_volunteers(&caller)?;
-    let tree = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
     let all = q.status.as_deref() == Some("all");
-    let mut list: Vec<Alert> = index::alerts(&tree)
+    let mut list: Vec<Alert> = state
+        .store
+        .alerts(None)
+        .await?
+        .into_iter()
         .filter(|a| oversees(&caller, &a.grid))
         .filter(|a| q.grid.as_deref().is_none_or(|g| a.grid == g))
         .filter(|a| all || a.status != AlertStatus::Resolved)
@@ -138,16 +145,19 @@ pub async fn list_alerts(
     Ok(HttpResponse::Ok().json(json!({"alerts": list})))
 }
 
-fn update_alert(req: &HttpRequest, state: &AppState, id: &str, to: AlertStatus) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(req, state, false)?;
+async fn update_alert(
+    req: &HttpRequest,
+    state: &AppState,
+    id: &str,
+    to: AlertStatus,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(req, state, false).await?;
     no_volunteers(&caller)?;
-    let tree = index::alerts_tree(&state.db).map_err(ApiError::internal)?;
-    let raw = tree.get(id.as_bytes()).map_err(ApiError::internal)?.ok_or(ApiError::NotFound("no such alert"))?;
-    let mut alert: Alert = serde_json::from_slice(&raw).map_err(ApiError::internal)?;
+    let mut alert = state.store.alert(id).await?.ok_or(ApiError::NotFound("no such alert"))?;
     if !oversees(&caller, &alert.grid) {
         return Err(ApiError::NotFound("no such alert"));
     }
-    let now = state.db.now_ms();
+    let now = state.store.now_ms();
     match to {
         AlertStatus::Acknowledged if alert.status == AlertStatus::Open => {
             alert.status = to;
@@ -161,11 +171,9 @@ fn update_alert(req: &HttpRequest, state: &AppState, id: &str, to: AlertStatus) 
         }
         _ => return Err(ApiError::BadRequest(format!("the alert is already {:?}", alert.status).to_lowercase())),
     }
-    let json = serde_json::to_vec(&alert).map_err(ApiError::internal)?;
-    tree.insert(id.as_bytes(), json).map_err(ApiError::internal)?;
-    state.db.durable().map_err(ApiError::internal)?;
     let action = if to == AlertStatus::Resolved { "alert.resolve" } else { "alert.acknowledge" };
-    state.audit.record(&caller.user.id, action, Some(alert.doc.clone()), alert.id.clone());
+    let audited = state.audit.entry(&caller.user.id, action, Some(alert.doc.clone()), alert.id.clone());
+    state.store.commit(vec![Write::Alert(alert.clone()), audited]).await?;
     Ok(HttpResponse::Ok().json(json!({"alert": alert})))
 }
 
@@ -175,7 +183,7 @@ pub async fn acknowledge(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    update_alert(&req, &state, &path.into_inner(), AlertStatus::Acknowledged)
+    update_alert(&req, &state, &path.into_inner(), AlertStatus::Acknowledged).await
 }
 
 /// `POST /api/alerts/{id}/resolve`
@@ -184,7 +192,7 @@ pub async fn resolve(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    update_alert(&req, &state, &path.into_inner(), AlertStatus::Resolved)
+    update_alert(&req, &state, &path.into_inner(), AlertStatus::Resolved).await
 }
 
 const MASKED: &str = "***";
@@ -195,7 +203,7 @@ pub async fn export(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authenticate(&req, &state, false)?;
+    let caller = authenticate(&req, &state, false).await?;
     if caller.user.role == Role::Volunteer {
         return Err(ApiError::Forbidden("volunteers cannot export"));
     }
@@ -209,19 +217,13 @@ pub async fn export(
     if caller.user.role == Role::Medic && kind == Kind::Task {
         return Err(ApiError::Forbidden("medics export episodes and households"));
     }
-    let proj = index::proj_tree(&state.db).map_err(ApiError::internal)?;
-    let rows: Vec<ProjRow> = index::rows(&proj).filter(|r| r.kind == kind && oversees(&caller, &r.grid)).collect();
+    let rows: Vec<ProjRow> =
+        state.store.rows(None).await?.into_iter().filter(|r| r.kind == kind && oversees(&caller, &r.grid)).collect();
     let health = caller.user.role == Role::Medic;
-    let store = state.db.docs.clone();
     let role = caller.user.role;
-    let body =
-        web::block(move || render_csv(&store, kind, &rows, health, role)).await.map_err(ApiError::internal)??;
-    state.audit.record(
-        &caller.user.id,
-        "export",
-        None,
-        format!("{name}{}", if health { "" } else { " (health details masked)" }),
-    );
+    let body = render_csv(&state.store, kind, &rows, health, role).await?;
+    let detail = format!("{name}{}", if health { "" } else { " (health details masked)" });
+    state.store.commit(vec![state.audit.entry(&caller.user.id, "export", None, detail)]).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", format!("attachment; filename=\"linli-{name}\"")))
@@ -229,8 +231,8 @@ pub async fn export(
         .body(body))
 }
 
-fn render_csv(
-    store: &crate::store::SledStore,
+async fn render_csv(
+    store: &Store,
     kind: Kind,
     rows: &[ProjRow],
     health: bool,
@@ -287,7 +289,7 @@ fn render_csv(
     }
     for row in rows {
         let Ok(id) = row.doc.parse::<DocumentId>() else { continue };
-        let Some(doc) = index::load_doc(store, &id) else { continue };
+        let Some(doc) = crate::projector::load_doc(store, &id).await? else { continue };
         let mask = |s: String| if health { s } else { MASKED.to_owned() };
         match doc {
             DomainDoc::Task(t) => write(vec![

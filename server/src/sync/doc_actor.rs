@@ -6,11 +6,16 @@
 //! shares that fsync with other documents), and only then are replies generated. That
 //! ordering is the durability contract of DESIGN §2: no reply carries heads that are not
 //! on disk, so a `kill -9` can never lose an acknowledged change.
+//!
+//! When the store fails (a full disk, a failed fsync, the database gone) the actor
+//! replies to nobody, forgets its in-memory state (it may hold merged changes that are not
+//! on disk) and stops; the registry tells every peer the server cannot store changes now.
+//! A storage failure is never a refusal: the phones keep their work and offer it again.
 
 use super::conn::{ConnHandle, ConnId};
-use super::gate::{Incoming, Refusal};
-use super::hub::{Hub, Subscription};
-use crate::store::ChunkKey;
+use super::gate::{Gate, GateError, Incoming, Refusal};
+use crate::metrics::Metrics;
+use crate::store::{ChunkKey, SharedEngine, StoreError, Write};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 use linli_shared::{DocumentId, Message, PeerId};
@@ -32,8 +37,9 @@ pub enum DocCommand {
     /// did not wait for its generation lock); usually the successor takes them at start.
     Resume { subscriptions: Vec<Subscription> },
     /// A change written by the server itself, as its own Automerge actor (inboxes, grid
-    /// indexes). The function returns whether it changed anything.
-    ServerWrite { write: ServerWriteFn },
+    /// indexes). The function returns whether it changed anything; `done`, if given, is
+    /// told whether the write is stored (or needed none).
+    ServerWrite { write: ServerWriteFn, done: Option<tokio::sync::oneshot::Sender<bool>> },
     /// Replaces the whole history by `snapshot` (retention): the old chunks are deleted.
     Replace { snapshot: Vec<u8> },
     /// Who may read this document may have changed: drop peers that no longer may.
@@ -47,6 +53,49 @@ impl std::fmt::Debug for ServerWriteFn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ServerWriteFn")
     }
+}
+
+/// A peer that was syncing a document when its actor was evicted.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub conn: ConnHandle,
+    /// What survives of the peer's sync state while the document is out of memory: the
+    /// shared heads, and a request that the peer start over (see [`parked`]).
+    pub state: sync::State,
+}
+
+/// Limits and timings the actors run with. Every field is a setting (see `config`).
+#[derive(Debug, Clone)]
+pub struct ActorSettings {
+    pub doc_idle: std::time::Duration,
+    pub max_batch: usize,
+    pub compact_after_chunks: usize,
+}
+
+/// What an actor needs of the hub that runs it (implemented by [`super::Hub`]), so the
+/// actor does not depend on the hub's internals.
+pub trait Registry: std::fmt::Debug + Send + Sync + 'static {
+    fn store(&self) -> &SharedEngine;
+    fn gate(&self) -> &dyn Gate;
+    fn metrics(&self) -> &Metrics;
+    fn actor_settings(&self) -> &ActorSettings;
+    fn server_peer(&self) -> &PeerId;
+    fn server_actor(&self) -> &automerge::ActorId;
+    /// The server's own ephemeral session id (for `rejected` messages) and its next count.
+    fn ephemeral_session(&self) -> (&str, u64);
+    /// The subscriptions parked for `doc`, for the actor that now holds its generation lock.
+    fn take_dormant(&self, doc: DocumentId) -> Vec<Subscription>;
+    /// Called by an idle actor: whether it may exit (nothing queued for it).
+    fn try_retire_idle(
+        &self,
+        doc: DocumentId,
+        generation: &Arc<tokio::sync::Mutex<()>>,
+        rx: &mpsc::UnboundedReceiver<DocCommand>,
+    ) -> bool;
+    /// Called by an exiting actor: parks its subscriptions.
+    fn actor_exited(&self, doc: DocumentId, generation: &Arc<tokio::sync::Mutex<()>>, subscriptions: Vec<Subscription>);
+    /// The store failed: no change may be acknowledged until it recovers.
+    fn store_failed(&self, error: &StoreError);
 }
 
 #[derive(Debug)]
@@ -84,7 +133,7 @@ impl Peer {
 /// still remembers having sent them and would never offer them again. So the peer is
 /// asked to start over (`needs_reset`: Automerge's sync-reset flag, or empty heads for a
 /// peer that does not know it), and it offers again whatever we lack.
-fn parked(state: &sync::State) -> sync::State {
+pub(crate) fn parked(state: &sync::State) -> sync::State {
     sync::State {
         shared_heads: state.shared_heads.clone(),
         their_capabilities: state.their_capabilities.clone(),
@@ -93,8 +142,12 @@ fn parked(state: &sync::State) -> sync::State {
     }
 }
 
+/// The store failed; the actor stops (see the module docs).
+#[derive(Debug)]
+struct Stop;
+
 struct DocActor {
-    hub: Arc<Hub>,
+    reg: Arc<dyn Registry>,
     id: DocumentId,
     /// `None` when the stored document cannot be read: every request gets `doc-unavailable`.
     doc: Option<Automerge>,
@@ -105,6 +158,8 @@ struct DocActor {
     ephemeral_seen: HashMap<(PeerId, String), u64>,
     /// Connections whose changes were merged in the current batch, with their change count.
     contributors: Vec<(ConnHandle, usize)>,
+    /// Told once the current batch's server writes are stored (or not).
+    server_writes_done: Vec<tokio::sync::oneshot::Sender<bool>>,
 }
 
 /// What became of a sync message's changes.
@@ -117,7 +172,7 @@ enum Applied {
 const MAX_EPHEMERAL_SESSIONS: usize = 1024;
 
 pub(crate) async fn run(
-    hub: Arc<Hub>,
+    reg: Arc<dyn Registry>,
     id: DocumentId,
     mut rx: mpsc::UnboundedReceiver<DocCommand>,
     generation: Arc<tokio::sync::Mutex<()>>,
@@ -125,78 +180,92 @@ pub(crate) async fn run(
     // Wait for a predecessor (evicted, still draining) so its last chunk is in the store
     // and its peers are parked; then take them over.
     let guard = generation.clone().lock_owned().await;
-    let subscriptions = hub.take_dormant(id);
-    let (doc, chunks) = load(&hub, id).await;
+    let subscriptions = reg.take_dormant(id);
     let mut actor = DocActor {
-        hub: hub.clone(),
+        reg: reg.clone(),
         id,
-        doc,
-        chunks,
+        doc: None,
+        chunks: Vec::new(),
         peers: BTreeMap::new(),
         ephemeral_seen: HashMap::new(),
         contributors: Vec::new(),
+        server_writes_done: Vec::new(),
+    };
+    let mut stopped = match actor.reload().await {
+        Ok(()) => false,
+        Err(e) => {
+            actor.stop(e);
+            true
+        }
     };
     actor.resume(subscriptions);
-    let idle = hub.settings.doc_idle;
-    loop {
+    let idle = reg.actor_settings().doc_idle;
+    while !stopped {
         let first = match tokio::time::timeout(idle, rx.recv()).await {
             Ok(Some(cmd)) => cmd,
             // Evicted: our entry (and so the sender) is gone and the queue is drained.
             Ok(None) => break,
             Err(_elapsed) => {
-                if hub.try_retire_idle(id, &generation, &rx) {
+                if reg.try_retire_idle(id, &generation, &rx) {
                     break;
                 }
                 continue;
             }
         };
         let mut batch = vec![first];
-        while batch.len() < hub.settings.max_batch {
+        while batch.len() < reg.actor_settings().max_batch {
             match rx.try_recv() {
                 Ok(cmd) => batch.push(cmd),
                 Err(_) => break,
             }
         }
-        actor.handle_batch(batch).await;
+        stopped = actor.handle_batch(batch).await.is_err();
+    }
+    if stopped {
+        // Nothing of what is in memory may be served again: drop it, and what is queued.
+        actor.doc = None;
+        actor.peers.clear();
+        rx.close();
+        while let Ok(cmd) = rx.try_recv() {
+            if let DocCommand::ServerWrite { done: Some(done), .. } = cmd {
+                let _ = done.send(false);
+            }
+        }
     }
     // Park our peers before a successor may start (it waits for the lock).
-    hub.actor_exited(id, &generation, actor.into_subscriptions());
+    reg.actor_exited(id, &generation, actor.into_subscriptions());
     drop(guard);
 }
 
 /// Loads a document from the store. A document that cannot be read is reported, counted
-/// and served as unavailable; it is never overwritten.
-async fn load(hub: &Arc<Hub>, id: DocumentId) -> (Option<Automerge>, Vec<ChunkKey>) {
-    let store = hub.store.clone();
-    let loaded = tokio::task::spawn_blocking(move || {
-        let stored = store.load(&id)?;
-        let keys: Vec<ChunkKey> = stored.chunks.iter().map(|(k, _)| *k).collect();
-        let doc = std::panic::catch_unwind(AssertUnwindSafe(|| stored.to_automerge()));
-        Ok::<_, crate::store::StoreError>((doc, keys))
-    })
-    .await;
-    match loaded {
-        Ok(Ok((Ok(Ok(doc)), keys))) => (Some(doc), keys),
-        Ok(Ok((Ok(Err(e)), _))) => {
-            hub.metrics.doc_load_errors.inc();
-            tracing::error!(doc = %id, error = %e, "stored document is unreadable");
-            (None, Vec::new())
-        }
-        Ok(Ok((Err(_panic), _))) => {
-            hub.metrics.doc_load_errors.inc();
-            tracing::error!(doc = %id, "automerge panicked while loading a stored document");
-            (None, Vec::new())
-        }
-        Ok(Err(e)) => {
-            hub.metrics.doc_load_errors.inc();
-            tracing::error!(doc = %id, error = %e, "could not read document from the store");
-            (None, Vec::new())
-        }
+/// and served as unavailable; it is never overwritten. A store that cannot be read at
+/// all is a storage failure.
+async fn load(reg: &dyn Registry, id: DocumentId) -> Result<(Option<Automerge>, Vec<ChunkKey>), StoreError> {
+    let stored = match reg.store().load(&id).await {
+        Ok(s) => s,
+        Err(e) if e.is_unavailable() => return Err(e),
         Err(e) => {
-            hub.metrics.doc_load_errors.inc();
-            tracing::error!(doc = %id, error = %e, "document load task failed");
-            (None, Vec::new())
+            reg.metrics().doc_load_errors.inc();
+            tracing::error!(doc = %id, error = %e, "could not read document from the store");
+            return Ok((None, Vec::new()));
         }
+    };
+    let keys: Vec<ChunkKey> = stored.chunks.iter().map(|(k, _)| *k).collect();
+    let built =
+        tokio::task::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(|| stored.to_automerge()))).await;
+    match built {
+        Ok(Ok(Ok(doc))) => Ok((Some(doc), keys)),
+        Ok(Ok(Err(e))) => {
+            reg.metrics().doc_load_errors.inc();
+            tracing::error!(doc = %id, error = %e, "stored document is unreadable");
+            Ok((None, Vec::new()))
+        }
+        Ok(Err(_panic)) => {
+            reg.metrics().doc_load_errors.inc();
+            tracing::error!(doc = %id, "automerge panicked while loading a stored document");
+            Ok((None, Vec::new()))
+        }
+        Err(e) => Err(StoreError::Unavailable(format!("document load task failed: {e}"))),
     }
 }
 
@@ -229,7 +298,18 @@ impl DocActor {
         self.doc.as_ref().map(|d| d.get_heads()).unwrap_or_default()
     }
 
-    async fn handle_batch(&mut self, batch: Vec<DocCommand>) {
+    /// The store failed: tell the registry, and stop.
+    fn stop(&mut self, e: StoreError) -> Stop {
+        self.reg.metrics().store_errors.inc();
+        tracing::error!(doc = %self.id, error = %e, "the store failed; nothing of this batch is acknowledged");
+        self.reg.store_failed(&e);
+        for done in self.server_writes_done.drain(..) {
+            let _ = done.send(false);
+        }
+        Stop
+    }
+
+    async fn handle_batch(&mut self, batch: Vec<DocCommand>) -> Result<(), Stop> {
         let old_heads = self.heads();
         let mut touched: Vec<ConnId> = Vec::new();
         let mut panicked = false;
@@ -237,8 +317,10 @@ impl DocActor {
         for cmd in batch {
             match cmd {
                 DocCommand::Sync { conn, data, request } => {
-                    if self.apply_sync(conn.clone(), &data, request, &mut panicked) {
-                        touched.push(conn.id());
+                    match self.apply_sync(conn.clone(), &data, request, &mut panicked).await {
+                        Ok(true) => touched.push(conn.id()),
+                        Ok(false) => {}
+                        Err(e) => return Err(self.stop(e)),
                     }
                 }
                 DocCommand::Ephemeral { conn, session_id, count, data } => {
@@ -252,17 +334,18 @@ impl DocActor {
                     self.resume(subscriptions);
                     touched.extend(ids);
                 }
-                DocCommand::ServerWrite { write } => {
+                DocCommand::ServerWrite { write, done } => {
                     if let Some(doc) = self.doc.as_mut() {
-                        doc.set_actor(self.hub.server_actor().clone());
+                        doc.set_actor(self.reg.server_actor().clone());
                         if std::panic::catch_unwind(AssertUnwindSafe(|| (write.0)(doc))).is_err() {
                             tracing::error!(doc = %self.id, "a server write panicked");
                             panicked = true;
                         }
                     }
+                    self.server_writes_done.extend(done);
                 }
                 DocCommand::Replace { snapshot } => {
-                    self.replace(snapshot).await;
+                    self.replace(snapshot).await.map_err(|e| self.stop(e))?;
                     touched = self.peers.keys().copied().collect();
                 }
                 DocCommand::Recheck => recheck = true,
@@ -271,193 +354,223 @@ impl DocActor {
         if panicked {
             // The in-memory document may be half-updated: go back to what is on disk and
             // start every peer's sync afresh (nothing unsaved was ever acknowledged).
-            self.reload().await;
+            self.contributors.clear();
+            self.reload().await.map_err(|e| self.stop(e))?;
             touched = self.peers.keys().copied().collect();
         }
         let new_heads = self.heads();
         let contributors = std::mem::take(&mut self.contributors);
         let changed = new_heads != old_heads;
         if changed {
-            if self.persist(&old_heads).await {
-                touched = self.peers.keys().copied().collect();
-                if let Some(doc) = self.doc.as_ref() {
-                    for (conn, n) in &contributors {
-                        self.hub.gate.accepted(conn, self.id, *n, doc);
-                    }
-                }
-            } else {
-                self.reload().await;
-                touched = self.peers.keys().copied().collect();
+            self.persist(&old_heads, &contributors).await.map_err(|e| self.stop(e))?;
+            touched = self.peers.keys().copied().collect();
+            if let Some(doc) = self.doc.as_ref() {
+                self.reg.gate().accepted(self.id, doc);
             }
+        }
+        for done in self.server_writes_done.drain(..) {
+            let _ = done.send(true);
         }
         // Reply first: a change that ends the sender's own access (a volunteer delivering
         // their task) must still be acknowledged to them.
         self.reply(&touched);
         if changed || recheck {
-            self.drop_unauthorised_readers();
+            self.drop_unauthorised_readers().await.map_err(|e| self.stop(e))?;
         }
+        Ok(())
     }
 
     /// After a change of assignment, a peer that may no longer read the document stops
     /// receiving it (it is told the document is unavailable).
-    fn drop_unauthorised_readers(&mut self) {
-        let Some(doc) = self.doc.as_ref() else { return };
+    async fn drop_unauthorised_readers(&mut self) -> Result<(), StoreError> {
+        let Some(doc) = self.doc.as_ref() else { return Ok(()) };
         if doc.get_heads().is_empty() {
-            return;
+            return Ok(());
         }
-        let denied: Vec<ConnId> = self
-            .peers
-            .values()
-            .filter(|p| !self.hub.gate.may_read(&p.conn, self.id, doc))
-            .map(|p| p.conn.id())
-            .collect();
+        let mut denied = Vec::new();
+        for p in self.peers.values() {
+            if !self.reg.gate().may_read(&p.conn, self.id, doc).await? {
+                denied.push(p.conn.id());
+            }
+        }
         for id in denied {
             if let Some(peer) = self.peers.remove(&id) {
                 peer.conn.send(Message::DocUnavailable {
-                    sender_id: self.hub.server_peer().clone(),
+                    sender_id: self.reg.server_peer().clone(),
                     target_id: peer.conn.peer().clone(),
                     document_id: self.id,
                 });
             }
         }
+        Ok(())
     }
 
     /// Retention: the document becomes `snapshot`, a new history; every old chunk goes.
-    async fn replace(&mut self, snapshot: Vec<u8>) {
+    async fn replace(&mut self, snapshot: Vec<u8>) -> Result<(), StoreError> {
         let doc = match Automerge::load(&snapshot) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(doc = %self.id, error = %e, "replacement snapshot does not load");
-                return;
+                return Ok(());
             }
         };
         let heads = doc.get_heads();
-        let store = self.hub.store.clone();
-        let id = self.id;
         // Everything stored for the document, not only what this actor loaded.
-        let done = tokio::task::spawn_blocking(move || {
-            let covered: Vec<ChunkKey> = store.load(&id)?.chunks.into_iter().map(|(k, _)| k).collect();
-            store.compact(&id, &heads, &snapshot, &covered)
-        })
-        .await;
-        match done {
-            Ok(Ok(key)) => {
-                self.doc = Some(doc);
-                self.chunks = vec![key];
-                for peer in self.peers.values_mut() {
-                    peer.restart_sync();
-                }
-            }
-            Ok(Err(e)) => tracing::error!(doc = %self.id, error = %e, "could not replace document"),
-            Err(e) => tracing::error!(doc = %self.id, error = %e, "replace task failed"),
+        let covers: Vec<ChunkKey> = self.reg.store().load(&self.id).await?.chunks.into_iter().map(|(k, _)| k).collect();
+        self.reg.store().commit(vec![Write::Compact { doc: self.id, heads: heads.clone(), snapshot, covers }]).await?;
+        self.doc = Some(doc);
+        self.chunks = vec![ChunkKey::snapshot(self.id, &heads)];
+        for peer in self.peers.values_mut() {
+            peer.restart_sync();
         }
+        Ok(())
     }
 
     /// Applies one sync message. Returns whether the peer should get a reply.
     ///
     /// A message that carries changes is applied to a fork first; the gate sees the
     /// fork and the new changes, and only an accepted fork replaces the document.
-    fn apply_sync(&mut self, conn: ConnHandle, data: &[u8], request: bool, panicked: &mut bool) -> bool {
+    async fn apply_sync(
+        &mut self,
+        conn: ConnHandle,
+        data: &[u8],
+        request: bool,
+        panicked: &mut bool,
+    ) -> Result<bool, StoreError> {
         let id = conn.id();
-        let Some(doc) = self.doc.as_mut() else {
+        let Some(doc) = self.doc.as_ref() else {
             // Unreadable document: answer as if we did not have it.
             self.peers.entry(id).or_insert_with(|| Peer::new(conn.clone())).asked_while_empty = true;
-            return true;
+            return Ok(true);
         };
-        if !self.peers.contains_key(&id) && !doc.get_heads().is_empty() && !self.hub.gate.may_read(&conn, self.id, doc)
+        if !self.peers.contains_key(&id)
+            && !doc.get_heads().is_empty()
+            && !self.reg.gate().may_read(&conn, self.id, doc).await?
         {
             // Existence is not revealed: a document one may not read looks like a missing one.
-            self.hub.metrics.protocol_error("read_denied");
+            self.reg.metrics().protocol_error("read_denied");
             conn.send(Message::DocUnavailable {
-                sender_id: self.hub.server_peer().clone(),
+                sender_id: self.reg.server_peer().clone(),
                 target_id: conn.peer().clone(),
                 document_id: self.id,
             });
-            return false;
+            return Ok(false);
         }
-        let peer = self.peers.entry(id).or_insert_with(|| Peer::new(conn.clone()));
         let message = match sync::Message::decode(data) {
             Ok(m) => m,
             Err(e) => {
-                self.hub.metrics.protocol_error("corrupt_sync_message");
+                self.reg.metrics().protocol_error("corrupt_sync_message");
                 tracing::warn!(conn = id.0, doc = %self.id, error = %e, "corrupt sync message");
-                refuse(&self.hub, &conn, self.id, format!("corrupt sync message: {e}"));
+                refuse(self.reg.as_ref(), &conn, self.id, format!("corrupt sync message: {e}"));
                 self.peers.remove(&id);
-                return false;
+                return Ok(false);
             }
         };
-        let outcome = if message.changes.is_empty() || peer.state.read_only {
-            // Nothing to merge (or a peer whose changes we no longer take this session).
-            std::panic::catch_unwind(AssertUnwindSafe(|| doc.receive_sync_message(&mut peer.state, message)))
-                .map(|r| r.map(|()| Applied::Merged(0)))
-        } else {
-            let before_heads = doc.get_heads();
-            let saved_state = peer.state.clone();
-            let mut fork = doc.clone();
-            let applied =
-                std::panic::catch_unwind(AssertUnwindSafe(|| fork.receive_sync_message(&mut peer.state, message)));
-            match applied {
-                Ok(Ok(())) if fork.get_heads() == before_heads => {
-                    // Nothing applied, but Automerge may be holding changes whose
-                    // dependencies have not arrived yet (it asks for them by hash). Keep
-                    // them: the sender will not send them again this session. They are
-                    // checked together with their dependencies when those arrive.
-                    *doc = fork;
-                    Ok(Ok(Applied::Merged(0)))
-                }
-                Ok(Ok(())) => {
-                    let changes = fork.get_changes(&before_heads);
-                    let incoming = Incoming { conn: &conn, doc: self.id, before: doc, after: &fork, changes: &changes };
-                    match self.hub.gate.check(&incoming) {
-                        Ok(()) => {
-                            let n = changes.len();
-                            *doc = fork;
-                            Ok(Ok(Applied::Merged(n)))
-                        }
-                        Err(refusal) => {
-                            self.hub.gate.refused(&incoming, &refusal);
-                            let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
-                            // Forget the refused message, and take no more changes from this
-                            // peer for this document until it reconnects: it will recover
-                            // the server's copy (the `rejected` message tells it so).
-                            peer.state = saved_state;
-                            peer.state.read_only = true;
-                            Ok(Ok(Applied::Refused(refusal, hashes)))
-                        }
-                    }
-                }
-                other => other.map(|r| r.map(|()| Applied::Merged(0))),
+        let mut peer = self.peers.remove(&id).unwrap_or_else(|| Peer::new(conn.clone()));
+        let outcome = self.apply_to_fork(&conn, &mut peer, message).await;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                self.peers.insert(id, peer);
+                return Err(e);
             }
         };
-        match outcome {
+        let reply = match outcome {
             Ok(Ok(Applied::Merged(n))) => {
                 if n > 0 {
                     self.contributors.push((conn.clone(), n));
                 }
-                peer.asked_while_empty = request && doc.get_heads().is_empty();
+                peer.asked_while_empty = request && self.heads().is_empty();
+                self.peers.insert(id, peer);
                 true
             }
             Ok(Ok(Applied::Refused(refusal, hashes))) => {
-                self.hub.metrics.changes_refused.get_or_create(&crate::metrics::CodeLabel { code: refusal.code }).inc();
+                self.reg
+                    .metrics()
+                    .changes_refused
+                    .get_or_create(&crate::metrics::CodeLabel { code: refusal.code })
+                    .inc();
                 tracing::info!(conn = id.0, doc = %self.id, code = refusal.code, "changes refused");
-                send_rejected(&self.hub, &conn, self.id, &refusal.reason, &hashes);
+                send_rejected(self.reg.as_ref(), &conn, self.id, &refusal.reason, &hashes);
+                self.peers.insert(id, peer);
                 true
             }
             Ok(Err(e)) => {
-                self.hub.metrics.protocol_error("sync_message_rejected");
+                self.reg.metrics().protocol_error("sync_message_rejected");
                 tracing::warn!(conn = id.0, doc = %self.id, error = %e, "sync message rejected by automerge");
-                refuse(&self.hub, &conn, self.id, format!("sync message rejected: {e}"));
-                self.peers.remove(&id);
+                refuse(self.reg.as_ref(), &conn, self.id, format!("sync message rejected: {e}"));
                 false
             }
             Err(_panic) => {
-                self.hub.metrics.protocol_error("automerge_panic");
+                self.reg.metrics().protocol_error("automerge_panic");
                 tracing::error!(conn = id.0, doc = %self.id, "automerge panicked applying a sync message");
-                refuse(&self.hub, &conn, self.id, "internal error applying sync message".to_owned());
-                self.peers.remove(&id);
+                refuse(self.reg.as_ref(), &conn, self.id, "internal error applying sync message".to_owned());
                 *panicked = true;
                 false
             }
+        };
+        Ok(reply)
+    }
+
+    /// The heart of [`DocActor::apply_sync`]: merges a message without changes, or applies
+    /// one with changes to a fork and asks the gate.
+    #[allow(clippy::type_complexity)]
+    async fn apply_to_fork(
+        &mut self,
+        conn: &ConnHandle,
+        peer: &mut Peer,
+        message: sync::Message,
+    ) -> Result<std::thread::Result<Result<Applied, automerge::AutomergeError>>, StoreError> {
+        let Some(doc) = self.doc.as_mut() else { return Ok(Ok(Ok(Applied::Merged(0)))) };
+        if message.changes.is_empty() || peer.state.read_only {
+            // Nothing to merge (or a peer whose changes we no longer take this session).
+            return Ok(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                doc.receive_sync_message(&mut peer.state, message)
+            }))
+            .map(|r| r.map(|()| Applied::Merged(0))));
+        }
+        let before_heads = doc.get_heads();
+        let saved_state = peer.state.clone();
+        let mut fork = doc.clone();
+        let applied =
+            std::panic::catch_unwind(AssertUnwindSafe(|| fork.receive_sync_message(&mut peer.state, message)));
+        match applied {
+            Ok(Ok(())) if fork.get_heads() == before_heads => {
+                // Nothing applied, but Automerge may be holding changes whose dependencies
+                // have not arrived yet (it asks for them by hash). Keep them: the sender
+                // will not send them again this session. They are checked together with
+                // their dependencies when those arrive.
+                *doc = fork;
+                Ok(Ok(Ok(Applied::Merged(0))))
+            }
+            Ok(Ok(())) => {
+                let changes = fork.get_changes(&before_heads);
+                let before: &Automerge = doc;
+                let incoming = Incoming { conn, doc: self.id, before, after: &fork, changes: &changes };
+                match self.reg.gate().check(&incoming).await {
+                    Ok(()) => {
+                        let n = changes.len();
+                        self.doc = Some(fork);
+                        Ok(Ok(Ok(Applied::Merged(n))))
+                    }
+                    Err(GateError::Refused(refusal)) => {
+                        self.reg.gate().refused(&incoming, &refusal).await?;
+                        let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
+                        // Forget the refused message, and take no more changes from this
+                        // peer for this document until it reconnects: it will recover the
+                        // server's copy (the `rejected` message tells it so).
+                        peer.state = saved_state;
+                        peer.state.read_only = true;
+                        Ok(Ok(Ok(Applied::Refused(refusal, hashes))))
+                    }
+                    Err(GateError::Store(e)) => {
+                        // Undecided: forget the message; the peer offers it again later.
+                        peer.state = saved_state;
+                        Err(e)
+                    }
+                }
+            }
+            other => Ok(other.map(|r| r.map(|()| Applied::Merged(0)))),
         }
     }
 
@@ -483,63 +596,51 @@ impl DocActor {
         }
     }
 
-    /// Writes the changes made since `old_heads` as one durable chunk. Returns false if the
-    /// store refused it (the changes are then not acknowledged).
-    async fn persist(&mut self, old_heads: &[ChangeHash]) -> bool {
-        let Some(doc) = self.doc.as_ref() else { return false };
+    /// Writes the changes made since `old_heads` as one durable chunk, with what the gate
+    /// wants committed with it (the contributors' audit entries…).
+    async fn persist(
+        &mut self,
+        old_heads: &[ChangeHash],
+        contributors: &[(ConnHandle, usize)],
+    ) -> Result<(), StoreError> {
+        let Some(doc) = self.doc.as_ref() else { return Ok(()) };
         let new_changes = doc.get_changes(old_heads).len() as u64;
         let bytes = doc.save_after(old_heads);
-        let store = self.hub.store.clone();
-        let id = self.id;
-        let written = tokio::task::spawn_blocking(move || store.put_chunk(&id, &bytes)).await;
-        match written {
-            Ok(Ok(key)) => {
-                self.chunks.push(key);
-                self.hub.metrics.changes_accepted.inc_by(new_changes);
-                if self.chunks.len() > self.hub.settings.compact_after_chunks {
-                    self.compact().await;
-                }
-                true
-            }
-            Ok(Err(e)) => {
-                self.hub.metrics.store_errors.inc();
-                tracing::error!(doc = %self.id, error = %e, "could not store changes; they are not acknowledged");
-                false
-            }
-            Err(e) => {
-                self.hub.metrics.store_errors.inc();
-                tracing::error!(doc = %self.id, error = %e, "store task failed");
-                false
-            }
+        let key = ChunkKey::incremental(self.id, &bytes);
+        let mut batch = vec![Write::Chunk { doc: self.id, bytes }];
+        for (conn, n) in contributors {
+            batch.extend(self.reg.gate().accepted_writes(conn, self.id, *n));
         }
+        self.reg.store().commit(batch).await?;
+        self.chunks.push(key);
+        self.reg.metrics().changes_accepted.inc_by(new_changes);
+        if self.chunks.len() > self.reg.actor_settings().compact_after_chunks {
+            self.compact().await?;
+        }
+        Ok(())
     }
 
-    /// Replaces the document's chunks by one snapshot. Failure is harmless: the chunks stay.
-    async fn compact(&mut self) {
-        let Some(doc) = self.doc.as_ref() else { return };
+    /// Replaces the document's chunks by one snapshot. A document that cannot be saved
+    /// keeps its chunks; a store that fails is a storage failure like any other.
+    async fn compact(&mut self) -> Result<(), StoreError> {
+        let Some(doc) = self.doc.as_ref() else { return Ok(()) };
         let heads = doc.get_heads();
         let snapshot = doc.save();
-        let covered = self.chunks.clone();
-        let store = self.hub.store.clone();
-        let id = self.id;
-        let done = tokio::task::spawn_blocking(move || store.compact(&id, &heads, &snapshot, &covered)).await;
-        match done {
-            Ok(Ok(key)) => {
-                self.chunks = vec![key];
-                self.hub.metrics.compactions.inc();
-            }
-            Ok(Err(e)) => tracing::warn!(doc = %self.id, error = %e, "compaction failed; chunks kept"),
-            Err(e) => tracing::warn!(doc = %self.id, error = %e, "compaction task failed; chunks kept"),
-        }
+        let covers = self.chunks.clone();
+        self.reg.store().commit(vec![Write::Compact { doc: self.id, heads: heads.clone(), snapshot, covers }]).await?;
+        self.chunks = vec![ChunkKey::snapshot(self.id, &heads)];
+        self.reg.metrics().compactions.inc();
+        Ok(())
     }
 
-    async fn reload(&mut self) {
-        let (doc, chunks) = load(&self.hub, self.id).await;
+    async fn reload(&mut self) -> Result<(), StoreError> {
+        let (doc, chunks) = load(self.reg.as_ref(), self.id).await?;
         self.doc = doc;
         self.chunks = chunks;
         for peer in self.peers.values_mut() {
             peer.restart_sync();
         }
+        Ok(())
     }
 
     /// Generates and sends the reply of every touched peer.
@@ -552,7 +653,7 @@ impl DocActor {
     /// the acknowledgement forever (a phone showing "1 change waiting"). So before
     /// generating, "last sent" is put back to what this peer was really sent.
     fn reply(&mut self, touched: &[ConnId]) {
-        let server = self.hub.server_peer().clone();
+        let server = self.reg.server_peer().clone();
         for id in touched {
             let Some(peer) = self.peers.get_mut(id) else { continue };
             let doc = match self.doc.as_ref() {
@@ -583,7 +684,7 @@ impl DocActor {
 
 /// Tells a peer its changes were refused, as an `ephemeral` message on the document:
 /// `{"linli": "rejected", "reason": …, "changes": [hex hashes]}` (DESIGN §4).
-fn send_rejected(hub: &Hub, conn: &ConnHandle, doc: DocumentId, reason: &str, hashes: &[ChangeHash]) {
+fn send_rejected(reg: &dyn Registry, conn: &ConnHandle, doc: DocumentId, reason: &str, hashes: &[ChangeHash]) {
     let mut data = Vec::new();
     let mut enc = minicbor::Encoder::new(&mut data);
     let written = (|| -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
@@ -597,22 +698,23 @@ fn send_rejected(hub: &Hub, conn: &ConnHandle, doc: DocumentId, reason: &str, ha
     if written.is_err() {
         return;
     }
+    let (session_id, count) = reg.ephemeral_session();
     conn.send(Message::Ephemeral {
-        sender_id: hub.server_peer().clone(),
+        sender_id: reg.server_peer().clone(),
         target_id: conn.peer().clone(),
         document_id: doc,
-        session_id: hub.session_id().to_owned(),
-        count: hub.next_ephemeral_count(),
+        session_id: session_id.to_owned(),
+        count,
         data,
     });
 }
 
 /// Tells a peer its message was refused, then closes its connection: a peer that sends
 /// unreadable sync data is broken, and resyncing from scratch is the only safe recovery.
-fn refuse(hub: &Hub, conn: &ConnHandle, doc: DocumentId, reason: String) {
-    hub.metrics.changes_refused.get_or_create(&crate::metrics::CodeLabel { code: "bad_sync_message" }).inc();
+fn refuse(reg: &dyn Registry, conn: &ConnHandle, doc: DocumentId, reason: String) {
+    reg.metrics().changes_refused.get_or_create(&crate::metrics::CodeLabel { code: "bad_sync_message" }).inc();
     conn.send(Message::Error {
-        sender_id: hub.server_peer().clone(),
+        sender_id: reg.server_peer().clone(),
         target_id: conn.peer().clone(),
         message: format!("{reason} (document {doc})"),
     });

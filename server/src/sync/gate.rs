@@ -2,8 +2,14 @@
 //! document is served. The sync core knows nothing of households or tasks: it asks the
 //! gate. [`OpenGate`] lets everything through (the bare sync core, and its tests); the
 //! domain rules implement [`Gate`] in `crate::rules`.
+//!
+//! A gate answers with a decision or a storage failure, never confusing the two: a
+//! change the server could not check because its store failed is not refused (the phone
+//! would drop its work); it is not acknowledged, and the phone offers it again later.
 
 use super::conn::ConnHandle;
+use crate::store::{StoreError, Write};
+use async_trait::async_trait;
 use automerge::{Automerge, Change};
 use linli_shared::DocumentId;
 
@@ -27,31 +33,61 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// The gate could not decide, or decided no.
+#[derive(Debug, Clone)]
+pub enum GateError {
+    Refused(Refusal),
+    /// The store failed while the gate looked something up: nothing is decided.
+    Store(StoreError),
+}
+
+impl From<StoreError> for GateError {
+    fn from(e: StoreError) -> Self {
+        GateError::Store(e)
+    }
+}
+
+impl From<Refusal> for GateError {
+    fn from(r: Refusal) -> Self {
+        GateError::Refused(r)
+    }
+}
+
+#[async_trait]
 pub trait Gate: std::fmt::Debug + Send + Sync + 'static {
     /// May this connection's user read the document as it is now? An empty document
     /// (unknown to the server) is never shown; this is asked only for existing ones.
-    fn may_read(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> bool;
+    async fn may_read(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> Result<bool, StoreError>;
 
     /// Decides on a batch of changes. Called on the document's actor: keep it quick.
-    fn check(&self, incoming: &Incoming<'_>) -> Result<(), Refusal>;
+    async fn check(&self, incoming: &Incoming<'_>) -> Result<(), GateError>;
 
-    /// Told after a batch was merged and stored.
-    fn accepted(&self, _conn: &ConnHandle, _doc: DocumentId, _changes: usize, _after: &Automerge) {}
+    /// Writes that commit together with the chunk merging `changes` accepted changes of
+    /// `conn` (its audit entry, the projector's marker).
+    fn accepted_writes(&self, _conn: &ConnHandle, _doc: DocumentId, _changes: usize) -> Vec<Write> {
+        Vec::new()
+    }
+
+    /// Told after a batch was merged and stored, with the document's new state.
+    fn accepted(&self, _doc: DocumentId, _after: &Automerge) {}
 
     /// Told after a batch was refused (it is not merged).
-    fn refused(&self, _incoming: &Incoming<'_>, _refusal: &Refusal) {}
+    async fn refused(&self, _incoming: &Incoming<'_>, _refusal: &Refusal) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Lets every change and every read through.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpenGate;
 
+#[async_trait]
 impl Gate for OpenGate {
-    fn may_read(&self, _: &ConnHandle, _: DocumentId, _: &Automerge) -> bool {
-        true
+    async fn may_read(&self, _: &ConnHandle, _: DocumentId, _: &Automerge) -> Result<bool, StoreError> {
+        Ok(true)
     }
 
-    fn check(&self, _: &Incoming<'_>) -> Result<(), Refusal> {
+    async fn check(&self, _: &Incoming<'_>) -> Result<(), GateError> {
         Ok(())
     }
 }

@@ -13,12 +13,18 @@
 //! fresh actor, which waits for that lock, takes the dormant subscriptions, and reloads
 //! from the store; so a phone that stays connected still receives every later change, and
 //! no actor serves the document before it knows who is subscribed.
+//!
+//! Storage failure: when an actor finds the store failing, the hub stops all sync. Every
+//! connection gets an `error` message and is closed, every document leaves memory (an
+//! actor may hold merged changes that are not on disk), and new connections are refused
+//! with 503 until the store recovers (the watch started by [`Hub::watch_store`] retries).
+//! Phones keep their changes and offer them again when they reconnect.
 
 use super::conn::{ConnHandle, ConnId};
-use super::doc_actor::{self, DocCommand};
+use super::doc_actor::{self, ActorSettings, DocCommand, Registry, Subscription};
 use super::gate::Gate;
 use crate::metrics::Metrics;
-use crate::store::DocStore;
+use crate::store::{Health, SharedEngine, StoreError};
 use linli_shared::{DocumentId, PeerId};
 use lru::LruCache;
 use parking_lot::Mutex;
@@ -32,23 +38,26 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct HubSettings {
     pub max_docs_in_memory: usize,
-    pub doc_idle: Duration,
-    pub max_batch: usize,
-    pub compact_after_chunks: usize,
+    pub actors: ActorSettings,
     pub max_connections_per_user: usize,
+    /// While the store fails, how often the hub tries to bring it back.
+    pub store_retry: Duration,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
         HubSettings {
             max_docs_in_memory: 10_000,
-            doc_idle: Duration::from_secs(60),
-            max_batch: 256,
-            compact_after_chunks: 64,
+            actors: ActorSettings { doc_idle: Duration::from_secs(60), max_batch: 256, compact_after_chunks: 64 },
             max_connections_per_user: 16,
+            store_retry: Duration::from_secs(2),
         }
     }
 }
+
+/// What every phone is told while the store fails.
+pub const STORE_DOWN: &str =
+    "the server cannot store changes right now; your changes stay on your phone and sync when it is back";
 
 /// The server's Automerge actor id: derived from its peer id, so it is stable across
 /// restarts of one store and distinct between stores.
@@ -56,15 +65,6 @@ pub fn server_actor_for(server_peer: &[u8]) -> automerge::ActorId {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(server_peer);
     automerge::ActorId::from(&digest[..16])
-}
-
-/// A peer that was syncing a document when its actor was evicted.
-#[derive(Debug, Clone)]
-pub struct Subscription {
-    pub conn: ConnHandle,
-    /// What survives of the peer's sync state while the document is out of memory (see
-    /// `doc_actor`: the shared heads, and a request that the peer start over).
-    pub state: automerge::sync::State,
 }
 
 #[derive(Debug)]
@@ -102,7 +102,7 @@ struct Maps {
 /// See the module docs.
 #[derive(Debug)]
 pub struct Hub {
-    pub(crate) store: Arc<dyn DocStore>,
+    pub(crate) store: SharedEngine,
     pub(crate) settings: HubSettings,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) server_peer: PeerId,
@@ -117,6 +117,8 @@ pub struct Hub {
     /// The server's own ephemeral session (for `rejected` messages) and its counter.
     session_id: String,
     ephemeral_count: AtomicU64,
+    /// Why the store is failing, while it is: no sync until it recovers.
+    store_down: Mutex<Option<String>>,
 }
 
 /// Why a new connection was refused.
@@ -124,12 +126,14 @@ pub struct Hub {
 pub enum ConnectError {
     #[error("too many connections for this user (limit {0})")]
     TooManyConnections(usize),
+    #[error("{STORE_DOWN}")]
+    StoreDown,
 }
 
 impl Hub {
     /// Must be called inside a tokio runtime: the document actors will run on it.
     pub fn new(
-        store: Arc<dyn DocStore>,
+        store: SharedEngine,
         settings: HubSettings,
         metrics: Arc<Metrics>,
         server_peer: PeerId,
@@ -155,6 +159,7 @@ impl Hub {
                 peers: HashMap::new(),
             }),
             next_conn: AtomicU64::new(1),
+            store_down: Mutex::new(None),
         })
     }
 
@@ -187,8 +192,11 @@ impl Hub {
         ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Checks the per-user connection limit before an upgrade.
+    /// Checks the per-user connection limit, and that the store works, before an upgrade.
     pub fn may_connect(&self, user: &str) -> Result<(), ConnectError> {
+        if self.store_down.lock().is_some() {
+            return Err(ConnectError::StoreDown);
+        }
         let maps = self.maps.lock();
         let n = maps.conns.values().filter(|c| c.handle.user() == user).count()
             + maps.pending.values().filter(|p| p.user == user).count();
@@ -283,8 +291,15 @@ impl Hub {
         }
     }
 
-    /// Sends `cmd` to the actor of `doc`, starting one if needed.
+    /// Sends `cmd` to the actor of `doc`, starting one if needed. While the store fails,
+    /// nothing is started (a server write is told it was not stored).
     pub fn dispatch(self: &Arc<Self>, doc: DocumentId, cmd: DocCommand) {
+        if self.store_down.lock().is_some() {
+            if let DocCommand::ServerWrite { done: Some(done), .. } = cmd {
+                let _ = done.send(false);
+            }
+            return;
+        }
         let mut maps = self.maps.lock();
         let cmd = match maps.docs.get(&doc) {
             Some(entry) => match entry.tx.send(cmd) {
@@ -310,7 +325,8 @@ impl Hub {
         maps.docs.put(doc, DocEntry { tx, generation: generation.clone() });
         self.metrics.docs_loaded.set(maps.docs.len() as i64);
         drop(maps);
-        self.runtime.spawn(doc_actor::run(self.clone(), doc, rx, generation));
+        let registry: Arc<dyn Registry> = self.clone();
+        self.runtime.spawn(doc_actor::run(registry, doc, rx, generation));
     }
 
     /// The subscriptions parked for `doc`, for the actor that now holds its generation lock.
@@ -371,5 +387,138 @@ impl Hub {
 
     pub fn docs_in_memory(&self) -> usize {
         self.maps.lock().docs.len()
+    }
+
+    /// Why the store is failing, if it is.
+    pub fn store_down(&self) -> Option<String> {
+        self.store_down.lock().clone()
+    }
+
+    /// Stops all sync because the store failed (see the module docs).
+    pub fn stop_sync(&self, reason: &str) {
+        {
+            let mut down = self.store_down.lock();
+            if down.is_some() {
+                return;
+            }
+            *down = Some(reason.to_owned());
+        }
+        self.metrics.store_up.set(0);
+        tracing::error!(reason, "store failing: sync stopped until it recovers");
+        self.close_all_and_evict();
+    }
+
+    fn close_all_and_evict(&self) {
+        let mut maps = self.maps.lock();
+        for c in maps.conns.values() {
+            c.handle.send(linli_shared::Message::Error {
+                sender_id: self.server_peer.clone(),
+                target_id: c.handle.peer().clone(),
+                message: STORE_DOWN.to_owned(),
+            });
+            c.handle.close(STORE_DOWN);
+        }
+        for p in maps.pending.values_mut() {
+            p.reason = Some(STORE_DOWN.to_owned());
+            p.close.cancel();
+        }
+        // Every actor drains its queue and exits; none of their memory is served again.
+        while let Some((id, entry)) = maps.docs.pop_lru() {
+            maps.retiring.insert(id, entry.generation.clone());
+        }
+        maps.dormant.clear();
+        self.metrics.docs_loaded.set(0);
+    }
+
+    /// Sync resumes: the store works again.
+    fn resume_sync(&self) {
+        // Actors started while it failed (none should be) are dropped before phones return.
+        self.close_all_and_evict();
+        *self.store_down.lock() = None;
+        self.metrics.store_up.set(1);
+        tracing::info!("store recovered: sync resumes");
+    }
+
+    /// While the store fails, tries every `store_retry` to make it work again, and then
+    /// resumes sync. Runs until the hub is dropped.
+    pub fn watch_store(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = self.settings.store_retry;
+        self.metrics.store_up.set(1);
+        self.runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(hub) = weak.upgrade() else { break };
+                let failing = match hub.store.health() {
+                    Health::Failing(reason) => {
+                        hub.stop_sync(&reason);
+                        true
+                    }
+                    Health::Ok => hub.store_down().is_some(),
+                };
+                if failing {
+                    match hub.store.recover().await {
+                        Ok(()) => hub.resume_sync(),
+                        Err(e) => tracing::warn!(error = %e, "the store is still failing"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Registry for Hub {
+    fn store(&self) -> &SharedEngine {
+        &self.store
+    }
+
+    fn gate(&self) -> &dyn Gate {
+        self.gate.as_ref()
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn actor_settings(&self) -> &ActorSettings {
+        &self.settings.actors
+    }
+
+    fn server_peer(&self) -> &PeerId {
+        &self.server_peer
+    }
+
+    fn server_actor(&self) -> &automerge::ActorId {
+        &self.server_actor
+    }
+
+    fn ephemeral_session(&self) -> (&str, u64) {
+        (&self.session_id, self.next_ephemeral_count())
+    }
+
+    fn take_dormant(&self, doc: DocumentId) -> Vec<Subscription> {
+        Hub::take_dormant(self, doc)
+    }
+
+    fn try_retire_idle(
+        &self,
+        doc: DocumentId,
+        generation: &Arc<tokio::sync::Mutex<()>>,
+        rx: &mpsc::UnboundedReceiver<DocCommand>,
+    ) -> bool {
+        Hub::try_retire_idle(self, doc, generation, rx)
+    }
+
+    fn actor_exited(
+        &self,
+        doc: DocumentId,
+        generation: &Arc<tokio::sync::Mutex<()>>,
+        subscriptions: Vec<Subscription>,
+    ) {
+        Hub::actor_exited(self, doc, generation, subscriptions)
+    }
+
+    fn store_failed(&self, error: &StoreError) {
+        self.stop_sync(&error.to_string());
     }
 }

@@ -8,7 +8,8 @@ pub mod rate;
 pub mod session;
 
 pub use conn::{ConnHandle, ConnId};
-pub use gate::{Gate, Incoming, OpenGate, Refusal};
+pub use doc_actor::{ActorSettings, DocCommand, ServerWriteFn, Subscription};
+pub use gate::{Gate, GateError, Incoming, OpenGate, Refusal};
 pub use hub::{Hub, HubSettings};
 pub use session::{Session, SessionSettings};
 

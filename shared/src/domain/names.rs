@@ -92,6 +92,37 @@ names! {
 }
 
 names! {
+    /// The plan's three risk levels of an area (低/中/高风险); each sets a policy
+    /// ([`RiskLevel::policy`]).
+    RiskLevel("risk level") {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+    }
+}
+
+/// What a grid's risk level asks of its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+pub struct RiskPolicy {
+    /// Health check-ins per day for people in home isolation.
+    pub checkins_per_day: u32,
+    /// Deliveries are left at the door, without contact.
+    pub contactless: bool,
+}
+
+impl RiskLevel {
+    /// Low risk: one check-in a day. Medium and high: morning and evening temperature,
+    /// and contactless delivery (the plan's closed management of medium/high-risk areas).
+    #[must_use]
+    pub fn policy(self) -> RiskPolicy {
+        match self {
+            RiskLevel::Low => RiskPolicy { checkins_per_day: 1, contactless: false },
+            RiskLevel::Medium | RiskLevel::High => RiskPolicy { checkins_per_day: 2, contactless: true },
+        }
+    }
+}
+
+names! {
     /// Special-care groups of the plan: elderly living alone, children without guardians,
     /// disabled people, chronic-disease patients.
     CareFlag("care flag") {

@@ -1,0 +1,465 @@
+//! What the server computes from documents (DESIGN §3, §5): the projection row of every
+//! task, episode and household (dashboard, exports), who may read which household
+//! (access grants), the alerts, and the rows of the server-authored inboxes and grid
+//! indexes ([`indexes`]). Time-based work — missed check-ins, overdue deliveries, closed
+//! work leaving the lists, retention — runs in a periodic sweep ([`retention`]).
+//!
+//! The [`Projector`] is told of every accepted document state and batches them (one
+//! write per index document per `flush_interval`, however many documents moved).
+//!
+//! Projections are derived, so they must not be lost in a crash between a change and its
+//! projection: the change's chunk commits with a `dirty` marker for its document, and the
+//! marker is cleared only once the projection and the index rows it caused are stored. At
+//! start, every marked document is projected again.
+
+mod indexes;
+mod retention;
+
+pub use indexes::{ensure_grid_index, ensure_user_inbox};
+
+use crate::audit::Audit;
+use crate::store::{AccessGrant, Alert, AlertStatus, Holder, ProjRow, Store, StoreError, Write};
+use crate::sync::Hub;
+use automerge::Automerge;
+use chrono::{NaiveDateTime, TimeZone};
+use indexes::{IndexTarget, IndexWrites};
+use linli_shared::domain::{episode_alerts, task_alerts, AlertFact, DomainDoc, Kind, SummaryRow};
+use linli_shared::DocumentId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Settings of the projector. Every field is a setting (see `config`).
+#[derive(Debug, Clone)]
+pub struct ProjectorSettings {
+    /// How long closed work stays listed in inboxes and grid indexes.
+    pub closed_days: u32,
+    /// How often index updates are written (they are batched in between).
+    pub flush_interval: Duration,
+    /// How often time-based alerts and retention are checked.
+    pub sweep_interval: Duration,
+    /// An episode closed longer than this has its health details erased.
+    pub retention_days: u32,
+    /// The community's offset from UTC, for local dates and check-in deadlines.
+    pub utc_offset_minutes: i32,
+}
+
+impl Default for ProjectorSettings {
+    fn default() -> Self {
+        ProjectorSettings {
+            closed_days: 3,
+            flush_interval: Duration::from_millis(200),
+            sweep_interval: Duration::from_secs(60),
+            retention_days: 30,
+            utc_offset_minutes: 8 * 60,
+        }
+    }
+}
+
+/// Loads the canonical state of a document from the store (the store holds every
+/// acknowledged change). `Ok(None)` for an empty or unreadable document.
+pub async fn load_doc(store: &Store, id: &DocumentId) -> Result<Option<DomainDoc>, StoreError> {
+    let stored = store.load(id).await?;
+    let Ok(doc) = stored.to_automerge() else { return Ok(None) };
+    Ok(DomainDoc::hydrate(&doc).ok().flatten())
+}
+
+enum Event {
+    Changed(DocumentId, Box<DomainDoc>),
+    /// A sweep; the sender, if any, is told once its writes are applied.
+    Sweep(Option<tokio::sync::oneshot::Sender<()>>),
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Changed(id, _) => write!(f, "Changed({id})"),
+            Event::Sweep(_) => write!(f, "Sweep"),
+        }
+    }
+}
+
+/// Handle to the projector task.
+#[derive(Debug, Clone)]
+pub struct Projector {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+/// Everything the projector works with.
+#[derive(Debug)]
+pub(crate) struct ProjectorCore {
+    store: Store,
+    hub: Arc<Hub>,
+    audit: Audit,
+    settings: ProjectorSettings,
+}
+
+impl Projector {
+    /// Starts the projector on the current tokio runtime. The hub is handed over through
+    /// `hub` once built (the hub needs the gate, which needs this projector).
+    pub fn start(
+        store: Store,
+        hub: tokio::sync::oneshot::Receiver<Arc<Hub>>,
+        audit: Audit,
+        settings: ProjectorSettings,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let sweep_tx = tx.clone();
+        let sweep_every = settings.sweep_interval;
+        tokio::spawn(async move {
+            let Ok(hub) = hub.await else { return };
+            let core = Arc::new(ProjectorCore { store, hub, audit, settings });
+            run(core, rx).await;
+        });
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(sweep_every);
+            loop {
+                tick.tick().await;
+                if sweep_tx.send(Event::Sweep(None)).is_err() {
+                    break;
+                }
+            }
+        });
+        Projector { tx }
+    }
+
+    /// Tells the projector of a document's new accepted state.
+    pub fn changed(&self, doc: DocumentId, value: DomainDoc) {
+        let _ = self.tx.send(Event::Changed(doc, Box::new(value)));
+    }
+
+    /// Asks for a sweep now (time-based alerts, retention).
+    pub fn sweep(&self) {
+        let _ = self.tx.send(Event::Sweep(None));
+    }
+
+    /// Sweeps now and resolves once the sweep's projections and alerts are written (the
+    /// index documents it updates follow asynchronously, through their actors).
+    pub async fn sweep_done(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.tx.send(Event::Sweep(Some(done))).is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(core: Arc<ProjectorCore>, mut rx: mpsc::UnboundedReceiver<Event>) {
+    // Documents accepted but not projected before the last stop (or crash).
+    let mut pending: BTreeMap<DocumentId, DomainDoc> = BTreeMap::new();
+    match core.store.dirty_docs().await {
+        Ok(dirty) => {
+            for id in dirty {
+                if let Ok(Some(value)) = load_doc(&core.store, &id).await {
+                    pending.insert(id, value);
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not list documents awaiting projection"),
+    }
+    loop {
+        let first = if pending.is_empty() {
+            match rx.recv().await {
+                Some(e) => Some(e),
+                None => break,
+            }
+        } else {
+            None
+        };
+        let mut sweep = false;
+        let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+        let mut take = |e: Event, pending: &mut BTreeMap<DocumentId, DomainDoc>| match e {
+            Event::Changed(id, v) => {
+                pending.insert(id, *v);
+            }
+            Event::Sweep(done) => {
+                sweep = true;
+                waiting.extend(done);
+            }
+        };
+        if let Some(e) = first {
+            take(e, &mut pending);
+        }
+        // Batch: whatever arrives within the flush interval is written together.
+        let deadline = tokio::time::Instant::now() + core.settings.flush_interval;
+        while let Ok(Some(e)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            take(e, &mut pending);
+        }
+        let batch = std::mem::take(&mut pending);
+        if let Err(e) = core.project_batch(batch.clone(), sweep).await {
+            // The dirty markers stay: these documents are projected again once the store works.
+            tracing::warn!(error = %e, documents = batch.len(), "projection not stored; retried later");
+            if e.is_unavailable() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                pending = batch;
+            }
+        }
+        for done in waiting {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl ProjectorCore {
+    /// Projects a batch of documents (and sweeps), stores the projections, writes the
+    /// index rows, and then clears the documents' dirty markers.
+    async fn project_batch(&self, batch: BTreeMap<DocumentId, DomainDoc>, sweep: bool) -> Result<(), StoreError> {
+        let mut writes = Vec::new();
+        let mut index = IndexWrites::default();
+        let mut rows = RowCache::default();
+        for (id, value) in &batch {
+            self.project(*id, value, &mut rows, &mut writes, &mut index).await?;
+        }
+        if sweep {
+            self.sweep(&mut rows, &mut writes, &mut index).await?;
+        }
+        self.store.commit(writes).await?;
+        if index.apply(&self.hub).await {
+            let clean: Vec<Write> = batch.keys().map(|doc| Write::Dirty { doc: *doc, dirty: false }).collect();
+            self.store.commit(clean).await?;
+        }
+        Ok(())
+    }
+
+    /// The community's local date and time at `ms`.
+    fn local(&self, ms: i64) -> NaiveDateTime {
+        let offset = chrono::FixedOffset::east_opt(self.settings.utc_offset_minutes * 60)
+            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+        offset.timestamp_millis_opt(ms).single().map(|t| t.naive_local()).unwrap_or_default()
+    }
+
+    /// Updates projections, access, alerts and index rows for one document's new state.
+    async fn project(
+        &self,
+        id: DocumentId,
+        value: &DomainDoc,
+        rows: &mut RowCache,
+        writes: &mut Vec<Write>,
+        index: &mut IndexWrites,
+    ) -> Result<(), StoreError> {
+        let key = id.to_string();
+        let old = rows.get(&self.store, &key).await?;
+        let now = self.store.now_ms();
+        let (status, open, erased, care_flags) = match value {
+            DomainDoc::Task(t) => (t.status.to_string(), t.status.is_open(), false, BTreeMap::new()),
+            DomainDoc::Episode(e) => (e.status.to_string(), e.is_open(), e.erased, BTreeMap::new()),
+            DomainDoc::Household(h) => {
+                let mut flags = BTreeMap::new();
+                for m in &h.members {
+                    for f in &m.flags {
+                        *flags.entry(f.to_string()).or_insert(0) += 1;
+                    }
+                }
+                (String::new(), true, false, flags)
+            }
+            _ => return Ok(()),
+        };
+        let closed_at = if open { None } else { old.as_ref().and_then(|o| o.closed_at).or(Some(now)) };
+        let row = ProjRow {
+            doc: key.clone(),
+            kind: value.kind(),
+            grid: value.grid().to_owned(),
+            status,
+            open,
+            assignee: value.assignee().map(str::to_owned),
+            household: value.household().map(|h| h.to_string()),
+            due: match value {
+                DomainDoc::Task(t) => Some(t.due),
+                _ => None,
+            },
+            closed_at,
+            updated_at: now,
+            care_flags,
+            erased,
+            title: match value {
+                DomainDoc::Household(h) => h.address_label(),
+                _ => String::new(),
+            },
+            first_seen: old.as_ref().and_then(|o| o.first_seen).or(Some(now)),
+        };
+        rows.put(row.clone());
+        writes.push(Write::Row(row.clone()));
+        if value.kind() == Kind::Household {
+            // Its grid index lists it by address: written when that row would change, not
+            // on every edit of the household (members, notes…).
+            let listed = old.as_ref().is_some_and(|o| o.grid == row.grid && o.title == row.title);
+            if let (false, Some(summary), Some(grid)) = (listed, value.summary(), self.store.grid(&row.grid).await?) {
+                index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, Some(summary));
+            }
+            return Ok(());
+        }
+        update_access(old.as_ref(), &row, writes);
+        let open_alerts = self.update_alerts(&row, value, writes).await?;
+        self.update_indexes(old.as_ref(), &row, value, open_alerts, index).await?;
+        let assignment_changed = old.as_ref().map(|o| (&o.assignee, o.open)) != Some((&row.assignee, row.open));
+        if assignment_changed {
+            index.recheck.push(id);
+            if let Some(h) = row.household.as_deref().and_then(|h| h.parse().ok()) {
+                index.recheck.push(h);
+            }
+        }
+        Ok(())
+    }
+
+    /// Raises new alerts, resolves those whose cause is gone; returns the open count.
+    async fn update_alerts(
+        &self,
+        row: &ProjRow,
+        value: &DomainDoc,
+        writes: &mut Vec<Write>,
+    ) -> Result<u32, StoreError> {
+        let doc = row.doc.as_str();
+        let now = self.store.now_ms();
+        let facts: Vec<AlertFact> = match value {
+            DomainDoc::Episode(e) => episode_alerts(e, self.local(now), self.local(row.first_seen.unwrap_or(now))),
+            DomainDoc::Task(t) => task_alerts(t, now),
+            _ => Vec::new(),
+        };
+        let mut existing: HashMap<String, Alert> =
+            self.store.alerts(Some(doc)).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
+        let mut open = 0;
+        for fact in facts {
+            let id = format!("{doc}/{}", fact.key);
+            match existing.remove(&id) {
+                Some(a) => {
+                    if a.status != AlertStatus::Resolved {
+                        open += 1;
+                    }
+                }
+                None => {
+                    writes.push(Write::Alert(Alert {
+                        id,
+                        doc: doc.to_owned(),
+                        grid: row.grid.clone(),
+                        kind: fact.kind,
+                        date: fact.date,
+                        detail: fact.detail,
+                        status: AlertStatus::Open,
+                        raised_at: now,
+                        acknowledged_by: None,
+                        acknowledged_at: None,
+                        resolved_by: None,
+                        resolved_at: None,
+                    }));
+                    open += 1;
+                }
+            }
+        }
+        // Causes that are gone (a missed check-in made up, a delivery done): resolved by the server.
+        for (_, mut a) in existing {
+            if a.status != AlertStatus::Resolved {
+                a.status = AlertStatus::Resolved;
+                a.resolved_by = Some(crate::auth::SERVER_USER.to_owned());
+                a.resolved_at = Some(now);
+                writes.push(Write::Alert(a));
+            }
+        }
+        Ok(open)
+    }
+
+    async fn update_indexes(
+        &self,
+        old: Option<&ProjRow>,
+        row: &ProjRow,
+        value: &DomainDoc,
+        open_alerts: u32,
+        index: &mut IndexWrites,
+    ) -> Result<(), StoreError> {
+        let listed = row.open || row.closed_at.is_some_and(|c| self.store.now_ms() - c < self.closed_window_ms());
+        let mut summary = value.summary();
+        if let Some(s) = summary.as_mut() {
+            s.alerts = open_alerts;
+            if let Some(h) = row.household.as_deref().and_then(|h| h.parse::<DocumentId>().ok()) {
+                if let Some(DomainDoc::Household(h)) = load_doc(&self.store, &h).await? {
+                    *s = s.clone().with_address(&h);
+                }
+            }
+        }
+        let summary = if listed { summary } else { None };
+        if let Some(grid) = self.store.grid(&row.grid).await? {
+            index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, summary.clone());
+        }
+        // The assignee's inbox lists it; a previous assignee's inbox no longer does.
+        if let Some(old_assignee) = old.and_then(|o| o.assignee.as_deref()) {
+            if Some(old_assignee) != row.assignee.as_deref() {
+                self.inbox_put(old_assignee, &row.doc, None, index).await?;
+            }
+        }
+        if let Some(a) = row.assignee.as_deref() {
+            self.inbox_put(a, &row.doc, summary, index).await?;
+        }
+        Ok(())
+    }
+
+    async fn inbox_put(
+        &self,
+        user_id: &str,
+        doc: &str,
+        row: Option<SummaryRow>,
+        index: &mut IndexWrites,
+    ) -> Result<(), StoreError> {
+        if let Some(user) = self.store.user(user_id).await? {
+            let grid = user.grids.first().cloned().unwrap_or_default();
+            index.put(user.inbox, IndexTarget::Inbox { user: user.id.clone(), grid }, doc, row);
+        }
+        Ok(())
+    }
+
+    fn closed_window_ms(&self) -> i64 {
+        i64::from(self.settings.closed_days) * 86_400_000
+    }
+}
+
+/// Who may read a task's or episode's household while it is open: its assignee, and for
+/// an episode the grid's medics (DESIGN §4).
+fn grants(r: &ProjRow) -> Vec<AccessGrant> {
+    let (Some(household), Ok(via), true) = (r.household.as_deref().and_then(|h| h.parse().ok()), r.doc.parse(), r.open)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(a) = &r.assignee {
+        out.push(AccessGrant { household, holder: Holder::User(a.clone()), via });
+    }
+    if r.kind == Kind::Episode {
+        out.push(AccessGrant { household, holder: Holder::OpenEpisode, via });
+    }
+    out
+}
+
+fn update_access(old: Option<&ProjRow>, row: &ProjRow, writes: &mut Vec<Write>) {
+    let now = grants(row);
+    for g in old.map(grants).unwrap_or_default() {
+        if !now.contains(&g) {
+            writes.push(Write::RevokeGrant(g));
+        }
+    }
+    writes.extend(now.into_iter().map(Write::Grant));
+}
+
+/// Rows read or written within one projection batch, so a document projected twice in
+/// a batch (a change, then the sweep) sees its own new row.
+#[derive(Debug, Default)]
+pub(crate) struct RowCache {
+    rows: HashMap<String, Option<ProjRow>>,
+}
+
+impl RowCache {
+    async fn get(&mut self, store: &Store, doc: &str) -> Result<Option<ProjRow>, StoreError> {
+        if let Some(r) = self.rows.get(doc) {
+            return Ok(r.clone());
+        }
+        let r = store.row(doc).await?;
+        self.rows.insert(doc.to_owned(), r.clone());
+        Ok(r)
+    }
+
+    fn put(&mut self, row: ProjRow) {
+        self.rows.insert(row.doc.clone(), Some(row));
+    }
+}
+
+/// The automerge document's domain value, for the projector (`None` if outside the schema).
+pub fn domain_value(doc: &Automerge) -> Option<DomainDoc> {
+    DomainDoc::hydrate(doc).ok().flatten()
+}

@@ -1,0 +1,195 @@
+//! Choosing and opening an engine: sled in `--data DIR` (the default) or PostgreSQL at
+//! `--database-url`. Commands that only read (`linli check`, `linli backup`, the source
+//! of `linli copy`) never open a sled store for writing: sled's own recovery rewrites
+//! part of a store when it opens it, which on a full disk destroys it. They open a copy
+//! made in a scratch directory (`TMPDIR`), and the original is left exactly as it was.
+
+use super::kv::sled::{free_bytes, private_dir, SledOpenError, SledOptions};
+use super::{SharedEngine, SledEngine};
+use crate::metrics::Metrics;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Which engine holds the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// sled in this data directory (the store lives in `DIR/store`).
+    Sled(PathBuf),
+    /// PostgreSQL at this URL.
+    Postgres(String),
+}
+
+impl EngineChoice {
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; otherwise sled in `data`.
+    pub fn from_settings(data: &Path, database_url: Option<&str>) -> Self {
+        match database_url.filter(|u| !u.trim().is_empty()) {
+            Some(url) => EngineChoice::Postgres(url.to_owned()),
+            None => EngineChoice::Sled(data.to_path_buf()),
+        }
+    }
+
+    /// For messages: the directory, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            EngineChoice::Sled(dir) => dir.display().to_string(),
+            EngineChoice::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// A database URL with its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Sled(#[from] SledOpenError),
+    #[error("no store in {0}")]
+    Missing(String),
+    #[error(
+        "cannot copy the store to read it without writing to it: {0} (set TMPDIR to a directory on a disk with room \
+         for a copy)"
+    )]
+    Scratch(String),
+    #[error("cannot open the PostgreSQL store at {url}: {cause}")]
+    Postgres { url: String, cause: String },
+}
+
+/// How engines are opened.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub min_free_bytes: u64,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { min_free_bytes: super::kv::sled::DEFAULT_MIN_FREE_BYTES, metrics: Arc::new(Metrics::new()) }
+    }
+}
+
+impl OpenOptions {
+    pub fn sled(&self) -> SledOptions {
+        let metrics = self.metrics.clone();
+        SledOptions {
+            min_free_bytes: self.min_free_bytes,
+            observe: Arc::new(move |latency, served| {
+                metrics.flush_seconds.observe(latency.as_secs_f64());
+                metrics.commits_per_flush.observe(served as f64);
+            }),
+        }
+    }
+}
+
+/// Opens the store to serve it (creating it if needed).
+pub async fn open_for_writing(choice: &EngineChoice, options: &OpenOptions) -> Result<SharedEngine, OpenError> {
+    match choice {
+        EngineChoice::Sled(dir) => Ok(Arc::new(SledEngine::open(dir, options.sled()).await?)),
+        EngineChoice::Postgres(url) => {
+            Err(OpenError::Postgres { url: redact_url(url), cause: "this build has no PostgreSQL engine yet".into() })
+        }
+    }
+}
+
+/// An engine opened only to be read; for sled, on a copy that is removed when this is
+/// dropped, while the original stays locked (no server can start on it meanwhile).
+#[derive(Debug)]
+pub struct ReadOnly {
+    pub engine: SharedEngine,
+    _scratch: Option<tempfile::TempDir>,
+    _lock: Option<std::fs::File>,
+}
+
+/// Takes sled's own lock on the store (an exclusive `flock` of its `db` file), so the
+/// copy is not torn by a server writing meanwhile, and a running server is reported.
+fn lock_store(dir: &Path) -> Result<std::fs::File, OpenError> {
+    let file = std::fs::File::open(dir.join("store").join("db")).map_err(|e| OpenError::Scratch(e.to_string()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(SledOpenError::InUse(dir.display().to_string()).into()),
+        Err(e) => Err(OpenError::Scratch(format!("cannot lock the store: {e}"))),
+    }
+}
+
+/// Opens an existing store to read it, never writing to the original.
+pub async fn open_for_reading(choice: &EngineChoice, options: &OpenOptions) -> Result<ReadOnly, OpenError> {
+    match choice {
+        EngineChoice::Sled(dir) => {
+            let store = dir.join("store");
+            if !store.join("db").exists() {
+                return Err(OpenError::Missing(dir.display().to_string()));
+            }
+            let lock = lock_store(dir)?;
+            let scratch = tempfile::Builder::new()
+                .prefix("linli-read-")
+                .tempdir()
+                .map_err(|e| OpenError::Scratch(e.to_string()))?;
+            let copy = scratch.path().join("data");
+            let size = dir_size(&store).map_err(|e| OpenError::Scratch(e.to_string()))?;
+            if let Ok(free) = free_bytes(scratch.path()) {
+                if free < size.saturating_add(options.min_free_bytes) {
+                    return Err(OpenError::Scratch(format!(
+                        "{} needs {} MiB and {} MiB are free",
+                        scratch.path().display(),
+                        (size + options.min_free_bytes) / (1024 * 1024),
+                        free / (1024 * 1024)
+                    )));
+                }
+            }
+            private_dir(&copy).map_err(|e| OpenError::Scratch(e.to_string()))?;
+            copy_dir(&store, &copy.join("store")).map_err(|e| OpenError::Scratch(e.to_string()))?;
+            let engine = SledEngine::open(&copy, options.sled()).await?;
+            Ok(ReadOnly { engine: Arc::new(engine), _scratch: Some(scratch), _lock: Some(lock) })
+        }
+        EngineChoice::Postgres(_) => {
+            Ok(ReadOnly { engine: open_for_writing(choice, options).await?, _scratch: None, _lock: None })
+        }
+    }
+}
+
+fn dir_size(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        total += if entry.file_type()?.is_dir() { dir_size(&entry.path())? } else { entry.metadata()?.len() };
+    }
+    Ok(total)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    private_dir(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_messages() {
+        assert_eq!(redact_url("postgres://linli:s3cret@db:5432/linli"), "postgres://linli:***@db:5432/linli");
+        assert_eq!(redact_url("postgres://db/linli"), "postgres://db/linli");
+        assert_eq!(redact_url("postgres://linli@db/linli"), "postgres://linli@db/linli");
+    }
+}
