@@ -103,6 +103,7 @@ impl Application {
                 .wrap(middleware::NormalizePath::trim())
                 .configure(http::routes)
         })
+        .on_connect(http::socket::SocketControl::on_connect)
         .workers(settings.http_workers)
         .shutdown_timeout(5)
         .listen(listener)?

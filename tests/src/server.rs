@@ -43,6 +43,15 @@ pub fn linli_cli(data: &Path, args: &[&str], stdin: &str) -> anyhow::Result<Stri
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A process's memory, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident now (`VmRSS`).
+    pub rss: u64,
+    /// Resident at the peak so far (`VmHWM`).
+    pub peak: u64,
+}
+
 /// A running `linli serve`.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -128,6 +137,36 @@ impl ServerProcess {
     /// that is absent (a labelled counter that never counted) is 0.
     pub async fn metric(&self, series: &str) -> anyhow::Result<f64> {
         Ok(metric_value(&self.metrics_text().await?, series).unwrap_or(0.0))
+    }
+
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// The server's memory now and at its peak (`VmRSS` and `VmHWM` of `/proc/<pid>/status`).
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let pid = self.pid().context("the server is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> anyhow::Result<u64> {
+            let kib = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+            Ok(kib * 1024)
+        };
+        Ok(Memory { rss: field("VmRSS:")?, peak: field("VmHWM:")? })
+    }
+
+    /// Resets the server's peak memory (`VmHWM`) to what it uses now, so that a later
+    /// [`ServerProcess::memory`] peak covers only what happened since. Linux only; needs
+    /// the right to write `/proc/<pid>/clear_refs` (the process's owner or root).
+    pub fn reset_peak_memory(&self) -> anyhow::Result<()> {
+        let pid = self.pid().context("the server is not running")?;
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting VmHWM")?;
+        Ok(())
     }
 
     /// The server's log so far (stderr), for failure messages.

@@ -3,10 +3,13 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod frame_limit;
 pub mod ops;
+pub mod socket;
 pub mod static_files;
 pub mod sync_ws;
 pub mod work;
+pub mod ws_writer;
 
 pub use error::ApiError;
 
