@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// Directory of the built web app (default web/dist).
     #[arg(long, env = "LINLI_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9090).
+    #[arg(long, env = "LINLI_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -162,9 +165,15 @@ impl ServeArgs {
         if let Some(dir) = &self.web_dir {
             s.web_dir = Some(dir.clone());
         }
+        if let Some(addr) = self.metrics_bind {
+            s.metrics_bind = Some(addr);
+        }
         // The signing key is taken from the environment only: flags show up in `ps`.
         if let Ok(secret) = std::env::var("LINLI_JWT_SECRET") {
             s.jwt_secret = Some(secret);
+        }
+        if let Ok(token) = std::env::var("LINLI_METRICS_TOKEN") {
+            s.metrics_token = Some(token);
         }
         s
     }
@@ -251,6 +260,10 @@ fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
         }
         let addr = app.addr();
         tracing::info!(%addr, data = %data.display(), "linli serving");
+        if let Some(metrics) = app.metrics_addr() {
+            // Printed before the listening line, which tests and scripts wait for.
+            println!("linli metrics on http://{metrics}/metrics");
+        }
         // Tests and scripts wait for this exact line on stdout.
         println!("linli listening on http://{addr}");
         if !logins.is_empty() {

@@ -59,6 +59,8 @@ pub struct ServerProcess {
     data: PathBuf,
     extra: Vec<String>,
     pub addr: SocketAddr,
+    /// The `--metrics-bind` listener, when the server was started with one.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ServerProcess {
@@ -66,8 +68,8 @@ impl ServerProcess {
     /// Returns once the server prints its listening line (bounded wait, no sleeps).
     pub async fn start(data: &Path, port: u16, extra: &[&str]) -> anyhow::Result<Self> {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr) = spawn(data, port, &extra).await?;
-        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, addr })
+        let (child, addr, metrics_addr) = spawn(data, port, &extra).await?;
+        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, addr, metrics_addr })
     }
 
     pub fn http(&self, path: &str) -> String {
@@ -95,9 +97,10 @@ impl ServerProcess {
         let mut last = None;
         for _ in 0..50 {
             match spawn(&self.data, self.addr.port(), &self.extra).await {
-                Ok((child, addr)) => {
+                Ok((child, addr, metrics_addr)) => {
                     self.child = Some(child);
                     self.addr = addr;
+                    self.metrics_addr = metrics_addr;
                     return Ok(());
                 }
                 Err(e) => {
@@ -183,7 +186,7 @@ impl Drop for ServerProcess {
     }
 }
 
-async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Child, SocketAddr)> {
+async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Child, SocketAddr, Option<SocketAddr>)> {
     let bin = linli_bin();
     if !bin.exists() {
         bail!("{} not found: run `cargo build -p linli-server` first (make test does)", bin.display());
@@ -205,8 +208,12 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
         .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
     let mut lines = BufReader::new(stdout).lines();
+    let mut metrics_addr = None;
     let addr = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix("linli metrics on http://") {
+                metrics_addr = Some(rest.trim().trim_end_matches("/metrics").parse::<SocketAddr>()?);
+            }
             if let Some(rest) = line.strip_prefix("linli listening on http://") {
                 return Ok(rest.trim().parse::<SocketAddr>()?);
             }
@@ -217,7 +224,7 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
     .map_err(|_| anyhow!("server did not start within 30 s"))??;
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, addr))
+    Ok((child, addr, metrics_addr))
 }
 
 /// The value of `series` (name and labels exactly as rendered) in a Prometheus/OpenMetrics
