@@ -34,8 +34,13 @@ impl SocketControl {
         }
     }
 
-    /// Reads no more from the peer: the connection sees the end of its input.
+    /// Reads no more from the peer: the connection sees the end of its input, and the
+    /// kernel's receive buffer shrinks to its minimum, so that it too takes in little more
+    /// of what the peer keeps sending until the connection is closed.
     pub fn stop_reading(&self) {
+        if let Err(e) = self.0.set_recv_buffer_size(0) {
+            tracing::debug!(error = %e, "SO_RCVBUF on a connection");
+        }
         if let Err(e) = self.0.shutdown(Shutdown::Read) {
             tracing::debug!(error = %e, "shutdown(read) of a connection");
         }

@@ -67,7 +67,8 @@ struct Socket {
 enum Ending {
     /// Close with this reason, after what is queued.
     Close(CloseReason),
-    /// The peer does not read or answer: drop it without waiting for it.
+    /// The peer does not read or answer (the reason, for the metric): close without what
+    /// is queued, and cut the connection if even the close frame cannot be written.
     Drop(&'static str),
     /// The socket is gone already.
     Gone,
