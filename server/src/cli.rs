@@ -157,6 +157,9 @@ pub struct ServeArgs {
     pub min_free_bytes: Option<u64>,
     #[arg(long, env = "LINLI_STORE_RETRY_SECS")]
     pub store_retry_secs: Option<u64>,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9090).
+    #[arg(long, env = "LINLI_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -198,9 +201,15 @@ impl ServeArgs {
         if let Some(instant) = &self.test_clock {
             s.test_clock = Some(instant.clone());
         }
+        if let Some(addr) = self.metrics_bind {
+            s.metrics_bind = Some(addr);
+        }
         // The signing key is taken from the environment only: flags show up in `ps`.
         if let Ok(secret) = std::env::var("LINLI_JWT_SECRET") {
             s.jwt_secret = Some(secret);
+        }
+        if let Ok(token) = std::env::var("LINLI_METRICS_TOKEN") {
+            s.metrics_token = Some(token);
         }
         s
     }
@@ -363,6 +372,10 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
     }
     let addr = app.addr();
     tracing::info!(%addr, store = %settings.engine(data).describe(), "linli serving");
+    if let Some(metrics) = app.metrics_addr() {
+        // Printed before the listening line, which tests and scripts wait for.
+        println!("linli metrics on http://{metrics}/metrics");
+    }
     // Tests and scripts wait for this exact line on stdout.
     println!("linli listening on http://{addr}");
     if !logins.is_empty() {

@@ -56,6 +56,11 @@ pub struct Settings {
     pub min_free_bytes: u64,
     /// While the store fails, seconds between attempts to bring it back.
     pub store_retry_secs: u64,
+    /// Bearer token `GET /metrics` requires. Unset: see `metrics_bind`.
+    pub metrics_token: Option<String>,
+    /// A listen address of its own for `/metrics` (the main listener then answers 404).
+    /// Unset, with no token either: `/metrics` answers local callers only.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -97,6 +102,8 @@ impl Default for Settings {
             database_url: None,
             min_free_bytes: crate::store::DEFAULT_MIN_FREE_BYTES,
             store_retry_secs: 2,
+            metrics_token: None,
+            metrics_bind: None,
         }
     }
 }
@@ -111,6 +118,8 @@ impl std::fmt::Debug for Settings {
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("max_docs_in_memory", &self.max_docs_in_memory)
             .field("database_url", &self.database_url.as_deref().map(crate::store::redact_url))
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .field("metrics_bind", &self.metrics_bind)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +180,9 @@ impl Settings {
         }
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::Invalid("jwt_secret must be at least 32 bytes".into()));
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.trim().len() < 16) {
+            return Err(ConfigError::Invalid("metrics_token must be at least 16 bytes".into()));
         }
         Ok(())
     }
@@ -269,12 +281,16 @@ mod tests {
         assert!(s.validate().is_err());
         let s = Settings { jwt_secret: Some("short".into()), ..Settings::default() };
         assert!(s.validate().is_err());
+        let s = Settings { metrics_token: Some("short".into()), ..Settings::default() };
+        assert!(s.validate().is_err());
         Settings::default().validate().unwrap();
     }
 
     #[test]
-    fn debug_redacts_the_secret() {
-        let s = Settings { jwt_secret: Some("x".repeat(40)), ..Settings::default() };
+    fn debug_redacts_the_secrets() {
+        let s =
+            Settings { jwt_secret: Some("x".repeat(40)), metrics_token: Some("y".repeat(40)), ..Settings::default() };
         assert!(!format!("{s:?}").contains("xxxx"));
+        assert!(!format!("{s:?}").contains("yyyy"));
     }
 }

@@ -32,6 +32,7 @@ pub struct Metrics {
     pub bytes_out: Counter,
     pub messages_in: Family<TypeLabel, Counter>,
     pub protocol_errors: Family<CodeLabel, Counter>,
+    pub peers_dropped: Family<CodeLabel, Counter>,
     pub flush_seconds: Histogram,
     pub commits_per_flush: Histogram,
     pub evictions: Counter,
@@ -55,6 +56,7 @@ impl Metrics {
             bytes_out: Counter::default(),
             messages_in: Family::default(),
             protocol_errors: Family::default(),
+            peers_dropped: Family::default(),
             flush_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             commits_per_flush: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             evictions: Counter::default(),
@@ -74,6 +76,11 @@ impl Metrics {
         registry.register("bytes_out", "WebSocket payload bytes sent", m.bytes_out.clone());
         registry.register("messages_in", "Protocol messages received, by type", m.messages_in.clone());
         registry.register("protocol_errors", "Bad input from peers, by reason", m.protocol_errors.clone());
+        registry.register(
+            "peers_dropped",
+            "Sync connections cut for not reading their socket or not answering pings, by reason",
+            m.peers_dropped.clone(),
+        );
         registry.register("flush_seconds", "Latency of one group-commit fsync", m.flush_seconds.clone());
         registry.register("commits_per_flush", "Writers served by one fsync", m.commits_per_flush.clone());
         registry.register("evictions", "Documents evicted from memory", m.evictions.clone());

@@ -25,6 +25,8 @@ pub async fn server_peer(store: &Store) -> anyhow::Result<PeerId> {
 pub struct Application {
     addr: SocketAddr,
     server: actix_web::dev::Server,
+    /// The `metrics_bind` listener, if set: `/metrics` and `/healthz` only.
+    metrics: Option<(SocketAddr, actix_web::dev::Server)>,
     state: web::Data<AppState>,
 }
 
@@ -98,6 +100,10 @@ impl Application {
             projector,
             web_dir: settings.web_dir.clone().filter(|d| d.join("index.html").is_file()),
             utc_offset_minutes: settings.utc_offset_minutes,
+            metrics_access: http::ops::MetricsAccess::new(
+                settings.metrics_token.as_deref(),
+                settings.metrics_bind.is_some(),
+            ),
         });
         let app_state = state.clone();
         let json_limit = web::JsonConfig::default().limit(64 * 1024);
@@ -106,13 +112,21 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(json_limit.clone())
                 .wrap(middleware::NormalizePath::trim())
+                .wrap(middleware::from_fn(http::headers::security_headers))
                 .configure(http::routes)
         })
+        .on_connect(http::socket::SocketControl::on_connect)
         .workers(settings.http_workers)
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
-        Ok(Application { addr, server, state })
+        let metrics = settings.metrics_bind.map(|bind| metrics_server(bind, state.clone())).transpose()?;
+        Ok(Application { addr, server, metrics, state })
+    }
+
+    /// The address of the `metrics_bind` listener, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -125,6 +139,31 @@ impl Application {
 
     /// Serves until the process is told to stop (SIGINT / SIGTERM).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        match self.metrics {
+            Some((_, metrics)) => tokio::try_join!(self.server, metrics).map(|_| ()),
+            None => self.server.await,
+        }
     }
+}
+
+/// The `metrics_bind` listener: `/metrics` (and `/healthz`, for the same probes) only.
+fn metrics_server(
+    bind: SocketAddr,
+    state: web::Data<AppState>,
+) -> anyhow::Result<(SocketAddr, actix_web::dev::Server)> {
+    let listener = TcpListener::bind(bind)?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(http::ops::MetricsListener)
+            .wrap(middleware::from_fn(http::headers::security_headers))
+            .route("/metrics", web::get().to(http::ops::metrics))
+            .route("/healthz", web::get().to(http::ops::healthz))
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    Ok((addr, server))
 }

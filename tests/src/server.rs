@@ -53,6 +53,15 @@ pub fn linli_cli(data: &Path, args: &[&str], stdin: &str) -> anyhow::Result<Stri
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A process's memory, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Resident now (`VmRSS`).
+    pub rss: u64,
+    /// Resident at the peak so far (`VmHWM`).
+    pub peak: u64,
+}
+
 /// A running `linli serve`.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -60,6 +69,8 @@ pub struct ServerProcess {
     data: PathBuf,
     extra: Vec<String>,
     pub addr: SocketAddr,
+    /// The `--metrics-bind` listener, when the server was started with one.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ServerProcess {
@@ -67,8 +78,8 @@ impl ServerProcess {
     /// Returns once the server prints its listening line (bounded wait, no sleeps).
     pub async fn start(data: &Path, port: u16, extra: &[&str]) -> anyhow::Result<Self> {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr) = spawn(data, port, &extra).await?;
-        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, addr })
+        let (child, addr, metrics_addr) = spawn(data, port, &extra).await?;
+        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, addr, metrics_addr })
     }
 
     pub fn http(&self, path: &str) -> String {
@@ -96,9 +107,10 @@ impl ServerProcess {
         let mut last = None;
         for _ in 0..50 {
             match spawn(&self.data, self.addr.port(), &self.extra).await {
-                Ok((child, addr)) => {
+                Ok((child, addr, metrics_addr)) => {
                     self.child = Some(child);
                     self.addr = addr;
+                    self.metrics_addr = metrics_addr;
                     return Ok(());
                 }
                 Err(e) => {
@@ -160,6 +172,36 @@ impl ServerProcess {
         body["now_ms"].as_i64().ok_or_else(|| anyhow!("no now_ms in {body}"))
     }
 
+    /// The process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
+    /// The server's memory now and at its peak (`VmRSS` and `VmHWM` of `/proc/<pid>/status`).
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let pid = self.pid().context("the server is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> anyhow::Result<u64> {
+            let kib = status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))?;
+            Ok(kib * 1024)
+        };
+        Ok(Memory { rss: field("VmRSS:")?, peak: field("VmHWM:")? })
+    }
+
+    /// Resets the server's peak memory (`VmHWM`) to what it uses now, so that a later
+    /// [`ServerProcess::memory`] peak covers only what happened since. Linux only; needs
+    /// the right to write `/proc/<pid>/clear_refs` (the process's owner or root).
+    pub fn reset_peak_memory(&self) -> anyhow::Result<()> {
+        let pid = self.pid().context("the server is not running")?;
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting VmHWM")?;
+        Ok(())
+    }
+
     /// The server's log so far (stderr), for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
@@ -174,7 +216,7 @@ impl Drop for ServerProcess {
     }
 }
 
-async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Child, SocketAddr)> {
+async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Child, SocketAddr, Option<SocketAddr>)> {
     let bin = linli_bin();
     if !bin.exists() {
         bail!("{} not found: run `cargo build -p linli-server` first (make test does)", bin.display());
@@ -199,8 +241,12 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
         .spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
     let mut lines = BufReader::new(stdout).lines();
+    let mut metrics_addr = None;
     let addr = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix("linli metrics on http://") {
+                metrics_addr = Some(rest.trim().trim_end_matches("/metrics").parse::<SocketAddr>()?);
+            }
             if let Some(rest) = line.strip_prefix("linli listening on http://") {
                 return Ok(rest.trim().parse::<SocketAddr>()?);
             }
@@ -211,7 +257,7 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
     .map_err(|_| anyhow!("server did not start within 30 s"))??;
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, addr))
+    Ok((child, addr, metrics_addr))
 }
 
 /// The value of `series` (name and labels exactly as rendered) in a Prometheus/OpenMetrics

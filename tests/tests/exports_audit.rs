@@ -6,7 +6,9 @@
 
 use linli_shared::DocumentId;
 use linli_tests::api::{self, encode_segment};
-use linli_tests::domain::{checkin, checkin_key, create, episode, household, now_ms, put_checkin, set, task};
+use linli_tests::domain::{
+    checkin, checkin_key, create, episode, household, log_entry, now_ms, put_checkin, read, set, task, write,
+};
 use linli_tests::outcome::{fetch, push_change, Outcome};
 use linli_tests::server::{ADMIN, ALICE, BOB, DAVE, FRANK};
 use linli_tests::{Community, ServerProcess, TestPeer};
@@ -396,5 +398,52 @@ async fn dashboard_alerts_and_risk_level() -> anyhow::Result<()> {
         api::audit(s, &tadmin, Some("grid.risk")).await?.iter().any(|e| e["user"] == json!(alice_id)),
         "the risk change is not audited"
     );
+    Ok(())
+}
+
+/// Moves a task of `peer`'s to `failed` with `reason`, as its grid's coordinator `by` may:
+/// one change, with a log entry for each step from its current status.
+fn fail_task(peer: &mut TestPeer, id: &DocumentId, by: &str, reason: &str) {
+    let mut value = read(peer.doc(id));
+    let mut from = value["status"].as_str().expect("a task's status").to_owned();
+    for to in ["accepted", "picked_up", "failed"] {
+        value["log"].as_array_mut().expect("a task's log").push(log_entry(by, &from, to));
+        from = to.to_owned();
+    }
+    value["status"] = json!("failed");
+    value["failure_reason"] = json!(reason);
+    write(peer.doc(id), value);
+}
+
+/// CSV injection (issue 9 item 8): free text that a spreadsheet would run as a formula (a
+/// household's notes, a delivery's failure reason) comes out of the exports as text, with
+/// a leading `'`, in every export that carries it.
+#[tokio::test]
+async fn exported_cells_never_start_a_formula() -> anyhow::Result<()> {
+    let c = Community::start(&["--index-flush-ms", "50"]).await?;
+    let (ta, alice_id) = c.login_full(ALICE).await?;
+    let (_, bob_id) = c.login_full(BOB).await?;
+    let s = &c.server;
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&s.ws_url(&ta)).await?;
+    let mut h = household("g1", "601");
+    h["notes"] = json!("=HYPERLINK(\"http://x\",\"y\")");
+    let h = create(&mut alice, h);
+    let t1 = create(&mut alice, task("g1", &h, Some(&bob_id), &alice_id));
+    let t2 = create(&mut alice, task("g1", &h, Some(&bob_id), &alice_id));
+    alice.sync_all(T).await?;
+    fail_task(&mut alice, &t1, &alice_id, "+1+1");
+    fail_task(&mut alice, &t2, &alice_id, "@SUM(1)");
+    alice.sync_all(T).await?;
+
+    let hh = export_when(s, &ta, "households.csv", |c| c.has(&h)).await?;
+    assert_eq!(hh.cell(&h, "notes"), "'=HYPERLINK(\"http://x\",\"y\")");
+    assert_eq!(hh.cell(&h, "room"), "601", "a plain cell is unchanged");
+    let failed =
+        |c: &Csv| c.has(&t1) && c.has(&t2) && c.cell(&t1, "status") == "failed" && c.cell(&t2, "status") == "failed";
+    let tasks = export_when(s, &ta, "tasks.csv", failed).await?;
+    assert!(failed(&tasks), "the tasks did not fail: {:?}", tasks.rows);
+    assert_eq!(tasks.cell(&t1, "failure_reason"), "'+1+1");
+    assert_eq!(tasks.cell(&t2, "failure_reason"), "'@SUM(1)");
     Ok(())
 }

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { after, before } from "node:test"
+import { after, afterEach, before } from "node:test"
 import { chromium } from "playwright-core"
 import { startServer } from "../scripts/serve.mjs"
 
@@ -149,9 +149,9 @@ export async function launch() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
 }
 
-/** A phone-sized context (360 px wide, touch). */
+/** A phone-sized context (360 px wide, touch), watched for CSP violations. */
 export async function phone(browser, extra = {}) {
-  return browser.newContext({
+  const ctx = await browser.newContext({
     viewport: { width: 360, height: 740 },
     deviceScaleFactor: 2,
     isMobile: true,
@@ -159,6 +159,36 @@ export async function phone(browser, extra = {}) {
     locale: "zh-CN",
     serviceWorkers: "allow",
     ...extra,
+  })
+  await watchCsp(ctx)
+  return ctx
+}
+
+/** Content-Security-Policy violations seen in any watched context since the last test. */
+const cspViolations = []
+
+/**
+ * Records every CSP violation of `ctx`'s pages: the `securitypolicyviolation` event each
+ * page fires, and the console error Chromium logs for it (which also covers what is
+ * blocked before a page's scripts run). `useStack` fails a test that saw any, but one:
+ * cbor-x (automerge-repo's CBOR codec) probes `try { Function("") } catch {}` when it
+ * loads, and without eval decodes without generated code. The policy's 'report-sample'
+ * shows the refused code, so only that empty function is let through.
+ */
+async function watchCsp(ctx) {
+  await ctx.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", e => {
+      const probe = e.blockedURI === "eval" && /^\(?function anonymous\(\s*\) \{\s*\}\)?$/.test(e.sample)
+      if (probe) return
+      console.error(
+        `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline code"} ${JSON.stringify(e.sample)} at ${e.sourceFile}:${e.lineNumber}`,
+      )
+    })
+  })
+  ctx.on("console", msg => {
+    if (msg.type() === "error" && /Content Security Policy|CSP violation/i.test(msg.text())) {
+      cspViolations.push(`${msg.location()?.url ?? "?"}: ${msg.text()}`)
+    }
   })
 }
 
@@ -214,13 +244,18 @@ export async function waitUntil(fn, ms = 30_000, what = "condition") {
 
 /**
  * For a test file: the real stack and a headless Chromium, started before its tests and
- * stopped after them. Read `.stack` and `.browser` inside the tests.
+ * stopped after them. Read `.stack` and `.browser` inside the tests. A test during which a
+ * page of a `phone()` context violated the server's Content-Security-Policy fails.
  */
 export function useStack() {
   const e2e = { stack: null, browser: null }
   before(async () => {
     e2e.stack = await startStack()
     e2e.browser = await launch()
+  })
+  afterEach(() => {
+    const seen = cspViolations.splice(0)
+    if (seen.length) throw new Error(`Content-Security-Policy violations:\n${seen.join("\n")}`)
   })
   after(async () => {
     await e2e.browser?.close()

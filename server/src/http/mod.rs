@@ -4,11 +4,15 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod error;
+pub mod frame_limit;
+pub mod headers;
 pub mod ops;
+pub mod socket;
 pub mod static_files;
 pub mod sync_ws;
 pub mod views;
 pub mod work;
+pub mod ws_writer;
 
 pub use error::ApiError;
 
@@ -41,6 +45,8 @@ pub struct AppState {
     pub web_dir: Option<std::path::PathBuf>,
     /// The community's offset from UTC (its calendar days and check-in slots).
     pub utc_offset_minutes: i32,
+    /// Who may read `/metrics`, and on which listener.
+    pub metrics_access: ops::MetricsAccess,
 }
 
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {

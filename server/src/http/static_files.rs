@@ -4,7 +4,9 @@
 //! - hashed assets (`/assets/…`) are immutable and cached for a year;
 //! - `index.html`, the service worker and the manifest are never cached, so an update
 //!   reaches phones on their next visit;
-//! - any other path that is not a file gets `index.html` (client-side routes).
+//! - any other path that is not a file gets `index.html` (client-side routes);
+//! - every file carries the app's Content-Security-Policy (`headers::app_csp`), which
+//!   governs the page and the service worker.
 
 use super::AppState;
 use actix_web::http::header;
@@ -42,10 +44,23 @@ pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         .map(|(enc, ext)| (PathBuf::from(format!("{}{ext}", file.display())), Some(*enc)))
         .find(|(p, _)| p.is_file())
         .unwrap_or((file.clone(), None));
-    let body = match web::block(move || std::fs::read(body_path)).await {
+    // A page's policy allows its inline styles by hash: they are read from the plain file.
+    let page_path = (mime.essence_str() == "text/html").then(|| file.clone());
+    let read = move || -> std::io::Result<(Vec<u8>, Option<Vec<u8>>)> {
+        let body = std::fs::read(&body_path)?;
+        let page = match page_path {
+            Some(p) if p == body_path => Some(body.clone()),
+            Some(p) => Some(std::fs::read(p)?),
+            None => None,
+        };
+        Ok((body, page))
+    };
+    let (body, page) = match web::block(read).await {
         Ok(Ok(b)) => b,
         _ => return HttpResponse::NotFound().finish(),
     };
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let csp = super::headers::app_csp(page.as_deref(), host);
     let cache = if NO_CACHE.contains(&name.as_str()) {
         "no-cache"
     } else if safe.starts_with("assets") {
@@ -60,7 +75,7 @@ pub async fn serve(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     )
     .insert_header((header::CACHE_CONTROL, cache))
     .insert_header((header::VARY, "Accept-Encoding"))
-    .insert_header(("X-Content-Type-Options", "nosniff"));
+    .insert_header((header::CONTENT_SECURITY_POLICY, csp));
     if let Some(enc) = encoding {
         resp.insert_header((header::CONTENT_ENCODING, enc));
     }

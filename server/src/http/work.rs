@@ -197,6 +197,27 @@ pub async fn resolve(
 
 const MASKED: &str = "***";
 
+/// Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection"):
+/// `=`, `+`, `-`, `@`, and tab and carriage return, which some importers strip before
+/// looking at the next character; plus their fullwidth forms, which Excel and WPS in a
+/// Chinese locale (IME input) also accept as a formula's start.
+const FORMULA_STARTS: [char; 10] = ['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠'];
+
+/// One exported cell, neutralised against CSV injection: a cell that would start a formula
+/// gets a leading `'`, which spreadsheets show as text and do not evaluate. "Would start"
+/// also covers a formula character after leading whitespace (ASCII or the ideographic
+/// space U+3000), since some spreadsheets trim it on import. Any other cell is unchanged,
+/// so ids, dates and numbers read as before. Quoting of commas, quotes and line breaks is
+/// the CSV writer's job, not this function's.
+pub fn csv_cell(cell: String) -> String {
+    let first = cell.trim_start_matches([' ', '\n', '\u{3000}']).chars().next();
+    if first.is_some_and(|c| FORMULA_STARTS.contains(&c)) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 /// `GET /api/export/{tasks|episodes|households}.csv`
 pub async fn export(
     req: HttpRequest,
@@ -239,7 +260,8 @@ async fn render_csv(
     role: Role,
 ) -> Result<Vec<u8>, ApiError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let mut write = |fields: Vec<String>| w.write_record(&fields).map_err(ApiError::internal);
+    // Every cell, header included, passes through `csv_cell`: none can start a formula.
+    let mut write = |fields: Vec<String>| w.write_record(fields.into_iter().map(csv_cell)).map_err(ApiError::internal);
     match kind {
         Kind::Task => write(
             [
@@ -351,4 +373,38 @@ async fn render_csv(
         }
     }
     w.into_inner().map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for cell in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "=WEBSERVICE(\"http://x\")",
+            "+1+1",
+            "-1+1",
+            "@SUM(1)",
+            "\t=1+1",
+            "\r=1+1",
+            "  =1+1",
+            "\n=1+1",
+            "\u{3000}=1+1",
+            "＝1+1",
+            "＋1",
+            "－1",
+            "＠SUM(1)",
+        ] {
+            assert_eq!(csv_cell(cell.to_owned()), format!("'{cell}"), "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn other_cells_are_unchanged() {
+        for cell in ["", "3", "401", "王秀英 (78)", "a=b", "1+1", "x@y", "'quoted", "2026-03-01", "***", "  text"] {
+            assert_eq!(csv_cell(cell.to_owned()), cell, "{cell:?}");
+        }
+    }
 }
