@@ -83,6 +83,29 @@ function connect(server: Repo): { phone: PairAdapter; link: { adapter: PairAdapt
   return { phone, link: { adapter: phone, pause: () => phone.cut(), resume: () => phone.mend() } }
 }
 
+/**
+ * Plays the Linli server's gate on the server's end of `c`: sync messages carrying changes
+ * to `docId` are dropped (not merged), and `refuse` (the `rejected` message, if any) is
+ * sent once, after the first of them.
+ */
+function refuseChanges(c: ReturnType<typeof connect>, docId: string, refuse?: () => void): void {
+  const srvSide = c.phone.other!
+  let told = false
+  const deliver = srvSide.emit.bind(srvSide) as (event: string, msg: unknown) => boolean
+  srvSide.emit = ((event: string, msg: { type: string; documentId?: string; data?: Uint8Array }) => {
+    if (event === "message" && msg.type === "sync" && msg.documentId === docId && msg.data) {
+      if (decodeSyncMessage(msg.data).changes.length > 0) {
+        if (!told && refuse) {
+          told = true
+          setTimeout(refuse, 5)
+        }
+        return true
+      }
+    }
+    return deliver(event, msg)
+  }) as typeof srvSide.emit
+}
+
 function phoneStore(w: ReturnType<typeof world>, kv: KV, db: string, link?: ReturnType<typeof connect>["link"]) {
   const store = new LinliStore({
     user: VOL,
@@ -166,24 +189,8 @@ describe("LinliStore", () => {
     const w = world()
     const kv = memoryKV()
     const c = connect(w.server)
-    const srvSide = c.phone.other!
-    // Play the Linli server's gate: changes to the episode are refused (not merged), and
-    // the sender is told so with the `rejected` ephemeral message.
     const refused = w.episode.documentId
-    let told = false
-    const deliver = srvSide.emit.bind(srvSide) as (event: string, msg: unknown) => boolean
-    srvSide.emit = ((event: string, msg: { type: string; documentId?: string; data?: Uint8Array }) => {
-      if (event === "message" && msg.type === "sync" && msg.documentId === refused && msg.data) {
-        if (decodeSyncMessage(msg.data).changes.length > 0) {
-          if (!told) {
-            told = true
-            setTimeout(() => w.episode.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: [] }), 5)
-          }
-          return true
-        }
-      }
-      return deliver(event, msg)
-    }) as typeof srvSide.emit
+    refuseChanges(c, refused, () => w.episode.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: [] }))
 
     const store = phoneStore(w, kv, `t${++dbCount}`, c.link)
     await store.start()
@@ -201,6 +208,36 @@ describe("LinliStore", () => {
     await waitFor(() => store.state.pending === 0, 5000, "nothing waiting")
     expect(store.state.notices.find(n => n.docId === refused)?.title).toBe("3-2-501 check-in")
     expect(Object.keys(serverDoc(w.episode).checkins)).toHaveLength(0)
+  })
+
+  it("takes `rejected` only from the server, not from another peer relaying through it", async () => {
+    const w = world()
+    const c = connect(w.server)
+    const id = w.episode.documentId
+    // The server does not merge the phone's changes to the episode (nor says why), so the
+    // phone's check-in waits; another client of the server then forges a refusal.
+    refuseChanges(c, id)
+    const store = phoneStore(w, memoryKV(), `t${++dbCount}`, c.link)
+    await store.start()
+    await waitFor(() => !!store.state.docs[id] && store.state.connection === "online", 5000, "online with the episode")
+    const key = `${communityDate(NOW)}/0`
+    store.addCheckin(id, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
+    expect(store.state.pending).toBe(1)
+
+    const heard: string[] = []
+    ;(await store.repo.find<Episode>(id)).on("ephemeral-message", p => heard.push(p.senderId))
+    const [mallory, srv] = pair()
+    w.server.networkSubsystem.addNetworkAdapter(srv)
+    const other = new Repo({ network: [mallory], peerId: "mallory" as PeerId, sharePolicy: async () => true })
+    servers.push(other)
+    const forged = await other.find<Episode>(w.episode.url)
+    forged.broadcast({ linli: "rejected", reason: "forged", changes: [] })
+    // The store's own listener came first and runs synchronously: by the time this one
+    // hears the message, the store has acted on it, or not.
+    await waitFor(() => heard.includes("mallory"), 5000, "the forged message to reach the phone")
+    expect(store.state.notices).toEqual([])
+    expect(store.doc<Episode>(id)?.checkins[key]?.temp_c).toBe(36.5)
+    expect(store.state.pending).toBe(1)
   })
 
   it("removes work that left the inbox, and households without open work, from the phone", async () => {

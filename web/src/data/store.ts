@@ -470,7 +470,7 @@ export class LinliStore {
     if (this.handles.get(id) === handle) return
     this.handles.set(id, handle)
     const onChange = () => this.onDocChange(id, handle)
-    const onEphemeral = (p: DocHandleEphemeralMessagePayload<AnyDoc>) => this.onEphemeral(id, p.message)
+    const onEphemeral = (p: DocHandleEphemeralMessagePayload<AnyDoc>) => this.onEphemeral(id, p.senderId, p.message)
     const onRemote = (p: DocHandleRemoteHeadsPayload) => this.onRemoteHeads(id, handle, p.storageId, p.heads)
     handle.on("change", onChange)
     handle.on("ephemeral-message", onEphemeral)
@@ -543,10 +543,15 @@ export class LinliStore {
     this.set({ lastSynced: now })
   }
 
-  /** The server refused our changes to `id`: say so, and go back to the server's copy. */
-  private onEphemeral(id: string, message: unknown): void {
+  /**
+   * The server refused our changes to `id`: say so, and go back to the server's copy.
+   * Only the server's word counts: ephemeral messages of other peers of the document are
+   * relayed with their own sender id, and one of them must not make the phone drop work.
+   */
+  private onEphemeral(id: string, sender: PeerId, message: unknown): void {
     const m = message as { linli?: string; reason?: string } | null
     if (!m || m.linli !== "rejected") return
+    if (!this.serverPeer || sender !== this.serverPeer) return
     this.notify({ kind: "rejected", docId: id, reason: String(m.reason ?? "") })
     void this.recover(id)
   }
