@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import assert from "node:assert/strict"
 import { after, before } from "node:test"
 import { chromium } from "playwright-core"
 import { startServer } from "../scripts/serve.mjs"
@@ -149,9 +150,12 @@ export async function launch() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
 }
 
-/** A phone-sized context (360 px wide, touch). */
+/**
+ * A phone-sized context (360 px wide, touch). It records every URL its pages request and
+ * every WebSocket they open (`ctx.requested`, `ctx.sockets`), for `assertNoTokenInUrls`.
+ */
 export async function phone(browser, extra = {}) {
-  return browser.newContext({
+  const ctx = await browser.newContext({
     viewport: { width: 360, height: 740 },
     deviceScaleFactor: 2,
     isMobile: true,
@@ -160,6 +164,23 @@ export async function phone(browser, extra = {}) {
     serviceWorkers: "allow",
     ...extra,
   })
+  ctx.requested = []
+  ctx.sockets = []
+  ctx.on("request", r => ctx.requested.push(r.url()))
+  const watch = page => page.on("websocket", ws => ctx.sockets.push(ws.url()))
+  ctx.pages().forEach(watch)
+  ctx.on("page", watch)
+  return ctx
+}
+
+/**
+ * DESIGN §9: the PWA's token is never in a URL — its sync socket is authenticated by the
+ * session cookie. Checks every request and socket of `ctx` so far (and that it synced).
+ */
+export function assertNoTokenInUrls(ctx) {
+  assert.ok(ctx.sockets.some(u => new URL(u).pathname === "/sync"), `no /sync socket among ${JSON.stringify(ctx.sockets)}`)
+  const leaks = [...ctx.requested, ...ctx.sockets].filter(u => /token=/i.test(u)).map(u => u.replace(/(token=)[^&]*/gi, "$1…"))
+  assert.deepEqual(leaks, [], "URLs carrying a token")
 }
 
 export async function apiLogin(base, user) {

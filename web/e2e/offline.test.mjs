@@ -6,7 +6,7 @@
 // Screenshots of the main screens go to test-results/.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { apiLogin, phone, shot, swReady, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
+import { assertNoTokenInUrls, apiLogin, phone, shot, swReady, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
 
 const e2e = useStack()
 
@@ -181,6 +181,8 @@ test("a delivery and a check-in done offline reach the coordinator's dashboard",
   await coord.getByRole("heading", { name: "Alerts" }).waitFor()
   await shot(coord, "13-coordinator-alerts-en")
 
+  assertNoTokenInUrls(volCtx)
+  assertNoTokenInUrls(coordCtx)
   await volCtx.close()
   await coordCtx.close()
 })

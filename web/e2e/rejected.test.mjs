@@ -7,7 +7,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFile } from "node:fs/promises"
 import { load } from "@automerge/automerge"
-import { phone, shot, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
+import { assertNoTokenInUrls, phone, shot, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
 
 /** Downloads what `click` offers and parses it as the kept-aside export. */
 async function exported(page, click) {
@@ -27,6 +27,7 @@ test("a refused change is reported and the document recovered from the server", 
   const ctx = await phone(e2e.browser, { timezoneId: "Asia/Shanghai" })
   const page = await ctx.newPage()
   page.on("pageerror", e => console.error("page error:", e.message))
+  page.on("console", m => m.type() === "error" && console.error("page console:", m.text()))
   await uiLogin(page, e2e.stack.base, USERS.vol)
   await waitUntil(
     () =>
@@ -113,5 +114,6 @@ test("a refused change is reported and the document recovered from the server", 
   await kept.getByText("删除后这些更改无法找回").waitFor()
   await kept.getByRole("button", { name: "取消" }).click()
   assert.equal(await kept.count(), 1, "cancel keeps it")
+  assertNoTokenInUrls(ctx)
   await ctx.close()
 })

@@ -2,7 +2,7 @@
 // coordinator's shell; a volunteer of the other grid sees only their own work).
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { phone, shot, uiLogin, useStack } from "./harness.mjs"
+import { assertNoTokenInUrls, phone, shot, uiLogin, useStack } from "./harness.mjs"
 
 const e2e = useStack()
 
@@ -27,6 +27,7 @@ for (const role of ROLES) {
       await shot(page, `30-${role.username}-${path.replace(/\//g, "-") || "home"}`)
     }
     assert.deepEqual(errors, [])
+    assertNoTokenInUrls(ctx)
     await ctx.close()
   })
 }
