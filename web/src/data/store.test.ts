@@ -199,6 +199,33 @@ describe("LinliStore", () => {
     expect(again.state.lastSynced).toBe(NOW)
   })
 
+  it("writes the phone's own changes to IndexedDB at once, not after automerge-repo's save throttle", async () => {
+    const w = world()
+    const db = `t${++dbCount}`
+    const store = new LinliStore({
+      user: VOL,
+      lists: [w.inbox.url],
+      kv: memoryKV(),
+      storage: new IndexedDBStorageAdapter(db),
+      link: connect(w.server).link,
+      now: () => NOW,
+      // automerge-repo's own saves do not come within this test.
+      saveDebounceMs: 3_600_000,
+      shelf: new IndexedDBShelf(`${db}-shelf`),
+    })
+    stores.push(store)
+    await store.start()
+    const id = w.task.documentId
+    await waitFor(() => !!store.state.docs[id], 5000, "the task")
+    store.addTaskNote(id, "门口有快递柜")
+    const stored = async () => {
+      const chunks = await new IndexedDBStorageAdapter(db).loadRange([id])
+      const doc = chunks.filter(c => c.key[1] !== "sync-state").reduce((d, c) => loadIncremental(d, c.data!), init<Task>())
+      return doc.log?.at(-1)?.note
+    }
+    await waitFor(async () => (await stored()) === "门口有快递柜", 5000, "the note in IndexedDB")
+  })
+
   it("keeps a refused document's changes aside, durably, then recovers the server's copy without losing other work", async () => {
     const w = world()
     const kv = memoryKV()

@@ -107,6 +107,9 @@ export interface StoreOptions {
   purge?: boolean
   /** Where refused work is kept aside (default: an IndexedDB database of this user's). */
   shelf?: Shelf
+  /** automerge-repo's throttle of the saves it makes itself (default 100 ms). The
+   * phone's own changes do not wait for it (see `change`). */
+  saveDebounceMs?: number
 }
 
 const SNAP_VERSION = 1
@@ -178,6 +181,7 @@ export class LinliStore {
       // The server announces nothing; the phone offers the server every document it has
       // open, which after start is all of the user's work.
       sharePolicy: async () => true,
+      saveDebounceRate: opts.saveDebounceMs,
     })
     const net = this.repo.networkSubsystem
     const onPeer = ({ peerId, peerMetadata }: { peerId: PeerId; peerMetadata?: { storageId?: StorageId } }) => {
@@ -862,13 +866,24 @@ export class LinliStore {
     const h = this.handle(id) as unknown as DocHandle<T>
     h.change(d => fn(d as T))
     this.markPending(bareId(id))
+    this.persist(h)
     this.onDocChange(bareId(id), h as unknown as DocHandle<AnyDoc>)
+  }
+
+  /**
+   * Writes the phone's change to IndexedDB at once. automerge-repo's own save waits up to
+   * its throttle (100 ms) after a previous one; a phone put away or a tab closed right
+   * after a tap must not lose what the tap did.
+   */
+  private persist(h: DocHandle<unknown>): void {
+    this.repo.flush([h.documentId]).catch(e => console.error("could not save a change on the phone", e))
   }
 
   private create<T extends AnyDoc>(value: T): string {
     const h = this.repo.create<T>(value)
     const id = h.documentId as string
     this.markPending(id)
+    this.persist(h)
     this.attach(id, h as unknown as DocHandle<AnyDoc>)
     this.set({ extra: [...this.state.extra, id] })
     setJSON(this.kv, this.k("extra"), this.state.extra)
