@@ -7,12 +7,13 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import { readFile } from "node:fs/promises"
 import { load } from "@automerge/automerge"
-import { assertNoTokenInUrls, phone, shot, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
+import { assertNoTokenInUrls, shot, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
 
 /** Downloads what `click` offers and parses it as the kept-aside export. */
 async function exported(page, click) {
   const [download] = await Promise.all([page.waitForEvent("download"), click()])
-  assert.match(download.suggestedFilename(), /^linli-kept-aside-\d{4}-\d{2}-\d{2}\.json$/)
+  // Named by the community's date, which is the page's fixed clock's (+08:00).
+  assert.equal(download.suggestedFilename(), `linli-kept-aside-${e2e.clock.slice(0, 10)}.json`)
   const file = JSON.parse(await readFile(await download.path(), "utf8"))
   assert.equal(file.format, "linli-kept-aside/1")
   return file
@@ -24,7 +25,7 @@ const savedDoc = entry => load(Buffer.from(entry.document, "base64"))
 const e2e = useStack()
 
 test("a refused change is reported and the document recovered from the server", { timeout: 120_000 }, async () => {
-  const ctx = await phone(e2e.browser, { timezoneId: "Asia/Shanghai" })
+  const ctx = await e2e.phone({ timezoneId: "Asia/Shanghai" })
   const page = await ctx.newPage()
   page.on("pageerror", e => console.error("page error:", e.message))
   page.on("console", m => m.type() === "error" && console.error("page console:", m.text()))
