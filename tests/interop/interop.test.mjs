@@ -15,7 +15,7 @@ import WebSocket from "ws"
 import { Repo, encodeHeads, generateAutomergeUrl, splice } from "@automerge/automerge-repo"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
-import { serverKind, startLinli, startServer } from "./servers.mjs"
+import { serverKind, startLinli, startServer, TEST_NOW } from "./servers.mjs"
 
 const STEP_MS = 15_000 // bound of every wait: a broken server fails, never hangs
 
@@ -349,7 +349,7 @@ test("a volunteer delivers an assigned task offline; the coordinator sees it del
     const V = client("bob", server.url("bob"))
     await Promise.all([connected(A), connected(V)])
     const hh = A.create(household("601", { members: [{ name: "李建国", age: 81, flags: ["elderly_alone", "chronic"], medicines: ["insulin"] }] }))
-    const now = Date.now()
+    const now = TEST_NOW
     const task = A.create({
       kind: "task", schema: 1, grid: "g1", household: hh.documentId,
       category: "food", items: [{ name: "大米", qty: 5, unit: "kg" }],
@@ -383,9 +383,9 @@ test("a volunteer delivers an assigned task offline; the coordinator sees it del
     step("task: offline delivery")
     V.networkSubsystem.disconnect()
     await eventually("bob to be offline", () => assert.equal(V.peers.length, 0))
-    for (const to of ["accepted", "picked_up", "delivered"]) {
+    for (const [i, to] of ["accepted", "picked_up", "delivered"].entries()) {
       vTask.change(d => {
-        d.log.push({ at: Date.now(), by: bobId, from: d.status, to, note: "" })
+        d.log.push({ at: TEST_NOW + (i + 1) * 60_000, by: bobId, from: d.status, to, note: "" })
         d.status = to
       })
     }

@@ -6,6 +6,8 @@
 //   startServer(opts)                picks one by INTEROP_SERVER=linli|reference (default linli)
 // Each returns { kind, port, httpBase, url(user), token(user), userId(user), kill9(), stop(), restart(),
 // dumpLogs() }. Linli gets grid g1 with USERS: alice and carol coordinate it, bob volunteers in it.
+// Linli's clock stands still at TEST_CLOCK (`--test-clock`), and the documents the tests
+// write use the same instant (TEST_NOW), so no test depends on the time of day.
 // Child output is kept in memory and printed by dumpLogs() (the tests call it on
 // failure), or streamed to stderr as it comes with INTEROP_VERBOSE=1.
 import { spawn, spawnSync } from "node:child_process"
@@ -19,6 +21,11 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const VERBOSE = process.env.INTEROP_VERBOSE === "1"
 const START_TIMEOUT_MS = 30_000
 const LISTENING = /listening on http:\/\/(127\.0\.0\.1:(\d+))/
+
+/** The instant Linli's clock stands at in these tests (as in the Rust black-box tests). */
+export const TEST_CLOCK = "2026-03-16T10:00:00+08:00"
+/** TEST_CLOCK in ms since the epoch: the time the tests' documents are written at. */
+export const TEST_NOW = Date.parse(TEST_CLOCK)
 
 export const USERS = {
   alice: { password: "alice-password-1", role: "coordinator" },
@@ -198,7 +205,8 @@ export async function startLinli({ dataDir, port, flags = [] } = {}) {
   const server = await managed({
     kind: "linli",
     port,
-    launch: (p, logs) => spawnListening("linli", bin, ["--data", dir, "serve", "--bind", `127.0.0.1:${p}`, ...flags], logs),
+    launch: (p, logs) =>
+      spawnListening("linli", bin, ["--data", dir, "serve", "--bind", `127.0.0.1:${p}`, "--test-clock", TEST_CLOCK, ...flags], logs),
     afterStart: async s => {
       try {
         for (const [username, u] of Object.entries(USERS)) {

@@ -319,6 +319,24 @@ async fn the_session_cookie_works_only_from_an_allowed_origin() -> anyhow::Resul
     Ok(())
 }
 
+/// The PWA authenticates `/sync` by its cookie alone; a non-browser caller that names a
+/// token in the URL is authenticated by that token, whatever cookie it also sends.
+#[tokio::test]
+async fn on_the_upgrade_an_explicit_query_token_wins_over_the_cookie() -> anyhow::Result<()> {
+    let c = Community::start(&[]).await?;
+    let s = &c.server;
+    let token = c.token(ALICE).await?;
+    let own = format!("http://{}", s.addr);
+    let query = format!("?token={token}");
+    let raw = upgrade(sync_request(s, &query, &[("cookie", "linli_session=stale")]))
+        .await
+        .unwrap_or_else(|status| panic!("a valid ?token= beside a stale cookie refused with {status}"));
+    assert_works(raw, "peer-query").await?;
+    let cookie = format!("linli_session={token}");
+    assert_refused(sync_request(s, "?token=not-a-jwt", &[("cookie", &cookie), ("origin", &own)]), 401).await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_expiring_token_closes_the_open_socket() -> anyhow::Result<()> {
     let c = Community::start(&["--token-ttl-secs", "3"]).await?;

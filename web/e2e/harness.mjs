@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import assert from "node:assert/strict"
 import { after, afterEach, before } from "node:test"
 import { chromium } from "playwright-core"
 import { startServer } from "../scripts/serve.mjs"
@@ -14,6 +15,17 @@ import { startServer } from "../scripts/serve.mjs"
 export const WEB = fileURLToPath(new URL("..", import.meta.url))
 export const ROOT = resolve(WEB, "..")
 export const ARTIFACTS = join(WEB, "test-results")
+
+/**
+ * Instants the tests run at (no test depends on the wall clock): the server stands still
+ * at one (`--test-clock`) and the browser's pages see the same (Playwright's clock). The
+ * morning one is the Rust black-box tests' (tests/src/server.rs TEST_CLOCK); the other
+ * is after the day's 20:00 check-in deadline, near midnight.
+ */
+export const CLOCKS = {
+  morning: "2026-03-16T10:00:00+08:00",
+  lateNight: "2026-03-16T23:30:00+08:00",
+}
 
 export const USERS = {
   coord: { username: "wang.coord", password: "demo-coord-2026" },
@@ -40,13 +52,15 @@ export const CHROMIUM_ARGS = [
 
 /**
  * Starts `linli serve --demo` on a free port; resolves with its URL and a stop function.
- * `origin` is the page's origin (the static server in front), allowed to use the cookie.
+ * `origin` is the page's origin (the static server in front), allowed to use the cookie;
+ * `clock` (RFC 3339) the instant the server's clock stands at (the demo's dates follow it).
  */
-export async function startLinli(origin, extra = []) {
+export async function startLinli(origin, extra = [], clock) {
   if (!existsSync(join(WEB, "dist/index.html"))) throw new Error("no dist/: run `npm run build` first")
   const dir = mkdtempSync(join(tmpdir(), "linli-e2e-"))
   const args = ["--data", join(dir, "data"), "serve", "--demo", "--bind", "127.0.0.1:0", ...extra]
   if (origin) args.push("--allowed-origins", origin)
+  if (clock) args.push("--test-clock", clock)
   const child = spawn(linliBin(), args, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LINLI_LOG: process.env.LINLI_LOG ?? "warn", LINLI_COOKIE_SECURE: "false" },
@@ -72,6 +86,12 @@ export async function startLinli(origin, extra = []) {
       fail(new Error(`linli exited (${code}):\n${out}\n${err}`))
     })
   })
+  // The demo's documents are indexed (dashboards, alerts) just after the server listens.
+  // A test-clock sweep is queued behind them and answers once written.
+  if (clock) {
+    const res = await fetch(`${url}/api/test/clock`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"advance_secs":0}' })
+    if (!res.ok) throw new Error(`POST /api/test/clock: ${res.status} ${await res.text()}`)
+  }
   return {
     url,
     log: () => err,
@@ -123,20 +143,21 @@ export function linliServesWeb() {
  * A fresh Linli server with the demo community, serving dist/ itself when it can (the
  * real thing: its caching, compression and same-origin cookie), else behind
  * scripts/serve.mjs. `proxy: true` always puts serve.mjs in front (the budget script
- * counts bytes there); so does LINLI_E2E_PROXY=1.
+ * counts bytes there); so does LINLI_E2E_PROXY=1. `clock`: see `startLinli`.
  */
-export async function startStack({ proxy = process.env.LINLI_E2E_PROXY === "1" } = {}) {
+export async function startStack({ proxy = process.env.LINLI_E2E_PROXY === "1", clock } = {}) {
   if (!proxy && linliServesWeb()) {
-    const linli = await startLinli(undefined, ["--web-dir", join(WEB, "dist")])
-    return { base: linli.url, web: null, linli, stop: () => linli.stop() }
+    const linli = await startLinli(undefined, ["--web-dir", join(WEB, "dist")], clock)
+    return { base: linli.url, web: null, linli, clock, stop: () => linli.stop() }
   }
   const web = await startStatic()
-  const linli = await startLinli(web.url)
+  const linli = await startLinli(web.url, [], clock)
   web.setUpstream(linli.url)
   return {
     base: web.url,
     web,
     linli,
+    clock,
     async stop() {
       await web.stop()
       await linli.stop()
@@ -149,8 +170,14 @@ export async function launch() {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
 }
 
-/** A phone-sized context (360 px wide, touch), watched for CSP violations. */
-export async function phone(browser, extra = {}) {
+/**
+ * A phone-sized context (360 px wide, touch), watched for CSP violations. It records every
+ * URL its pages request and every WebSocket they open (`ctx.requested`, `ctx.sockets`),
+ * for `assertNoTokenInUrls`. With `clock` (RFC 3339) its pages' `Date` stands at that
+ * instant (timers still run; the service worker keeps its own clock, and nothing of the
+ * app's documents depends on it).
+ */
+export async function phone(browser, extra = {}, clock) {
   const ctx = await browser.newContext({
     viewport: { width: 360, height: 740 },
     deviceScaleFactor: 2,
@@ -160,6 +187,13 @@ export async function phone(browser, extra = {}) {
     serviceWorkers: "allow",
     ...extra,
   })
+  ctx.requested = []
+  ctx.sockets = []
+  ctx.on("request", r => ctx.requested.push(r.url()))
+  const watch = page => page.on("websocket", ws => ctx.sockets.push(ws.url()))
+  ctx.pages().forEach(watch)
+  ctx.on("page", watch)
+  if (clock) await ctx.clock.setFixedTime(new Date(clock))
   await watchCsp(ctx)
   return ctx
 }
@@ -190,6 +224,16 @@ async function watchCsp(ctx) {
       cspViolations.push(`${msg.location()?.url ?? "?"}: ${msg.text()}`)
     }
   })
+}
+
+/**
+ * DESIGN §9: the PWA's token is never in a URL — its sync socket is authenticated by the
+ * session cookie. Checks every request and socket of `ctx` so far (and that it synced).
+ */
+export function assertNoTokenInUrls(ctx) {
+  assert.ok(ctx.sockets.some(u => new URL(u).pathname === "/sync"), `no /sync socket among ${JSON.stringify(ctx.sockets)}`)
+  const leaks = [...ctx.requested, ...ctx.sockets].filter(u => /token=/i.test(u)).map(u => u.replace(/(token=)[^&]*/gi, "$1…"))
+  assert.deepEqual(leaks, [], "URLs carrying a token")
 }
 
 export async function apiLogin(base, user) {
@@ -243,14 +287,15 @@ export async function waitUntil(fn, ms = 30_000, what = "condition") {
 }
 
 /**
- * For a test file: the real stack and a headless Chromium, started before its tests and
- * stopped after them. Read `.stack` and `.browser` inside the tests. A test during which a
- * page of a `phone()` context violated the server's Content-Security-Policy fails.
+ * For a test file (or a `describe`): the real stack and a headless Chromium, started before
+ * its tests and stopped after them, with the server and the pages at `clock`. Read `.stack`
+ * and `.browser` inside the tests, and open phones with `.phone(extra)`. A test during which
+ * a page of a `phone()` context violated the server's Content-Security-Policy fails.
  */
-export function useStack() {
-  const e2e = { stack: null, browser: null }
+export function useStack({ clock = CLOCKS.morning } = {}) {
+  const e2e = { stack: null, browser: null, clock, phone: extra => phone(e2e.browser, extra, clock) }
   before(async () => {
-    e2e.stack = await startStack()
+    e2e.stack = await startStack({ clock })
     e2e.browser = await launch()
   })
   afterEach(() => {

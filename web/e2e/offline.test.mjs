@@ -3,12 +3,12 @@
 // completes the delivery and a check-in, reloads the page while still offline (the app
 // opens from the service worker and the work is still there), comes back online; the
 // coordinator's dashboard then shows the delivery done and the check-in's fever alert.
-// Screenshots of the main screens go to test-results/.
-import { test } from "node:test"
+// It runs at two instants (server and browser clocks fixed): mid-morning, and 23:30,
+// after the day's 20:00 check-in deadline and near midnight. Screenshots of the main
+// screens go to test-results/ (the late run's with a "-late" suffix).
+import { describe, test } from "node:test"
 import assert from "node:assert/strict"
-import { apiLogin, phone, shot, swReady, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
-
-const e2e = useStack()
+import { assertNoTokenInUrls, apiLogin, CLOCKS, shot as shotAs, swReady, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
 
 const TZ = { timezoneId: "Asia/Shanghai" }
 
@@ -25,7 +25,20 @@ async function dashboard(base, token) {
   return res.json()
 }
 
-test("a delivery and a check-in done offline reach the coordinator's dashboard", { timeout: 240_000 }, async () => {
+const RUNS = [
+  { name: "mid-morning", clock: CLOCKS.morning, suffix: "" },
+  { name: "23:30, after the day's check-in deadline", clock: CLOCKS.lateNight, suffix: "-late" },
+]
+
+for (const run of RUNS) {
+  describe(`at ${run.name} (${run.clock})`, () => {
+    const e2e = useStack({ clock: run.clock })
+    const shot = (page, name) => shotAs(page, `${name}${run.suffix}`)
+    test("a delivery and a check-in done offline reach the coordinator's dashboard", { timeout: 240_000 }, () => scenario(e2e, shot))
+  })
+}
+
+async function scenario(e2e, shot) {
   const base = e2e.stack.base
   const vol = await apiLogin(base, USERS.vol)
   const coordApi = await apiLogin(base, USERS.coord)
@@ -33,7 +46,7 @@ test("a delivery and a check-in done offline reach the coordinator's dashboard",
   const deliveredBefore = before.tasks.delivered ?? 0
 
   // ---- the coordinator creates and assigns a delivery ---------------------------------
-  const coordCtx = await phone(e2e.browser, TZ)
+  const coordCtx = await e2e.phone(TZ)
   const coord = await coordCtx.newPage()
   coord.on("pageerror", e => console.error("coordinator page error:", e.message))
   await coord.goto(`${base}/`)
@@ -67,7 +80,7 @@ test("a delivery and a check-in done offline reach the coordinator's dashboard",
   await shot(coord, "03-coordinator-delivery")
 
   // ---- the volunteer's phone gets it --------------------------------------------------
-  const volCtx = await phone(e2e.browser, TZ)
+  const volCtx = await e2e.phone(TZ)
   const v = await volCtx.newPage()
   v.on("pageerror", e => console.error("volunteer page error:", e.message))
   await uiLogin(v, base, USERS.vol)
@@ -181,6 +194,8 @@ test("a delivery and a check-in done offline reach the coordinator's dashboard",
   await coord.getByRole("heading", { name: "Alerts" }).waitFor()
   await shot(coord, "13-coordinator-alerts-en")
 
+  assertNoTokenInUrls(volCtx)
+  assertNoTokenInUrls(coordCtx)
   await volCtx.close()
   await coordCtx.close()
-})
+}

@@ -2,7 +2,7 @@
 // coordinator's shell; a volunteer of the other grid sees only their own work).
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { phone, shot, uiLogin, useStack } from "./harness.mjs"
+import { assertNoTokenInUrls, shot, uiLogin, useStack } from "./harness.mjs"
 
 const e2e = useStack()
 
@@ -15,7 +15,7 @@ const ROLES = [
 
 for (const role of ROLES) {
   test(`${role.username}: every screen opens`, { timeout: 90_000 }, async () => {
-    const ctx = await phone(e2e.browser, { timezoneId: "Asia/Shanghai" })
+    const ctx = await e2e.phone({ timezoneId: "Asia/Shanghai" })
     const page = await ctx.newPage()
     const errors = []
     page.on("pageerror", e => errors.push(e.message))
@@ -27,6 +27,7 @@ for (const role of ROLES) {
       await shot(page, `30-${role.username}-${path.replace(/\//g, "-") || "home"}`)
     }
     assert.deepEqual(errors, [])
+    assertNoTokenInUrls(ctx)
     await ctx.close()
   })
 }

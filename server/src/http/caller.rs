@@ -1,6 +1,7 @@
-//! How a request proves who it is: `Authorization: Bearer <jwt>`, else (on the
-//! WebSocket upgrade) `?token=<jwt>` for clients that can do neither, else the
-//! `linli_session` cookie (only from an allowed `Origin`).
+//! How a request proves who it is: `Authorization: Bearer <jwt>`; on the WebSocket
+//! upgrade `?token=<jwt>`, for non-browser clients that cannot set a header (the JS
+//! WebSocket adapter in Node); else the `linli_session` cookie, only from an allowed
+//! `Origin` — how the PWA authenticates `/sync`, so that its token is never in a URL.
 
 use super::{ApiError, AppState};
 use crate::auth::{Claims, User};
@@ -30,8 +31,9 @@ fn token_from(req: &HttpRequest, allow_query: bool) -> Option<(String, TokenSour
         let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
         return Some((token.trim().to_owned(), TokenSource::Bearer));
     }
-    // On the WebSocket upgrade an explicit `?token=` wins over the cookie: a phone that
-    // just logged in again must not be held back by a stale cookie.
+    // On the WebSocket upgrade an explicit `?token=` wins over the cookie: a caller that
+    // names a token means that one, even if its cookie jar holds another session. The PWA
+    // names none; login and refresh keep its cookie fresh.
     if allow_query {
         if let Ok(query) = web::Query::<HashMap<String, String>>::from_query(req.query_string()) {
             if let Some(t) = query.get("token") {

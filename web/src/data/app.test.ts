@@ -3,13 +3,15 @@ import { Api, ApiError, type LoginResponse, type MeResponse } from "./api"
 import { App } from "./app"
 import { COMMUNITY_UTC_OFFSET_MINUTES, communityDate, DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES, setCommunityUtcOffset } from "./domain"
 import { memoryKV, type KV } from "./kv"
-import { saveSession, type Session, type SessionUser } from "./session"
+import { saveSession, syncUrl, type Session, type SessionUser } from "./session"
 import { LinliStore } from "./store"
+import { pair, waitFor } from "../test/pair"
 
 const COORD: SessionUser = { id: "u-coord", username: "wang.coord", role: "coordinator", grids: ["g1"] }
 const NOW = Date.parse("2026-03-10T04:00:00Z")
 
-/** A fake API: answers like the server, counts calls, fails as told. */
+/** A fake API: answers like the server, counts calls, fails as told (`meStatus`: every
+ * authenticated call). */
 function fakeApi(opts: { meStatus?: number } = {}) {
   const calls: string[] = []
   let n = 0
@@ -23,7 +25,11 @@ function fakeApi(opts: { meStatus?: number } = {}) {
     if (opts.meStatus) throw new ApiError(opts.meStatus, "expired", "expired")
     return { user: COORD, inbox: "automerge:inbox", grids: [{ id: "g1", name: "一网格", risk_level: "low" }] }
   }
-  const api = { login, me, refresh: async () => login(COORD.username), logout: async () => void calls.push("logout") } as unknown as Api
+  const refresh = async (): Promise<LoginResponse> => {
+    if (opts.meStatus) throw new ApiError(opts.meStatus, "expired", "expired")
+    return login(COORD.username)
+  }
+  const api = { login, me, refresh, logout: async () => void calls.push("logout") } as unknown as Api
   return { api, calls }
 }
 
@@ -33,7 +39,14 @@ afterEach(() => {
   setCommunityUtcOffset(undefined)
 })
 
-function makeApp(kv: KV, api: Api, online: { value: boolean }) {
+/** A network link that counts how often the socket is dialled (`resume`). */
+function countingLink() {
+  const [adapter] = pair()
+  const link = { adapter, dials: 0, pause: () => undefined, resume: () => void link.dials++ }
+  return link
+}
+
+function makeApp(kv: KV, api: Api, online: { value: boolean }, link?: ReturnType<typeof countingLink>) {
   const stores: LinliStore[] = []
   const app = new App({
     kv,
@@ -41,7 +54,7 @@ function makeApp(kv: KV, api: Api, online: { value: boolean }) {
     now: () => NOW,
     online: () => online.value,
     makeStore: (s: Session) => {
-      const store = new LinliStore({ user: s.user, lists: [], kv, now: () => NOW })
+      const store = new LinliStore({ user: s.user, lists: [], kv, now: () => NOW, link })
       stores.push(store)
       return { store }
     },
@@ -92,6 +105,44 @@ describe("App sessions", () => {
     await app.checkSession(true)
     expect(app.state.sessionExpired).toBe(true)
     expect(app.state.session?.user.id).toBe(COORD.id)
+  })
+
+  it("dials the sync socket with no token in its URL (the session cookie authenticates it)", () => {
+    expect(syncUrl({ protocol: "https:", host: "linli.example" })).toBe("wss://linli.example/sync")
+    expect(syncUrl({ protocol: "http:", host: "127.0.0.1:8080" })).toBe("ws://127.0.0.1:8080/sync")
+  })
+
+  it("re-dials the socket after a refresh, so it is authenticated by the new cookie", async () => {
+    const kv = memoryKV()
+    // Two hours left of a twelve-hour session: time to refresh.
+    saveSession(kv, { token: "old", expires_at: NOW / 1000 + 2 * 3600, user: COORD, grids: [] })
+    const { api, calls } = fakeApi()
+    const link = countingLink()
+    const { app } = makeApp(kv, api, { value: true }, link)
+    app.prepare()
+    await app.boot()
+    await waitFor(() => app.state.session?.token === "token-1", 5000, "the refreshed session")
+    expect(calls).toEqual(["login:wang.coord"])
+    expect(link.dials).toBe(1)
+  })
+
+  it("refreshes the session when the socket keeps failing while the API answers (a missing or stale cookie)", async () => {
+    const kv = memoryKV()
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 11 * 3600, user: COORD, grids: [], utc_offset_minutes: 480 })
+    const { api, calls } = fakeApi()
+    const link = countingLink()
+    const { app } = makeApp(kv, api, { value: true }, link)
+    app.prepare()
+    await app.boot()
+    expect(calls).toEqual([])
+    await app.checkSession(true)
+    expect(calls).toEqual(["login:wang.coord"])
+    expect(app.state.session?.token).toBe("token-1")
+    expect(link.dials).toBe(1)
+    // Not again and again while it keeps failing: the next probes only ask who we are.
+    await app.checkSession(true)
+    expect(calls).toEqual(["login:wang.coord", "me"])
+    expect(link.dials).toBe(1)
   })
 
   it("refuses to log out while changes wait, unless forced", async () => {

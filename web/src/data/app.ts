@@ -3,10 +3,13 @@
  * state, behind one small interface for the screens. Screens never fetch, open sockets or
  * touch IndexedDB themselves.
  *
- * Sessions: the token lives in localStorage (the WebSocket URL needs it). An expired
- * session never blocks work: the store keeps every change locally, the sync indicator
- * shows them waiting, and once the device is online the app asks the user to log in
- * again; the same user's new token resumes sync where it stopped.
+ * Sessions: the token lives in localStorage and goes in the API's Authorization header;
+ * the WebSocket is authenticated by the HttpOnly session cookie that login and refresh
+ * set, so no token is ever in a URL. After a new login or a refresh the socket is dialled
+ * again, with the new cookie. An expired session never blocks work: the store keeps every
+ * change locally, the sync indicator shows them waiting, and once the device is online
+ * the app asks the user to log in again; the same user's new token resumes sync where it
+ * stopped.
  */
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import { Api, ApiError, sessionFrom, type Alert, type Dashboard, type ExportName, type UserRow } from "./api"
@@ -36,7 +39,7 @@ export interface AppDeps {
   api?: Api
   now?: () => number
   /** Builds the store for a session (tests pass one without IndexedDB or network). */
-  makeStore?: (s: Session, kv: KV, online: boolean) => { store: LinliStore; setUrl?: (u: string) => void }
+  makeStore?: (s: Session, kv: KV, online: boolean) => { store: LinliStore }
   online?: () => boolean
   /** Resolves once Automerge's WASM is initialised: stores start only after it. */
   ready?: Promise<void>
@@ -51,7 +54,7 @@ export function listsFor(s: Session): string[] {
 }
 
 function defaultStore(s: Session, kv: KV, online: boolean) {
-  const link = webSocketLink(syncUrl(s.token), !online || isExpired(s, Date.now()))
+  const link = webSocketLink(syncUrl(), !online || isExpired(s, Date.now()))
   const store = new LinliStore({
     user: s.user,
     lists: listsFor(s),
@@ -60,18 +63,24 @@ function defaultStore(s: Session, kv: KV, online: boolean) {
     link,
     purge: s.user.role === "volunteer",
   })
-  return { store, setUrl: link.setUrl }
+  return { store }
 }
 
 /** How long a fetched directory of people is used before asking the server again. */
 const DIRECTORY_MAX_AGE_MS = 5 * 60_000
+
+/**
+ * A socket that keeps failing while the API answers may lack a good session cookie (the
+ * browser dropped it): a refresh sets a new one. At most this often, so a socket failing
+ * for another reason does not churn sessions.
+ */
+const COOKIE_REFRESH_EVERY_MS = 10 * 60_000
 
 export class App {
   readonly kv: KV
   readonly api: Api
   state: AppState
   store: LinliStore | null = null
-  private setUrl?: (u: string) => void
   private readonly now: () => number
   private readonly makeStore: NonNullable<AppDeps["makeStore"]>
   private readonly isOnline: () => boolean
@@ -80,6 +89,7 @@ export class App {
   private timer?: ReturnType<typeof setInterval>
   private connectingSince: number | null = null
   private refreshing = false
+  private probeRefreshedAt = -Infinity
   /** When the directory was last fetched (it changes rarely; rows change often). */
   private directoryFetchedAt = -Infinity
   private readonly ready: Promise<void>
@@ -146,9 +156,8 @@ export class App {
   }
 
   private createStore(s: Session): void {
-    const { store, setUrl } = this.makeStore(s, this.kv, this.state.online)
+    const { store } = this.makeStore(s, this.kv, this.state.online)
     this.store = store
-    this.setUrl = setUrl
     this.unsubStore = store.subscribe(data => {
       this.trackConnection(data)
       this.set({ data })
@@ -211,15 +220,20 @@ export class App {
     }
   }
 
-  /** Expiry, refresh, and the grid list; never blocks work. */
+  /**
+   * Expiry, refresh, and the grid list; never blocks work. `probe`: the socket keeps
+   * failing although the device is online.
+   */
   async checkSession(probe = false): Promise<void> {
     const s = this.state.session
     if (!s) return
     if (isExpired(s, this.now())) return this.expire()
     if (!this.isOnline()) return
+    const cookieSuspect = probe && this.now() - this.probeRefreshedAt >= COOKIE_REFRESH_EVERY_MS
     try {
-      if (wantsRefresh(s, this.now()) && !this.refreshing) {
+      if ((wantsRefresh(s, this.now()) || cookieSuspect) && !this.refreshing) {
         this.refreshing = true
+        if (cookieSuspect) this.probeRefreshedAt = this.now()
         const fresh = await this.api.refresh().finally(() => (this.refreshing = false))
         this.adoptToken({ ...s, token: fresh.token, expires_at: fresh.expires_at, user: fresh.user })
       } else if (probe || !s.grids || s.utc_offset_minutes === undefined) {
@@ -238,10 +252,10 @@ export class App {
     this.store?.pause()
   }
 
+  /** A new token, and with it a new session cookie: the socket is dialled again with it. */
   private adoptToken(next: Session): void {
     saveSession(this.kv, next)
     this.set({ session: next, sessionExpired: false })
-    this.setUrl?.(syncUrl(next.token))
     if (this.isOnline()) this.store?.reconnect()
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { Episode, Household, SummaryRow, Task, TaskStatus } from "../generated"
+import { TEST_NOW } from "../test/setup"
 import {
   TASK_STATUSES,
   addressLabel,
@@ -18,6 +19,12 @@ import {
   workItems,
   type DocSummary,
 } from "./domain"
+
+describe("the unit tests' clock", () => {
+  it("starts at a fixed instant, not the wall clock's (src/test/setup.ts)", () => {
+    expect(Math.abs(Date.now() - TEST_NOW)).toBeLessThan(10 * 60_000)
+  })
+})
 
 describe("task status graph", () => {
   it("lets the volunteer take only the forward steps of DESIGN §3", () => {

@@ -21,9 +21,9 @@ export interface GridInfo {
 }
 
 /**
- * What the phone keeps between visits: the token (also needed for the WebSocket URL, which
- * cannot carry the HttpOnly cookie's value), when it expires, and the last `/api/me`
- * answer so the app can start with no network.
+ * What the phone keeps between visits: the token (for the API's Authorization header; the
+ * WebSocket is authenticated by the HttpOnly session cookie instead), when it expires, and
+ * the last `/api/me` answer so the app can start with no network.
  */
 export interface Session {
   token: string
@@ -71,8 +71,12 @@ export function wantsRefresh(s: Session, nowMs: number, issuedAtMs?: number): bo
   return left < 6 * 3600_000
 }
 
-/** The WebSocket URL of the sync endpoint, on the page's own origin. */
-export function syncUrl(token: string, loc: { protocol: string; host: string } = location): string {
+/**
+ * The WebSocket URL of the sync endpoint, on the page's own origin. It carries no token:
+ * the browser sends the session cookie (HttpOnly, SameSite=Strict) on the upgrade, and
+ * the server accepts it from the page's origin (DESIGN §9: no token in any URL).
+ */
+export function syncUrl(loc: { protocol: string; host: string } = location): string {
   const scheme = loc.protocol === "https:" ? "wss" : "ws"
-  return `${scheme}://${loc.host}/sync?token=${encodeURIComponent(token)}`
+  return `${scheme}://${loc.host}/sync`
 }

@@ -5,7 +5,7 @@ import type { Link } from "./store"
 /**
  * automerge-repo's WebSocket client, made pausable: while paused (the device is offline,
  * or the session expired) it does not dial at all, instead of retrying every few seconds;
- * `resume()` dials at once (the `online` event, a new token).
+ * `resume()` dials at once (the `online` event; a new token, so a new session cookie).
  */
 class PausableSocket extends WebSocketClientAdapter {
   paused = false
@@ -30,16 +30,12 @@ class PausableSocket extends WebSocketClientAdapter {
   }
 }
 
-export function webSocketLink(url: string, startPaused: boolean): Link & { setUrl(url: string): void } {
+export function webSocketLink(url: string, startPaused: boolean): Link {
   const socket = new PausableSocket(url, 5000)
   socket.paused = startPaused
   return {
     adapter: socket,
     pause: () => socket.pause(),
     resume: () => socket.resume(),
-    setUrl: (u: string) => {
-      // automerge-repo's adapter reads `url` at every (re)connect; it is only typed read-only.
-      ;(socket as { url: string }).url = u
-    },
   }
 }

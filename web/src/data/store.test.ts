@@ -1,4 +1,4 @@
-import { decodeSyncMessage, init, loadIncremental } from "@automerge/automerge/slim"
+import { decodeSyncMessage, getHeads, init, load, loadIncremental } from "@automerge/automerge/slim"
 import { Repo, type DocHandle, type PeerId } from "@automerge/automerge-repo/slim"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import { afterEach, describe, expect, it } from "vitest"
@@ -8,6 +8,7 @@ import { pair, waitFor, type PairAdapter } from "../test/pair"
 import { communityDate, newCheckin, newEpisode, newHousehold, newTask } from "./domain"
 import { memoryKV, type KV } from "./kv"
 import type { SessionUser } from "./session"
+import { EXPORT_FORMAT, IndexedDBShelf, type ShelvedWork } from "./shelf"
 import { LinliStore } from "./store"
 
 const VOL: SessionUser = { id: "u-vol", username: "chen.vol", role: "volunteer", grids: ["g1"] }
@@ -83,7 +84,42 @@ function connect(server: Repo): { phone: PairAdapter; link: { adapter: PairAdapt
   return { phone, link: { adapter: phone, pause: () => phone.cut(), resume: () => phone.mend() } }
 }
 
-function phoneStore(w: ReturnType<typeof world>, kv: KV, db: string, link?: ReturnType<typeof connect>["link"]) {
+/**
+ * Plays the Linli server's gate on the server's end of `c`: sync messages carrying changes
+ * to `docId` are dropped (not merged), and `refuse` (the `rejected` message, if any) is
+ * called once, after the first of them.
+ */
+function refuseChanges(c: ReturnType<typeof connect>, docId: string, refuse?: () => void): void {
+  const srvSide = c.phone.other!
+  let told = false
+  const deliver = srvSide.emit.bind(srvSide) as (event: string, msg: unknown) => boolean
+  srvSide.emit = ((event: string, msg: { type: string; documentId?: string; data?: Uint8Array }) => {
+    if (event === "message" && msg.type === "sync" && msg.documentId === docId && msg.data) {
+      if (decodeSyncMessage(msg.data).changes.length > 0) {
+        if (!told && refuse) {
+          told = true
+          setTimeout(refuse, 5)
+        }
+        return true
+      }
+    }
+    return deliver(event, msg)
+  }) as typeof srvSide.emit
+}
+
+/** The server stops answering for `docId` (`doc-unavailable`), as Linli does when access ends. */
+function unavailable(c: ReturnType<typeof connect>, store: LinliStore, docId: string): void {
+  c.phone.emit("message", { type: "doc-unavailable", senderId: "server" as PeerId, targetId: store.repo.peerId, documentId: docId as never })
+}
+
+/** A shelf whose disk is full. */
+class FullShelf extends IndexedDBShelf {
+  override async put(_w: ShelvedWork): Promise<void> {
+    throw new DOMException("the quota has been exceeded", "QuotaExceededError")
+  }
+}
+
+function phoneStore(w: ReturnType<typeof world>, kv: KV, db: string, link?: ReturnType<typeof connect>["link"], shelf = new IndexedDBShelf(`${db}-shelf`)) {
   const store = new LinliStore({
     user: VOL,
     lists: [w.inbox.url],
@@ -92,6 +128,7 @@ function phoneStore(w: ReturnType<typeof world>, kv: KV, db: string, link?: Retu
     link,
     now: () => NOW,
     purge: true,
+    shelf,
   })
   stores.push(store)
   return store
@@ -162,45 +199,181 @@ describe("LinliStore", () => {
     expect(again.state.lastSynced).toBe(NOW)
   })
 
-  it("recovers a refused document from the server's copy without losing other work", async () => {
+  it("writes the phone's own changes to IndexedDB at once, not after automerge-repo's save throttle", async () => {
+    const w = world()
+    const db = `t${++dbCount}`
+    const store = new LinliStore({
+      user: VOL,
+      lists: [w.inbox.url],
+      kv: memoryKV(),
+      storage: new IndexedDBStorageAdapter(db),
+      link: connect(w.server).link,
+      now: () => NOW,
+      // automerge-repo's own saves do not come within this test.
+      saveDebounceMs: 3_600_000,
+      shelf: new IndexedDBShelf(`${db}-shelf`),
+    })
+    stores.push(store)
+    await store.start()
+    const id = w.task.documentId
+    await waitFor(() => !!store.state.docs[id], 5000, "the task")
+    store.addTaskNote(id, "门口有快递柜")
+    const stored = async () => {
+      const chunks = await new IndexedDBStorageAdapter(db).loadRange([id])
+      const doc = chunks.filter(c => c.key[1] !== "sync-state").reduce((d, c) => loadIncremental(d, c.data!), init<Task>())
+      return doc.log?.at(-1)?.note
+    }
+    await waitFor(async () => (await stored()) === "门口有快递柜", 5000, "the note in IndexedDB")
+  })
+
+  it("keeps a refused document's changes aside, durably, then recovers the server's copy without losing other work", async () => {
     const w = world()
     const kv = memoryKV()
+    const db = `t${++dbCount}`
     const c = connect(w.server)
-    const srvSide = c.phone.other!
-    // Play the Linli server's gate: changes to the episode are refused (not merged), and
-    // the sender is told so with the `rejected` ephemeral message.
     const refused = w.episode.documentId
-    let told = false
-    const deliver = srvSide.emit.bind(srvSide) as (event: string, msg: unknown) => boolean
-    srvSide.emit = ((event: string, msg: { type: string; documentId?: string; data?: Uint8Array }) => {
-      if (event === "message" && msg.type === "sync" && msg.documentId === refused && msg.data) {
-        if (decodeSyncMessage(msg.data).changes.length > 0) {
-          if (!told) {
-            told = true
-            setTimeout(() => w.episode.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: [] }), 5)
-          }
-          return true
-        }
-      }
-      return deliver(event, msg)
-    }) as typeof srvSide.emit
+    // The server names the refused changes: here, the phone's last change to the episode.
+    let hashes: string[] = []
+    refuseChanges(c, refused, () => {
+      hashes = getHeads(store.repo.handles[refused as never].doc())
+      w.episode.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: hashes })
+    })
 
-    const store = phoneStore(w, kv, `t${++dbCount}`, c.link)
+    const store = phoneStore(w, kv, db, c.link)
     await store.start()
     await waitFor(() => !!store.state.docs[w.task.documentId] && !!store.state.docs[refused])
     store.setOnline(false)
-    const today = communityDate(NOW)
-    store.addCheckin(refused, `${today}/0`, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
+    const key = `${communityDate(NOW)}/0`
+    store.addCheckin(refused, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
     store.advanceTask(w.task.documentId, "accepted")
     expect(store.state.pending).toBe(2)
     store.setOnline(true)
 
-    await waitFor(() => store.state.notices.some(n => n.kind === "rejected" && n.docId === refused), 5000, "notice")
+    await waitFor(() => store.state.shelved.some(x => x.docId === refused), 5000, "the refused work kept aside")
     await waitFor(() => serverDoc(w.task).status === "accepted", 5000, "other work synced")
     await waitFor(() => !!store.state.docs[refused] && Object.keys(store.doc<Episode>(refused)!.checkins).length === 0, 5000, "server copy back")
     await waitFor(() => store.state.pending === 0, 5000, "nothing waiting")
-    expect(store.state.notices.find(n => n.docId === refused)?.title).toBe("3-2-501 check-in")
     expect(Object.keys(serverDoc(w.episode).checkins)).toHaveLength(0)
+    expect(store.state.notices).toEqual([])
+
+    // What was kept: what, why, when, the refused hashes, and the phone's copy itself.
+    const kept = store.state.shelved.find(x => x.docId === refused)!
+    expect(kept).toMatchObject({ cause: "rejected", kind: "episode", title: "3-2-501 check-in", reason: "field `checkins.x`: no", at: NOW, seen: false })
+    expect(hashes.length).toBeGreaterThan(0)
+    expect(kept.refused).toEqual(hashes)
+    expect(kept.unsynced).toEqual(expect.arrayContaining(hashes))
+    const file = JSON.parse(await store.exportShelved([kept.id]))
+    expect(file).toMatchObject({ format: EXPORT_FORMAT, user: { id: VOL.id, username: VOL.username } })
+    expect(file.entries).toHaveLength(1)
+    expect(file.entries[0]).toMatchObject({ doc: w.episode.url, cause: "rejected", refused_changes: hashes, unsynced_changes: kept.unsynced })
+    const copy = load<Episode>(Uint8Array.from(atob(file.entries[0].document), ch => ch.charCodeAt(0)))
+    expect(copy.checkins[key]?.temp_c).toBe(36.5)
+
+    // It is still there after a reload; read, it stays listed; deleted, it is gone.
+    await store.stop()
+    const again = phoneStore(w, kv, db)
+    await again.start()
+    expect(again.state.shelved.map(x => x.id)).toEqual([kept.id])
+    await again.markShelvedSeen(kept.id)
+    await again.stop()
+    const third = phoneStore(w, kv, db)
+    await third.start()
+    expect(third.state.shelved.map(x => [x.id, x.seen])).toEqual([[kept.id, true]])
+    await third.deleteShelved(kept.id)
+    expect(third.state.shelved).toEqual([])
+    expect(JSON.parse(await third.exportShelved()).entries).toEqual([])
+  })
+
+  it("drops nothing when the refused work cannot be kept aside", async () => {
+    const w = world()
+    const db = `t${++dbCount}`
+    const c = connect(w.server)
+    const id = w.episode.documentId
+    refuseChanges(c, id, () => w.episode.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: [] }))
+    const store = phoneStore(w, memoryKV(), db, c.link, new FullShelf(`${db}-shelf`))
+    await store.start()
+    await waitFor(() => !!store.state.docs[id] && store.state.connection === "online", 5000, "online with the episode")
+    const key = `${communityDate(NOW)}/0`
+    store.addCheckin(id, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
+
+    await waitFor(() => store.state.notices.some(n => n.kind === "rejected" && n.docId === id), 5000, "the user told")
+    expect(store.state.shelved).toEqual([])
+    expect(store.doc<Episode>(id)?.checkins[key]?.temp_c).toBe(36.5)
+    expect(store.state.pending).toBe(1)
+    // The phone's copy is still the one it works on (and offers the server).
+    store.addTaskNote(w.task.documentId, "still here")
+    expect((await store.repo.find<Episode>(id)).doc().checkins[key]?.temp_c).toBe(36.5)
+  })
+
+  /** The volunteer adds a note to the delivery that the server does not take; then it
+   * stops answering for the delivery. */
+  async function noteThenUnavailable() {
+    const w = world()
+    const c = connect(w.server)
+    const id = w.task.documentId
+    refuseChanges(c, id)
+    const store = phoneStore(w, memoryKV(), `t${++dbCount}`, c.link)
+    await store.start()
+    await waitFor(() => [w.task, w.episode, w.house].every(h => store.state.docs[h.documentId]) && store.state.connection === "online")
+    store.addTaskNote(id, "门口有快递柜")
+    unavailable(c, store, id)
+    return { w, store, id }
+  }
+
+  it("keeps a pending document the server stops answering for while its work is still listed", async () => {
+    const { store, id } = await noteThenUnavailable()
+    await waitFor(() => store.state.gone[id] === true, 5000, "the server's word")
+
+    expect(await store.purgeNow()).toEqual([])
+    expect(store.state.pending).toBe(1)
+    expect(store.doc<Task>(id)?.log.at(-1)?.note).toBe("门口有快递柜")
+    expect(store.state.shelved).toEqual([])
+  })
+
+  it("keeps aside the unsynced changes of work that left the volunteer's reach before removing it", async () => {
+    // Reassigned meanwhile: the server stops answering and the inbox no longer lists it.
+    const { w, store, id } = await noteThenUnavailable()
+    w.inbox.change(d => {
+      delete d.docs[id]
+    })
+    await waitFor(() => !store.state.rows[id], 5000, "the row gone")
+    await waitFor(() => store.state.pending === 0, 5000, "given up only once kept aside")
+    const kept = store.state.shelved.find(x => x.docId === id)!
+    expect(kept).toMatchObject({ cause: "unavailable", kind: "task" })
+    expect(await store.purgeNow()).toContain(id)
+    const file = JSON.parse(await store.exportShelved())
+    const copy = load<Task>(Uint8Array.from(atob(file.entries[0].document), ch => ch.charCodeAt(0)))
+    expect(copy.log.at(-1)?.note).toBe("门口有快递柜")
+  })
+
+  it("takes `rejected` only from the server, not from another peer relaying through it", async () => {
+    const w = world()
+    const c = connect(w.server)
+    const id = w.episode.documentId
+    // The server does not merge the phone's changes to the episode (nor says why), so the
+    // phone's check-in waits; another client of the server then forges a refusal.
+    refuseChanges(c, id)
+    const store = phoneStore(w, memoryKV(), `t${++dbCount}`, c.link)
+    await store.start()
+    await waitFor(() => !!store.state.docs[id] && store.state.connection === "online", 5000, "online with the episode")
+    const key = `${communityDate(NOW)}/0`
+    store.addCheckin(id, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
+    expect(store.state.pending).toBe(1)
+
+    const heard: string[] = []
+    ;(await store.repo.find<Episode>(id)).on("ephemeral-message", p => heard.push(p.senderId))
+    const [mallory, srv] = pair()
+    w.server.networkSubsystem.addNetworkAdapter(srv)
+    const other = new Repo({ network: [mallory], peerId: "mallory" as PeerId, sharePolicy: async () => true })
+    servers.push(other)
+    const forged = await other.find<Episode>(w.episode.url)
+    forged.broadcast({ linli: "rejected", reason: "forged", changes: [] })
+    // The store's own listener came first and runs synchronously: by the time this one
+    // hears the message, the store has acted on it, or not.
+    await waitFor(() => heard.includes("mallory"), 5000, "the forged message to reach the phone")
+    expect(store.state.notices).toEqual([])
+    expect(store.doc<Episode>(id)?.checkins[key]?.temp_c).toBe(36.5)
+    expect(store.state.pending).toBe(1)
   })
 
   it("removes work that left the inbox, and households without open work, from the phone", async () => {

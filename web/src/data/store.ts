@@ -8,7 +8,10 @@
  * work is in IndexedDB and is synced after every reconnect, including documents changed
  * offline and not opened since. Every change is made locally first; the server merges it
  * when it can, or refuses it with an ephemeral `{"linli":"rejected"}` message, after which
- * the phone drops its copy of that one document and fetches the server's.
+ * the phone keeps its copy of that one document aside (shelf.ts), drops it and fetches
+ * the server's. Unsynced work never leaves the phone on the server's word alone: a
+ * document waits (pending) until the server's heads include it, or until it is on the
+ * shelf.
  */
 import type {
   AnyDocumentId,
@@ -20,7 +23,7 @@ import type {
   StorageAdapterInterface,
   StorageId,
 } from "@automerge/automerge-repo/slim"
-import { Repo } from "@automerge/automerge-repo/slim"
+import { decodeHeads, Repo } from "@automerge/automerge-repo/slim"
 import type { Checkin, Episode, GridIndex, Household, Inbox, SummaryRow, Task, TaskStatus } from "../generated"
 import {
   bareId,
@@ -42,12 +45,14 @@ import {
 import { getJSON, setJSON, type KV } from "./kv"
 import { PendingTracker, sameHeads } from "./pending"
 import type { SessionUser } from "./session"
+import { exportShelved, IndexedDBShelf, shelvedFrom, summaryOf, type Shelf, type ShelfCause, type ShelvedSummary } from "./shelf"
 
 export type Connection = "online" | "connecting" | "offline"
 
+/** A refusal whose work could not be kept aside: the phone's copy stays, still waiting. */
 export interface Notice {
   id: string
-  kind: "rejected" | "lost"
+  kind: "rejected"
   docId: string
   /** The row title of the document, e.g. "3-2-501 food" (may be empty). */
   title: string
@@ -79,6 +84,8 @@ export interface State {
   loaded: number
   total: number
   notices: Notice[]
+  /** Work the server did not take, kept aside on the phone (newest first). */
+  shelved: ShelvedSummary[]
 }
 
 /** The network link: a WebSocket adapter that can be paused (offline) and re-pointed. */
@@ -98,6 +105,11 @@ export interface StoreOptions {
   now?: () => number
   /** Remove documents this user no longer works on from the phone (volunteers). */
   purge?: boolean
+  /** Where refused work is kept aside (default: an IndexedDB database of this user's). */
+  shelf?: Shelf
+  /** automerge-repo's throttle of the saves it makes itself (default 100 ms). The
+   * phone's own changes do not wait for it (see `change`). */
+  saveDebounceMs?: number
 }
 
 const SNAP_VERSION = 1
@@ -118,6 +130,7 @@ export class LinliStore {
   private readonly pending: PendingTracker
   private readonly link?: Link
   private readonly purge: boolean
+  private readonly shelf: Shelf
   private readonly listIds: string[]
   private readonly handles = new Map<string, DocHandle<AnyDoc>>()
   private readonly listHandles = new Map<string, DocHandle<GridIndex | Inbox>>()
@@ -139,6 +152,7 @@ export class LinliStore {
     this.now = opts.now ?? Date.now
     this.link = opts.link
     this.purge = opts.purge ?? false
+    this.shelf = opts.shelf ?? new IndexedDBShelf(`linli-shelf-${opts.user.id}`)
     this.listIds = opts.lists.map(bareId)
     this.pending = new PendingTracker(opts.kv, opts.user.id)
     this.serverStorage = (this.kv.get(this.k("server-storage")) as StorageId | null) ?? null
@@ -158,6 +172,7 @@ export class LinliStore {
       loaded: 0,
       total: 0,
       notices: [],
+      shelved: [],
     }
     this.repo = new Repo({
       storage: opts.storage,
@@ -166,6 +181,7 @@ export class LinliStore {
       // The server announces nothing; the phone offers the server every document it has
       // open, which after start is all of the user's work.
       sharePolicy: async () => true,
+      saveDebounceRate: opts.saveDebounceMs,
     })
     const net = this.repo.networkSubsystem
     const onPeer = ({ peerId, peerMetadata }: { peerId: PeerId; peerMetadata?: { storageId?: StorageId } }) => {
@@ -261,7 +277,7 @@ export class LinliStore {
     // parallel with the lists. A document that is not on the phone waits for the
     // network; start does not wait for those.
     const local = [...known].map(id => this.load(id))
-    const all = Promise.all([...lists, ...local]).then(() => globalThis.performance?.mark?.("linli:loaded"))
+    const all = Promise.all([this.loadShelf(), ...lists, ...local]).then(() => globalThis.performance?.mark?.("linli:loaded"))
     await Promise.race([all, new Promise(r => setTimeout(r, 4000))])
     if (!this.stopped) this.set({ phase: "ready" }, true)
     globalThis.performance?.mark?.("linli:ready")
@@ -470,7 +486,7 @@ export class LinliStore {
     if (this.handles.get(id) === handle) return
     this.handles.set(id, handle)
     const onChange = () => this.onDocChange(id, handle)
-    const onEphemeral = (p: DocHandleEphemeralMessagePayload<AnyDoc>) => this.onEphemeral(id, p.message)
+    const onEphemeral = (p: DocHandleEphemeralMessagePayload<AnyDoc>) => this.onEphemeral(id, p.senderId, p.message)
     const onRemote = (p: DocHandleRemoteHeadsPayload) => this.onRemoteHeads(id, handle, p.storageId, p.heads)
     handle.on("change", onChange)
     handle.on("ephemeral-message", onEphemeral)
@@ -543,12 +559,17 @@ export class LinliStore {
     this.set({ lastSynced: now })
   }
 
-  /** The server refused our changes to `id`: say so, and go back to the server's copy. */
-  private onEphemeral(id: string, message: unknown): void {
-    const m = message as { linli?: string; reason?: string } | null
+  /**
+   * The server refused our changes to `id`: keep the phone's copy aside, and go back to
+   * the server's. Only the server's word counts: ephemeral messages of other peers of the
+   * document are relayed with their own sender id, and one of them must not make the
+   * phone drop work.
+   */
+  private onEphemeral(id: string, sender: PeerId, message: unknown): void {
+    const m = message as { linli?: string; reason?: string; changes?: unknown } | null
     if (!m || m.linli !== "rejected") return
-    this.notify({ kind: "rejected", docId: id, reason: String(m.reason ?? "") })
-    void this.recover(id)
+    if (!this.serverPeer || sender !== this.serverPeer) return
+    void this.recover(id, String(m.reason ?? ""), m.changes)
   }
 
   private notify(n: Omit<Notice, "id" | "at" | "title">): void {
@@ -563,20 +584,93 @@ export class LinliStore {
   }
 
   /**
-   * Drops the phone's copy of one document (its refused changes with it) and fetches the
-   * server's. Other documents, and their unsynced changes, are untouched.
+   * Keeps the phone's copy of `id` aside, durably, before the phone lets go of it.
+   * Resolves false if it could not (the caller then keeps the document and its changes
+   * waiting).
    */
-  async recover(id: string): Promise<void> {
+  private async setAside(id: string, handle: DocHandle<AnyDoc>, cause: ShelfCause, reason: string, refused: unknown = []): Promise<boolean> {
+    try {
+      const doc = handle.doc()
+      if (!doc) return false
+      const info = this.serverStorage ? handle.getSyncInfo(this.serverStorage) : undefined
+      const entry = shelvedFrom(doc, {
+        docId: id,
+        kind: String((doc as { kind?: unknown }).kind ?? ""),
+        cause,
+        title: this.state.rows[id]?.title ?? "",
+        reason,
+        at: this.now(),
+        refused,
+        serverHeads: info ? decodeHeads(info.lastHeads) : null,
+      })
+      // The same state kept aside twice (the refusal repeated) is one entry.
+      const same = this.state.shelved.find(w => w.docId === id && sameHeads(w.heads, entry.heads))
+      if (same) return true
+      await this.shelf.put(entry)
+      this.set({ shelved: [summaryOf(entry), ...this.state.shelved] }, true)
+      return true
+    } catch (e) {
+      console.error("could not keep refused work aside", e)
+      return false
+    }
+  }
+
+  private async loadShelf(): Promise<void> {
+    try {
+      const all = await this.shelf.all()
+      const known = new Set(this.state.shelved.map(w => w.id))
+      const loaded = all.filter(w => !known.has(w.id)).map(summaryOf)
+      const shelved = [...this.state.shelved, ...loaded].sort((a, b) => b.at - a.at)
+      this.set({ shelved })
+    } catch (e) {
+      console.error("could not read the kept-aside work", e)
+    }
+  }
+
+  /** The export file (JSON) of kept-aside work: the given entries, or all of them. */
+  async exportShelved(ids?: string[]): Promise<string> {
+    const all = await this.shelf.all()
+    const chosen = ids ? all.filter(w => ids.includes(w.id)) : all
+    return exportShelved(chosen.sort((a, b) => b.at - a.at), this.user, this.now())
+  }
+
+  /** The user has read the notice of a kept-aside entry (it stays listed in Settings). */
+  async markShelvedSeen(id: string): Promise<void> {
+    const entry = (await this.shelf.all()).find(w => w.id === id)
+    if (!entry) return
+    await this.shelf.put({ ...entry, seen: true })
+    this.set({ shelved: this.state.shelved.map(w => (w.id === id ? { ...w, seen: true } : w)) }, true)
+  }
+
+  /** Deletes a kept-aside entry for good (the screens ask for confirmation first). */
+  async deleteShelved(id: string): Promise<void> {
+    await this.shelf.remove(id)
+    this.set({ shelved: this.state.shelved.filter(w => w.id !== id) }, true)
+  }
+
+  /**
+   * Keeps the phone's copy of one document aside, drops it and fetches the server's.
+   * Other documents, and their unsynced changes, are untouched. If the copy cannot be
+   * kept aside, nothing is dropped: the document and its changes stay, waiting, and the
+   * user is told.
+   */
+  async recover(id: string, reason = "", refused: unknown = []): Promise<void> {
     if (this.recovering.has(id)) return
     this.recovering.add(id)
     try {
       const handle = this.handles.get(id)
+      // No more changes through the store from here: what is kept aside is final.
       this.detachers.get(id)?.()
       this.detachers.delete(id)
       this.handles.delete(id)
       if (handle) {
         // Let any throttled save land first, so it cannot write the refused state back.
         await this.repo.flush([handle.documentId]).catch(() => undefined)
+        if (!(await this.setAside(id, handle, "rejected", reason, refused))) {
+          this.attach(id, handle)
+          this.notify({ kind: "rejected", docId: id, reason })
+          return
+        }
         await new Promise(r => setTimeout(r, 150))
         this.repo.delete(handle.documentId)
       }
@@ -594,46 +688,72 @@ export class LinliStore {
   /**
    * The server says this user may not read `id` (any more): work that was reassigned or
    * cancelled, a delivery this volunteer just completed, or a household they no longer
-   * serve.
+   * serve — or, for a moment, a server that cannot read its store.
    *
-   * Completing a delivery closes it and with it the volunteer's access, and the server
-   * stops answering before its acknowledgement reaches the phone. So a pending delivery
-   * the phone closed is settled by the inbox instead: the server lists the task there
-   * with the status it merged. The same status: done. Another, or no row: the phone's
-   * changes did not get in (e.g. the coordinator cancelled or reassigned it meanwhile),
-   * and the user is told.
+   * A pending document is never let go of on that word alone: it waits for the lists to
+   * say what became of it (settle). Completing a delivery closes it and with it the
+   * volunteer's access, and the server stops answering before its acknowledgement
+   * reaches the phone; so a pending delivery the phone closed is settled by the inbox:
+   * the server lists the task there with the status it merged. The same status: done.
+   * Another, or no row: the phone's changes did not get in (e.g. the coordinator
+   * cancelled or reassigned it meanwhile); they are kept aside and the user is told.
    */
   private onUnavailable(id: string): void {
     if (!this.handles.has(id)) return
     this.set({ gone: { ...this.state.gone, [id]: true } })
-    if (this.pending.has(id)) {
+    if (this.pending.has(id) && !this.settling.has(id)) {
       const doc = this.state.docs[id]
       const closedByMe = doc?.kind === "task" && !isOpenTask(doc.status) && doc.log.at(-1)?.by === this.user.id
-      if (closedByMe) {
-        this.settling.set(id, doc.status)
-        this.settle()
-      } else {
-        this.notify({ kind: "lost", docId: id, reason: "" })
-        this.clearPending(id)
-      }
+      this.settling.set(id, closedByMe ? doc.status : null)
+      this.settle()
     }
     this.schedulePurge()
   }
 
-  /** Pending closed deliveries waiting for the inbox to say what the server merged. */
-  private readonly settling = new Map<string, string>()
+  /**
+   * Pending documents the server stopped answering for, waiting for the lists to say what
+   * became of them: the status the phone closed a delivery with, or null (the work must
+   * have left this user's reach before its changes are given up).
+   */
+  private readonly settling = new Map<string, string | null>()
 
   private settle(): void {
     for (const [id, status] of [...this.settling]) {
-      const row = this.state.rows[id]
-      if (row && row.status === status) {
+      if (!this.pending.has(id)) {
         this.settling.delete(id)
-        this.clearPending(id)
-      } else if (!row || (!isOpenTask(row.status) && row.status !== status)) {
-        this.settling.delete(id)
-        this.notify({ kind: "lost", docId: id, reason: row ? `status: ${row.status}` : "" })
-        this.clearPending(id)
+        continue
       }
+      const row = this.state.rows[id]
+      if (status != null && row?.status === status) {
+        this.settling.delete(id)
+        this.clearPending(id)
+        continue
+      }
+      const lost = status != null ? !row || (!isOpenTask(row.status) && row.status !== status) : !this.reachable(id)
+      if (!lost) continue
+      this.settling.delete(id)
+      void this.keepLost(id, status, row ? `status: ${row.status}` : "")
+    }
+  }
+
+  /** Whether the lists still give this user `id`. */
+  private reachable(id: string): boolean {
+    const row = this.state.rows[id]
+    if (row) return this.mayRead(row)
+    // Households and work not listed yet are not rows: a volunteer's household is theirs
+    // while open work of theirs refers to it; the others' phones keep theirs waiting.
+    return this.user.role !== "volunteer" || Object.values(this.state.rows).some(r => r.household === id && this.needsHousehold(r))
+  }
+
+  /** Work whose changes did not get in and are no longer the user's: keep them aside. */
+  private async keepLost(id: string, status: string | null, reason: string): Promise<void> {
+    const handle = this.handles.get(id)
+    if (handle && (await this.setAside(id, handle, "unavailable", reason))) {
+      this.clearPending(id)
+      this.schedulePurge()
+    } else if (this.pending.has(id)) {
+      // Not kept aside: it stays on the phone, waiting; the next list change tries again.
+      this.settling.set(id, status)
     }
   }
 
@@ -746,13 +866,24 @@ export class LinliStore {
     const h = this.handle(id) as unknown as DocHandle<T>
     h.change(d => fn(d as T))
     this.markPending(bareId(id))
+    this.persist(h)
     this.onDocChange(bareId(id), h as unknown as DocHandle<AnyDoc>)
+  }
+
+  /**
+   * Writes the phone's change to IndexedDB at once. automerge-repo's own save waits up to
+   * its throttle (100 ms) after a previous one; a phone put away or a tab closed right
+   * after a tap must not lose what the tap did.
+   */
+  private persist(h: DocHandle<unknown>): void {
+    this.repo.flush([h.documentId]).catch(e => console.error("could not save a change on the phone", e))
   }
 
   private create<T extends AnyDoc>(value: T): string {
     const h = this.repo.create<T>(value)
     const id = h.documentId as string
     this.markPending(id)
+    this.persist(h)
     this.attach(id, h as unknown as DocHandle<AnyDoc>)
     this.set({ extra: [...this.state.extra, id] })
     setJSON(this.kv, this.k("extra"), this.state.extra)

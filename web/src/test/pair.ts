@@ -58,9 +58,9 @@ export function pair(): [PairAdapter, PairAdapter] {
   return [a, b]
 }
 
-export async function waitFor(cond: () => boolean, ms = 5000, what = "condition"): Promise<void> {
+export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000, what = "condition"): Promise<void> {
   const until = Date.now() + ms
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
     await new Promise(r => setTimeout(r, 10))
   }

@@ -1,6 +1,9 @@
 import type { ComponentChildren, JSX } from "preact"
 import { useState } from "preact/hooks"
-import type { Notice } from "../data/store"
+import type { App } from "../data/app"
+import { communityDate } from "../data/domain"
+import type { ShelvedSummary } from "../data/shelf"
+import type { SummaryRow } from "../generated"
 import { fmtTime, lang, setLang, t, tr, type Key } from "../i18n"
 import { useApp, useAppState, useNow } from "./context"
 import { go } from "./router"
@@ -124,36 +127,117 @@ export function Banner(props: { tone: "warn" | "bad" | "info" | "ok"; children: 
   return <div class={`banner ${props.tone}`}>{props.children}</div>
 }
 
-function noticeWhy(n: Notice): Key {
-  const r = n.reason
-  if (/actor|another user/.test(r)) return "notice.rejected.actor"
-  if (/`(status|log[.\w]*|failure_reason)`/.test(r)) return "notice.rejected.status"
-  if (/`checkins/.test(r)) return "notice.rejected.checkin"
+/** A question with Cancel and a confirming button (for what cannot be undone). */
+export function Confirm(props: { text: string; label: string; danger?: boolean; onCancel: () => void; onConfirm: () => void }) {
+  return (
+    <Banner tone="warn">
+      <p>{props.text}</p>
+      <div class="row wrap">
+        <button class="btn" onClick={props.onCancel}>
+          {t("common.cancel")}
+        </button>
+        <button class={`btn ${props.danger ? "danger" : "primary"}`} onClick={props.onConfirm}>
+          {props.label}
+        </button>
+      </div>
+    </Banner>
+  )
+}
+
+/** Why the server refused a change, in plain words (its own text is shown beside). */
+export function refusalWhy(reason: string): Key {
+  if (/actor|another user/.test(reason)) return "notice.rejected.actor"
+  if (/`(status|log[.\w]*|failure_reason)`/.test(reason)) return "notice.rejected.status"
+  if (/`checkins/.test(reason)) return "notice.rejected.checkin"
   return "notice.rejected.other"
 }
 
-/** Refused changes and work that slipped away, in plain words. */
+/** The work's title as the user knows it ("3-2-501 · 食品"), or "a piece of work". */
+export function workTitle(w: { title: string; kind: string }): string {
+  return w.title ? rowTitle({ title: w.title, kind: w.kind as SummaryRow["kind"] }) : t("notice.untitled")
+}
+
+/** Hands a file to the user (a download). */
+export function saveFile(blob: Blob, name: string): void {
+  const a = document.createElement("a")
+  a.href = URL.createObjectURL(blob)
+  a.download = name
+  document.body.appendChild(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000)
+}
+
+/** Downloads kept-aside work (the given entries, or all) as one JSON file. */
+export async function exportKept(app: App, ids?: string[]): Promise<void> {
+  try {
+    const json = await app.store!.exportShelved(ids)
+    saveFile(new Blob([json], { type: "application/json" }), `linli-kept-aside-${communityDate(Date.now())}.json`)
+  } catch (e) {
+    toast(t("set.exportFailed", { msg: (e as Error).message }))
+  }
+}
+
+/** One piece of kept-aside work: what, why, and what became of the phone's copy. */
+export function KeptText(props: { w: ShelvedSummary }) {
+  const w = props.w
+  const title = workTitle(w)
+  return (
+    <>
+      <p>
+        <strong>{w.cause === "rejected" ? t("shelf.rejected", { title }) : t("shelf.unavailable", { title })}</strong>
+      </p>
+      {w.cause === "rejected" && <p>{t(refusalWhy(w.reason))}</p>}
+      {w.cause === "rejected" && <p>{t("shelf.restored")}</p>}
+      {w.reason && <p class="small">{t("notice.details", { reason: w.reason })}</p>}
+    </>
+  )
+}
+
+/** A kept-aside entry the user has not acknowledged yet; it stays until they do. */
+function KeptNotice(props: { w: ShelvedSummary }) {
+  const app = useApp()
+  const [confirm, setConfirm] = useState(false)
+  const w = props.w
+  return (
+    <div class="banner bad" role="alert" data-testid="notice" data-kind={w.cause} data-id={w.id}>
+      <KeptText w={w} />
+      {confirm ? (
+        <Confirm text={t("shelf.dismissConfirm")} label={t("common.confirm")} onCancel={() => setConfirm(false)} onConfirm={() => void app.store?.markShelvedSeen(w.id)} />
+      ) : (
+        <div class="row wrap">
+          <button class="btn" onClick={() => void exportKept(app, [w.id])}>
+            {t("shelf.export")}
+          </button>
+          <button class="btn" onClick={() => setConfirm(true)}>
+            {t("notice.dismiss")}
+          </button>
+        </div>
+      )}
+    </div>
+  )
+}
+
+/** Refused changes, kept aside or (if that failed) still waiting, in plain words. */
 export function Notices() {
   const app = useApp()
   const s = useAppState()
   const notices = s.data?.notices ?? []
-  if (notices.length === 0) return null
+  const kept = (s.data?.shelved ?? []).filter(w => !w.seen)
+  if (notices.length === 0 && kept.length === 0) return null
   return (
     <div class="notices">
+      {kept.map(w => (
+        <KeptNotice w={w} key={w.id} />
+      ))}
       {notices.map(n => (
-        <div class="banner bad" role="alert" data-testid="notice">
+        <div class="banner bad" role="alert" data-testid="notice" data-kind="not-kept">
           <p>
-            <strong>
-              {n.kind === "rejected"
-                ? n.title
-                  ? t("notice.rejected", { title: rowTitle({ title: n.title, kind: "task" }) })
-                  : t("notice.rejectedUntitled")
-                : t("notice.lost", { title: n.title ? rowTitle({ title: n.title, kind: "task" }) : n.docId.slice(0, 8) })}
-            </strong>
+            <strong>{t("notice.notKept", { title: workTitle({ title: n.title, kind: "task" }) })}</strong>
           </p>
-          {n.kind === "rejected" && <p>{t(noticeWhy(n))}</p>}
+          <p>{t(refusalWhy(n.reason))}</p>
           {n.reason && <p class="small">{t("notice.details", { reason: n.reason })}</p>}
-          <button class="btn small" onClick={() => app.store?.dismissNotice(n.id)}>
+          <button class="btn" onClick={() => app.store?.dismissNotice(n.id)}>
             {t("notice.dismiss")}
           </button>
         </div>

@@ -34,10 +34,14 @@ export function back(fallback = ""): void {
 }
 
 export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parse(location.hash))
+  const [first] = useState(() => location.hash)
+  const [route, setRoute] = useState(() => parse(first))
   useEffect(() => {
     const on = () => setRoute(parse(location.hash))
     window.addEventListener("hashchange", on)
+    // The hash may have changed between the first render and now (a link opened while
+    // the app was starting): that hashchange was missed.
+    if (location.hash !== first) on()
     return () => window.removeEventListener("hashchange", on)
   }, [])
   return route

@@ -2,7 +2,8 @@ import { useState } from "preact/hooks"
 import type { ExportName } from "../../data/api"
 import type { RiskLevel } from "../../data/session"
 import { fmtDateTime, lang, setLang, t, tr } from "../../i18n"
-import { Banner, Screen, Segmented, toast } from "../components"
+import type { ShelvedSummary } from "../../data/shelf"
+import { Banner, Confirm, exportKept, KeptText, saveFile, Screen, Segmented, toast } from "../components"
 import { useApp, useAppState } from "../context"
 import { useGrid } from "./Dashboard"
 
@@ -18,14 +19,7 @@ export function Settings() {
   const pending = s.data?.pending ?? 0
   const download = async (name: ExportName) => {
     try {
-      const blob = await app.exportCsv(name)
-      const a = document.createElement("a")
-      a.href = URL.createObjectURL(blob)
-      a.download = `linli-${name}.csv`
-      document.body.appendChild(a)
-      a.click()
-      a.remove()
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000)
+      saveFile(await app.exportCsv(name), `linli-${name}.csv`)
     } catch (e) {
       toast(t("set.exportFailed", { msg: (e as Error).message }))
     }
@@ -62,6 +56,7 @@ export function Settings() {
         <h2>{t("set.storage")}</h2>
         <p class="small">{s.persisted ? t("set.persisted") : t("set.notPersisted")}</p>
       </section>
+      <KeptAside />
       {manages && grid && (
         <section class="panel">
           <h2>
@@ -102,5 +97,53 @@ export function Settings() {
         </button>
       )}
     </Screen>
+  )
+}
+
+/** Work the server did not take, kept on the phone until the user deletes it. */
+function KeptAside() {
+  const app = useApp()
+  const s = useAppState()
+  const kept = s.data?.shelved ?? []
+  if (kept.length === 0) return null
+  return (
+    <section class="panel" data-testid="kept-aside">
+      <h2>{t("shelf.title")}</h2>
+      <p class="small">{t("shelf.intro")}</p>
+      <ul class="kept">
+        {kept.map(w => (
+          <KeptEntry w={w} key={w.id} />
+        ))}
+      </ul>
+      {kept.length > 1 && (
+        <button class="btn" onClick={() => void exportKept(app)}>
+          {t("shelf.exportAll")}
+        </button>
+      )}
+    </section>
+  )
+}
+
+function KeptEntry(props: { w: ShelvedSummary }) {
+  const app = useApp()
+  const [confirm, setConfirm] = useState(false)
+  const w = props.w
+  return (
+    <li data-id={w.id} data-doc={w.docId}>
+      <p class="small">{t("shelf.when", { time: fmtDateTime(w.at), cause: t(`shelf.cause.${w.cause}`) })}</p>
+      <KeptText w={w} />
+      {confirm ? (
+        <Confirm text={t("shelf.deleteConfirm")} label={t("shelf.delete")} danger onCancel={() => setConfirm(false)} onConfirm={() => void app.store?.deleteShelved(w.id)} />
+      ) : (
+        <div class="row wrap">
+          <button class="btn" onClick={() => void exportKept(app, [w.id])}>
+            {t("shelf.export")}
+          </button>
+          <button class="btn danger" onClick={() => setConfirm(true)}>
+            {t("shelf.delete")}
+          </button>
+        </div>
+      )}
+    </li>
   )
 }
