@@ -28,6 +28,10 @@ pub struct Cli {
     /// instead of sled in `--data`.
     #[arg(long, global = true, env = "LINLI_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// sled: refuse to open the store, and to write, with less free disk space than this
+    /// (default 64 MiB): opening a sled store on a full disk can destroy it.
+    #[arg(long, global = true, env = "LINLI_MIN_FREE_BYTES")]
+    pub min_free_bytes: Option<u64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -92,6 +96,9 @@ fn store_settings(cli: &Cli, file: Settings) -> Settings {
     if let Some(url) = &cli.database_url {
         s.database_url = Some(url.clone());
     }
+    if let Some(bytes) = cli.min_free_bytes {
+        s.min_free_bytes = bytes;
+    }
     s
 }
 
@@ -153,8 +160,6 @@ pub struct ServeArgs {
     /// For tests only: freeze the server's clock at this RFC 3339 instant.
     #[arg(long, env = "LINLI_TEST_CLOCK")]
     pub test_clock: Option<String>,
-    #[arg(long, env = "LINLI_MIN_FREE_BYTES")]
-    pub min_free_bytes: Option<u64>,
     #[arg(long, env = "LINLI_STORE_RETRY_SECS")]
     pub store_retry_secs: Option<u64>,
     /// Serve /metrics on this address only (e.g. 127.0.0.1:9090).
@@ -192,7 +197,6 @@ impl ServeArgs {
             index_flush_ms,
             sweep_secs,
             utc_offset_minutes,
-            min_free_bytes,
             store_retry_secs
         );
         if let Some(dir) = &self.web_dir {

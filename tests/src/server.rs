@@ -32,6 +32,11 @@ pub fn linli_bin() -> PathBuf {
 
 /// Runs a `linli` subcommand to completion, feeding `stdin`. Fails on a non-zero exit.
 pub fn linli_cli(data: &Path, args: &[&str], stdin: &str) -> anyhow::Result<String> {
+    linli_cli_env(data, args, stdin, &[])
+}
+
+/// [`linli_cli`] with `env` set for the command.
+pub fn linli_cli_env(data: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> anyhow::Result<String> {
     use std::io::Write;
     let bin = linli_bin();
     if !bin.exists() {
@@ -41,6 +46,7 @@ pub fn linli_cli(data: &Path, args: &[&str], stdin: &str) -> anyhow::Result<Stri
         .arg("--data")
         .arg(data)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -68,6 +74,8 @@ pub struct ServerProcess {
     child: Option<Child>,
     data: PathBuf,
     extra: Vec<String>,
+    /// Environment variables of the server process, besides the test's own.
+    env: Vec<(String, String)>,
     pub addr: SocketAddr,
     /// The `--metrics-bind` listener, when the server was started with one.
     pub metrics_addr: Option<SocketAddr>,
@@ -77,9 +85,15 @@ impl ServerProcess {
     /// Starts `linli serve` on `data`, on `port` (0: any free port), with `extra` flags.
     /// Returns once the server prints its listening line (bounded wait, no sleeps).
     pub async fn start(data: &Path, port: u16, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_env(data, port, extra, &[]).await
+    }
+
+    /// [`ServerProcess::start`] with `env` set for the server process (kept on restarts).
+    pub async fn start_with_env(data: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr, metrics_addr) = spawn(data, port, &extra).await?;
-        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, addr, metrics_addr })
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (child, addr, metrics_addr) = spawn(data, port, &extra, &env).await?;
+        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, env, addr, metrics_addr })
     }
 
     pub fn http(&self, path: &str) -> String {
@@ -106,7 +120,7 @@ impl ServerProcess {
         // The port was just released; a bounded retry covers a slow kernel.
         let mut last = None;
         for _ in 0..50 {
-            match spawn(&self.data, self.addr.port(), &self.extra).await {
+            match spawn(&self.data, self.addr.port(), &self.extra, &self.env).await {
                 Ok((child, addr, metrics_addr)) => {
                     self.child = Some(child);
                     self.addr = addr;
@@ -216,7 +230,12 @@ impl Drop for ServerProcess {
     }
 }
 
-async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Child, SocketAddr, Option<SocketAddr>)> {
+async fn spawn(
+    data: &Path,
+    port: u16,
+    extra: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<(Child, SocketAddr, Option<SocketAddr>)> {
     let bin = linli_bin();
     if !bin.exists() {
         bail!("{} not found: run `cargo build -p linli-server` first (make test does)", bin.display());
@@ -234,6 +253,7 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
         // test gives another instant.
         .args(if extra.iter().any(|a| a == "--test-clock") { vec![] } else { vec!["--test-clock", TEST_CLOCK] })
         .env("LINLI_LOG", "info,linli_server=debug")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
@@ -295,33 +315,52 @@ pub const ADMIN: (&str, &str) = ("root", "root-password-1");
 
 impl Community {
     pub async fn start(extra: &[&str]) -> anyhow::Result<Self> {
-        Self::start_inner(extra, false).await
+        Self::start_inner(extra, false, &[], None).await
+    }
+
+    /// [`Community::start`] with `env` set for the server process, and its data directory
+    /// in `data_root` (a small disk, say) if given.
+    pub async fn start_with_env(
+        extra: &[&str],
+        env: &[(&str, &str)],
+        data_root: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        Self::start_inner(extra, false, env, data_root).await
     }
 
     /// [`Community::start`] plus an administrator, [`ADMIN`], added before the server starts.
     pub async fn start_with_admin(extra: &[&str]) -> anyhow::Result<Self> {
-        Self::start_inner(extra, true).await
+        Self::start_inner(extra, true, &[], None).await
     }
 
-    async fn start_inner(extra: &[&str], admin: bool) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+    async fn start_inner(
+        extra: &[&str],
+        admin: bool,
+        env: &[(&str, &str)],
+        data_root: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let dir = match data_root {
+            Some(root) => tempfile::tempdir_in(root)?,
+            None => tempfile::tempdir()?,
+        };
         let data = dir.path().join("data");
-        linli_cli(&data, &["grid", "add", "g1", "--name", "一网格"], "")?;
-        linli_cli(&data, &["user", "add", "--username", ALICE.0, "--role", "coordinator", "--grid", "g1"], ALICE.1)?;
-        linli_cli(&data, &["user", "add", "--username", BOB.0, "--role", "volunteer", "--grid", "g1"], BOB.1)?;
-        linli_cli(&data, &["grid", "add", "g2", "--name", "二网格"], "")?;
+        let cli = |args: &[&str], stdin: &str| linli_cli_env(&data, args, stdin, env);
+        cli(&["grid", "add", "g1", "--name", "一网格"], "")?;
+        cli(&["user", "add", "--username", ALICE.0, "--role", "coordinator", "--grid", "g1"], ALICE.1)?;
+        cli(&["user", "add", "--username", BOB.0, "--role", "volunteer", "--grid", "g1"], BOB.1)?;
+        cli(&["grid", "add", "g2", "--name", "二网格"], "")?;
         for (who, role, grid) in [
             (CAROL, "coordinator", "g1"),
             (DAVE, "medic", "g1"),
             (ERIN, "volunteer", "g1"),
             (FRANK, "coordinator", "g2"),
         ] {
-            linli_cli(&data, &["user", "add", "--username", who.0, "--role", role, "--grid", grid], who.1)?;
+            cli(&["user", "add", "--username", who.0, "--role", role, "--grid", grid], who.1)?;
         }
         if admin {
-            linli_cli(&data, &["user", "add", "--username", ADMIN.0, "--role", "admin"], ADMIN.1)?;
+            cli(&["user", "add", "--username", ADMIN.0, "--role", "admin"], ADMIN.1)?;
         }
-        let server = ServerProcess::start(&data, 0, extra).await?;
+        let server = ServerProcess::start_with_env(&data, 0, extra, env).await?;
         Ok(Community { dir, server })
     }
 
