@@ -1,53 +1,18 @@
 //! `POST /api/auth/login | refresh | logout` and `GET /api/me`.
+//!
+//! A login is reserved with the [`LoginLimiter`](super::login_limiter) before its
+//! password is checked, and the check waits for none of the bounded Argon2 runs: a
+//! login that finds them all in use is answered 503 at once.
 
 use super::caller::{authenticate, SESSION_COOKIE};
 use super::views::{grid_json, user_json};
 use super::{ApiError, AppState};
-use crate::auth::{Claims, User};
+use crate::auth::{Claims, User, UserError};
+use crate::metrics::CodeLabel;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
-use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// Failed logins per username, per minute: slows password guessing down to a crawl.
-#[derive(Debug)]
-pub struct LoginLimiter {
-    per_minute: u32,
-    failures: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl LoginLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        LoginLimiter { per_minute, failures: Mutex::new(HashMap::new()) }
-    }
-
-    fn blocked(&self, username: &str) -> bool {
-        let mut f = self.failures.lock();
-        match f.get(username) {
-            Some((since, _)) if since.elapsed() > Duration::from_secs(60) => {
-                f.remove(username);
-                false
-            }
-            Some((_, n)) => *n >= self.per_minute,
-            None => false,
-        }
-    }
-
-    fn failed(&self, username: &str) {
-        let mut f = self.failures.lock();
-        if f.len() > 100_000 {
-            f.retain(|_, (since, _)| since.elapsed() <= Duration::from_secs(60));
-        }
-        f.entry(username.to_owned()).or_insert((Instant::now(), 0)).1 += 1;
-    }
-
-    fn succeeded(&self, username: &str) {
-        self.failures.lock().remove(username);
-    }
-}
 
 #[derive(Deserialize)]
 pub struct LoginBody {
@@ -73,25 +38,43 @@ fn session_response(state: &AppState, user: &User, token: String, claims: &Claim
 }
 
 /// `POST /api/auth/login`
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
     let LoginBody { username, password } = body.into_inner();
-    if username.len() > 64 || password.len() > 1024 {
+    if username.len() > 64 || password.len() > crate::auth::password_policy::MAX_PASSWORD_BYTES {
         return Err(ApiError::BadCredentials);
     }
-    if state.login_limiter.blocked(&username) {
-        state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code: "login_rate_limited" }).inc();
-        return Err(ApiError::TooManyAttempts);
-    }
-    let users = state.users.clone();
-    let name = username.clone();
-    let verified = users.verify(&name, &password).await?;
-    let Some(user) = verified else {
-        state.login_limiter.failed(&username);
-        state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code: "bad_credentials" }).inc();
-        tracing::info!("login refused");
-        return Err(ApiError::BadCredentials);
+    let count = |code: &'static str| state.metrics.auth_failures.get_or_create(&CodeLabel { code }).inc();
+    let client = state.client_addresses.client_of(&req);
+    let attempt = state.login_limiter.begin(&username, client, state.store.now_ms()).map_err(|refused| {
+        count("login_rate_limited");
+        tracing::info!(limit = ?refused.limit, "login refused: too many failures");
+        ApiError::TooManyAttempts(refused.retry_after_secs())
+    })?;
+    let user = match state.users.verify(&username, &password).await {
+        Ok(Some(user)) => {
+            attempt.succeeded();
+            user
+        }
+        Ok(None) => {
+            attempt.failed(state.store.now_ms());
+            count("bad_credentials");
+            tracing::info!("login refused");
+            return Err(ApiError::BadCredentials);
+        }
+        Err(UserError::Busy) => {
+            attempt.not_checked();
+            count("login_busy");
+            return Err(ApiError::Busy);
+        }
+        Err(e) => {
+            attempt.not_checked();
+            return Err(e.into());
+        }
     };
-    state.login_limiter.succeeded(&username);
     let (token, claims) = state.tokens.issue(&user.id)?;
     tracing::info!(user = %user.id, "login");
     Ok(session_response(&state, &user, token, &claims))

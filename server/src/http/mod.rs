@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod auth;
 pub mod caller;
+pub mod client_addr;
 pub mod error;
 pub mod frame_limit;
 pub mod headers;
+pub mod login_limiter;
 pub mod ops;
 pub mod socket;
 pub mod static_files;
@@ -37,7 +39,9 @@ pub struct AppState {
     pub ping_interval: Duration,
     pub allowed_origins: Vec<String>,
     pub cookie_secure: bool,
-    pub login_limiter: auth::LoginLimiter,
+    pub login_limiter: login_limiter::LoginLimiter,
+    /// Who the client of a request is (the TCP peer, or what a trusted proxy says).
+    pub client_addresses: client_addr::ClientAddresses,
     pub audit: crate::audit::Audit,
     pub quarantine: crate::quarantine::Quarantine,
     pub projector: crate::projector::Projector,
