@@ -87,6 +87,12 @@ pub enum UserCommand {
         #[arg(long, env = "LINLI_PASSWORD_MIN_SCORE")]
         password_min_score: Option<u8>,
     },
+    /// End every session of a user: their tokens stop working (at the next start, if the
+    /// server is stopped; sled stores can only be changed with the server stopped).
+    EndSessions {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 /// Settings the commands other than `serve` use.
@@ -280,6 +286,24 @@ async fn run_command(command: Command, data: &Path, settings: Settings) -> anyho
             let users = Users::new(store).with_password_policy(settings.password_policy());
             let user = users.add(NewUser { username, password, role, grids }).await?;
             println!("user {} ({}) added with id {}", user.username, user.role, user.id);
+            Ok(())
+        }
+        Command::User(UserCommand::EndSessions { username }) => {
+            let store = open(&engine, &settings, &options).await?;
+            let user = Users::new(store.clone())
+                .by_username(&username)
+                .await?
+                .with_context(|| format!("no user `{username}`"))?;
+            let mark = crate::auth::tokens::end_all_sessions(&store, &user.id).await?;
+            let audited = crate::store::AuditEntry {
+                at: store.now_ms(),
+                user: crate::auth::OPERATOR.to_owned(),
+                action: "user.end_sessions".to_owned(),
+                doc: None,
+                detail: user.id.clone(),
+            };
+            store.commit(vec![mark, crate::store::Write::Audit(audited)]).await?;
+            println!("every session of {} ({}) ended: their tokens are refused from now on", user.username, user.id);
             Ok(())
         }
         Command::Backup { file } => {

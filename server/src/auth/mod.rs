@@ -11,3 +11,6 @@ pub use users::{NewUser, Role, User, UserError, Users};
 
 /// The user id the server writes and acts as (its Automerge actor is bound to it).
 pub const SERVER_USER: &str = "server";
+
+/// Who the audit log names for what was done at the server's command line (`linli …`).
+pub const OPERATOR: &str = "operator";

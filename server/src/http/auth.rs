@@ -2,7 +2,9 @@
 //!
 //! A login is reserved with the [`LoginLimiter`](super::login_limiter) before its
 //! password is checked, and the check waits for none of the bounded Argon2 runs: a
-//! login that finds them all in use is answered 503 at once.
+//! login that finds them all in use is answered 503 at once. Each login is a session
+//! (`sid`); a refresh gives a new token of it and closes the sockets of the old token;
+//! logout ends the session — all its tokens and all its sockets.
 
 use super::caller::{authenticate, SESSION_COOKIE};
 use super::views::{grid_json, user_json};
@@ -75,24 +77,27 @@ pub async fn login(
             return Err(e.into());
         }
     };
-    let (token, claims) = state.tokens.issue(&user.id)?;
+    let (token, claims) = state.tokens.issue(&user.id).await?;
     tracing::info!(user = %user.id, "login");
     Ok(session_response(&state, &user, token, &claims))
 }
 
-/// `POST /api/auth/refresh`: a fresh token for a valid one; the old one is revoked.
+/// `POST /api/auth/refresh`: a fresh token of the same session for a valid one. The old
+/// token is revoked and the sockets it opened are closed (the app dials again with the
+/// new cookie).
 pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false).await?;
-    let (token, claims) = state.tokens.issue(&caller.user.id)?;
-    state.tokens.revoke(&caller.claims).await?;
+    let (token, claims) = state.tokens.refresh(&caller.claims).await?;
+    state.hub.close_token(&caller.claims.jti, "session refreshed; connect again with the new token");
     Ok(session_response(&state, &caller.user, token, &claims))
 }
 
-/// `POST /api/auth/logout`: revokes the session and closes its sync connections.
+/// `POST /api/auth/logout`: ends the session — every token a refresh gave it — and
+/// closes its sync connections.
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false).await?;
-    state.tokens.revoke(&caller.claims).await?;
-    state.hub.close_token(&caller.claims.jti, "logged out");
+    state.tokens.end_session(&caller.claims).await?;
+    state.hub.close_session(caller.claims.session_id(), "logged out");
     tracing::info!(user = %caller.user.id, "logout");
     let expired = Cookie::build(SESSION_COOKIE, "").path("/").max_age(CookieDuration::ZERO).finish();
     Ok(HttpResponse::Ok().cookie(expired).json(json!({"ok": true})))

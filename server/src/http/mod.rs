@@ -66,6 +66,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/me", web::get().to(auth::me))
                 .route("/users", web::get().to(admin::list_users))
                 .route("/users", web::post().to(admin::add_user))
+                .route("/users/{id}/end-sessions", web::post().to(admin::end_sessions))
                 .route("/grids", web::get().to(admin::list_grids))
                 .route("/grids", web::post().to(admin::add_grid))
                 .route("/grids/{id}/risk", web::put().to(admin::set_risk))
