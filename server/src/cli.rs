@@ -87,6 +87,15 @@ pub enum UserCommand {
         /// Grid the user works in (repeatable).
         #[arg(long = "grid")]
         grids: Vec<String>,
+        /// The least zxcvbn score (0-4) the password needs (default 3).
+        #[arg(long, env = "LINLI_PASSWORD_MIN_SCORE")]
+        password_min_score: Option<u8>,
+    },
+    /// End every session of a user: their tokens stop working (at the next start, if the
+    /// server is stopped; sled stores can only be changed with the server stopped).
+    EndSessions {
+        #[arg(long)]
+        username: String,
     },
 }
 
@@ -140,6 +149,19 @@ pub struct ServeArgs {
     pub ping_interval_secs: Option<u64>,
     #[arg(long, env = "LINLI_LOGIN_ATTEMPTS_PER_MINUTE")]
     pub login_attempts_per_minute: Option<u32>,
+    #[arg(long, env = "LINLI_LOGIN_ATTEMPTS_PER_ADDRESS_PER_MINUTE")]
+    pub login_attempts_per_address_per_minute: Option<u32>,
+    #[arg(long, env = "LINLI_LOGIN_ATTEMPTS_GLOBAL_PER_MINUTE")]
+    pub login_attempts_global_per_minute: Option<u32>,
+    #[arg(long, env = "LINLI_LOGIN_LOCKOUT_MAX_SECS")]
+    pub login_lockout_max_secs: Option<u64>,
+    #[arg(long, env = "LINLI_MAX_PASSWORD_CHECKS")]
+    pub max_password_checks: Option<usize>,
+    /// Reverse proxies whose X-Forwarded-For names the client (addresses or CIDR ranges).
+    #[arg(long, env = "LINLI_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<crate::http::client_addr::ProxyRange>>,
+    #[arg(long, env = "LINLI_PASSWORD_MIN_SCORE")]
+    pub password_min_score: Option<u8>,
     #[arg(long, env = "LINLI_HTTP_WORKERS")]
     pub http_workers: Option<usize>,
     #[arg(long, env = "LINLI_LOG_FORMAT", value_enum)]
@@ -190,6 +212,12 @@ impl ServeArgs {
             max_docs_per_connection,
             ping_interval_secs,
             login_attempts_per_minute,
+            login_attempts_per_address_per_minute,
+            login_attempts_global_per_minute,
+            login_lockout_max_secs,
+            max_password_checks,
+            trusted_proxies,
+            password_min_score,
             http_workers,
             log_format,
             retention_days,
@@ -251,13 +279,35 @@ async fn run_command(command: Command, data: &Path, settings: Settings) -> anyho
             println!("grid {} ({}) added", grid.id, grid.name);
             Ok(())
         }
-        Command::User(UserCommand::Add { username, role, grids }) => {
+        Command::User(UserCommand::Add { username, role, grids, password_min_score }) => {
+            let settings =
+                Settings { password_min_score: password_min_score.unwrap_or(settings.password_min_score), ..settings };
+            settings.validate()?;
             let store = open(&engine, &settings, &options).await?;
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password).context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
-            let user = Users::new(store).add(NewUser { username, password, role, grids }).await?;
+            let users = Users::new(store).with_password_policy(settings.password_policy());
+            let user = users.add(NewUser { username, password, role, grids }).await?;
             println!("user {} ({}) added with id {}", user.username, user.role, user.id);
+            Ok(())
+        }
+        Command::User(UserCommand::EndSessions { username }) => {
+            let store = open(&engine, &settings, &options).await?;
+            let user = Users::new(store.clone())
+                .by_username(&username)
+                .await?
+                .with_context(|| format!("no user `{username}`"))?;
+            let mark = crate::auth::tokens::end_all_sessions(&store, &user.id).await?;
+            let audited = crate::store::AuditEntry {
+                at: store.now_ms(),
+                user: crate::auth::OPERATOR.to_owned(),
+                action: "user.end_sessions".to_owned(),
+                doc: None,
+                detail: user.id.clone(),
+            };
+            store.commit(vec![mark, crate::store::Write::Audit(audited)]).await?;
+            println!("every session of {} ({}) ended: their tokens are refused from now on", user.username, user.id);
             Ok(())
         }
         Command::Backup { file } => {

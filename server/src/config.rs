@@ -32,7 +32,22 @@ pub struct Settings {
     pub outbound_queue: usize,
     pub max_docs_per_connection: usize,
     pub ping_interval_secs: u64,
+    /// Failed logins per username from one client address per minute (then a lockout).
     pub login_attempts_per_minute: u32,
+    /// Failed logins from one client address, whichever usernames, per minute.
+    pub login_attempts_per_address_per_minute: u32,
+    /// Failed logins across the server per minute before only addresses that have not
+    /// failed may try.
+    pub login_attempts_global_per_minute: u32,
+    /// The longest lockout (each doubles, from one minute).
+    pub login_lockout_max_secs: u64,
+    /// Password checks and hashes (Argon2, ~19 MiB each) at once; more logins get 503.
+    pub max_password_checks: usize,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the
+    /// client. Empty: the TCP peer is the client, and the header is ignored.
+    pub trusted_proxies: Vec<crate::http::client_addr::ProxyRange>,
+    /// The least zxcvbn score (0–4) a new password needs.
+    pub password_min_score: u8,
     pub http_workers: usize,
     pub log_format: LogFormat,
     /// Days a closed episode keeps its health details before they are erased.
@@ -90,6 +105,12 @@ impl Default for Settings {
             max_docs_per_connection: 50_000,
             ping_interval_secs: 5,
             login_attempts_per_minute: 10,
+            login_attempts_per_address_per_minute: 30,
+            login_attempts_global_per_minute: 300,
+            login_lockout_max_secs: 900,
+            max_password_checks: crate::auth::users::DEFAULT_PASSWORD_CHECKS,
+            trusted_proxies: Vec::new(),
+            password_min_score: crate::auth::password_policy::DEFAULT_MIN_SCORE,
             http_workers: 2,
             log_format: LogFormat::Text,
             retention_days: 30,
@@ -171,12 +192,20 @@ impl Settings {
             ("index_flush_ms", self.index_flush_ms),
             ("sweep_secs", self.sweep_secs),
             ("store_retry_secs", self.store_retry_secs),
+            ("login_attempts_per_minute", self.login_attempts_per_minute as u64),
+            ("login_attempts_per_address_per_minute", self.login_attempts_per_address_per_minute as u64),
+            ("login_attempts_global_per_minute", self.login_attempts_global_per_minute as u64),
+            ("login_lockout_max_secs", self.login_lockout_max_secs),
+            ("max_password_checks", self.max_password_checks as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
         }
         if let Some(instant) = &self.test_clock {
             crate::clock::parse_rfc3339_ms(instant).map_err(|e| ConfigError::Invalid(format!("test_clock: {e}")))?;
+        }
+        if self.password_min_score > 4 {
+            return Err(ConfigError::Invalid("password_min_score must be 0 to 4".into()));
         }
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::Invalid("jwt_secret must be at least 32 bytes".into()));
@@ -196,6 +225,19 @@ impl Settings {
             ),
             None => std::sync::Arc::new(crate::clock::SystemClock),
         })
+    }
+
+    pub fn login_limits(&self) -> crate::http::login_limiter::LoginLimits {
+        crate::http::login_limiter::LoginLimits {
+            per_user_and_address: self.login_attempts_per_minute,
+            per_address: self.login_attempts_per_address_per_minute,
+            global: self.login_attempts_global_per_minute,
+            max_lockout_ms: i64::try_from(self.login_lockout_max_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        }
+    }
+
+    pub fn password_policy(&self) -> crate::auth::PasswordPolicy {
+        crate::auth::PasswordPolicy { min_score: self.password_min_score }
     }
 
     pub fn ping_interval(&self) -> Duration {
@@ -271,6 +313,12 @@ mod tests {
         assert_eq!(s.bind.port(), 9000);
         assert_eq!(s.max_frame_bytes, 1024);
         assert_eq!(s.max_batch, Settings::default().max_batch);
+        std::fs::write(&path, "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\npassword_min_score = 2\n").unwrap();
+        let s = Settings::from_file(Some(&path)).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.password_policy().min_score, 2);
+        std::fs::write(&path, "trusted_proxies = [\"proxy.example\"]\n").unwrap();
+        assert!(matches!(Settings::from_file(Some(&path)), Err(ConfigError::Parse { .. })));
         std::fs::write(&path, "max_frame_byts = 1\n").unwrap();
         assert!(matches!(Settings::from_file(Some(&path)), Err(ConfigError::Parse { .. })));
     }
@@ -280,6 +328,10 @@ mod tests {
         let s = Settings { max_batch: 0, ..Settings::default() };
         assert!(s.validate().is_err());
         let s = Settings { jwt_secret: Some("short".into()), ..Settings::default() };
+        assert!(s.validate().is_err());
+        let s = Settings { max_password_checks: 0, ..Settings::default() };
+        assert!(s.validate().is_err());
+        let s = Settings { password_min_score: 5, ..Settings::default() };
         assert!(s.validate().is_err());
         let s = Settings { metrics_token: Some("short".into()), ..Settings::default() };
         assert!(s.validate().is_err());

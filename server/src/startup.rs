@@ -69,7 +69,9 @@ impl Application {
             Hub::new(store.engine().clone(), settings.hub_settings(), metrics.clone(), server_peer, Arc::new(gate));
         hub.watch_store();
         let _ = hub_tx.send(hub.clone());
-        let users = Users::new(store.clone());
+        let users = Users::new(store.clone())
+            .with_password_policy(settings.password_policy())
+            .with_password_checks(settings.max_password_checks);
         // Every user's inbox and every grid's index exists before a phone asks for it.
         for user in users.list().await? {
             crate::projector::ensure_user_inbox(&hub, &user);
@@ -94,7 +96,8 @@ impl Application {
             ping_interval: settings.ping_interval(),
             allowed_origins: settings.origins_for(addr),
             cookie_secure: settings.cookie_secure,
-            login_limiter: http::auth::LoginLimiter::new(settings.login_attempts_per_minute),
+            login_limiter: http::login_limiter::LoginLimiter::new(settings.login_limits()),
+            client_addresses: http::client_addr::ClientAddresses::new(settings.trusted_proxies.clone()),
             audit,
             quarantine,
             projector,

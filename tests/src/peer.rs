@@ -112,6 +112,23 @@ impl RawConn {
         }
     }
 
+    /// Asks for a document the server does not have: the connection serves if the answer
+    /// is `doc-unavailable` (within `timeout`); anything else, or a close, is an error.
+    pub async fn ask_for_unknown_document(&mut self, peer: &str, timeout: Duration) -> anyhow::Result<()> {
+        let id = DocumentId::random();
+        self.send(&Message::Request {
+            sender_id: PeerId::new(peer.to_owned())?,
+            target_id: PeerId::new("server".to_owned())?,
+            document_id: id,
+            data: empty_sync_message(),
+        })
+        .await?;
+        match self.recv(timeout).await? {
+            Received::Message(Message::DocUnavailable { document_id, .. }) if document_id == id => Ok(()),
+            other => bail!("expected doc-unavailable for {id}, got {other:?}"),
+        }
+    }
+
     /// The next message or close, within `timeout`.
     pub async fn recv(&mut self, timeout: Duration) -> anyhow::Result<Received> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -140,6 +157,14 @@ impl RawConn {
             }
         }
     }
+}
+
+/// The first sync message of an empty document (what `repo.find` sends for a document it
+/// does not have).
+pub fn empty_sync_message() -> Vec<u8> {
+    let mut doc = AutoCommit::new();
+    let message = doc.sync().generate_sync_message(&mut sync::State::new());
+    message.map(|m| m.encode()).unwrap_or_default()
 }
 
 fn close_of(frame: Option<CloseFrame<'_>>) -> Option<(u16, String)> {

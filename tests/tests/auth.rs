@@ -2,7 +2,7 @@
 //! a token is presented (query, bearer header, cookie with an allowed Origin), and that an
 //! expired, revoked or replaced token stops working, closing open sockets where it must.
 
-use linli_shared::{DocumentId, Message, PeerId};
+use linli_shared::{Message, PeerId};
 use linli_tests::peer::Received;
 use linli_tests::server::{linli_cli, ALICE, BOB};
 use linli_tests::{Community, RawConn, ServerProcess};
@@ -46,26 +46,8 @@ async fn assert_refused(req: Request, status: u16) {
 /// `doc-unavailable`.
 async fn assert_works(mut raw: RawConn, peer: &str) -> anyhow::Result<RawConn> {
     raw.join(peer).await?;
-    let id = DocumentId::random();
-    raw.send(&Message::Request {
-        sender_id: PeerId::new(peer.to_owned())?,
-        target_id: PeerId::new("server".to_owned())?,
-        document_id: id,
-        data: empty_sync_message(),
-    })
-    .await?;
-    match raw.recv(T).await? {
-        Received::Message(Message::DocUnavailable { document_id, .. }) => assert_eq!(document_id, id),
-        other => panic!("expected doc-unavailable, got {other:?}"),
-    }
+    raw.ask_for_unknown_document(peer, T).await?;
     Ok(raw)
-}
-
-fn empty_sync_message() -> Vec<u8> {
-    use automerge::sync::SyncDoc;
-    let mut doc = automerge::AutoCommit::new();
-    let msg = doc.sync().generate_sync_message(&mut automerge::sync::State::new()).expect("first message");
-    msg.encode()
 }
 
 fn bearer(token: &str) -> String {

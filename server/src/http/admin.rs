@@ -64,6 +64,24 @@ pub async fn add_user(
     Ok(HttpResponse::Created().json(json!({"user": user_json(&user)})))
 }
 
+/// `POST /api/users/{id}/end-sessions` (admin): ends every session the user has now —
+/// their tokens stop working and their sockets are closed; audited. They may log in again.
+pub async fn end_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, false).await?;
+    require_admin(&caller)?;
+    let user = state.users.get(&path.into_inner()).await?.ok_or(ApiError::NotFound("no such user"))?;
+    let mark = crate::auth::tokens::end_all_sessions(&state.store, &user.id).await?;
+    let audited = state.audit.entry(&caller.user.id, "user.end_sessions", None, user.id.clone());
+    state.store.commit(vec![mark, audited]).await?;
+    let closed = state.hub.close_user(&user.id, "all sessions were ended by an administrator");
+    tracing::info!(user = %user.id, by = %caller.user.id, sockets = closed, "sessions ended");
+    Ok(HttpResponse::Ok().json(json!({"ok": true, "closed_connections": closed})))
+}
+
 /// `GET /api/grids`: all grids for an admin, one's own grids otherwise.
 pub async fn list_grids(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false).await?;

@@ -1,53 +1,20 @@
 //! `POST /api/auth/login | refresh | logout` and `GET /api/me`.
+//!
+//! A login is reserved with the [`LoginLimiter`](super::login_limiter) before its
+//! password is checked, and the check waits for none of the bounded Argon2 runs: a
+//! login that finds them all in use is answered 503 at once. Each login is a session
+//! (`sid`); a refresh gives a new token of it and closes the sockets of the old token;
+//! logout ends the session — all its tokens and all its sockets.
 
 use super::caller::{authenticate, SESSION_COOKIE};
 use super::views::{grid_json, user_json};
 use super::{ApiError, AppState};
-use crate::auth::{Claims, User};
+use crate::auth::{Claims, User, UserError};
+use crate::metrics::CodeLabel;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
-use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// Failed logins per username, per minute: slows password guessing down to a crawl.
-#[derive(Debug)]
-pub struct LoginLimiter {
-    per_minute: u32,
-    failures: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl LoginLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        LoginLimiter { per_minute, failures: Mutex::new(HashMap::new()) }
-    }
-
-    fn blocked(&self, username: &str) -> bool {
-        let mut f = self.failures.lock();
-        match f.get(username) {
-            Some((since, _)) if since.elapsed() > Duration::from_secs(60) => {
-                f.remove(username);
-                false
-            }
-            Some((_, n)) => *n >= self.per_minute,
-            None => false,
-        }
-    }
-
-    fn failed(&self, username: &str) {
-        let mut f = self.failures.lock();
-        if f.len() > 100_000 {
-            f.retain(|_, (since, _)| since.elapsed() <= Duration::from_secs(60));
-        }
-        f.entry(username.to_owned()).or_insert((Instant::now(), 0)).1 += 1;
-    }
-
-    fn succeeded(&self, username: &str) {
-        self.failures.lock().remove(username);
-    }
-}
 
 #[derive(Deserialize)]
 pub struct LoginBody {
@@ -73,43 +40,64 @@ fn session_response(state: &AppState, user: &User, token: String, claims: &Claim
 }
 
 /// `POST /api/auth/login`
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
     let LoginBody { username, password } = body.into_inner();
-    if username.len() > 64 || password.len() > 1024 {
+    if username.len() > 64 || password.len() > crate::auth::password_policy::MAX_PASSWORD_BYTES {
         return Err(ApiError::BadCredentials);
     }
-    if state.login_limiter.blocked(&username) {
-        state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code: "login_rate_limited" }).inc();
-        return Err(ApiError::TooManyAttempts);
-    }
-    let users = state.users.clone();
-    let name = username.clone();
-    let verified = users.verify(&name, &password).await?;
-    let Some(user) = verified else {
-        state.login_limiter.failed(&username);
-        state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code: "bad_credentials" }).inc();
-        tracing::info!("login refused");
-        return Err(ApiError::BadCredentials);
+    let count = |code: &'static str| state.metrics.auth_failures.get_or_create(&CodeLabel { code }).inc();
+    let client = state.client_addresses.client_of(&req);
+    let attempt = state.login_limiter.begin(&username, client, state.store.now_ms()).map_err(|refused| {
+        count("login_rate_limited");
+        tracing::info!(limit = ?refused.limit, "login refused: too many failures");
+        ApiError::TooManyAttempts(refused.retry_after_secs())
+    })?;
+    let user = match state.users.verify(&username, &password).await {
+        Ok(Some(user)) => {
+            attempt.succeeded();
+            user
+        }
+        Ok(None) => {
+            attempt.failed(state.store.now_ms());
+            count("bad_credentials");
+            tracing::info!("login refused");
+            return Err(ApiError::BadCredentials);
+        }
+        Err(UserError::Busy) => {
+            attempt.not_checked();
+            count("login_busy");
+            return Err(ApiError::Busy);
+        }
+        Err(e) => {
+            attempt.not_checked();
+            return Err(e.into());
+        }
     };
-    state.login_limiter.succeeded(&username);
-    let (token, claims) = state.tokens.issue(&user.id)?;
+    let (token, claims) = state.tokens.issue(&user.id).await?;
     tracing::info!(user = %user.id, "login");
     Ok(session_response(&state, &user, token, &claims))
 }
 
-/// `POST /api/auth/refresh`: a fresh token for a valid one; the old one is revoked.
+/// `POST /api/auth/refresh`: a fresh token of the same session for a valid one. The old
+/// token is revoked and the sockets it opened are closed (the app dials again with the
+/// new cookie).
 pub async fn refresh(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false).await?;
-    let (token, claims) = state.tokens.issue(&caller.user.id)?;
-    state.tokens.revoke(&caller.claims).await?;
+    let (token, claims) = state.tokens.refresh(&caller.claims).await?;
+    state.hub.close_token(&caller.claims.jti, "session refreshed; connect again with the new token");
     Ok(session_response(&state, &caller.user, token, &claims))
 }
 
-/// `POST /api/auth/logout`: revokes the session and closes its sync connections.
+/// `POST /api/auth/logout`: ends the session — every token a refresh gave it — and
+/// closes its sync connections.
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false).await?;
-    state.tokens.revoke(&caller.claims).await?;
-    state.hub.close_token(&caller.claims.jti, "logged out");
+    state.tokens.end_session(&caller.claims).await?;
+    state.hub.close_session(caller.claims.session_id(), "logged out");
     tracing::info!(user = %caller.user.id, "logout");
     let expired = Cookie::build(SESSION_COOKIE, "").path("/").max_age(CookieDuration::ZERO).finish();
     Ok(HttpResponse::Ok().cookie(expired).json(json!({"ok": true})))

@@ -17,8 +17,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(&'static str),
-    #[error("too many attempts; try again in a minute")]
-    TooManyAttempts,
+    /// Refused before the password was checked; may be tried again in this many seconds.
+    #[error("too many failed attempts; try again in {0} s")]
+    TooManyAttempts(u64),
+    /// Every password check is in use: try again in a moment.
+    #[error("the server is busy; try again in a moment")]
+    Busy,
     #[error("too many connections")]
     TooManyConnections,
     #[error("the server cannot store anything right now; try again in a moment")]
@@ -35,10 +39,20 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
-            ApiError::TooManyAttempts => "too_many_attempts",
+            ApiError::TooManyAttempts(_) => "too_many_attempts",
+            ApiError::Busy => "busy",
             ApiError::TooManyConnections => "too_many_connections",
             ApiError::StoreDown(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// When the request may be made again (`Retry-After`), for refusals that say.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyAttempts(secs) => Some(*secs),
+            ApiError::Busy => Some(1),
+            _ => None,
         }
     }
 
@@ -55,8 +69,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::TooManyAttempts | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::StoreDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyAttempts(_) | ApiError::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::StoreDown(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,8 +81,11 @@ impl ResponseError for ApiError {
             ApiError::StoreDown(cause) => tracing::warn!(cause = %cause, "request failed: the store is unavailable"),
             _ => {}
         }
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs() {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
     }
 }
 
@@ -85,6 +102,7 @@ impl From<crate::auth::UserError> for ApiError {
     fn from(e: crate::auth::UserError) -> Self {
         match e {
             crate::auth::UserError::Store(e) => e.into(),
+            crate::auth::UserError::Busy => ApiError::Busy,
             other => ApiError::internal(other),
         }
     }

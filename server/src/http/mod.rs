@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod auth;
 pub mod caller;
+pub mod client_addr;
 pub mod error;
 pub mod frame_limit;
 pub mod headers;
+pub mod login_limiter;
 pub mod ops;
 pub mod socket;
 pub mod static_files;
@@ -37,7 +39,9 @@ pub struct AppState {
     pub ping_interval: Duration,
     pub allowed_origins: Vec<String>,
     pub cookie_secure: bool,
-    pub login_limiter: auth::LoginLimiter,
+    pub login_limiter: login_limiter::LoginLimiter,
+    /// Who the client of a request is (the TCP peer, or what a trusted proxy says).
+    pub client_addresses: client_addr::ClientAddresses,
     pub audit: crate::audit::Audit,
     pub quarantine: crate::quarantine::Quarantine,
     pub projector: crate::projector::Projector,
@@ -62,6 +66,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/me", web::get().to(auth::me))
                 .route("/users", web::get().to(admin::list_users))
                 .route("/users", web::post().to(admin::add_user))
+                .route("/users/{id}/end-sessions", web::post().to(admin::end_sessions))
                 .route("/grids", web::get().to(admin::list_grids))
                 .route("/grids", web::post().to(admin::add_grid))
                 .route("/grids/{id}/risk", web::put().to(admin::set_risk))

@@ -40,7 +40,7 @@ pub async fn upgrade(
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (response, ws, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let stream = stream.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let (session, outbound) = Session::new(
+    let (mut session, outbound) = Session::new(
         state.hub.clone(),
         state.session.clone(),
         std::sync::Arc::new(crate::sync::conn::UserCtx {
@@ -48,9 +48,16 @@ pub async fn upgrade(
             role: caller.user.role,
             grids: caller.user.grids.clone(),
         }),
-        caller.claims.jti.clone(),
+        crate::sync::TokenIds { token: caller.claims.jti.clone(), session: caller.claims.session_id().to_owned() },
         state.storage_id.clone(),
     );
+    // The session is registered with the hub now, so an ending of its token or login from
+    // here on closes it; one that was committed since `authenticate` is seen here (ending a
+    // session commits before it closes the connections).
+    if let Err(e) = state.tokens.not_ended(&caller.claims).await {
+        session.on_close();
+        return Err(e.into());
+    }
     let expires_in = Duration::from_secs(caller.claims.exp)
         .saturating_sub(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default());
     state.metrics.connections_total.inc();

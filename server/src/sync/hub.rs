@@ -74,17 +74,27 @@ struct DocEntry {
     generation: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// What a connection was authenticated with: its token, and the login that token belongs
+/// to. Ending either closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenIds {
+    /// The token's `jti`.
+    pub token: String,
+    /// The token's `sid` (the login).
+    pub session: String,
+}
+
 #[derive(Debug)]
 struct ConnInfo {
     handle: ConnHandle,
-    token_id: String,
+    ids: TokenIds,
 }
 
 /// A connection that has not joined yet: it can still be closed by revocation.
 #[derive(Debug)]
 struct Pending {
     user: String,
-    token_id: String,
+    ids: TokenIds,
     close: tokio_util::sync::CancellationToken,
     reason: Option<String>,
 }
@@ -207,11 +217,8 @@ impl Hub {
     }
 
     /// Registers a connection that has not joined yet.
-    pub fn register_pending(&self, id: ConnId, user: &str, token_id: &str, close: tokio_util::sync::CancellationToken) {
-        self.maps
-            .lock()
-            .pending
-            .insert(id, Pending { user: user.to_owned(), token_id: token_id.to_owned(), close, reason: None });
+    pub fn register_pending(&self, id: ConnId, user: &str, ids: &TokenIds, close: tokio_util::sync::CancellationToken) {
+        self.maps.lock().pending.insert(id, Pending { user: user.to_owned(), ids: ids.clone(), close, reason: None });
     }
 
     pub fn unregister_pending(&self, id: ConnId) {
@@ -224,11 +231,11 @@ impl Hub {
 
     /// Registers a joined connection. A connection of the same user with the same peer id
     /// is replaced: it is closed, and its sync states go with it.
-    pub fn register(&self, conn: &ConnHandle, token_id: &str) {
+    pub fn register(&self, conn: &ConnHandle, ids: &TokenIds) {
         let replaced = {
             let mut maps = self.maps.lock();
             maps.pending.remove(&conn.id());
-            maps.conns.insert(conn.id(), ConnInfo { handle: conn.clone(), token_id: token_id.to_owned() });
+            maps.conns.insert(conn.id(), ConnInfo { handle: conn.clone(), ids: ids.clone() });
             let old = maps.peers.insert((conn.user().to_owned(), conn.peer().clone()), conn.id());
             old.and_then(|id| maps.conns.get(&id).map(|c| c.handle.clone()))
         };
@@ -267,28 +274,35 @@ impl Hub {
         self.maps.lock().conns.len()
     }
 
-    /// Closes every connection authenticated by `token_id` (a revoked session).
-    pub fn close_token(&self, token_id: &str, reason: &str) {
-        let mut maps = self.maps.lock();
-        for c in maps.conns.values().filter(|c| c.token_id == token_id) {
-            c.handle.close(reason);
-        }
-        for p in maps.pending.values_mut().filter(|p| p.token_id == token_id) {
-            p.reason = Some(reason.to_owned());
-            p.close.cancel();
-        }
+    /// Closes every connection authenticated by the token `jti` (revoked, or refreshed).
+    pub fn close_token(&self, jti: &str, reason: &str) -> usize {
+        self.close_where(reason, |_, ids| ids.token == jti)
+    }
+
+    /// Closes every connection of the login `sid`, whichever of its tokens opened it.
+    pub fn close_session(&self, sid: &str, reason: &str) -> usize {
+        self.close_where(reason, |_, ids| ids.session == sid)
     }
 
     /// Closes every connection of `user` (e.g. all sessions revoked).
-    pub fn close_user(&self, user: &str, reason: &str) {
+    pub fn close_user(&self, user: &str, reason: &str) -> usize {
+        self.close_where(reason, |u, _| u == user)
+    }
+
+    /// Closes every connection, joined or not, whose (user, token ids) match; how many.
+    fn close_where(&self, reason: &str, matches: impl Fn(&str, &TokenIds) -> bool) -> usize {
         let mut maps = self.maps.lock();
-        for c in maps.conns.values().filter(|c| c.handle.user() == user) {
+        let mut closed = 0;
+        for c in maps.conns.values().filter(|c| matches(c.handle.user(), &c.ids)) {
             c.handle.close(reason);
+            closed += 1;
         }
-        for p in maps.pending.values_mut().filter(|p| p.user == user) {
+        for p in maps.pending.values_mut().filter(|p| matches(&p.user, &p.ids)) {
             p.reason = Some(reason.to_owned());
             p.close.cancel();
+            closed += 1;
         }
+        closed
     }
 
     /// Sends `cmd` to the actor of `doc`, starting one if needed. While the store fails,

@@ -10,7 +10,7 @@ pub mod session;
 pub use conn::{ConnHandle, ConnId};
 pub use doc_actor::{ActorSettings, DocCommand, ServerWriteFn, Subscription};
 pub use gate::{Gate, GateError, Incoming, OpenGate, Refusal};
-pub use hub::{Hub, HubSettings};
+pub use hub::{Hub, HubSettings, TokenIds};
 pub use session::{Session, SessionSettings};
 
 #[cfg(test)]

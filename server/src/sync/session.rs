@@ -7,7 +7,7 @@
 
 use super::conn::{ConnHandle, ConnId, UserCtx};
 use super::doc_actor::DocCommand;
-use super::hub::Hub;
+use super::hub::{Hub, TokenIds};
 use super::rate::TokenBucket;
 use crate::metrics::TypeLabel;
 use linli_shared::{DocumentId, Message, PeerId, PeerMetadata, StorageId, WireLimits};
@@ -48,7 +48,7 @@ pub struct Session {
     settings: SessionSettings,
     id: ConnId,
     user: Arc<UserCtx>,
-    token_id: String,
+    token: TokenIds,
     storage_id: StorageId,
     out: mpsc::Sender<Message>,
     conn: Option<ConnHandle>,
@@ -66,20 +66,20 @@ impl Session {
         hub: Arc<Hub>,
         settings: SessionSettings,
         user: Arc<UserCtx>,
-        token_id: String,
+        token: TokenIds,
         storage_id: StorageId,
     ) -> (Self, mpsc::Receiver<Message>) {
         let (out, rx) = mpsc::channel(settings.outbound_queue);
         let bucket = TokenBucket::new(settings.max_messages_per_sec, settings.message_burst);
         let id = hub.next_conn_id();
         let close = tokio_util::sync::CancellationToken::new();
-        hub.register_pending(id, &user.id, &token_id, close.clone());
+        hub.register_pending(id, &user.id, &token, close.clone());
         let session = Session {
             hub,
             settings,
             id,
             user,
-            token_id,
+            token,
             storage_id,
             out,
             conn: None,
@@ -162,7 +162,7 @@ impl Session {
         }
         let conn =
             ConnHandle::with_token(self.id, sender_id.clone(), self.user.clone(), self.out.clone(), self.close.clone());
-        self.hub.register(&conn, &self.token_id);
+        self.hub.register(&conn, &self.token);
         self.conn = Some(conn);
         self.send_peer(&sender_id);
         tracing::debug!(conn = self.id.0, "peer joined");

@@ -45,7 +45,7 @@ impl Phone {
         let (tx, rx) = mpsc::channel(1024);
         let who = Arc::new(super::conn::UserCtx { id: name.into(), role: crate::auth::Role::Admin, grids: vec![] });
         let conn = ConnHandle::new(hub.next_conn_id(), PeerId::new(name).unwrap(), who, tx);
-        hub.register(&conn, "token");
+        hub.register(&conn, &super::TokenIds { token: "token".into(), session: "session".into() });
         Phone { conn, rx, doc: AutoCommit::new(), state: sync::State::new() }
     }
 
@@ -440,4 +440,33 @@ async fn a_corrupt_sync_message_closes_only_its_connection() {
     good.doc.put(ROOT, "x", 2).unwrap();
     good.sync_with(&hub, doc).await;
     assert_eq!(chunks(&engine, &doc).await, 2);
+}
+
+/// Logout ends a login, whichever of its tokens (a refresh gives a new one) opened a
+/// connection; other logins of the same user stay, and so do the pending ones of them.
+#[tokio::test]
+async fn ending_a_login_closes_the_connections_of_each_of_its_tokens() {
+    let (hub, _, _) = hub(HubSettings::default());
+    let ids = |token: &str, session: &str| super::TokenIds { token: token.into(), session: session.into() };
+    let who = Arc::new(super::conn::UserCtx { id: "u-1".into(), role: crate::auth::Role::Admin, grids: vec![] });
+    let joined = |name: &str, token: &super::TokenIds| {
+        let (tx, _rx) = mpsc::channel(16);
+        let conn = ConnHandle::new(hub.next_conn_id(), PeerId::new(name).unwrap(), who.clone(), tx);
+        hub.register(&conn, token);
+        conn
+    };
+    let before_refresh = joined("phone-a", &ids("t1", "login-1"));
+    let after_refresh = joined("phone-b", &ids("t2", "login-1"));
+    let other_login = joined("laptop", &ids("t3", "login-2"));
+    let (pending_same, pending_other) =
+        (tokio_util::sync::CancellationToken::new(), tokio_util::sync::CancellationToken::new());
+    hub.register_pending(hub.next_conn_id(), "u-1", &ids("t2", "login-1"), pending_same.clone());
+    hub.register_pending(hub.next_conn_id(), "u-1", &ids("t3", "login-2"), pending_other.clone());
+
+    assert_eq!(hub.close_session("login-1", "logged out"), 3);
+    assert!(before_refresh.is_closed() && after_refresh.is_closed() && pending_same.is_cancelled());
+    assert!(!other_login.is_closed() && !pending_other.is_cancelled());
+    // A refresh closes only the old token's connections.
+    assert_eq!(hub.close_token("t3", "session refreshed"), 2);
+    assert!(other_login.is_closed() && pending_other.is_cancelled());
 }

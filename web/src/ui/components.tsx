@@ -286,6 +286,7 @@ export function loginError(err: unknown): string {
   if (e?.code === "offline") return t("login.offline")
   if (e?.status === 401 || e?.code === "bad_credentials") return t("login.bad")
   if (e?.status === 429 || e?.code === "too_many_attempts") return t("login.tooMany")
+  if (e?.code === "busy") return t("login.serverBusy")
   return t("login.error", { msg: e?.message ?? String(err) })
 }
 
