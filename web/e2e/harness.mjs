@@ -55,7 +55,7 @@ export const CHROMIUM_ARGS = [
  * `origin` is the page's origin (the static server in front), allowed to use the cookie;
  * `clock` (RFC 3339) the instant the server's clock stands at (the demo's dates follow it).
  */
-export async function startLinli(origin, extra = [], clock) {
+export async function startLinli(origin, extra = [], clock, env = {}) {
   if (!existsSync(join(WEB, "dist/index.html"))) throw new Error("no dist/: run `npm run build` first")
   const dir = mkdtempSync(join(tmpdir(), "linli-e2e-"))
   const args = ["--data", join(dir, "data"), "serve", "--demo", "--bind", "127.0.0.1:0", ...extra]
@@ -63,7 +63,7 @@ export async function startLinli(origin, extra = [], clock) {
   if (clock) args.push("--test-clock", clock)
   const child = spawn(linliBin(), args, {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, LINLI_LOG: process.env.LINLI_LOG ?? "warn", LINLI_COOKIE_SECURE: "false" },
+    env: { ...process.env, LINLI_LOG: process.env.LINLI_LOG ?? "warn", LINLI_COOKIE_SECURE: "false", ...env },
   })
   // Never leave a server behind, even when the test process dies.
   const reap = () => child.exitCode == null && child.kill("SIGKILL")
@@ -145,13 +145,13 @@ export function linliServesWeb() {
  * scripts/serve.mjs. `proxy: true` always puts serve.mjs in front (the budget script
  * counts bytes there); so does LINLI_E2E_PROXY=1. `clock`: see `startLinli`.
  */
-export async function startStack({ proxy = process.env.LINLI_E2E_PROXY === "1", clock } = {}) {
+export async function startStack({ proxy = process.env.LINLI_E2E_PROXY === "1", clock, env, extra = [] } = {}) {
   if (!proxy && linliServesWeb()) {
-    const linli = await startLinli(undefined, ["--web-dir", join(WEB, "dist")], clock)
+    const linli = await startLinli(undefined, ["--web-dir", join(WEB, "dist"), ...extra], clock, env)
     return { base: linli.url, web: null, linli, clock, stop: () => linli.stop() }
   }
   const web = await startStatic()
-  const linli = await startLinli(web.url, [], clock)
+  const linli = await startLinli(web.url, extra, clock, env)
   web.setUpstream(linli.url)
   return {
     base: web.url,
@@ -292,10 +292,10 @@ export async function waitUntil(fn, ms = 30_000, what = "condition") {
  * and `.browser` inside the tests, and open phones with `.phone(extra)`. A test during which
  * a page of a `phone()` context violated the server's Content-Security-Policy fails.
  */
-export function useStack({ clock = CLOCKS.morning } = {}) {
+export function useStack({ clock = CLOCKS.morning, env, extra } = {}) {
   const e2e = { stack: null, browser: null, clock, phone: extra => phone(e2e.browser, extra, clock) }
   before(async () => {
-    e2e.stack = await startStack({ clock })
+    e2e.stack = await startStack({ clock, env, extra })
     e2e.browser = await launch()
   })
   afterEach(() => {
