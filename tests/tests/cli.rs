@@ -356,6 +356,47 @@ async fn check_lists_every_damaged_document() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The audit log is hash-chained: an entry edited in a copy of the store (here, through a
+/// backup, which restore takes as written) is reported by `linli check`, naming it.
+#[tokio::test]
+async fn check_reports_an_edited_audit_entry() -> anyhow::Result<()> {
+    let (c, _docs, records) = backed_up_store().await?;
+    let audit: Vec<usize> = records.iter().enumerate().filter(|(_, (t, _))| *t == b'L').map(|(i, _)| i).collect();
+    assert!(audit.len() >= 3, "the store has audit entries: {}", audit.len());
+    // Untouched, the chain verifies.
+    let file = c.dir.path().join("audit-intact.backup");
+    std::fs::write(&file, write_backup(&records))?;
+    let intact = c.dir.path().join("audit-intact");
+    linli_cli(&intact, &["restore", file.to_str().expect("utf-8")], "")?;
+    let out = linli(&intact, &["check"], "");
+    assert!(out.status.success() && text(&out.stdout).contains("store OK"), "{}", text(&out.stdout));
+    // Who did it, changed after the fact.
+    let mut edited = records.clone();
+    let target = audit[audit.len() / 2];
+    let mut entry: serde_json::Value = serde_json::from_slice(&edited[target].1)?;
+    let seq = entry["seq"].as_u64().expect("seq");
+    entry["user"] = serde_json::json!("u-someone-else");
+    edited[target].1 = serde_json::to_vec(&entry)?;
+    let file = c.dir.path().join("audit-edited.backup");
+    std::fs::write(&file, write_backup(&edited))?;
+    let restored = c.dir.path().join("audit-edited");
+    linli_cli(&restored, &["restore", file.to_str().expect("utf-8")], "")?;
+    let out = linli(&restored, &["check"], "");
+    let report = text(&out.stdout) + &text(&out.stderr);
+    assert!(!out.status.success(), "check passed an edited audit log: {report}");
+    assert!(report.contains(&format!("audit log: entry {seq} ")), "check does not name entry {seq}: {report}");
+    // A removed entry is found too.
+    let mut removed = records.clone();
+    removed.remove(target);
+    let file = c.dir.path().join("audit-removed.backup");
+    std::fs::write(&file, write_backup(&removed))?;
+    let restored = c.dir.path().join("audit-removed");
+    linli_cli(&restored, &["restore", file.to_str().expect("utf-8")], "")?;
+    let out = linli(&restored, &["check"], "");
+    assert!(!out.status.success(), "check passed an audit log with an entry missing");
+    Ok(())
+}
+
 // --- Settings precedence ----------------------------------------------------------------
 
 /// `linli serve` started by hand: in `cwd`, with exactly `env` as its `LINLI_*` variables.
