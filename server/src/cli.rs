@@ -28,6 +28,15 @@ pub struct Cli {
     /// instead of sled in `--data`.
     #[arg(long, global = true, env = "LINLI_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL: connections kept open.
+    #[arg(long, global = true, env = "LINLI_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<usize>,
+    /// PostgreSQL: a database call taking longer fails as a storage failure.
+    #[arg(long, global = true, env = "LINLI_DATABASE_TIMEOUT_SECS")]
+    pub database_timeout_secs: Option<u64>,
+    /// PostgreSQL: batches committed together in one transaction, at most.
+    #[arg(long, global = true, env = "LINLI_DATABASE_GROUP_MAX")]
+    pub database_group_max: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,6 +100,15 @@ fn store_settings(cli: &Cli, file: Settings) -> Settings {
     let mut s = file;
     if let Some(url) = &cli.database_url {
         s.database_url = Some(url.clone());
+    }
+    if let Some(n) = cli.database_pool_size {
+        s.database_pool_size = n;
+    }
+    if let Some(n) = cli.database_timeout_secs {
+        s.database_timeout_secs = n;
+    }
+    if let Some(n) = cli.database_group_max {
+        s.database_group_max = n;
     }
     s
 }

@@ -5,6 +5,7 @@
 //! made in a scratch directory (`TMPDIR`), and the original is left exactly as it was.
 
 use super::kv::sled::{free_bytes, private_dir, SledOpenError, SledOptions};
+use super::postgres::{PgEngine, PgOpenError, PgOptions, SchemaUse};
 use super::{SharedEngine, SledEngine};
 use crate::metrics::Metrics;
 use std::path::{Path, PathBuf};
@@ -64,7 +65,7 @@ pub enum OpenError {
     )]
     Scratch(String),
     #[error("cannot open the PostgreSQL store at {url}: {cause}")]
-    Postgres { url: String, cause: String },
+    Postgres { url: String, cause: PgOpenError },
 }
 
 /// How engines are opened.
@@ -72,11 +73,24 @@ pub enum OpenError {
 pub struct OpenOptions {
     pub min_free_bytes: u64,
     pub metrics: Arc<Metrics>,
+    /// PostgreSQL: connections kept open.
+    pub database_pool_size: usize,
+    /// PostgreSQL: a call taking longer fails as a storage failure.
+    pub database_timeout: std::time::Duration,
+    /// PostgreSQL: batches committed together in one transaction, at most.
+    pub database_group_max: usize,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { min_free_bytes: super::kv::sled::DEFAULT_MIN_FREE_BYTES, metrics: Arc::new(Metrics::new()) }
+        let pg = PgOptions::default();
+        OpenOptions {
+            min_free_bytes: super::kv::sled::DEFAULT_MIN_FREE_BYTES,
+            metrics: Arc::new(Metrics::new()),
+            database_pool_size: pg.pool_size,
+            database_timeout: pg.timeout,
+            database_group_max: pg.group_max,
+        }
     }
 }
 
@@ -91,15 +105,34 @@ impl OpenOptions {
             }),
         }
     }
+
+    /// The PostgreSQL engine's options; a group commit counts as a flush in the metrics.
+    pub fn postgres(&self) -> PgOptions {
+        let metrics = self.metrics.clone();
+        PgOptions {
+            pool_size: self.database_pool_size,
+            timeout: self.database_timeout,
+            group_max: self.database_group_max,
+            observe: Arc::new(move |latency, served| {
+                metrics.flush_seconds.observe(latency.as_secs_f64());
+                metrics.commits_per_flush.observe(served as f64);
+            }),
+        }
+    }
+}
+
+async fn open_postgres(url: &str, options: &OpenOptions, schema: SchemaUse) -> Result<SharedEngine, OpenError> {
+    match PgEngine::open(url, options.postgres(), schema).await {
+        Ok(engine) => Ok(Arc::new(engine)),
+        Err(cause) => Err(OpenError::Postgres { url: redact_url(url), cause }),
+    }
 }
 
 /// Opens the store to serve it (creating it if needed).
 pub async fn open_for_writing(choice: &EngineChoice, options: &OpenOptions) -> Result<SharedEngine, OpenError> {
     match choice {
         EngineChoice::Sled(dir) => Ok(Arc::new(SledEngine::open(dir, options.sled()).await?)),
-        EngineChoice::Postgres(url) => {
-            Err(OpenError::Postgres { url: redact_url(url), cause: "this build has no PostgreSQL engine yet".into() })
-        }
+        EngineChoice::Postgres(url) => open_postgres(url, options, SchemaUse::Migrate).await,
     }
 }
 
@@ -153,8 +186,9 @@ pub async fn open_for_reading(choice: &EngineChoice, options: &OpenOptions) -> R
             let engine = SledEngine::open(&copy, options.sled()).await?;
             Ok(ReadOnly { engine: Arc::new(engine), _scratch: Some(scratch), _lock: Some(lock) })
         }
-        EngineChoice::Postgres(_) => {
-            Ok(ReadOnly { engine: open_for_writing(choice, options).await?, _scratch: None, _lock: None })
+        // A database is read as it is, without migrating it.
+        EngineChoice::Postgres(url) => {
+            Ok(ReadOnly { engine: open_postgres(url, options, SchemaUse::Require).await?, _scratch: None, _lock: None })
         }
     }
 }
