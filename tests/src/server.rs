@@ -1,5 +1,7 @@
 //! The real `linli` binary as a child process: started on port 0 (or a given port) with a
-//! fresh data directory, killed with SIGKILL, restarted on the same port and data.
+//! fresh data directory, killed with SIGKILL, restarted on the same port and data. With
+//! `LINLI_TEST_ENGINE=postgres` every data directory gets a PostgreSQL database of its own
+//! ([`crate::postgres`]), which the server and the commands run on.
 
 use anyhow::{anyhow, bail, Context};
 use std::net::SocketAddr;
@@ -37,7 +39,11 @@ pub fn linli_cli(data: &Path, args: &[&str], stdin: &str) -> anyhow::Result<Stri
     if !bin.exists() {
         bail!("{} not found: run `cargo build -p linli-server` first (make test does)", bin.display());
     }
-    let mut child = std::process::Command::new(&bin)
+    let mut command = std::process::Command::new(&bin);
+    if let Some(url) = crate::postgres::database_for(data)? {
+        command.env("LINLI_DATABASE_URL", url);
+    }
+    let mut child = command
         .arg("--data")
         .arg(data)
         .args(args)
@@ -223,7 +229,11 @@ async fn spawn(data: &Path, port: u16, extra: &[String]) -> anyhow::Result<(Chil
     }
     std::fs::create_dir_all(data)?;
     let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log"))?;
-    let mut child = Command::new(&bin)
+    let mut command = Command::new(&bin);
+    if let Some(url) = crate::postgres::database_for(data)? {
+        command.env("LINLI_DATABASE_URL", url);
+    }
+    let mut child = command
         .arg("--data")
         .arg(data)
         .arg("serve")
@@ -303,8 +313,18 @@ impl Community {
         Self::start_inner(extra, true).await
     }
 
-    async fn start_inner(extra: &[&str], admin: bool) -> anyhow::Result<Self> {
+    /// [`Community::start`] on the PostgreSQL database at `url` (whatever the test engine).
+    pub async fn start_on_database(url: &str, extra: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
+        crate::postgres::use_database(&dir.path().join("data"), url)?;
+        Self::start_in(dir, extra, false).await
+    }
+
+    async fn start_inner(extra: &[&str], admin: bool) -> anyhow::Result<Self> {
+        Self::start_in(tempfile::tempdir()?, extra, admin).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, extra: &[&str], admin: bool) -> anyhow::Result<Self> {
         let data = dir.path().join("data");
         linli_cli(&data, &["grid", "add", "g1", "--name", "一网格"], "")?;
         linli_cli(&data, &["user", "add", "--username", ALICE.0, "--role", "coordinator", "--grid", "g1"], ALICE.1)?;
