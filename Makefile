@@ -35,7 +35,7 @@ test-rust: build-debug postgres-deps
 ## The black-box suites that matter for data (kill -9, convergence, access matrix, JS
 ## interop), with the store in PostgreSQL: a database of its own for each server.
 test-postgres: build-debug interop-deps postgres-deps
-	$(WITH_POSTGRES) env LINLI_TEST_ENGINE=postgres sh -c '$(CARGO) test -p linli-tests --test kill9 \
+	$(WITH_POSTGRES) env LINLI_TEST_ENGINE=postgres sh -c '$(CARGO) test --workspace --test kill9 \
 		--test convergence --test access_matrix && cd tests/interop && LINLI_BIN=$(TARGET_DIR)/debug/linli npm test'
 
 ## PostgreSQL for the tests: Debian's package (initdb, pg_ctl, psql). The tests start a

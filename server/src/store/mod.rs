@@ -70,7 +70,9 @@ pub use group_commit::GroupCommit;
 pub use kv::faults::Faults;
 pub use kv::sled::{free_bytes, private_dir, SledOpenError, SledOptions, DEFAULT_MIN_FREE_BYTES};
 pub use kv::{MemoryEngine, SledEngine};
-pub use open::{open_for_reading, open_for_writing, redact_url, EngineChoice, OpenError, OpenOptions, ReadOnly};
+pub use open::{
+    open_for_reading, open_for_writing, redact_url, EngineChoice, OpenError, OpenOptions, ReadOnly, SecretUrl,
+};
 pub use postgres::{PgEngine, PgOptions};
 pub use records::{
     AccessGrant, Alert, AlertStatus, AuditEntry, AuditRecord, Grid, Holder, ProjRow, QuarantineEntry, RiskChange, User,

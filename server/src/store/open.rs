@@ -11,8 +11,8 @@ use crate::metrics::Metrics;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Which engine holds the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which engine holds the store. `Debug` shows a URL without its password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum EngineChoice {
     /// sled in this data directory (the store lives in `DIR/store`).
     Sled(PathBuf),
@@ -35,6 +35,34 @@ impl EngineChoice {
             EngineChoice::Sled(dir) => dir.display().to_string(),
             EngineChoice::Postgres(url) => redact_url(url),
         }
+    }
+}
+
+impl std::fmt::Debug for EngineChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineChoice::Sled(dir) => f.debug_tuple("Sled").field(dir).finish(),
+            EngineChoice::Postgres(url) => f.debug_tuple("Postgres").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+/// A database URL (or a directory) as given on the command line: `Debug` shows it
+/// without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(pub String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SecretUrl").field(&redact_url(&self.0)).finish()
+    }
+}
+
+impl std::str::FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretUrl(s.to_owned()))
     }
 }
 
@@ -219,6 +247,13 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_a_database_password() {
+        let url = "postgres://linli:s3cret@db/linli";
+        assert!(!format!("{:?}", EngineChoice::Postgres(url.into())).contains("s3cret"));
+        assert!(!format!("{:?}", SecretUrl(url.into())).contains("s3cret"));
+    }
 
     #[test]
     fn urls_lose_their_password_in_messages() {
