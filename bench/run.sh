@@ -67,7 +67,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/linli-bench.XXXXXX")
 RESULTS=${BENCH_RESULTS:-$WORK/results}
 mkdir -p "$RESULTS"
 PIDS=()
-PG_DIR=$WORK/postgres
+PG_DIR=
 PG_ADMIN=
 cleanup() {
   local p
@@ -75,7 +75,10 @@ cleanup() {
     kill -9 "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
-  if [ -n "$PG_ADMIN" ]; then bash tests/postgres/cluster.sh stop "$PG_DIR" fast >/dev/null 2>&1 || true; fi
+  if [ -n "$PG_DIR" ]; then
+    bash tests/postgres/cluster.sh stop "$PG_DIR" fast >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     echo "bench: kept $WORK"
   else
@@ -94,7 +97,9 @@ log "installing the reference server's npm packages"
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
 if [[ " $BENCH_SERVERS " == *" linli-pg "* ]]; then
   make --no-print-directory postgres-deps
-  # Durable, as a production database: fsync on (the tests' clusters turn it off).
+  # A directory of its own (the cluster runs as another user when this runs as root), and
+  # durable, as a production database: fsync on (the tests' clusters turn it off).
+  PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/linli-bench-pg.XXXXXX")
   PG_ADMIN=$(LINLI_TEST_PG_FSYNC=on bash tests/postgres/cluster.sh start "$PG_DIR")
   PSQL="$(bash tests/postgres/cluster.sh bin)/psql"
   log "PostgreSQL $("$PSQL" -X -t -A -d "$PG_ADMIN" -c 'SHOW server_version') on 127.0.0.1:$(cat "$PG_DIR/port") (fsync on)"

@@ -48,6 +48,10 @@ start() {
   dir=$(cd "$dir" && pwd)
   if [ "$(id -u)" = 0 ]; then chown "${LINLI_TEST_PG_USER:-postgres}" "$dir"; fi
   chmod 700 "$dir"
+  if ! as_owner test -w "$dir"; then
+    echo "cluster.sh: the cluster's user cannot write $dir (are its parent directories open to it?)" >&2
+    exit 1
+  fi
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     local password
     password=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
