@@ -190,12 +190,31 @@ server_args() {
 
 # loadgen NAME ARGS...: runs the loadgen; a failed run is recorded, never fatal.
 loadgen() {
-  local name=$1
+  local name=$1 before=
   shift
   log "loadgen $*"
+  [[ $name == *-linli-pg ]] && before=$(pg_cpu)
   if ! "$LOADGEN" "$@" --json "$RESULTS/$name.json" 2>&1 | tee -a "$WORK/loadgen.log" >&2; then
     log "loadgen $name failed (see the report)"
   fi
+  if [ -n "$before" ]; then
+    echo "$(pg_cpu) $before" | awk '{printf "%.3f\n", $1 - $2}' >"$RESULTS/$name.pg_cpu"
+  fi
+}
+
+# CPU seconds the bench cluster has used so far: the postmaster with every backend it
+# has reaped, and the backends alive now (/proc/PID/stat utime, stime, cutime, cstime).
+# The server's own CPU figures count Linli's process only; this is PostgreSQL's share.
+pg_cpu() {
+  local master ticks=0 pid f
+  master=$(head -n1 "$PG_DIR/data/postmaster.pid")
+  read -r -a f < <(sed 's/^.*) //' "/proc/$master/stat")
+  ticks=$((f[11] + f[12] + f[13] + f[14]))
+  for pid in $(cat "/proc/$master/task/$master/children" 2>/dev/null || pgrep -P "$master"); do
+    read -r -a f < <(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || echo)
+    [ "${#f[@]}" -gt 14 ] && ticks=$((ticks + f[11] + f[12]))
+  done
+  echo "$ticks $(getconf CLK_TCK)" | awk '{printf "%.3f\n", $1 / $2}'
 }
 
 run_storm() {

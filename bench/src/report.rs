@@ -12,6 +12,11 @@ fn load(dir: &Path, name: &str) -> Option<RunResult> {
     RunResult::read(&dir.join(format!("{name}.json"))).ok()
 }
 
+/// PostgreSQL's own CPU seconds during a run (`<name>.pg_cpu`, written by `bench/run.sh`).
+fn pg_cpu(dir: &Path, name: &str) -> Option<f64> {
+    std::fs::read_to_string(dir.join(format!("{name}.pg_cpu"))).ok()?.trim().parse().ok()
+}
+
 fn f(v: Option<f64>, decimals: usize) -> String {
     match v {
         Some(v) if v.is_finite() => format!("{v:.decimals$}"),
@@ -78,6 +83,16 @@ fn row5(out: &mut String, label: &str, l: Option<f64>, p: Option<f64>, r: Option
         ratio_s(l, r),
         ratio_s(p, r)
     );
+}
+
+/// PostgreSQL's own processes, which the server CPU rows (Linli's process) leave out.
+fn pg_cpu_row(out: &mut String, secs: Option<f64>, changes: Option<u64>) {
+    let Some(secs) = secs else { return };
+    let _ = writeln!(out, "| PostgreSQL's own CPU (s), whole run with its setup | — | {secs:.2} | — | — | — |");
+    if let Some(n) = changes.filter(|n| *n > 0) {
+        let per = secs / n as f64 * 1000.0;
+        let _ = writeln!(out, "| PostgreSQL's own CPU s per 1,000 changes, whole run | — | {per:.3} | — | — | — |");
+    }
 }
 
 /// What the group commit did during a run (Linli's `/metrics`): flushes (sled: fsyncs;
@@ -242,6 +257,7 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
         let v = |r: &Option<RunResult>| r.as_ref().and_then(k);
         row5(&mut o, label, v(&storm_l), v(&storm_p), v(&storm_r), decimals);
     }
+    pg_cpu_row(&mut o, pg_cpu(dir, "storm-linli-pg"), storm_p.as_ref().and_then(|r| r.changes));
     let _ = writeln!(o);
     let _ = writeln!(o, "| in-process limit | CPU s per 1,000 changes | Linli / limit |");
     let _ = writeln!(o, "|---|---|---|");
@@ -310,6 +326,7 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
         let v = |r: &Option<RunResult>| r.as_ref().and_then(k);
         row5(&mut o, label, v(&steady_l), v(&steady_p), v(&steady_r), decimals);
     }
+    pg_cpu_row(&mut o, pg_cpu(dir, "steady-linli-pg"), steady_p.as_ref().and_then(|r| r.changes));
     let _ = writeln!(o);
     let hist = |r: &Option<RunResult>| r.as_ref().map(|r| r.latency_histogram.clone()).unwrap_or_default();
     let (hl, hp, hr) = (hist(&steady_l), hist(&steady_p), hist(&steady_r));
