@@ -1,14 +1,18 @@
 # Linli — the two commands a newcomer needs are `make run` and `make test`.
 # Both install what they need on a fresh machine: Rust crates via cargo, npm packages
-# via npm ci, and (for the browser tests) Debian's chromium and a CJK font via apt-get.
+# via npm ci, (for the browser tests) Debian's chromium and a CJK font via apt-get, and
+# (for the tests of the PostgreSQL engine) Debian's postgresql via apt-get.
 
 CARGO ?= cargo
 DATA ?= ./data
 BIND ?= 127.0.0.1:8080
 # Where cargo puts binaries (honours CARGO_TARGET_DIR, as cargo does).
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Runs a command with a throwaway PostgreSQL cluster (started and stopped around it).
+WITH_POSTGRES := bash $(CURDIR)/tests/postgres/with-cluster.sh
 
-.PHONY: run test test-rust test-interop build build-debug interop-deps lint fmt clean bench
+.PHONY: run test test-rust test-interop test-postgres build build-debug interop-deps postgres-deps lint fmt clean bench
 
 ## Build the PWA and the server, and start it with a demo community on $(BIND); prints
 ## the demo logins.
@@ -16,15 +20,29 @@ run: web-build
 	$(CARGO) build --release -p linli-server
 	$(TARGET_DIR)/release/linli --data $(DATA) serve --demo --bind $(BIND)
 
-## Every test: Rust unit, conformance and black-box tests, the JS interop test, then the
-## PWA's unit tests and its end-to-end tests in headless Chromium.
-test: test-rust test-interop test-web
+## Every test: Rust unit, conformance and black-box tests, the JS interop test, the suites
+## that matter for data again on PostgreSQL, then the PWA's unit tests and its end-to-end
+## tests in headless Chromium. One throwaway PostgreSQL cluster serves them all.
+test: postgres-deps
+	$(WITH_POSTGRES) $(MAKE) --no-print-directory test-rust test-interop test-postgres test-web
 
 build-debug:
 	$(CARGO) build -p linli-server
 
-test-rust: build-debug
-	$(CARGO) test --workspace
+test-rust: build-debug postgres-deps
+	$(WITH_POSTGRES) $(CARGO) test --workspace
+
+## The black-box suites that matter for data (kill -9, convergence, access matrix, JS
+## interop), with the store in PostgreSQL: a database of its own for each server.
+test-postgres: build-debug interop-deps postgres-deps
+	$(WITH_POSTGRES) env LINLI_TEST_ENGINE=postgres sh -c '$(CARGO) test --workspace --test kill9 \
+		--test convergence --test access_matrix && cd tests/interop && LINLI_BIN=$(TARGET_DIR)/debug/linli npm test'
+
+## PostgreSQL for the tests: Debian's package (initdb, pg_ctl, psql). The tests start a
+## throwaway cluster of their own (tests/postgres/cluster.sh), never one already running.
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		$(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y postgresql; fi
 
 interop-deps:
 	@command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }
@@ -53,7 +71,6 @@ bench:
 
 ## The PWA (web/). Its browser tests use Debian's Chromium (never a downloaded browser)
 ## and a CJK font so that screenshots are readable.
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 web-deps:
 	@command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }

@@ -2,9 +2,11 @@
 # Linli's benchmarks, side by side with the reference automerge-repo sync server
 # (tests/interop/reference-server.mjs). `make bench` runs this; it writes BENCHMARKS.md.
 #
-# For each workload it starts a fresh Linli (temporary data directory, one bench user) and
+# For each workload it starts a fresh Linli on sled (temporary data directory, one bench
+# user), for the storm and steady workloads a fresh Linli on PostgreSQL (`linli-pg`: a new
+# database on a throwaway cluster this script starts, fsync and synchronous_commit on), and
 # then a fresh reference server (temporary directory), drives each with bench/linli-loadgen,
-# and kills it. Every server it started is killed on exit, whatever happens.
+# and kills it. Every server it started (and the cluster) is stopped on exit, whatever happens.
 #
 # Sizes come from the environment; the defaults are the issue's targets:
 #   STORM_CLIENTS=100 STORM_DOCS=10 STORM_CHANGES=20      reconnect storm
@@ -20,7 +22,8 @@
 # automerge-repo, so it gets fewer connections at once too. Its per-peer and per-document
 # figures are still comparable; the report says how many it ran with.
 #   BENCH_RESULTS=DIR reuses a results directory (e.g. to re-run one workload into a kept run).
-#   BENCH_WORKLOADS="storm steady idle touch"  BENCH_SERVERS="linli reference"
+#   BENCH_WORKLOADS="storm steady idle touch"  BENCH_SERVERS="linli linli-pg reference"
+#   (linli-pg runs the storm and steady workloads only)
 #   BENCH_CRITERION=1 (0: skip the criterion micro-benchmarks)  BENCH_OUT=BENCHMARKS.md
 #   BENCH_KEEP=1 keeps the work directory (JSON results, server logs) and prints its path.
 set -euo pipefail
@@ -43,7 +46,7 @@ TOUCH_WORKERS=${TOUCH_WORKERS:-8}
 TOUCH_WORKERS_REFERENCE=${TOUCH_WORKERS_REFERENCE:-2}
 TOUCH_CACHE=${TOUCH_CACHE:-10000}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-storm steady idle touch}
-BENCH_SERVERS=${BENCH_SERVERS:-linli reference}
+BENCH_SERVERS=${BENCH_SERVERS:-linli linli-pg reference}
 BENCH_CRITERION=${BENCH_CRITERION:-1}
 BENCH_OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 CARGO=${CARGO:-cargo}
@@ -64,12 +67,18 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/linli-bench.XXXXXX")
 RESULTS=${BENCH_RESULTS:-$WORK/results}
 mkdir -p "$RESULTS"
 PIDS=()
+PG_DIR=
+PG_ADMIN=
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do
     kill -9 "$p" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  if [ -n "$PG_DIR" ]; then
+    bash tests/postgres/cluster.sh stop "$PG_DIR" fast >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     echo "bench: kept $WORK"
   else
@@ -86,6 +95,26 @@ $CARGO build --release -p linli-server -p linli-bench
 command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }
 log "installing the reference server's npm packages"
 (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+if [[ " $BENCH_SERVERS " == *" linli-pg "* ]]; then
+  make --no-print-directory postgres-deps
+  # A directory of its own (the cluster runs as another user when this runs as root), and
+  # durable, as a production database: fsync on (the tests' clusters turn it off).
+  PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/linli-bench-pg.XXXXXX")
+  PG_ADMIN=$(LINLI_TEST_PG_FSYNC=on bash tests/postgres/cluster.sh start "$PG_DIR")
+  PSQL="$(bash tests/postgres/cluster.sh bin)/psql"
+  log "PostgreSQL $("$PSQL" -X -t -A -d "$PG_ADMIN" -c 'SHOW server_version') on 127.0.0.1:$(cat "$PG_DIR/port") (fsync on)"
+fi
+
+# A new database on the bench cluster for DATA (kept in DATA/database-url); its URL.
+database_for() {
+  local data=$1 name
+  if [ ! -s "$data/database-url" ]; then
+    name="bench_$(basename "$data" | tr -c 'a-z0-9\n' '_')"
+    "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$PG_ADMIN" -c "CREATE DATABASE $name" >/dev/null
+    echo "${PG_ADMIN%/*}/$name" >"$data/database-url"
+  fi
+  cat "$data/database-url"
+}
 
 # Waits until FILE has a line matching REGEX (sed -E, one capture group: host:port); prints the capture.
 wait_listening() {
@@ -111,7 +140,11 @@ start_server() {
   local kind=$1 data=$2
   shift 2
   mkdir -p "$data"
-  if [ "$kind" = linli ]; then
+  local url=
+  if [ "$kind" = linli-pg ]; then url=$(database_for "$data"); fi
+  if [ "$kind" = linli ] || [ "$kind" = linli-pg ]; then
+    export LINLI_DATABASE_URL=$url
+    [ -n "$url" ] || unset LINLI_DATABASE_URL
     if [ ! -e "$data/.bench-user" ]; then
       # The benchmark documents are households of grid g1 (Linli checks documents against its schema).
       "$LINLI" --data "$data" grid add g1 --name bench >/dev/null
@@ -123,6 +156,7 @@ start_server() {
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     SERVER_ADDR=$(wait_listening "$data.stdout" 'linli listening on http://([0-9.]+:[0-9]+)' "$SERVER_PID")
+    unset LINLI_DATABASE_URL
   else
     node tests/interop/reference-server.mjs --port 0 --data "$data" >"$data.stdout" 2>>"$data.stderr" </dev/null &
     SERVER_PID=$!
@@ -147,8 +181,8 @@ stop_server() {
 # The loadgen flags that point at the running server.
 server_args() {
   local kind=$1
-  if [ "$kind" = linli ]; then
-    echo "--server-name linli --server-pid $SERVER_PID --url ws://$SERVER_ADDR/sync --login http://$SERVER_ADDR --username $BENCH_USER --password $BENCH_PASS --metrics-url http://$SERVER_ADDR/metrics"
+  if [ "$kind" = linli ] || [ "$kind" = linli-pg ]; then
+    echo "--server-name $kind --server-pid $SERVER_PID --url ws://$SERVER_ADDR/sync --login http://$SERVER_ADDR --username $BENCH_USER --password $BENCH_PASS --metrics-url http://$SERVER_ADDR/metrics"
   else
     echo "--server-name reference --server-pid $SERVER_PID --url ws://$SERVER_ADDR/sync"
   fi
@@ -156,12 +190,31 @@ server_args() {
 
 # loadgen NAME ARGS...: runs the loadgen; a failed run is recorded, never fatal.
 loadgen() {
-  local name=$1
+  local name=$1 before=
   shift
   log "loadgen $*"
+  [[ $name == *-linli-pg ]] && before=$(pg_cpu)
   if ! "$LOADGEN" "$@" --json "$RESULTS/$name.json" 2>&1 | tee -a "$WORK/loadgen.log" >&2; then
     log "loadgen $name failed (see the report)"
   fi
+  if [ -n "$before" ]; then
+    echo "$(pg_cpu) $before" | awk '{printf "%.3f\n", $1 - $2}' >"$RESULTS/$name.pg_cpu"
+  fi
+}
+
+# CPU seconds the bench cluster has used so far: the postmaster with every backend it
+# has reaped, and the backends alive now (/proc/PID/stat utime, stime, cutime, cstime).
+# The server's own CPU figures count Linli's process only; this is PostgreSQL's share.
+pg_cpu() {
+  local master ticks=0 pid f
+  master=$(head -n1 "$PG_DIR/data/postmaster.pid")
+  read -r -a f < <(sed 's/^.*) //' "/proc/$master/stat")
+  ticks=$((f[11] + f[12] + f[13] + f[14]))
+  for pid in $(cat "/proc/$master/task/$master/children" 2>/dev/null || pgrep -P "$master"); do
+    read -r -a f < <(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || echo)
+    [ "${#f[@]}" -gt 14 ] && ticks=$((ticks + f[11] + f[12]))
+  done
+  echo "$ticks $(getconf CLK_TCK)" | awk '{printf "%.3f\n", $1 / $2}'
 }
 
 run_storm() {
@@ -216,6 +269,9 @@ run_touch() {
 START=$(date +%s)
 for workload in $BENCH_WORKLOADS; do
   for kind in $BENCH_SERVERS; do
+    if [ "$kind" = linli-pg ] && [ "$workload" != storm ] && [ "$workload" != steady ]; then
+      continue
+    fi
     log "=== $workload against $kind ==="
     "run_$workload" "$kind"
   done
@@ -242,6 +298,9 @@ fi
   echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB memory, Linux $(uname -r)"
   echo "toolchain: $(rustc --version 2>/dev/null || echo rustc ?), node $(node --version)"
   echo "Linli: \`target/release/linli serve ${LINLI_FLAGS[*]}\` (+ \`--max-docs-in-memory $TOUCH_CACHE\` for touch), LINLI_LOG=warn, grid g1 and a bench user with role admin; every document is a valid Linli \`household\` of grid g1"
+  if [ -n "$PG_ADMIN" ]; then
+    echo "Linli on PostgreSQL (storm, steady): the same flags with \`LINLI_DATABASE_URL\` naming a new database on a local PostgreSQL $("$PSQL" -X -t -A -d "$PG_ADMIN" -c 'SHOW server_version') cluster (tests/postgres/cluster.sh, fsync on, shared_buffers 64MB, loopback TCP), default pool and group commit settings"
+  fi
   echo "reference: \`node tests/interop/reference-server.mjs\` ($(cd tests/interop && node -p 'require("./node_modules/@automerge/automerge-repo/package.json").version' 2>/dev/null | sed 's/^/automerge-repo /'))"
   echo "open-file limit of the run: $(ulimit -n)"
   echo "sizes: storm ${STORM_CLIENTS}×${STORM_DOCS}×${STORM_CHANGES}, steady ${STEADY_PEERS} peers for ${STEADY_SECS} s at one change per ${STEADY_INTERVAL_MS} ms, idle ${IDLE_PEERS} peers (reference: ${IDLE_PEERS_REFERENCE}), touch ${TOUCH_DOCS} documents (reference: ${TOUCH_DOCS_REFERENCE}) with a Linli cache of ${TOUCH_CACHE}"

@@ -12,6 +12,11 @@ fn load(dir: &Path, name: &str) -> Option<RunResult> {
     RunResult::read(&dir.join(format!("{name}.json"))).ok()
 }
 
+/// PostgreSQL's own CPU seconds during a run (`<name>.pg_cpu`, written by `bench/run.sh`).
+fn pg_cpu(dir: &Path, name: &str) -> Option<f64> {
+    std::fs::read_to_string(dir.join(format!("{name}.pg_cpu"))).ok()?.trim().parse().ok()
+}
+
 fn f(v: Option<f64>, decimals: usize) -> String {
     match v {
         Some(v) if v.is_finite() => format!("{v:.decimals$}"),
@@ -59,6 +64,50 @@ fn row3(out: &mut String, label: &str, l: Option<f64>, r: Option<f64>, decimals:
     let _ = writeln!(out, "| {label} | {} | {} | {} |", f(l, decimals), f(r, decimals), ratio_s(l, r));
 }
 
+/// A table row: its label, how to read it off a run, its decimals.
+type Row<'a> = (&'static str, &'a dyn Fn(&RunResult) -> Option<f64>, usize);
+
+/// The header of a table of both engines beside the reference.
+const HEADER5: &str =
+    "| | Linli (sled) | Linli (PostgreSQL) | reference | sled / reference | PostgreSQL / reference |\n\
+                       |---|---|---|---|---|---|";
+
+/// One row of both engines beside the reference: the values, then each engine's ratio to it.
+fn row5(out: &mut String, label: &str, l: Option<f64>, p: Option<f64>, r: Option<f64>, decimals: usize) {
+    let _ = writeln!(
+        out,
+        "| {label} | {} | {} | {} | {} | {} |",
+        f(l, decimals),
+        f(p, decimals),
+        f(r, decimals),
+        ratio_s(l, r),
+        ratio_s(p, r)
+    );
+}
+
+/// PostgreSQL's own processes, which the server CPU rows (Linli's process) leave out.
+fn pg_cpu_row(out: &mut String, secs: Option<f64>, changes: Option<u64>) {
+    let Some(secs) = secs else { return };
+    let _ = writeln!(out, "| PostgreSQL's own CPU (s), whole run with its setup | — | {secs:.2} | — | — | — |");
+    if let Some(n) = changes.filter(|n| *n > 0) {
+        let per = secs / n as f64 * 1000.0;
+        let _ = writeln!(out, "| PostgreSQL's own CPU s per 1,000 changes, whole run | — | {per:.3} | — | — | — |");
+    }
+}
+
+/// What the group commit did during a run (Linli's `/metrics`): flushes (sled: fsyncs;
+/// PostgreSQL: transaction commits), the writes they served, the mean latency.
+fn durability(r: &Option<RunResult>, what: &str) -> Option<String> {
+    let acc = metric(r, "linli_changes_accepted_total")?;
+    let flushes = metric(r, "linli_flush_seconds_count").unwrap_or(0.0);
+    let commits = metric(r, "linli_commits_per_flush_sum").unwrap_or(0.0);
+    let flush_s = metric(r, "linli_flush_seconds_sum").unwrap_or(0.0);
+    Some(format!(
+        "{acc:.0} changes accepted and stored, {flushes:.0} {what} serving {commits:.0} durable writes, {:.1} ms each on average",
+        if flushes > 0.0 { flush_s / flushes * 1000.0 } else { 0.0 }
+    ))
+}
+
 fn params(r: &Option<RunResult>) -> String {
     r.as_ref()
         .map(|r| r.params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
@@ -87,9 +136,11 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
     let machine = std::fs::read_to_string(dir.join("machine.txt")).unwrap_or_default();
     let criterion = std::fs::read_to_string(dir.join("criterion.txt")).ok();
     let storm_l = load(dir, "storm-linli");
+    let storm_p = load(dir, "storm-linli-pg");
     let storm_r = load(dir, "storm-reference");
     let limit = load(dir, "limit");
     let steady_l = load(dir, "steady-linli");
+    let steady_p = load(dir, "steady-linli-pg");
     let steady_r = load(dir, "steady-reference");
     let idle_l = load(dir, "idle-linli");
     let idle_r = load(dir, "idle-reference");
@@ -186,38 +237,27 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
          Offline, each client makes its changes (one Automerge change each). Then every client \
          reconnects at the same instant and syncs until the server has announced the client's heads \
          for every document. Wall time runs from the reconnect to the last convergence; server CPU \
-         and wire bytes are counted over the same window. Status: Linli {}, reference {}.\n",
+         and wire bytes are counted over the same window. Status: Linli {}, Linli on PostgreSQL {}, reference {}.\n",
         params(&storm_l),
         status(&storm_l),
+        status(&storm_p),
         status(&storm_r)
     );
-    let _ = writeln!(o, "| | Linli | reference | Linli / reference |");
-    let _ = writeln!(o, "|---|---|---|---|");
+    let _ = writeln!(o, "{HEADER5}");
     let g = |r: &Option<RunResult>, k: fn(&RunResult) -> Option<f64>| r.as_ref().and_then(k);
-    row3(&mut o, "wall time to converge (s)", g(&storm_l, |r| r.wall_secs), g(&storm_r, |r| r.wall_secs), 2);
-    row3(&mut o, "server CPU (s)", g(&storm_l, |r| r.server_cpu_secs), g(&storm_r, |r| r.server_cpu_secs), 2);
-    row3(
-        &mut o,
-        "server CPU s per 1,000 changes",
-        g(&storm_l, |r| r.cpu_per_1000_changes),
-        g(&storm_r, |r| r.cpu_per_1000_changes),
-        3,
-    );
-    row3(
-        &mut o,
-        "peak server RSS (MiB)",
-        g(&storm_l, |r| r.peak_rss.map(|b| b as f64 / MIB)),
-        g(&storm_r, |r| r.peak_rss.map(|b| b as f64 / MIB)),
-        1,
-    );
-    row3(
-        &mut o,
-        "bytes on the wire per change",
-        g(&storm_l, |r| r.bytes_per_change),
-        g(&storm_r, |r| r.bytes_per_change),
-        0,
-    );
-    row3(&mut o, "setup time (s)", g(&storm_l, |r| r.setup_secs), g(&storm_r, |r| r.setup_secs), 2);
+    let storm_rows: [Row; 6] = [
+        ("wall time to converge (s)", &|r| r.wall_secs, 2),
+        ("server CPU (s)", &|r| r.server_cpu_secs, 2),
+        ("server CPU s per 1,000 changes", &|r| r.cpu_per_1000_changes, 3),
+        ("peak server RSS (MiB)", &|r| r.peak_rss.map(|b| b as f64 / MIB), 1),
+        ("bytes on the wire per change", &|r| r.bytes_per_change, 0),
+        ("setup time (s)", &|r| r.setup_secs, 2),
+    ];
+    for (label, k, decimals) in storm_rows {
+        let v = |r: &Option<RunResult>| r.as_ref().and_then(k);
+        row5(&mut o, label, v(&storm_l), v(&storm_p), v(&storm_r), decimals);
+    }
+    pg_cpu_row(&mut o, pg_cpu(dir, "storm-linli-pg"), storm_p.as_ref().and_then(|r| r.changes));
     let _ = writeln!(o);
     let _ = writeln!(o, "| in-process limit | CPU s per 1,000 changes | Linli / limit |");
     let _ = writeln!(o, "|---|---|---|");
@@ -234,16 +274,14 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
         f(ratio(storm_cpu(&storm_l), limit.as_ref().and_then(|r| r.apply_changes_cpu_per_1000)), 2)
     );
     let _ = writeln!(o);
-    if let Some(acc) = metric(&storm_l, "linli_changes_accepted_total") {
-        let flushes = metric(&storm_l, "linli_flush_seconds_count").unwrap_or(0.0);
-        let commits = metric(&storm_l, "linli_commits_per_flush_sum").unwrap_or(0.0);
-        let flush_s = metric(&storm_l, "linli_flush_seconds_sum").unwrap_or(0.0);
+    if let Some(sled) = durability(&storm_l, "fsyncs (group commits)") {
+        let _ = writeln!(o, "Durability during the storm (Linli's `/metrics`): on sled, {sled}.");
+        if let Some(pg) = durability(&storm_p, "transaction commits (group commits, synchronous_commit on)") {
+            let _ = writeln!(o, "On PostgreSQL, {pg}.");
+        }
         let _ = writeln!(
             o,
-            "Durability during the storm (Linli's `/metrics`): {acc:.0} changes accepted and stored, \
-             {flushes:.0} fsyncs (group commits) serving {commits:.0} durable writes, {:.1} ms per fsync on average. \
-             Linli replies only after the fsync; the reference server writes in the background and never fsyncs.\n",
-            if flushes > 0.0 { flush_s / flushes * 1000.0 } else { 0.0 }
+            "Linli replies only after the fsync or COMMIT; the reference server writes in the background and never fsyncs.\n"
         );
     }
     for (k, v) in
@@ -254,6 +292,7 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
         }
     }
     errors(&mut o, "Linli", &storm_l);
+    errors(&mut o, "Linli on PostgreSQL", &storm_p);
     errors(&mut o, "reference", &storm_r);
     errors(&mut o, "limit", &limit);
     let _ = writeln!(o);
@@ -265,67 +304,49 @@ pub fn write(dir: &Path, out_path: &Path) -> anyhow::Result<()> {
         "{}. Every peer is connected; each document is shared by a group; every peer changes its \
          group's document once per interval (a key holding the send time), and the server fans it \
          out to the rest of the group. Latency = receive time − send time, over every (change, \
-         receiver) pair. Status: Linli {}, reference {}.\n",
+         receiver) pair. Status: Linli {}, Linli on PostgreSQL {}, reference {}.\n",
         params(&steady_l),
         status(&steady_l),
+        status(&steady_p),
         status(&steady_r)
     );
-    let _ = writeln!(o, "| | Linli | reference | Linli / reference |");
-    let _ = writeln!(o, "|---|---|---|---|");
-    row3(&mut o, "fan-out latency p50 (ms)", g(&steady_l, |r| r.latency_p50_ms), g(&steady_r, |r| r.latency_p50_ms), 1);
-    row3(&mut o, "fan-out latency p99 (ms)", g(&steady_l, |r| r.latency_p99_ms), g(&steady_r, |r| r.latency_p99_ms), 1);
-    row3(&mut o, "fan-out latency max (ms)", g(&steady_l, |r| r.latency_max_ms), g(&steady_r, |r| r.latency_max_ms), 1);
-    row3(
-        &mut o,
-        "deliveries / expected",
-        g(&steady_l, |r| ratio(r.deliveries.map(|v| v as f64), r.expected_deliveries.map(|v| v as f64))),
-        g(&steady_r, |r| ratio(r.deliveries.map(|v| v as f64), r.expected_deliveries.map(|v| v as f64))),
-        4,
-    );
-    row3(
-        &mut o,
-        "changes made",
-        g(&steady_l, |r| r.changes.map(|v| v as f64)),
-        g(&steady_r, |r| r.changes.map(|v| v as f64)),
-        0,
-    );
-    row3(
-        &mut o,
-        "server CPU s per 1,000 changes",
-        g(&steady_l, |r| r.cpu_per_1000_changes),
-        g(&steady_r, |r| r.cpu_per_1000_changes),
-        3,
-    );
-    row3(
-        &mut o,
-        "peak server RSS (MiB)",
-        g(&steady_l, |r| r.peak_rss.map(|b| b as f64 / MIB)),
-        g(&steady_r, |r| r.peak_rss.map(|b| b as f64 / MIB)),
-        1,
-    );
-    row3(
-        &mut o,
-        "bytes on the wire per change (all peers, both directions)",
-        g(&steady_l, |r| r.bytes_per_change),
-        g(&steady_r, |r| r.bytes_per_change),
-        0,
-    );
+    let _ = writeln!(o, "{HEADER5}");
+    let delivered = |r: &RunResult| ratio(r.deliveries.map(|v| v as f64), r.expected_deliveries.map(|v| v as f64));
+    let steady_rows: [Row; 8] = [
+        ("fan-out latency p50 (ms)", &|r| r.latency_p50_ms, 1),
+        ("fan-out latency p99 (ms)", &|r| r.latency_p99_ms, 1),
+        ("fan-out latency max (ms)", &|r| r.latency_max_ms, 1),
+        ("deliveries / expected", &delivered, 4),
+        ("changes made", &|r| r.changes.map(|v| v as f64), 0),
+        ("server CPU s per 1,000 changes", &|r| r.cpu_per_1000_changes, 3),
+        ("peak server RSS (MiB)", &|r| r.peak_rss.map(|b| b as f64 / MIB), 1),
+        ("bytes on the wire per change (all peers, both directions)", &|r| r.bytes_per_change, 0),
+    ];
+    for (label, k, decimals) in steady_rows {
+        let v = |r: &Option<RunResult>| r.as_ref().and_then(k);
+        row5(&mut o, label, v(&steady_l), v(&steady_p), v(&steady_r), decimals);
+    }
+    pg_cpu_row(&mut o, pg_cpu(dir, "steady-linli-pg"), steady_p.as_ref().and_then(|r| r.changes));
     let _ = writeln!(o);
     let hist = |r: &Option<RunResult>| r.as_ref().map(|r| r.latency_histogram.clone()).unwrap_or_default();
-    let (hl, hr) = (hist(&steady_l), hist(&steady_r));
-    if !hl.is_empty() || !hr.is_empty() {
+    let (hl, hp, hr) = (hist(&steady_l), hist(&steady_p), hist(&steady_r));
+    if !hl.is_empty() || !hp.is_empty() || !hr.is_empty() {
         let _ = writeln!(o, "Fan-out latency histogram (deliveries per bucket):\n");
-        let _ = writeln!(o, "| latency (ms) | Linli | reference |");
-        let _ = writeln!(o, "|---|---|---|");
-        let n = hl.len().max(hr.len());
+        let _ = writeln!(o, "| latency (ms) | Linli (sled) | Linli (PostgreSQL) | reference |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        let n = hl.len().max(hp.len()).max(hr.len());
         for i in 0..n {
-            let label = hl.get(i).or(hr.get(i)).map(|(b, _)| b.clone()).unwrap_or_default();
+            let label = hl.get(i).or(hp.get(i)).or(hr.get(i)).map(|(b, _)| b.clone()).unwrap_or_default();
             let v = |h: &Vec<(String, u64)>| h.get(i).map(|(_, c)| c.to_string()).unwrap_or_else(|| "—".to_owned());
-            let _ = writeln!(o, "| {label} | {} | {} |", v(&hl), v(&hr));
+            let _ = writeln!(o, "| {label} | {} | {} | {} |", v(&hl), v(&hp), v(&hr));
         }
         let _ = writeln!(o);
     }
+    if let Some(pg) = durability(&steady_p, "transaction commits") {
+        let _ = writeln!(o, "On PostgreSQL during the steady run: {pg}.\n");
+    }
     errors(&mut o, "Linli", &steady_l);
+    errors(&mut o, "Linli on PostgreSQL", &steady_p);
     errors(&mut o, "reference", &steady_r);
     let _ = writeln!(o);
 

@@ -3,7 +3,7 @@
 use crate::auth::{NewUser, Role, Users};
 use crate::config::{LogFormat, Settings};
 use crate::metrics::Metrics;
-use crate::store::{export, EngineChoice, Store};
+use crate::store::{export, EngineChoice, SecretUrl, Store};
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
@@ -27,11 +27,20 @@ pub struct Cli {
     /// Keep the store in PostgreSQL at this URL (`postgres://user:password@host/db`)
     /// instead of sled in `--data`.
     #[arg(long, global = true, env = "LINLI_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretUrl>,
     /// sled: refuse to open the store, and to write, with less free disk space than this
     /// (default 64 MiB): opening a sled store on a full disk can destroy it.
     #[arg(long, global = true, env = "LINLI_MIN_FREE_BYTES")]
     pub min_free_bytes: Option<u64>,
+    /// PostgreSQL: connections kept open.
+    #[arg(long, global = true, env = "LINLI_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<usize>,
+    /// PostgreSQL: a database call taking longer fails as a storage failure.
+    #[arg(long, global = true, env = "LINLI_DATABASE_TIMEOUT_SECS")]
+    pub database_timeout_secs: Option<u64>,
+    /// PostgreSQL: batches committed together in one transaction, at most.
+    #[arg(long, global = true, env = "LINLI_DATABASE_GROUP_MAX")]
+    pub database_group_max: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -59,7 +68,7 @@ pub enum Command {
         from: PathBuf,
         /// The target: `postgres://…`, or a data directory for sled.
         #[arg(long)]
-        to: String,
+        to: SecretUrl,
     },
     /// Create or update the store's schema (PostgreSQL; also done at start).
     Migrate,
@@ -103,7 +112,16 @@ pub enum UserCommand {
 fn store_settings(cli: &Cli, file: Settings) -> Settings {
     let mut s = file;
     if let Some(url) = &cli.database_url {
-        s.database_url = Some(url.clone());
+        s.database_url = Some(url.0.clone());
+    }
+    if let Some(n) = cli.database_pool_size {
+        s.database_pool_size = n;
+    }
+    if let Some(n) = cli.database_timeout_secs {
+        s.database_timeout_secs = n;
+    }
+    if let Some(n) = cli.database_group_max {
+        s.database_group_max = n;
     }
     if let Some(bytes) = cli.min_free_bytes {
         s.min_free_bytes = bytes;
@@ -338,7 +356,7 @@ async fn run_command(command: Command, data: &Path, settings: Settings) -> anyho
                 bail!("{} problems found", r.problems.len())
             }
         }
-        Command::Copy { from, to } => {
+        Command::Copy { from, to: SecretUrl(to) } => {
             let source = crate::store::open_for_reading(&EngineChoice::Sled(from.clone()), &options).await?;
             let target = EngineChoice::from_settings(
                 Path::new(&to),
@@ -437,4 +455,31 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
     }
     app.run_until_stopped().await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_never_shows_a_database_password() {
+        let cli = Cli::try_parse_from([
+            "linli",
+            "--database-url",
+            "postgres://linli:first-secret@db/linli",
+            "copy",
+            "--from",
+            "./data",
+            "--to",
+            "postgres://linli:second-secret@db/other",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("first-secret") && !shown.contains("second-secret"), "{shown}");
+        assert_eq!(
+            store_settings(&cli, Settings::default()).database_url.as_deref(),
+            Some("postgres://linli:first-secret@db/linli")
+        );
+    }
 }

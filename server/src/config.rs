@@ -67,6 +67,12 @@ pub struct Settings {
     pub test_clock: Option<String>,
     /// `postgres://…`: keep the store in PostgreSQL instead of sled in `--data`.
     pub database_url: Option<String>,
+    /// PostgreSQL: connections the server keeps open.
+    pub database_pool_size: usize,
+    /// PostgreSQL: a database call taking longer fails as a storage failure (seconds).
+    pub database_timeout_secs: u64,
+    /// PostgreSQL: batches committed together in one transaction, at most.
+    pub database_group_max: usize,
     /// sled: nothing opens the store, and no write is made, with less free disk space.
     pub min_free_bytes: u64,
     /// While the store fails, seconds between attempts to bring it back.
@@ -121,6 +127,9 @@ impl Default for Settings {
             web_dir: Some(PathBuf::from("web/dist")),
             test_clock: None,
             database_url: None,
+            database_pool_size: crate::store::postgres::DEFAULT_POOL_SIZE,
+            database_timeout_secs: crate::store::postgres::DEFAULT_TIMEOUT_SECS,
+            database_group_max: crate::store::postgres::DEFAULT_GROUP_MAX,
             min_free_bytes: crate::store::DEFAULT_MIN_FREE_BYTES,
             store_retry_secs: 2,
             metrics_token: None,
@@ -197,6 +206,9 @@ impl Settings {
             ("login_attempts_global_per_minute", self.login_attempts_global_per_minute as u64),
             ("login_lockout_max_secs", self.login_lockout_max_secs),
             ("max_password_checks", self.max_password_checks as u64),
+            ("database_pool_size", self.database_pool_size as u64),
+            ("database_timeout_secs", self.database_timeout_secs),
+            ("database_group_max", self.database_group_max as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
@@ -287,7 +299,13 @@ impl Settings {
     }
 
     pub fn open_options(&self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> crate::store::OpenOptions {
-        crate::store::OpenOptions { min_free_bytes: self.min_free_bytes, metrics }
+        crate::store::OpenOptions {
+            min_free_bytes: self.min_free_bytes,
+            metrics,
+            database_pool_size: self.database_pool_size,
+            database_timeout: Duration::from_secs(self.database_timeout_secs),
+            database_group_max: self.database_group_max,
+        }
     }
 
     /// The origins allowed for cookie authentication, given the address actually bound.

@@ -10,6 +10,9 @@
 // write use the same instant (TEST_NOW), so no test depends on the time of day.
 // Child output is kept in memory and printed by dumpLogs() (the tests call it on
 // failure), or streamed to stderr as it comes with INTEROP_VERBOSE=1.
+// With LINLI_TEST_ENGINE=postgres each Linli data directory gets a PostgreSQL database of
+// its own on the cluster at LINLI_TEST_POSTGRES (as tests/src/postgres.rs does for the
+// Rust tests); `make test` starts that cluster and runs these tests a second time so.
 import { spawn, spawnSync } from "node:child_process"
 import fs from "node:fs"
 import os from "node:os"
@@ -67,9 +70,9 @@ function freshDir(dataDir, prefix) {
 }
 
 /** Spawns `cmd args` and resolves once it prints the listening line. */
-function spawnListening(name, cmd, args, logs) {
+function spawnListening(name, cmd, args, logs, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { NO_COLOR: "1", ...process.env } })
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { NO_COLOR: "1", ...process.env, ...env } })
     children.add(child)
     const exited = new Promise(r => child.once("exit", (code, sig) => r({ code, sig })))
     child.exited = exited
@@ -171,8 +174,10 @@ export async function startReference({ dataDir, port } = {}) {
   return server
 }
 
-function runCli(bin, dir, args, input) {
-  const r = spawnSync(bin, ["--data", dir, ...args], { input, encoding: "utf8", timeout: 30_000 })
+function runCli(bin, dir, args, input, env = {}) {
+  const r = spawnSync(bin, ["--data", dir, ...args], {
+    input, encoding: "utf8", timeout: 30_000, env: { ...process.env, ...env },
+  })
   if (r.status !== 0) {
     throw new Error(`linli ${args.join(" ")} failed (status ${r.status} ${r.error ?? ""}):\n${r.stdout}\n${r.stderr}`)
   }
@@ -191,13 +196,44 @@ export async function login(httpBase, username, password) {
   return body
 }
 
+/** The psql of the tests' PostgreSQL (LINLI_TEST_PG_BIN, else the cluster script's). */
+function psqlBin() {
+  if (process.env.LINLI_TEST_PG_BIN) return path.join(process.env.LINLI_TEST_PG_BIN, "psql")
+  const r = spawnSync("bash", [path.resolve(here, "../postgres/cluster.sh"), "bin"], { encoding: "utf8" })
+  if (r.status !== 0) throw new Error(`no PostgreSQL: ${r.stderr}`)
+  return path.join(r.stdout.trim(), "psql")
+}
+
+/**
+ * The environment that puts Linli's store for `dir` in PostgreSQL when
+ * LINLI_TEST_ENGINE=postgres: a database made for the directory the first time, kept in
+ * `dir/database-url` so a restart finds it. Empty for sled.
+ */
+function engineEnv(dir) {
+  const file = path.join(dir, "database-url")
+  if (fs.existsSync(file)) return { LINLI_DATABASE_URL: fs.readFileSync(file, "utf8").trim() }
+  if (process.env.LINLI_TEST_ENGINE !== "postgres") return {}
+  const admin = process.env.LINLI_TEST_POSTGRES
+  if (!admin) throw new Error("LINLI_TEST_ENGINE=postgres needs LINLI_TEST_POSTGRES (make test sets it)")
+  const name = `linli_js_${process.pid}_${Math.random().toString(16).slice(2, 10)}`
+  const r = spawnSync(psqlBin(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", admin, "-c", `CREATE DATABASE ${name}`], {
+    encoding: "utf8",
+  })
+  if (r.status !== 0) throw new Error(`CREATE DATABASE failed: ${r.stderr}`)
+  const url = new URL(admin)
+  url.pathname = `/${name}`
+  fs.writeFileSync(file, url.toString())
+  return { LINLI_DATABASE_URL: url.toString() }
+}
+
 export async function startLinli({ dataDir, port, flags = [] } = {}) {
   const bin = linliBin()
   const { dir, fresh } = freshDir(dataDir, "interop-linli-")
+  const env = engineEnv(dir)
   if (fresh) {
-    runCli(bin, dir, ["grid", "add", "g1", "--name", "一网格"])
+    runCli(bin, dir, ["grid", "add", "g1", "--name", "一网格"], undefined, env)
     for (const [username, u] of Object.entries(USERS)) {
-      runCli(bin, dir, ["user", "add", "--username", username, "--role", u.role, "--grid", "g1"], `${u.password}\n`)
+      runCli(bin, dir, ["user", "add", "--username", username, "--role", u.role, "--grid", "g1"], `${u.password}\n`, env)
     }
   }
   const tokens = {}
@@ -206,7 +242,7 @@ export async function startLinli({ dataDir, port, flags = [] } = {}) {
     kind: "linli",
     port,
     launch: (p, logs) =>
-      spawnListening("linli", bin, ["--data", dir, "serve", "--bind", `127.0.0.1:${p}`, "--test-clock", TEST_CLOCK, ...flags], logs),
+      spawnListening("linli", bin, ["--data", dir, "serve", "--bind", `127.0.0.1:${p}`, "--test-clock", TEST_CLOCK, ...flags], logs, env),
     afterStart: async s => {
       try {
         for (const [username, u] of Object.entries(USERS)) {

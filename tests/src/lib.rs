@@ -3,10 +3,12 @@
 //! phone would ([`peer::TestPeer`]) or send raw frames ([`peer::RawConn`]).
 
 pub mod api;
+pub mod backup;
 pub mod domain;
 pub mod faulty;
 pub mod outcome;
 pub mod peer;
+pub mod postgres;
 pub mod server;
 
 pub use peer::{RawConn, TestPeer};

@@ -1,5 +1,7 @@
 //! The real `linli` binary as a child process: started on port 0 (or a given port) with a
-//! fresh data directory, killed with SIGKILL, restarted on the same port and data.
+//! fresh data directory, killed with SIGKILL, restarted on the same port and data. With
+//! `LINLI_TEST_ENGINE=postgres` every data directory gets a PostgreSQL database of its own
+//! ([`crate::postgres`]), which the server and the commands run on.
 
 use anyhow::{anyhow, bail, Context};
 use std::net::SocketAddr;
@@ -42,7 +44,11 @@ pub fn linli_cli_env(data: &Path, args: &[&str], stdin: &str, env: &[(&str, &str
     if !bin.exists() {
         bail!("{} not found: run `cargo build -p linli-server` first (make test does)", bin.display());
     }
-    let mut child = std::process::Command::new(&bin)
+    let mut command = std::process::Command::new(&bin);
+    if let Some(url) = crate::postgres::database_for(data)? {
+        command.env("LINLI_DATABASE_URL", url);
+    }
+    let mut child = command
         .arg("--data")
         .arg(data)
         .args(args)
@@ -242,7 +248,11 @@ async fn spawn(
     }
     std::fs::create_dir_all(data)?;
     let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("server.log"))?;
-    let mut child = Command::new(&bin)
+    let mut command = Command::new(&bin);
+    if let Some(url) = crate::postgres::database_for(data)? {
+        command.env("LINLI_DATABASE_URL", url);
+    }
+    let mut child = command
         .arg("--data")
         .arg(data)
         .arg("serve")
@@ -333,6 +343,13 @@ impl Community {
         Self::start_inner(extra, true, &[], None).await
     }
 
+    /// [`Community::start`] on the PostgreSQL database at `url` (whatever the test engine).
+    pub async fn start_on_database(url: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        crate::postgres::use_database(&dir.path().join("data"), url)?;
+        Self::start_in(dir, extra, false, &[]).await
+    }
+
     async fn start_inner(
         extra: &[&str],
         admin: bool,
@@ -343,6 +360,15 @@ impl Community {
             Some(root) => tempfile::tempdir_in(root)?,
             None => tempfile::tempdir()?,
         };
+        Self::start_in(dir, extra, admin, env).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        extra: &[&str],
+        admin: bool,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let data = dir.path().join("data");
         let cli = |args: &[&str], stdin: &str| linli_cli_env(&data, args, stdin, env);
         cli(&["grid", "add", "g1", "--name", "一网格"], "")?;

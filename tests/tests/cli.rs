@@ -4,6 +4,7 @@
 
 use automerge::{ChangeHash, ReadDoc};
 use linli_shared::{DocumentId, Message, PeerId};
+use linli_tests::backup::{parse_backup, write_backup, Records};
 use linli_tests::domain::{create, household, read, set};
 use linli_tests::peer::Received;
 use linli_tests::server::{linli_bin, linli_cli, ALICE, BOB, CAROL};
@@ -193,48 +194,6 @@ async fn a_command_on_a_store_in_use_says_to_stop_the_server() -> anyhow::Result
 // `LINLI-BACKUP 2\n`, records `<tag> <len u32 LE> <payload>`, then `Z` and the SHA-256 of
 // everything before it; a chunk is tag `C` with payload `<len> <key> <len> <bytes>`. So a
 // chunk is damaged by editing a backup, re-sealing it, and restoring it.
-
-type Records = Vec<(u8, Vec<u8>)>;
-const MAGIC: &[u8] = b"LINLI-BACKUP 2\n";
-
-fn parse_backup(bytes: &[u8]) -> Records {
-    assert!(bytes.starts_with(MAGIC), "a format-2 backup");
-    let body = &bytes[MAGIC.len()..bytes.len() - 33];
-    let mut at = 0;
-    let mut records = Vec::new();
-    while at < body.len() {
-        let tag = body[at];
-        let len = u32::from_le_bytes(body[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
-        records.push((tag, body[at + 5..at + 5 + len].to_vec()));
-        at += 5 + len;
-    }
-    records
-}
-
-fn sha256(bytes: &[u8]) -> Vec<u8> {
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sha256sum (coreutils)");
-    child.stdin.take().expect("stdin").write_all(bytes).expect("write");
-    let out = child.wait_with_output().expect("sha256sum");
-    let hex = text(&out.stdout);
-    (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect()
-}
-
-fn write_backup(records: &Records) -> Vec<u8> {
-    let mut out = MAGIC.to_vec();
-    for (tag, payload) in records {
-        out.push(*tag);
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(payload);
-    }
-    let digest = sha256(&out);
-    out.push(b'Z');
-    out.extend_from_slice(&digest);
-    out
-}
 
 /// A chunk record's (key, bytes) and where its bytes start in the payload.
 fn chunk_fields(payload: &[u8]) -> (Vec<u8>, Vec<u8>, usize) {

@@ -23,6 +23,7 @@ where
     quarantine(make().await.as_ref()).await;
     projections(make().await.as_ref()).await;
     batches_are_atomic(make().await.as_ref()).await;
+    any_text_is_kept(make().await.as_ref()).await;
 }
 
 async fn put(e: &dyn Engine, doc: DocumentId, bytes: &[u8]) -> ChunkKey {
@@ -289,20 +290,7 @@ pub async fn projections(e: &dyn Engine) {
     assert!(!e.has_grant(&h, &bob).await.expect("grant"));
     assert_eq!(e.grants().await.expect("grants"), vec![ep]);
 
-    let alert = |id: &str| Alert {
-        id: id.into(),
-        doc: id.split('/').next().unwrap_or("").into(),
-        grid: "g1".into(),
-        kind: AlertKind::Fever,
-        date: None,
-        detail: String::new(),
-        status: AlertStatus::Open,
-        raised_at: 1,
-        acknowledged_by: None,
-        acknowledged_at: None,
-        resolved_by: None,
-        resolved_at: None,
-    };
+    let alert = |id: &str| alert(id, "g1", None, "");
     e.commit(vec![Write::Alert(alert("d1/fever:x")), Write::Alert(alert("d10/fever:y"))]).await.expect("alerts");
     assert_eq!(e.alerts(Some("d1")).await.expect("alerts"), vec![alert("d1/fever:x")], "d10 is not d1");
     assert_eq!(e.alerts(None).await.expect("alerts").len(), 2);
@@ -315,6 +303,59 @@ pub async fn projections(e: &dyn Engine) {
     assert_eq!(e.dirty_docs().await.expect("dirty"), vec![d]);
     e.commit(vec![Write::Dirty { doc: d, dirty: false }]).await.expect("clean");
     assert!(e.dirty_docs().await.expect("dirty").is_empty());
+}
+
+fn alert(id: &str, grid: &str, date: Option<&str>, detail: &str) -> Alert {
+    Alert {
+        id: id.into(),
+        doc: id.split('/').next().unwrap_or("").into(),
+        grid: grid.into(),
+        kind: AlertKind::Fever,
+        date: date.map(str::to_owned),
+        detail: detail.into(),
+        status: AlertStatus::Open,
+        raised_at: 1,
+        acknowledged_by: None,
+        acknowledged_at: None,
+        resolved_by: None,
+        resolved_at: None,
+    }
+}
+
+/// Text from documents reaches the store's records (a household's address in a
+/// projection, a date in an alert's id, a reason in quarantine): whatever it holds, even
+/// U+0000 (which PostgreSQL's `jsonb` and `text` refuse), the store keeps it exactly. A
+/// store that refused it would stop the server's sync over one phone's text.
+pub async fn any_text_is_kept(e: &dyn Engine) {
+    let odd = "a\u{0}b\u{7f}\u{202e}é\"'\\%_";
+    let row = ProjRow {
+        doc: "d1".into(),
+        kind: Kind::Household,
+        grid: format!("g{odd}"),
+        status: odd.into(),
+        open: true,
+        assignee: Some(odd.into()),
+        household: None,
+        due: None,
+        closed_at: None,
+        updated_at: 1,
+        care_flags: [(odd.to_owned(), 1)].into(),
+        erased: false,
+        title: odd.into(),
+        first_seen: None,
+    };
+    let alert = alert(&format!("d1/{odd}"), &row.grid, Some(odd), odd);
+    let q = QuarantineEntry { reason: odd.into(), code: odd.into(), ..quarantined("q1", 1) };
+    let a = AuditEntry { detail: odd.into(), ..entry(1, "u1", "change.refused") };
+    e.commit(vec![Write::Row(row.clone()), Write::Alert(alert.clone()), Write::Quarantine(q.clone()), Write::Audit(a)])
+        .await
+        .expect("commit odd text");
+    assert_eq!(e.rows(Some(&row.grid)).await.expect("rows"), vec![row]);
+    assert_eq!(e.alert(&alert.id).await.expect("alert"), Some(alert.clone()));
+    assert_eq!(e.alerts(Some("d1")).await.expect("alerts"), vec![alert]);
+    assert_eq!(e.quarantined(None, 10).await.expect("quarantine"), vec![q]);
+    assert_eq!(e.audit_all().await.expect("audit")[0].entry.detail, odd);
+    assert_eq!(e.verify_audit().await.expect("verify").first_broken, None);
 }
 
 /// A batch that breaks a rule writes nothing, not even its other writes.
@@ -358,6 +399,16 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let engine = SledEngine::open(dir.path(), Default::default()).await.unwrap();
             dirs.lock().unwrap().push(dir);
+            Arc::new(engine) as SharedEngine
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_postgres_engine_conforms() {
+        let Some(admin) = crate::store::postgres::testing::admin_url() else { return };
+        run_all(|| async {
+            let (engine, _) = crate::store::postgres::testing::fresh_engine(&admin, Default::default()).await;
             Arc::new(engine) as SharedEngine
         })
         .await;

@@ -10,8 +10,8 @@
 
 use super::kv::layout::{grant_key, parse_grant};
 use super::{
-    AccessGrant, Alert, AuditEntry, AuditRecord, ChunkKey, Engine, Grid, ProjRow, QuarantineEntry, StoreError, User,
-    Write,
+    AccessGrant, Alert, AuditEntry, AuditRecord, BulkImport, ChunkKey, Engine, Grid, ProjRow, QuarantineEntry,
+    StoreError, User, Write,
 };
 use anyhow::{bail, Context};
 use linli_shared::DocumentId;
@@ -165,9 +165,12 @@ pub async fn export(engine: &dyn Engine, sink: &mut dyn Sink) -> anyhow::Result<
     Ok(counts)
 }
 
-/// Writes records into `engine` in batches of about `BATCH` writes.
+/// Writes records into `engine` in batches of about `BATCH` writes: through the engine's
+/// bulk import if it has one (then nothing is visible until the whole import is
+/// finished, and a failed import leaves nothing behind), else commit by commit.
 struct Importer<'a> {
     engine: &'a dyn Engine,
+    bulk: Option<Box<dyn BulkImport>>,
     pending: Vec<Write>,
     counts: Counts,
     last_doc: Option<DocumentId>,
@@ -176,8 +179,9 @@ struct Importer<'a> {
 const BATCH: usize = 512;
 
 impl<'a> Importer<'a> {
-    fn new(engine: &'a dyn Engine) -> Self {
-        Importer { engine, pending: Vec::new(), counts: Counts::default(), last_doc: None }
+    async fn new(engine: &'a dyn Engine) -> anyhow::Result<Self> {
+        let bulk = engine.bulk_import().await.context("starting the import")?;
+        Ok(Importer { engine, bulk, pending: Vec::new(), counts: Counts::default(), last_doc: None })
     }
 
     async fn add(&mut self, r: Record) -> anyhow::Result<()> {
@@ -205,12 +209,19 @@ impl<'a> Importer<'a> {
 
     async fn flush(&mut self) -> anyhow::Result<()> {
         let batch = std::mem::take(&mut self.pending);
-        self.engine.commit(batch).await.context("writing into the target store")?;
+        match self.bulk.as_mut() {
+            Some(bulk) => bulk.write(batch).await,
+            None => self.engine.commit(batch).await,
+        }
+        .context("writing into the target store")?;
         Ok(())
     }
 
     async fn finish(mut self) -> anyhow::Result<Counts> {
         self.flush().await?;
+        if let Some(bulk) = self.bulk.take() {
+            bulk.finish().await.context("committing the import")?;
+        }
         Ok(self.counts)
     }
 }
@@ -232,7 +243,7 @@ pub async fn copy(from: &dyn Engine, to: &dyn Engine) -> anyhow::Result<Counts> 
     if !is_empty(to).await? {
         bail!("the target store is not empty; copy only into an empty one");
     }
-    let mut importer = Importer::new(to);
+    let mut importer = Importer::new(to).await?;
     let exported = export(from, &mut importer).await?;
     let imported = importer.finish().await?;
     if imported.total() != exported.total() {
@@ -519,7 +530,7 @@ pub async fn import(engine: &dyn Engine, records: Vec<Record>) -> anyhow::Result
     if !is_empty(engine).await? {
         bail!("the target already holds a store; restore only into an empty one");
     }
-    let mut importer = Importer::new(engine);
+    let mut importer = Importer::new(engine).await?;
     for r in records {
         importer.add(r).await?;
     }

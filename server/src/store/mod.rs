@@ -13,7 +13,7 @@
 //! | [`ProjectionStore`] | projection rows, access grants, alerts, documents awaiting projection |
 //!
 //! Engines: [`MemoryEngine`] (tests and simulations), [`SledEngine`] (the embedded
-//! default, one directory), and PostgreSQL (`postgres`). Each implements every trait;
+//! default, one directory), and [`PgEngine`] (PostgreSQL, [`postgres`]). Each implements every trait;
 //! one conformance suite per trait ([`conformance`]) runs against each.
 //!
 //! # Durability contract
@@ -55,12 +55,14 @@
 //! # }
 //! ```
 
+mod chain;
 mod chunks;
 pub mod conformance;
 pub mod export;
 mod group_commit;
 mod kv;
 pub mod open;
+pub mod postgres;
 mod records;
 
 pub use chunks::{ChunkKey, ChunkKind, StoredDoc};
@@ -68,7 +70,10 @@ pub use group_commit::GroupCommit;
 pub use kv::faults::Faults;
 pub use kv::sled::{free_bytes, private_dir, SledOpenError, SledOptions, DEFAULT_MIN_FREE_BYTES};
 pub use kv::{MemoryEngine, SledEngine};
-pub use open::{open_for_reading, open_for_writing, redact_url, EngineChoice, OpenError, OpenOptions, ReadOnly};
+pub use open::{
+    open_for_reading, open_for_writing, redact_url, EngineChoice, OpenError, OpenOptions, ReadOnly, SecretUrl,
+};
+pub use postgres::{PgEngine, PgOptions};
 pub use records::{
     AccessGrant, Alert, AlertStatus, AuditEntry, AuditRecord, Grid, Holder, ProjRow, QuarantineEntry, RiskChange, User,
 };
@@ -340,6 +345,23 @@ pub trait Engine:
     async fn recover(&self) -> Result<(), StoreError>;
     /// `sled`, `memory` or `postgres`, for logs and `/healthz`.
     fn name(&self) -> &'static str;
+    /// A bulk import into this (empty) engine, for `linli restore` and `linli copy`: every
+    /// batch written through it becomes visible, and durable, only when it is finished,
+    /// all at once; one that fails or is dropped leaves nothing behind. `None` if the
+    /// engine has no such thing (sled restores into a staging directory instead, and
+    /// moves it into place when complete).
+    async fn bulk_import(&self) -> Result<Option<Box<dyn BulkImport>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// See [`Engine::bulk_import`].
+#[async_trait]
+pub trait BulkImport: Send {
+    /// Adds a batch (with the meaning of [`Engine::commit`]; not visible yet).
+    async fn write(&mut self, batch: Vec<Write>) -> Result<(), StoreError>;
+    /// Makes everything written visible and durable at once.
+    async fn finish(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// The engine a server runs on, shared by every part of it.

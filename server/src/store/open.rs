@@ -5,13 +5,14 @@
 //! made in a scratch directory (`TMPDIR`), and the original is left exactly as it was.
 
 use super::kv::sled::{free_bytes, private_dir, SledOpenError, SledOptions};
+use super::postgres::{PgEngine, PgOpenError, PgOptions, SchemaUse};
 use super::{SharedEngine, SledEngine};
 use crate::metrics::Metrics;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Which engine holds the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which engine holds the store. `Debug` shows a URL without its password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum EngineChoice {
     /// sled in this data directory (the store lives in `DIR/store`).
     Sled(PathBuf),
@@ -34,6 +35,34 @@ impl EngineChoice {
             EngineChoice::Sled(dir) => dir.display().to_string(),
             EngineChoice::Postgres(url) => redact_url(url),
         }
+    }
+}
+
+impl std::fmt::Debug for EngineChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineChoice::Sled(dir) => f.debug_tuple("Sled").field(dir).finish(),
+            EngineChoice::Postgres(url) => f.debug_tuple("Postgres").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+/// A database URL (or a directory) as given on the command line: `Debug` shows it
+/// without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(pub String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SecretUrl").field(&redact_url(&self.0)).finish()
+    }
+}
+
+impl std::str::FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretUrl(s.to_owned()))
     }
 }
 
@@ -64,7 +93,7 @@ pub enum OpenError {
     )]
     Scratch(String),
     #[error("cannot open the PostgreSQL store at {url}: {cause}")]
-    Postgres { url: String, cause: String },
+    Postgres { url: String, cause: PgOpenError },
 }
 
 /// How engines are opened.
@@ -72,11 +101,24 @@ pub enum OpenError {
 pub struct OpenOptions {
     pub min_free_bytes: u64,
     pub metrics: Arc<Metrics>,
+    /// PostgreSQL: connections kept open.
+    pub database_pool_size: usize,
+    /// PostgreSQL: a call taking longer fails as a storage failure.
+    pub database_timeout: std::time::Duration,
+    /// PostgreSQL: batches committed together in one transaction, at most.
+    pub database_group_max: usize,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { min_free_bytes: super::kv::sled::DEFAULT_MIN_FREE_BYTES, metrics: Arc::new(Metrics::new()) }
+        let pg = PgOptions::default();
+        OpenOptions {
+            min_free_bytes: super::kv::sled::DEFAULT_MIN_FREE_BYTES,
+            metrics: Arc::new(Metrics::new()),
+            database_pool_size: pg.pool_size,
+            database_timeout: pg.timeout,
+            database_group_max: pg.group_max,
+        }
     }
 }
 
@@ -91,15 +133,34 @@ impl OpenOptions {
             }),
         }
     }
+
+    /// The PostgreSQL engine's options; a group commit counts as a flush in the metrics.
+    pub fn postgres(&self) -> PgOptions {
+        let metrics = self.metrics.clone();
+        PgOptions {
+            pool_size: self.database_pool_size,
+            timeout: self.database_timeout,
+            group_max: self.database_group_max,
+            observe: Arc::new(move |latency, served| {
+                metrics.flush_seconds.observe(latency.as_secs_f64());
+                metrics.commits_per_flush.observe(served as f64);
+            }),
+        }
+    }
+}
+
+async fn open_postgres(url: &str, options: &OpenOptions, schema: SchemaUse) -> Result<SharedEngine, OpenError> {
+    match PgEngine::open(url, options.postgres(), schema).await {
+        Ok(engine) => Ok(Arc::new(engine)),
+        Err(cause) => Err(OpenError::Postgres { url: redact_url(url), cause }),
+    }
 }
 
 /// Opens the store to serve it (creating it if needed).
 pub async fn open_for_writing(choice: &EngineChoice, options: &OpenOptions) -> Result<SharedEngine, OpenError> {
     match choice {
         EngineChoice::Sled(dir) => Ok(Arc::new(SledEngine::open(dir, options.sled()).await?)),
-        EngineChoice::Postgres(url) => {
-            Err(OpenError::Postgres { url: redact_url(url), cause: "this build has no PostgreSQL engine yet".into() })
-        }
+        EngineChoice::Postgres(url) => open_postgres(url, options, SchemaUse::Migrate).await,
     }
 }
 
@@ -153,8 +214,9 @@ pub async fn open_for_reading(choice: &EngineChoice, options: &OpenOptions) -> R
             let engine = SledEngine::open(&copy, options.sled()).await?;
             Ok(ReadOnly { engine: Arc::new(engine), _scratch: Some(scratch), _lock: Some(lock) })
         }
-        EngineChoice::Postgres(_) => {
-            Ok(ReadOnly { engine: open_for_writing(choice, options).await?, _scratch: None, _lock: None })
+        // A database is read as it is, without migrating it.
+        EngineChoice::Postgres(url) => {
+            Ok(ReadOnly { engine: open_postgres(url, options, SchemaUse::Require).await?, _scratch: None, _lock: None })
         }
     }
 }
@@ -185,6 +247,13 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_a_database_password() {
+        let url = "postgres://linli:s3cret@db/linli";
+        assert!(!format!("{:?}", EngineChoice::Postgres(url.into())).contains("s3cret"));
+        assert!(!format!("{:?}", SecretUrl(url.into())).contains("s3cret"));
+    }
 
     #[test]
     fn urls_lose_their_password_in_messages() {

@@ -1,13 +1,14 @@
 //! Scenario tests of the hub and document actors, in process, on the in-memory store:
 //! batching, the durability ordering, eviction with parked subscriptions, and a store
-//! that fails.
+//! that fails. The scenarios in which documents leave memory and come back from the
+//! store run on PostgreSQL too.
 #![allow(clippy::unwrap_used)]
 
 use super::conn::ConnHandle;
 use super::doc_actor::DocCommand;
 use super::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
-use crate::store::{DocStore, Faults, MemoryEngine};
+use crate::store::{DocStore, Engine, Faults, MemoryEngine, SharedEngine};
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ROOT};
@@ -26,6 +27,16 @@ fn hub_with_gate(settings: HubSettings, gate: Arc<dyn super::Gate>) -> (Arc<Hub>
     let engine = Arc::new(MemoryEngine::with_faults(faults.clone()));
     let hub = Hub::new(engine.clone(), settings, Arc::new(Metrics::new()), PeerId::new("server").unwrap(), gate);
     (hub, engine, faults)
+}
+
+/// A hub on `engine`, with the open gate.
+fn hub_on(engine: SharedEngine, settings: HubSettings) -> Arc<Hub> {
+    Hub::new(engine, settings, Arc::new(Metrics::new()), PeerId::new("server").unwrap(), Arc::new(super::OpenGate))
+}
+
+/// Settings under which a third open document evicts the first.
+fn two_in_memory() -> HubSettings {
+    HubSettings { max_docs_in_memory: 2, ..HubSettings::default() }
 }
 
 async fn chunks(engine: &MemoryEngine, doc: &DocumentId) -> usize {
@@ -307,8 +318,10 @@ async fn a_store_failure_at_the_gate_is_not_a_refusal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_evicted_document_still_reaches_its_connected_peers() {
-    let settings = HubSettings { max_docs_in_memory: 2, ..HubSettings::default() };
-    let (hub, _engine, _faults) = hub(settings);
+    evicted_document_reaches_its_peers(hub(two_in_memory()).0).await;
+}
+
+async fn evicted_document_reaches_its_peers(hub: Arc<Hub>) {
     let doc = DocumentId::random();
     let mut reader = Phone::new(&hub, "reader");
     let mut writer = Phone::new(&hub, "writer");
@@ -351,13 +364,12 @@ async fn an_evicted_document_still_reaches_its_connected_peers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_held_for_its_dependency_survives_an_eviction() {
     for _ in 0..300 {
-        held_change_survives_an_eviction().await;
+        let (hub, engine, _faults) = hub(two_in_memory());
+        held_change_survives_an_eviction(hub, engine.as_ref()).await;
     }
 }
 
-async fn held_change_survives_an_eviction() {
-    let settings = HubSettings { max_docs_in_memory: 2, ..HubSettings::default() };
-    let (hub, engine, _faults) = hub(settings);
+async fn held_change_survives_an_eviction(hub: Arc<Hub>, engine: &dyn Engine) {
     let doc = DocumentId::random();
     let mut phone = Phone::new(&hub, "phone");
     phone.doc.put(ROOT, "kind", "task").unwrap();
@@ -406,7 +418,10 @@ async fn idle_documents_leave_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_for_an_unknown_document_gets_doc_unavailable_then_the_document_when_it_appears() {
-    let (hub, _engine, _faults) = hub(HubSettings::default());
+    unknown_document_then_the_document(hub(HubSettings::default()).0).await;
+}
+
+async fn unknown_document_then_the_document(hub: Arc<Hub>) {
     let doc = DocumentId::random();
     let mut asker = Phone::new(&hub, "asker");
     let msg = asker.doc.sync().generate_sync_message(&mut asker.state).unwrap();
@@ -469,4 +484,19 @@ async fn ending_a_login_closes_the_connections_of_each_of_its_tokens() {
     // A refresh closes only the old token's connections.
     assert_eq!(hub.close_token("t3", "session refreshed"), 2);
     assert!(other_login.is_closed() && pending_other.is_cancelled());
+}
+
+/// The scenarios in which the store matters to sync — a document evicted and loaded
+/// again while peers stay connected, a held change across an eviction, a document that
+/// appears after it was asked for — with the documents in PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_leave_memory_and_come_back_from_postgres() {
+    let Some(admin) = crate::store::postgres::testing::admin_url() else { return };
+    let (engine, _) = crate::store::postgres::testing::fresh_engine(&admin, Default::default()).await;
+    let engine: SharedEngine = Arc::new(engine);
+    evicted_document_reaches_its_peers(hub_on(engine.clone(), two_in_memory())).await;
+    for _ in 0..30 {
+        held_change_survives_an_eviction(hub_on(engine.clone(), two_in_memory()), engine.as_ref()).await;
+    }
+    unknown_document_then_the_document(hub_on(engine.clone(), HubSettings::default())).await;
 }
