@@ -11,4 +11,4 @@ pub mod wire;
 
 pub use ids::{DocumentId, IdError, PeerId, StorageId};
 pub use limits::WireLimits;
-pub use wire::{decode, encode, Message, PeerMetadata, WireError};
+pub use wire::{check_peer_ephemeral, decode, encode, Message, PeerMetadata, WireError, SERVER_EPHEMERAL_KEY};

@@ -324,7 +324,7 @@ impl DocActor {
                     }
                 }
                 DocCommand::Ephemeral { conn, session_id, count, data } => {
-                    self.relay_ephemeral(&conn, session_id, count, data);
+                    self.relay_ephemeral(&conn, session_id, count, data).await.map_err(|e| self.stop(e))?;
                 }
                 DocCommand::Leave { conn } => {
                     self.peers.remove(&conn);
@@ -371,21 +371,23 @@ impl DocActor {
         for done in self.server_writes_done.drain(..) {
             let _ = done.send(true);
         }
-        // Reply first: a change that ends the sender's own access (a volunteer delivering
-        // their task) must still be acknowledged to them.
+        // Who may no longer read the document as it is now (a task reassigned away from
+        // its volunteer) gets nothing of this batch, only `doc-unavailable`; but the
+        // author of a change that ends their own access (a volunteer delivering their
+        // task) still gets its acknowledgement first.
+        let denied =
+            if changed || recheck { self.unauthorised_readers().await.map_err(|e| self.stop(e))? } else { Vec::new() };
+        touched.retain(|id| !denied.contains(id) || contributors.iter().any(|(c, _)| c.id() == *id));
         self.reply(&touched);
-        if changed || recheck {
-            self.drop_unauthorised_readers().await.map_err(|e| self.stop(e))?;
-        }
+        self.drop_readers(denied);
         Ok(())
     }
 
-    /// After a change of assignment, a peer that may no longer read the document stops
-    /// receiving it (it is told the document is unavailable).
-    async fn drop_unauthorised_readers(&mut self) -> Result<(), StoreError> {
-        let Some(doc) = self.doc.as_ref() else { return Ok(()) };
+    /// The peers that may not read the document as it is now.
+    async fn unauthorised_readers(&self) -> Result<Vec<ConnId>, StoreError> {
+        let Some(doc) = self.doc.as_ref() else { return Ok(Vec::new()) };
         if doc.get_heads().is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut denied = Vec::new();
         for p in self.peers.values() {
@@ -393,6 +395,11 @@ impl DocActor {
                 denied.push(p.conn.id());
             }
         }
+        Ok(denied)
+    }
+
+    /// Stops syncing with `denied`: each is told the document is unavailable.
+    fn drop_readers(&mut self, denied: Vec<ConnId>) {
         for id in denied {
             if let Some(peer) = self.peers.remove(&id) {
                 peer.conn.send(Message::DocUnavailable {
@@ -402,7 +409,6 @@ impl DocActor {
                 });
             }
         }
-        Ok(())
     }
 
     /// Retention: the document becomes `snapshot`, a new history; every old chunk goes.
@@ -574,10 +580,32 @@ impl DocActor {
         }
     }
 
-    fn relay_ephemeral(&mut self, from: &ConnHandle, session_id: String, count: u64, data: Vec<u8>) {
+    /// Relays a peer's ephemeral message to the document's other peers. Only a peer that
+    /// may read the document may send on it (its other peers all may: they are dropped as
+    /// soon as they may not), and never the server's own `linli` key.
+    async fn relay_ephemeral(
+        &mut self,
+        from: &ConnHandle,
+        session_id: String,
+        count: u64,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let Some(doc) = self.doc.as_ref().filter(|d| !d.get_heads().is_empty()) else {
+            // Nothing to read, so nobody to relay to: a missing document is not revealed.
+            return Ok(());
+        };
+        if !self.peers.contains_key(&from.id()) && !self.reg.gate().may_read(from, self.id, doc).await? {
+            self.reg.metrics().protocol_error("ephemeral_denied");
+            return Ok(());
+        }
+        if let Err(e) = linli_shared::check_peer_ephemeral(&data) {
+            self.reg.metrics().protocol_error("ephemeral_refused");
+            tracing::info!(conn = from.id().0, doc = %self.id, error = %e, "ephemeral message dropped");
+            return Ok(());
+        }
         let key = (from.peer().clone(), session_id);
         if self.ephemeral_seen.get(&key).is_some_and(|&seen| count <= seen) {
-            return;
+            return Ok(());
         }
         if self.ephemeral_seen.len() >= MAX_EPHEMERAL_SESSIONS {
             self.ephemeral_seen.clear();
@@ -594,6 +622,7 @@ impl DocActor {
                 data: data.clone(),
             });
         }
+        Ok(())
     }
 
     /// Writes the changes made since `old_heads` as one durable chunk, with what the gate
