@@ -156,4 +156,18 @@ impl Gate for RulesGate {
         self.quarantine.keep(entry).await?;
         Ok(())
     }
+
+    async fn refused_unread(
+        &self,
+        conn: &ConnHandle,
+        doc: DocumentId,
+        refusal: &Refusal,
+        message: &[u8],
+    ) -> Result<(), StoreError> {
+        let (user, doc) = (conn.user(), doc.to_string());
+        self.audit.record(user, "change.refused", Some(doc.clone()), format!("{}: {}", refusal.code, refusal.reason));
+        let entry = self.quarantine.unread_entry(user, &doc, refusal.code, &refusal.reason, message);
+        self.quarantine.keep(entry).await?;
+        Ok(())
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod domain;
 pub mod ids;
+pub mod inflate;
 pub mod limits;
 pub mod wire;
 

@@ -84,10 +84,18 @@ pub async fn audit(server: &ServerProcess, admin_token: &str, action: Option<&st
     Ok(v["entries"].as_array().cloned().unwrap_or_default())
 }
 
-/// The quarantine entries (admin token).
+/// Every quarantine entry (admin token), newest first, following the pages' cursors.
 pub async fn quarantine(server: &ServerProcess, admin_token: &str) -> anyhow::Result<Vec<Value>> {
-    let v = get_ok(server, admin_token, "/api/quarantine").await?;
-    Ok(v["entries"].as_array().cloned().unwrap_or_default())
+    let mut all = Vec::new();
+    let mut path = "/api/quarantine".to_owned();
+    loop {
+        let v = get_ok(server, admin_token, &path).await?;
+        all.extend(v["entries"].as_array().cloned().unwrap_or_default());
+        match v["next"].as_str() {
+            Some(next) => path = format!("/api/quarantine?before={}", encode_segment(next)),
+            None => return Ok(all),
+        }
+    }
 }
 
 /// `GET /api/me`: the user, their inbox URL and their grids (with index URLs).

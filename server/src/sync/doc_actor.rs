@@ -70,6 +70,22 @@ pub struct ActorSettings {
     pub doc_idle: std::time::Duration,
     pub max_batch: usize,
     pub compact_after_chunks: usize,
+    /// What one peer's sync message may inflate to (checked before Automerge reads it).
+    pub inflate: linli_shared::inflate::InflateLimits,
+    /// How often changes the gate deferred are asked for again.
+    pub reference_retry: std::time::Duration,
+}
+
+impl Default for ActorSettings {
+    fn default() -> Self {
+        ActorSettings {
+            doc_idle: std::time::Duration::from_secs(60),
+            max_batch: 256,
+            compact_after_chunks: 64,
+            inflate: linli_shared::inflate::InflateLimits::default(),
+            reference_retry: std::time::Duration::from_secs(2),
+        }
+    }
 }
 
 /// What an actor needs of the hub that runs it (implemented by [`super::Hub`]), so the
@@ -472,6 +488,9 @@ impl DocActor {
                 return Ok(false);
             }
         };
+        if let Err(e) = linli_shared::inflate::check_all(message.changes.iter(), &self.reg.actor_settings().inflate) {
+            return self.refuse_unread(&conn, data, &message, e).await;
+        }
         let mut peer = self.peers.remove(&id).unwrap_or_else(|| Peer::new(conn.clone()));
         let outcome = self.apply_to_fork(&conn, &mut peer, message).await;
         let outcome = match outcome {
@@ -516,6 +535,43 @@ impl DocActor {
             }
         };
         Ok(reply)
+    }
+
+    /// A sync message whose changes would inflate beyond the limits is refused before
+    /// Automerge reads them: the sender is told (naming its heads, as the changes cannot be
+    /// read), the quarantine keeps who, when and why, and this peer's changes to the
+    /// document are not taken again until it reconnects. A message this reader cannot even
+    /// parse is corrupt: the connection closes, as for any corrupt sync message.
+    async fn refuse_unread(
+        &mut self,
+        conn: &ConnHandle,
+        data: &[u8],
+        message: &sync::Message,
+        error: linli_shared::inflate::InflateError,
+    ) -> Result<bool, StoreError> {
+        if matches!(error, linli_shared::inflate::InflateError::Malformed(_)) {
+            self.reg.metrics().protocol_error("corrupt_sync_message");
+            tracing::warn!(conn = conn.id().0, doc = %self.id, error = %error, "corrupt chunk in a sync message");
+            refuse(self.reg.as_ref(), conn, self.id, format!("corrupt sync message: {error}"));
+            self.peers.remove(&conn.id());
+            return Ok(false);
+        }
+        let refusal = Refusal { code: "too_big", reason: error.to_string() };
+        self.reg.metrics().changes_refused.get_or_create(&crate::metrics::CodeLabel { code: refusal.code }).inc();
+        tracing::warn!(conn = conn.id().0, doc = %self.id, error = %error, "sync message refused before inflating it");
+        self.reg.gate().refused_unread(conn, self.id, &refusal, data).await?;
+        let unknown: Vec<ChangeHash> = match self.doc.as_ref() {
+            Some(doc) => message
+                .heads
+                .iter()
+                .copied()
+                .filter(|h| automerge::ReadDoc::get_change_by_hash(doc, h).is_none())
+                .collect(),
+            None => message.heads.clone(),
+        };
+        send_rejected(self.reg.as_ref(), conn, self.id, &refusal.reason, &unknown);
+        self.peers.entry(conn.id()).or_insert_with(|| Peer::new(conn.clone())).state.read_only = true;
+        Ok(true)
     }
 
     /// The heart of [`DocActor::apply_sync`]: merges a message without changes, or applies

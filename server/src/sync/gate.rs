@@ -75,6 +75,18 @@ pub trait Gate: std::fmt::Debug + Send + Sync + 'static {
     async fn refused(&self, _incoming: &Incoming<'_>, _refusal: &Refusal) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Told after a sync message was refused before its changes were read (they would
+    /// inflate beyond the limits); `message` is the sync message as sent.
+    async fn refused_unread(
+        &self,
+        _conn: &ConnHandle,
+        _doc: DocumentId,
+        _refusal: &Refusal,
+        _message: &[u8],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Lets every change and every read through.

@@ -48,7 +48,7 @@ impl Default for HubSettings {
     fn default() -> Self {
         HubSettings {
             max_docs_in_memory: 10_000,
-            actors: ActorSettings { doc_idle: Duration::from_secs(60), max_batch: 256, compact_after_chunks: 64 },
+            actors: ActorSettings::default(),
             max_connections_per_user: 16,
             store_retry: Duration::from_secs(2),
         }
