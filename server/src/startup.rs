@@ -63,6 +63,7 @@ impl Application {
             projector.clone(),
             server_actor,
             settings.utc_offset_minutes,
+            std::time::Duration::from_secs(settings.reference_wait_secs),
         )
         .await?;
         let hub =

@@ -473,3 +473,41 @@ test("presence: handle.broadcast() between two real clients reaches the other an
     throw e
   }
 })
+
+test("a task synced before the household it names waits for it, then is accepted", { timeout: 60_000, skip: serverKind() !== "linli" && "Linli checks references between documents" }, async () => {
+  const server = await startServer()
+  servers.push(server)
+  try {
+    // Two phones of the grid's coordinators: one made the household offline, the other the
+    // task for it. The task's phone is online first.
+    const H = client("alice-households", server.url("alice"))
+    await connected(H)
+    H.networkSubsystem.disconnect()
+    await eventually("H to be offline", () => assert.equal(H.peers.length, 0))
+    const hh = H.create(household("701"))
+    const W = client("carol-tasks", server.url("carol"))
+    await connected(W)
+    const task = W.create({
+      kind: "task", schema: 1, grid: "g1", household: hh.documentId,
+      category: "medicine", items: [{ name: "胰岛素", qty: 1, unit: "盒" }],
+      priority: "urgent", due: TEST_NOW + 3_600_000, contactless: false,
+      assignee: null, status: "new", failure_reason: null, log: [],
+      created_by: server.userId("carol"), created_at: TEST_NOW,
+    })
+    const refused = rejections(task)
+    // For a second and a half: neither merged nor refused.
+    await new Promise(r => setTimeout(r, 1500))
+    assert.notDeepEqual(encodeHeads(W.serverHeads[task.documentId] ?? []).sort(), sortedHeads(task), "merged before its household")
+    assert.deepEqual(refused, [], "refused while its household was on its way")
+    // The household arrives: the task goes in, without being refused.
+    H.networkSubsystem.reconnect()
+    await connected(H)
+    await acknowledged(H, [hh], "the household")
+    await acknowledged(W, [task], "the task, once its household is in")
+    assert.deepEqual(refused, [])
+    for (const repo of [H, W]) await repo.shutdown()
+  } catch (e) {
+    server.dumpLogs()
+    throw e
+  }
+})

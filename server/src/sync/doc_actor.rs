@@ -44,6 +44,9 @@ pub enum DocCommand {
     Replace { snapshot: Vec<u8> },
     /// Who may read this document may have changed: drop peers that no longer may.
     Recheck,
+    /// Changes the gate deferred may be decidable now (the document they name arrived, or
+    /// a while passed): their senders are asked for them again.
+    Retry,
 }
 
 /// See [`DocCommand::ServerWrite`].
@@ -112,6 +115,11 @@ pub trait Registry: std::fmt::Debug + Send + Sync + 'static {
     fn actor_exited(&self, doc: DocumentId, generation: &Arc<tokio::sync::Mutex<()>>, subscriptions: Vec<Subscription>);
     /// The store failed: no change may be acknowledged until it recovers.
     fn store_failed(&self, error: &StoreError);
+    /// `doc` deferred changes until `waits_for` is stored: send `doc` a
+    /// [`DocCommand::Retry`] then, or after [`ActorSettings::reference_retry`] at the latest.
+    fn defer(&self, doc: DocumentId, waits_for: DocumentId);
+    /// `doc` has new changes in the store: documents waiting for it may retry.
+    fn stored(&self, doc: DocumentId);
 }
 
 #[derive(Debug)]
@@ -123,6 +131,9 @@ struct Peer {
     asked_while_empty: bool,
     /// The heads of the last sync message actually sent to this peer. See [`DocActor::reply`].
     told_heads: Vec<ChangeHash>,
+    /// The gate deferred this peer's changes: we take none of its changes (read-only)
+    /// until a [`DocCommand::Retry`] asks it to send them again.
+    deferred: bool,
 }
 
 impl Peer {
@@ -131,7 +142,7 @@ impl Peer {
     }
 
     fn with_state(conn: ConnHandle, state: sync::State) -> Self {
-        Peer { conn, state, asked_while_empty: false, told_heads: Vec::new() }
+        Peer { conn, state, asked_while_empty: false, told_heads: Vec::new(), deferred: false }
     }
 
     /// Starts this peer's sync afresh: our document was reloaded or replaced, so the
@@ -182,6 +193,8 @@ struct DocActor {
 enum Applied {
     Merged(usize),
     Refused(Refusal, Vec<ChangeHash>),
+    /// Neither merged nor refused: asked for again later.
+    Deferred,
 }
 
 /// Bound on the ephemeral de-duplication table of one document.
@@ -365,6 +378,19 @@ impl DocActor {
                     touched = self.peers.keys().copied().collect();
                 }
                 DocCommand::Recheck => recheck = true,
+                DocCommand::Retry => {
+                    for (id, peer) in self.peers.iter_mut().filter(|(_, p)| p.deferred) {
+                        // Take its changes again, and ask it to send them again: it took
+                        // them as sent (Automerge's sync reset, or empty heads for a peer
+                        // that does not know it).
+                        peer.deferred = false;
+                        peer.state.read_only = false;
+                        peer.state.needs_reset = true;
+                        // It is waiting for us, not we for it: this message must go.
+                        peer.state.in_flight = false;
+                        touched.push(*id);
+                    }
+                }
             }
         }
         if panicked {
@@ -383,6 +409,7 @@ impl DocActor {
             if let Some(doc) = self.doc.as_ref() {
                 self.reg.gate().accepted(self.id, doc);
             }
+            self.reg.stored(self.id);
         }
         for done in self.server_writes_done.drain(..) {
             let _ = done.send(true);
@@ -509,6 +536,11 @@ impl DocActor {
                 self.peers.insert(id, peer);
                 true
             }
+            Ok(Ok(Applied::Deferred)) => {
+                self.reg.metrics().changes_deferred.inc();
+                self.peers.insert(id, peer);
+                true
+            }
             Ok(Ok(Applied::Refused(refusal, hashes))) => {
                 self.reg
                     .metrics()
@@ -624,6 +656,20 @@ impl DocActor {
                         peer.state = saved_state;
                         peer.state.read_only = true;
                         Ok(Ok(Ok(Applied::Refused(refusal, hashes))))
+                    }
+                    Err(GateError::Deferred(deferral)) => {
+                        tracing::info!(
+                            conn = conn.id().0, doc = %self.id, waits_for = %deferral.waits_for,
+                            reason = %deferral.reason, "changes deferred"
+                        );
+                        // Forget the message and take no changes from this peer until it is
+                        // asked to send them again (it considers them sent).
+                        peer.state = saved_state;
+                        peer.state.read_only = true;
+                        peer.state.in_flight = false;
+                        peer.deferred = true;
+                        self.reg.defer(self.id, deferral.waits_for);
+                        Ok(Ok(Ok(Applied::Deferred)))
                     }
                     Err(GateError::Store(e)) => {
                         // Undecided: forget the message; the peer offers it again later.
