@@ -180,14 +180,14 @@ impl Gate for RulesGate {
                 );
             }
         }
-        if matches!(before, Some(DomainDoc::GridIndex(_) | DomainDoc::Inbox(_))) {
-            return Err(refusal("server_only", "only the server writes grid indexes and inboxes").into());
+        if matches!(before, Some(DomainDoc::GridIndex(_) | DomainDoc::MedicIndex(_) | DomainDoc::Inbox(_))) {
+            return Err(refusal("server_only", "only the server writes indexes and inboxes").into());
         }
         self.check_actors(&who.id, incoming).await?;
         let after = Self::hydrate(incoming.after, "changed")?
             .ok_or_else(|| refusal("schema", "a document may not be emptied"))?;
-        if matches!(after, DomainDoc::GridIndex(_) | DomainDoc::Inbox(_)) {
-            return Err(refusal("server_only", "only the server writes grid indexes and inboxes").into());
+        if matches!(after, DomainDoc::GridIndex(_) | DomainDoc::MedicIndex(_) | DomainDoc::Inbox(_)) {
+            return Err(refusal("server_only", "only the server writes indexes and inboxes").into());
         }
         domain::check_change(&Self::actor(who), before.as_ref(), &after, &self.limits, self.store.now_ms())
             .map_err(|v| GateError::Refused(Refusal { code: "rule", reason: v.to_string() }))?;

@@ -116,10 +116,28 @@ pub async fn inbox_of(server: &ServerProcess, token: &str) -> anyhow::Result<lin
 
 /// The grid-index document of `grid`, as `GET /api/me` lists it for this user.
 pub async fn index_of(server: &ServerProcess, token: &str, grid: &str) -> anyhow::Result<linli_shared::DocumentId> {
+    grid_doc(server, token, grid, "index").await
+}
+
+/// The medic-index document of `grid` (what its medics open), as `GET /api/me` lists it.
+pub async fn medic_index_of(
+    server: &ServerProcess,
+    token: &str,
+    grid: &str,
+) -> anyhow::Result<linli_shared::DocumentId> {
+    grid_doc(server, token, grid, "medic_index").await
+}
+
+async fn grid_doc(
+    server: &ServerProcess,
+    token: &str,
+    grid: &str,
+    key: &str,
+) -> anyhow::Result<linli_shared::DocumentId> {
     let me = me(server, token).await?;
     let g = me["grids"]
         .as_array()
         .and_then(|gs| gs.iter().find(|g| g["id"] == grid))
         .with_context(|| format!("grid {grid} not in /api/me: {me}"))?;
-    doc_id(&g["index"])
+    doc_id(&g[key])
 }
