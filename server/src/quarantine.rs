@@ -37,6 +37,10 @@ impl Default for QuarantineLimits {
 pub struct Quarantine {
     store: Store,
     limits: QuarantineLimits,
+    /// What the quarantine costs, as far as this process knows (read from the store once,
+    /// then kept up to date; an entry kept twice counts twice, which only errs towards
+    /// making room early). Refusals stay cheap: the store is scanned only to make room.
+    used: std::sync::Arc<tokio::sync::Mutex<Option<usize>>>,
 }
 
 /// One page of [`Quarantine::page`]: newest first, and the cursor of the next page.
@@ -54,7 +58,7 @@ pub struct BadCursor;
 
 impl Quarantine {
     pub fn new(store: Store, limits: QuarantineLimits) -> Self {
-        Quarantine { store, limits }
+        Quarantine { store, limits, used: Default::default() }
     }
 
     /// The quarantine entry of a refused batch; `changes` are (hash, raw bytes). Its id is
@@ -112,26 +116,32 @@ impl Quarantine {
     /// more than [`QuarantineLimits::total_bytes`]. Durable on return.
     pub async fn keep(&self, entry: QuarantineEntry) -> Result<String, StoreError> {
         let id = entry.id.clone();
-        let (_, used) = self.store.quarantine_usage().await?;
+        let cost = entry.cost();
+        let mut used = self.used.lock().await;
+        let mut now = match *used {
+            Some(u) => u,
+            None => self.store.quarantine_usage().await?.1,
+        };
         let mut batch = Vec::new();
-        let mut over = (used + entry.cost()).saturating_sub(self.limits.total_bytes);
-        if over > 0 {
-            // Oldest last in the store's order.
+        if now + cost > self.limits.total_bytes {
+            // Make room, oldest first (last in the store's order), from the exact figures.
             let all = self.store.quarantined(None, usize::MAX).await?;
             if all.iter().any(|e| e.id == id) {
                 return Ok(id); // kept already: keeping it again is a no-op
             }
+            now = all.iter().map(QuarantineEntry::cost).sum();
             for old in all.iter().rev() {
-                if over == 0 {
+                if now + cost <= self.limits.total_bytes {
                     break;
                 }
-                over = over.saturating_sub(old.cost());
+                now -= old.cost();
                 batch.push(Write::DeleteQuarantine(old.id.clone()));
             }
             tracing::info!(removed = batch.len(), "quarantine full: oldest entries removed");
         }
         batch.push(Write::Quarantine(entry));
         self.store.commit(batch).await?;
+        *used = Some(now + cost);
         Ok(id)
     }
 
