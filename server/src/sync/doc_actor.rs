@@ -379,12 +379,16 @@ impl DocActor {
                 }
                 DocCommand::Recheck => recheck = true,
                 DocCommand::Retry => {
-                    for (id, peer) in self.peers.iter_mut().filter(|(_, p)| p.deferred) {
+                    // Deferred peers, and peers parked while they were (an eviction in
+                    // between: they come back asked to start over, which this sends).
+                    for (id, peer) in self.peers.iter_mut().filter(|(_, p)| p.deferred || p.state.needs_reset) {
                         // Take its changes again, and ask it to send them again: it took
                         // them as sent (Automerge's sync reset, or empty heads for a peer
                         // that does not know it).
-                        peer.deferred = false;
-                        peer.state.read_only = false;
+                        if peer.deferred {
+                            peer.deferred = false;
+                            peer.state.read_only = false;
+                        }
                         peer.state.needs_reset = true;
                         // It is waiting for us, not we for it: this message must go.
                         peer.state.in_flight = false;
