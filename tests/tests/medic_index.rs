@@ -56,13 +56,27 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
     assert!(dave_reads(&e).await?.available() && dave_reads(&observed).await?.available());
     assert!(!dave_reads(&t).await?.available(), "a medic read a delivery");
 
-    // The episode closes: its household leaves the medic index, its row loses the address.
-    set(&mut alice, &e, "status", json!("closed"));
-    set(&mut alice, &e, "closed_at", json!(now_ms()));
-    assert_eq!(push_change(&mut alice, &e, T).await?, Outcome::Accepted);
-    let index = wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&hs).is_none()).await?;
+    // A second person of the household is observed too; the first episode closes: the
+    // household stays listed (an episode there is still open), the closed row loses the
+    // address. When the second closes too, the household leaves the medic index.
+    let e2 = create(&mut alice, episode("g1", &observed, Some(&bob_id)));
+    assert_eq!(push_change(&mut alice, &e2, T).await?, Outcome::Accepted);
+    let e2s = e2.to_string();
+    wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&e2s).is_some()).await?;
+    close(&mut alice, &e).await?;
+    let index = wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"][&es]["status"] == "closed").await?;
+    assert!(index["docs"].get(&hs).is_some(), "the household left while an episode there is open");
     let row = &index["docs"][&es];
-    assert_eq!(row["status"], "closed", "recently closed work stays listed: {index}");
     assert!(row["title"].as_str().is_some_and(|t| !t.contains("401")), "the address of a closed episode: {row}");
+    close(&mut alice, &e2).await?;
+    let index = wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&hs).is_none()).await?;
+    assert_eq!(index["docs"][&es]["status"], "closed", "recently closed work stays listed");
+    Ok(())
+}
+
+async fn close(alice: &mut TestPeer, e: &linli_shared::DocumentId) -> anyhow::Result<()> {
+    set(alice, e, "status", json!("closed"));
+    set(alice, e, "closed_at", json!(now_ms()));
+    anyhow::ensure!(push_change(alice, e, T).await? == Outcome::Accepted, "closing {e}");
     Ok(())
 }

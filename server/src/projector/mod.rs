@@ -429,21 +429,23 @@ impl ProjectorCore {
         };
         index.put(medic, target(), &row.doc, episode_row);
         let (Some(h_id), Some(h)) = (household_id, household) else { return Ok(()) };
-        if old.is_some_and(|o| o.open == row.open && o.household == row.household) {
-            return Ok(());
-        }
-        let via: DocumentId = match row.doc.parse() {
-            Ok(v) => v,
-            Err(_) => return Ok(()),
-        };
-        let open_elsewhere = row.open
-            || self
-                .store
+        // Open: listed (every time, so a server that gained the medic index lists the
+        // households of episodes already open). Closed just now: listed only while another
+        // open episode refers to it.
+        let just_closed = !row.open && old.is_none_or(|o| o.open || o.household != row.household);
+        let listed = if row.open {
+            true
+        } else if just_closed {
+            let via: Option<DocumentId> = row.doc.parse().ok();
+            self.store
                 .grants()
                 .await?
                 .iter()
-                .any(|g| g.household == h_id && g.holder == Holder::OpenEpisode && g.via != via);
-        let household_row = if open_elsewhere { DomainDoc::Household(h.clone()).summary() } else { None };
+                .any(|g| g.household == h_id && g.holder == Holder::OpenEpisode && Some(g.via) != via)
+        } else {
+            return Ok(());
+        };
+        let household_row = if listed { DomainDoc::Household(h.clone()).summary() } else { None };
         index.put(medic, target(), &h_id.to_string(), household_row);
         Ok(())
     }
