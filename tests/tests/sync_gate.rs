@@ -149,5 +149,12 @@ async fn the_change_that_removes_a_reader_never_reaches_that_reader() -> anyhow:
     erin.want(t);
     erin.sync_all(T).await?;
     assert_eq!(erin.heads(&t), change);
+
+    // And the document's ephemeral messages reach its readers only: erin, not bob.
+    let hello = cbor_map(&[("type", "heartbeat"), ("from", "alice")]);
+    assert!(alice.send_message(&ephemeral(&alice, t, 1, hello.clone())).await);
+    until_ephemeral(&mut erin, t, &hello).await?;
+    while bob.pump_one(Duration::from_millis(200)).await? {}
+    assert!(bob.ephemeral.iter().all(|(d, _, _)| *d != t), "bob heard the task's ephemeral messages");
     Ok(())
 }
