@@ -115,6 +115,8 @@ pub struct ServeArgs {
     pub max_change_bytes: Option<usize>,
     #[arg(long, env = "LINLI_MAX_DOCUMENT_BYTES")]
     pub max_document_bytes: Option<usize>,
+    #[arg(long, env = "LINLI_MAX_MESSAGE_OPS")]
+    pub max_message_ops: Option<u64>,
     #[arg(long, env = "LINLI_QUARANTINE_ENTRY_BYTES")]
     pub quarantine_entry_bytes: Option<usize>,
     #[arg(long, env = "LINLI_QUARANTINE_TOTAL_BYTES")]
@@ -188,6 +190,7 @@ impl ServeArgs {
             max_frame_bytes,
             max_change_bytes,
             max_document_bytes,
+            max_message_ops,
             quarantine_entry_bytes,
             quarantine_total_bytes,
             reference_wait_secs,

@@ -28,6 +28,9 @@ pub struct Settings {
     /// Largest document a peer may send whole, once inflated; also the most one sync
     /// message may inflate to in all.
     pub max_document_bytes: usize,
+    /// Most operations one sync message may carry (counted from Automerge's run-length
+    /// encoding, before Automerge builds them).
+    pub max_message_ops: u64,
     /// Raw bytes of refused changes the quarantine keeps per entry; beyond, only hashes.
     pub quarantine_entry_bytes: usize,
     /// What the whole quarantine may cost; the oldest entries go first.
@@ -96,6 +99,7 @@ impl Default for Settings {
             max_frame_bytes: 8 * 1024 * 1024,
             max_change_bytes: linli_shared::inflate::DEFAULT_MAX_CHANGE_BYTES,
             max_document_bytes: linli_shared::inflate::DEFAULT_MAX_DOCUMENT_BYTES,
+            max_message_ops: linli_shared::inflate::DEFAULT_MAX_MESSAGE_OPS,
             quarantine_entry_bytes: crate::quarantine::DEFAULT_ENTRY_BYTES,
             quarantine_total_bytes: crate::quarantine::DEFAULT_TOTAL_BYTES,
             reference_wait_secs: 300,
@@ -180,6 +184,7 @@ impl Settings {
             ("max_frame_bytes", self.max_frame_bytes as u64),
             ("max_change_bytes", self.max_change_bytes as u64),
             ("max_document_bytes", self.max_document_bytes as u64),
+            ("max_message_ops", self.max_message_ops),
             ("quarantine_total_bytes", self.quarantine_total_bytes as u64),
             ("reference_retry_ms", self.reference_retry_ms),
             ("max_docs_in_memory", self.max_docs_in_memory as u64),
@@ -235,6 +240,7 @@ impl Settings {
         linli_shared::inflate::InflateLimits {
             max_change_bytes: self.max_change_bytes,
             max_document_bytes: self.max_document_bytes,
+            max_message_ops: self.max_message_ops,
         }
     }
 

@@ -142,6 +142,35 @@ async fn a_decompression_bomb_is_refused_before_it_costs_memory_or_disk() -> any
     Ok(())
 }
 
+/// Run-length encoding is a bomb of its own: a saved document of a few hundred bytes
+/// declaring 30,000 operations cost the server 12 MiB once Automerge built them. The
+/// server counts the operations from the runs, without expanding them, and refuses the
+/// message over `max_message_ops`.
+#[tokio::test]
+async fn a_run_length_bomb_is_refused_by_its_operation_count() -> anyhow::Result<()> {
+    let c = Community::start(&["--max-message-ops", "5000"]).await?;
+    let (ta, _) = c.login_full(ALICE).await?;
+    let mut counter = AutoCommit::new();
+    counter.put(ROOT, "c", automerge::ScalarValue::counter(0))?;
+    for _ in 0..30_000 {
+        counter.increment(ROOT, "c", 1)?;
+    }
+    let saved = counter.save();
+    assert!(saved.len() < 1024, "30,000 operations in {} bytes", saved.len());
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&c.server.ws_url(&ta)).await?;
+    let doc = DocumentId::random();
+    c.server.reset_peak_memory()?;
+    let before = c.server.memory()?;
+    assert!(alice.send_message(&sync_carrying(&alice, doc, counter.get_heads(), saved)).await);
+    let reasons = rejected_all(&mut alice, &[doc]).await?;
+    let grew = c.server.memory()?.peak.saturating_sub(before.rss);
+    eprintln!("30,000 run-length encoded operations: server peak +{:.1} MiB", grew as f64 / MIB as f64);
+    assert!(reasons[0].contains("max_message_ops"), "{}", reasons[0]);
+    assert!(grew < 6 * MIB, "the server's peak memory grew by {} MiB", grew / MIB);
+    Ok(())
+}
+
 /// A refused change too big to keep (a 300 KB note: within the change limit, far over the
 /// schema's) leaves its hashes and the reason, not its bytes; the quarantine comes in pages.
 #[tokio::test]
