@@ -145,6 +145,20 @@ pub struct ServeArgs {
     pub cookie_secure: Option<bool>,
     #[arg(long, env = "LINLI_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
+    #[arg(long, env = "LINLI_MAX_CHANGE_BYTES")]
+    pub max_change_bytes: Option<usize>,
+    #[arg(long, env = "LINLI_MAX_DOCUMENT_BYTES")]
+    pub max_document_bytes: Option<usize>,
+    #[arg(long, env = "LINLI_MAX_MESSAGE_OPS")]
+    pub max_message_ops: Option<u64>,
+    #[arg(long, env = "LINLI_QUARANTINE_ENTRY_BYTES")]
+    pub quarantine_entry_bytes: Option<usize>,
+    #[arg(long, env = "LINLI_QUARANTINE_TOTAL_BYTES")]
+    pub quarantine_total_bytes: Option<usize>,
+    #[arg(long, env = "LINLI_REFERENCE_WAIT_SECS")]
+    pub reference_wait_secs: Option<u64>,
+    #[arg(long, env = "LINLI_REFERENCE_RETRY_MS")]
+    pub reference_retry_ms: Option<u64>,
     #[arg(long, env = "LINLI_MAX_DOCS_IN_MEMORY")]
     pub max_docs_in_memory: Option<usize>,
     #[arg(long, env = "LINLI_DOC_IDLE_SECS")]
@@ -219,6 +233,13 @@ impl ServeArgs {
             token_ttl_secs,
             cookie_secure,
             max_frame_bytes,
+            max_change_bytes,
+            max_document_bytes,
+            max_message_ops,
+            quarantine_entry_bytes,
+            quarantine_total_bytes,
+            reference_wait_secs,
+            reference_retry_ms,
             max_docs_in_memory,
             doc_idle_secs,
             max_batch,

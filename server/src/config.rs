@@ -22,6 +22,24 @@ pub struct Settings {
     pub token_ttl_secs: u64,
     pub cookie_secure: bool,
     pub max_frame_bytes: usize,
+    /// Largest change a peer may send, once inflated (compressed changes are counted
+    /// before they are inflated whole).
+    pub max_change_bytes: usize,
+    /// Largest document a peer may send whole, once inflated; also the most one sync
+    /// message may inflate to in all.
+    pub max_document_bytes: usize,
+    /// Most operations one sync message may carry (counted from Automerge's run-length
+    /// encoding, before Automerge builds them).
+    pub max_message_ops: u64,
+    /// Raw bytes of refused changes the quarantine keeps per entry; beyond, only hashes.
+    pub quarantine_entry_bytes: usize,
+    /// What the whole quarantine may cost; the oldest entries go first.
+    pub quarantine_total_bytes: usize,
+    /// How long a change naming a document the server does not have yet (a household
+    /// synced after its task) waits before it is refused.
+    pub reference_wait_secs: u64,
+    /// How often such a waiting change is asked for again.
+    pub reference_retry_ms: u64,
     pub max_docs_in_memory: usize,
     pub doc_idle_secs: u64,
     pub max_batch: usize,
@@ -100,6 +118,13 @@ impl Default for Settings {
             token_ttl_secs: 12 * 3600,
             cookie_secure: true,
             max_frame_bytes: 8 * 1024 * 1024,
+            max_change_bytes: linli_shared::inflate::DEFAULT_MAX_CHANGE_BYTES,
+            max_document_bytes: linli_shared::inflate::DEFAULT_MAX_DOCUMENT_BYTES,
+            max_message_ops: linli_shared::inflate::DEFAULT_MAX_MESSAGE_OPS,
+            quarantine_entry_bytes: crate::quarantine::DEFAULT_ENTRY_BYTES,
+            quarantine_total_bytes: crate::quarantine::DEFAULT_TOTAL_BYTES,
+            reference_wait_secs: 300,
+            reference_retry_ms: 2_000,
             max_docs_in_memory: 10_000,
             doc_idle_secs: 60,
             max_batch: 256,
@@ -187,6 +212,11 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("max_frame_bytes", self.max_frame_bytes as u64),
+            ("max_change_bytes", self.max_change_bytes as u64),
+            ("max_document_bytes", self.max_document_bytes as u64),
+            ("max_message_ops", self.max_message_ops),
+            ("quarantine_total_bytes", self.quarantine_total_bytes as u64),
+            ("reference_retry_ms", self.reference_retry_ms),
             ("max_docs_in_memory", self.max_docs_in_memory as u64),
             ("max_batch", self.max_batch as u64),
             ("compact_after_chunks", self.compact_after_chunks as u64),
@@ -260,6 +290,21 @@ impl Settings {
         linli_shared::WireLimits { max_frame_bytes: self.max_frame_bytes, ..Default::default() }
     }
 
+    pub fn inflate_limits(&self) -> linli_shared::inflate::InflateLimits {
+        linli_shared::inflate::InflateLimits {
+            max_change_bytes: self.max_change_bytes,
+            max_document_bytes: self.max_document_bytes,
+            max_message_ops: self.max_message_ops,
+        }
+    }
+
+    pub fn quarantine_limits(&self) -> crate::quarantine::QuarantineLimits {
+        crate::quarantine::QuarantineLimits {
+            entry_bytes: self.quarantine_entry_bytes,
+            total_bytes: self.quarantine_total_bytes,
+        }
+    }
+
     pub fn hub_settings(&self) -> crate::sync::HubSettings {
         crate::sync::HubSettings {
             max_docs_in_memory: self.max_docs_in_memory,
@@ -267,6 +312,8 @@ impl Settings {
                 doc_idle: Duration::from_secs(self.doc_idle_secs),
                 max_batch: self.max_batch,
                 compact_after_chunks: self.compact_after_chunks,
+                inflate: self.inflate_limits(),
+                reference_retry: Duration::from_millis(self.reference_retry_ms),
             },
             max_connections_per_user: self.max_connections_per_user,
             store_retry: Duration::from_secs(self.store_retry_secs),

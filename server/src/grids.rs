@@ -28,6 +28,20 @@ impl From<StoreError> for GridError {
 }
 
 /// Creates a grid at risk level `low`. Durable on return.
+/// The id of a grid's medic index document (DESIGN §9: what its medics may see of its
+/// work). Derived from the grid index's id, so it needs no record of its own, and as
+/// unguessable as that one.
+pub fn medic_index(grid: &Grid) -> DocumentId {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"linli medic-index\0");
+    h.update(grid.index.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    DocumentId::from_bytes(bytes)
+}
+
 pub async fn add(store: &Store, id: &str, name: &str) -> Result<Grid, GridError> {
     if id.is_empty() || id.len() > 32 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(GridError::BadId);

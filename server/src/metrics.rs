@@ -40,6 +40,8 @@ pub struct Metrics {
     pub store_errors: Counter,
     pub store_up: Gauge,
     pub compactions: Counter,
+    /// Sync messages whose changes wait for a document the server does not have yet.
+    pub changes_deferred: Counter,
     pub auth_failures: Family<CodeLabel, Counter>,
 }
 
@@ -64,6 +66,7 @@ impl Metrics {
             store_errors: Counter::default(),
             store_up: Gauge::default(),
             compactions: Counter::default(),
+            changes_deferred: Counter::default(),
             auth_failures: Family::default(),
             registry: Registry::default(),
         };
@@ -92,6 +95,11 @@ impl Metrics {
             m.store_up.clone(),
         );
         registry.register("compactions", "Documents compacted into a snapshot", m.compactions.clone());
+        registry.register(
+            "changes_deferred",
+            "Sync messages whose changes wait for a document the server does not have yet",
+            m.changes_deferred.clone(),
+        );
         registry.register("auth_failures", "Refused logins and connections, by reason", m.auth_failures.clone());
         Metrics { registry, ..m }
     }

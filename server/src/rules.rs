@@ -10,11 +10,12 @@ use crate::projector::Projector;
 use crate::quarantine::Quarantine;
 use crate::store::{Holder, Store, StoreError, Write};
 use crate::sync::conn::UserCtx;
-use crate::sync::{ConnHandle, Gate, GateError, Incoming, Refusal};
+use crate::sync::{ConnHandle, Deferral, Gate, GateError, Incoming, Refusal};
 use async_trait::async_trait;
 use automerge::{ActorId, Automerge};
 use linli_shared::domain::{self, Actor, DocFacts, DomainDoc, DomainLimits, Kind, Role};
 use linli_shared::DocumentId;
+use std::collections::HashMap;
 
 #[derive(Debug)]
 pub struct RulesGate {
@@ -24,7 +25,15 @@ pub struct RulesGate {
     limits: DomainLimits,
     server_actor: ActorId,
     projector: Projector,
+    /// How long a change may wait for a household the server does not have (ms).
+    reference_wait_ms: i64,
+    /// Since when (server clock, ms) each document's deferred changes wait.
+    waiting_since: parking_lot::Mutex<HashMap<DocumentId, i64>>,
 }
+
+/// Most documents whose waiting is remembered; beyond, those that waited longest are
+/// forgotten (they start waiting again: a hostile phone cannot grow this without bound).
+const MAX_WAITING: usize = 10_000;
 
 impl RulesGate {
     pub async fn new(
@@ -34,6 +43,7 @@ impl RulesGate {
         projector: Projector,
         server_actor: ActorId,
         utc_offset_minutes: i32,
+        reference_wait: std::time::Duration,
     ) -> Result<Self, StoreError> {
         store.bind_actor(server_actor.to_bytes(), SERVER_USER).await?;
         Ok(RulesGate {
@@ -43,7 +53,58 @@ impl RulesGate {
             limits: DomainLimits { utc_offset_minutes, ..DomainLimits::default() },
             server_actor,
             projector,
+            reference_wait_ms: i64::try_from(reference_wait.as_millis()).unwrap_or(i64::MAX),
+            waiting_since: parking_lot::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// What a new or moved document names must exist: its grid, and for a task or an
+    /// episode a household of the same grid. A household the server does not have yet (a
+    /// phone created both offline; they arrive in either order) defers the change, until
+    /// `reference_wait` has passed: then it is refused like a missing one.
+    async fn check_references(
+        &self,
+        doc: DocumentId,
+        before: Option<&DomainDoc>,
+        after: &DomainDoc,
+    ) -> Result<(), GateError> {
+        let moved = before.is_none_or(|b| b.grid() != after.grid());
+        if moved && self.store.grid(after.grid()).await?.is_none() {
+            return Err(rule("grid", format!("there is no grid `{}`", after.grid())).into());
+        }
+        let Some(household) = after.household() else { return Ok(()) };
+        if !moved && before.and_then(DomainDoc::household) == Some(household) {
+            return Ok(());
+        }
+        let stored = self.store.load(&household).await?;
+        if stored.chunks.is_empty() {
+            let now = self.store.now_ms();
+            let since = {
+                let mut waiting = self.waiting_since.lock();
+                if waiting.len() >= MAX_WAITING && !waiting.contains_key(&doc) {
+                    waiting.retain(|_, t| now - *t < self.reference_wait_ms);
+                    if waiting.len() >= MAX_WAITING {
+                        waiting.clear();
+                    }
+                }
+                *waiting.entry(doc).or_insert(now)
+            };
+            if now - since >= self.reference_wait_ms {
+                self.waiting_since.lock().remove(&doc);
+                return Err(rule("household", "there is no such household").into());
+            }
+            return Err(GateError::Deferred(Deferral {
+                waits_for: household,
+                reason: "waiting for the household it names".to_owned(),
+            }));
+        }
+        self.waiting_since.lock().remove(&doc);
+        let value = stored.to_automerge().ok().and_then(|d| DomainDoc::hydrate(&d).ok().flatten());
+        match value {
+            Some(DomainDoc::Household(h)) if h.grid == after.grid() => Ok(()),
+            Some(DomainDoc::Household(_)) => Err(rule("household", "is a household of another grid").into()),
+            _ => Err(rule("household", "is not a household").into()),
+        }
     }
 
     fn actor<'a>(who: &'a UserCtx) -> Actor<'a> {
@@ -82,6 +143,11 @@ fn refusal(code: &'static str, reason: impl Into<String>) -> Refusal {
     Refusal { code, reason: reason.into() }
 }
 
+/// A refusal by a domain rule, naming the field as `check_change` does.
+fn rule(field: &str, reason: impl Into<String>) -> Refusal {
+    Refusal { code: "rule", reason: domain::Violation::new(field, reason.into()).to_string() }
+}
+
 #[async_trait]
 impl Gate for RulesGate {
     async fn may_read(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> Result<bool, StoreError> {
@@ -114,17 +180,18 @@ impl Gate for RulesGate {
                 );
             }
         }
-        if matches!(before, Some(DomainDoc::GridIndex(_) | DomainDoc::Inbox(_))) {
-            return Err(refusal("server_only", "only the server writes grid indexes and inboxes").into());
+        if matches!(before, Some(DomainDoc::GridIndex(_) | DomainDoc::MedicIndex(_) | DomainDoc::Inbox(_))) {
+            return Err(refusal("server_only", "only the server writes indexes and inboxes").into());
         }
         self.check_actors(&who.id, incoming).await?;
         let after = Self::hydrate(incoming.after, "changed")?
             .ok_or_else(|| refusal("schema", "a document may not be emptied"))?;
-        if matches!(after, DomainDoc::GridIndex(_) | DomainDoc::Inbox(_)) {
-            return Err(refusal("server_only", "only the server writes grid indexes and inboxes").into());
+        if matches!(after, DomainDoc::GridIndex(_) | DomainDoc::MedicIndex(_) | DomainDoc::Inbox(_)) {
+            return Err(refusal("server_only", "only the server writes indexes and inboxes").into());
         }
         domain::check_change(&Self::actor(who), before.as_ref(), &after, &self.limits, self.store.now_ms())
-            .map_err(|v| GateError::Refused(Refusal { code: "rule", reason: v.to_string() }))
+            .map_err(|v| GateError::Refused(Refusal { code: "rule", reason: v.to_string() }))?;
+        self.check_references(incoming.doc, before.as_ref(), &after).await
     }
 
     fn accepted_writes(&self, conn: &ConnHandle, doc: DocumentId, changes: usize) -> Vec<Write> {
@@ -153,6 +220,20 @@ impl Gate for RulesGate {
             .map(|c| (c.hash().to_string(), if keep_raw { c.raw_bytes().to_vec() } else { Vec::new() }))
             .collect();
         let entry = self.quarantine.entry(user, &doc, refusal.code, &refusal.reason, &changes);
+        self.quarantine.keep(entry).await?;
+        Ok(())
+    }
+
+    async fn refused_unread(
+        &self,
+        conn: &ConnHandle,
+        doc: DocumentId,
+        refusal: &Refusal,
+        message: &[u8],
+    ) -> Result<(), StoreError> {
+        let (user, doc) = (conn.user(), doc.to_string());
+        self.audit.record(user, "change.refused", Some(doc.clone()), format!("{}: {}", refusal.code, refusal.reason));
+        let entry = self.quarantine.unread_entry(user, &doc, refusal.code, &refusal.reason, message);
         self.quarantine.keep(entry).await?;
         Ok(())
     }

@@ -51,7 +51,7 @@ impl Application {
         let storage_id = store.storage_id().await?;
         let server_peer = server_peer(&store).await?;
         let audit = Audit::start(store.clone());
-        let quarantine = Quarantine::new(store.clone());
+        let quarantine = Quarantine::new(store.clone(), settings.quarantine_limits());
         // The gate needs the projector, the projector needs the hub, the hub needs the gate.
         let (hub_tx, hub_rx) = tokio::sync::oneshot::channel();
         let projector = Projector::start(store.clone(), hub_rx, audit.clone(), settings.projector_settings());
@@ -63,6 +63,7 @@ impl Application {
             projector.clone(),
             server_actor,
             settings.utc_offset_minutes,
+            std::time::Duration::from_secs(settings.reference_wait_secs),
         )
         .await?;
         let hub =

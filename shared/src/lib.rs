@@ -6,9 +6,10 @@
 
 pub mod domain;
 pub mod ids;
+pub mod inflate;
 pub mod limits;
 pub mod wire;
 
 pub use ids::{DocumentId, IdError, PeerId, StorageId};
 pub use limits::WireLimits;
-pub use wire::{decode, encode, Message, PeerMetadata, WireError};
+pub use wire::{check_peer_ephemeral, decode, encode, Message, PeerMetadata, WireError, SERVER_EPHEMERAL_KEY};

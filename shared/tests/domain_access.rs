@@ -42,7 +42,10 @@ fn read_matrix() {
         ("open episode", facts(Episode, GRID, Some(VOL), None, true), false, "YY nY Yn"),
         ("closed episode", facts(Episode, GRID, Some(VOL), None, false), false, "YY nY nn"),
         ("episode of g2", facts(Episode, OTHER_GRID, Some(VOL), None, true), false, "Yn Yn Yn"),
-        ("grid index", facts(GridIndex, GRID, None, None, true), true, "YY nY nn"),
+        // It lists every delivery (address, status, assignee, due): not for medics.
+        ("grid index", facts(GridIndex, GRID, None, None, true), true, "YY nn nn"),
+        ("medic index", facts(MedicIndex, GRID, None, None, true), true, "YY nY nn"),
+        ("medic index of g2", facts(MedicIndex, OTHER_GRID, None, None, true), true, "Yn Yn nn"),
         ("volunteer's inbox", facts(Inbox, GRID, None, Some(VOL), true), false, "Yn nn Yn"),
         ("coordinator's inbox", facts(Inbox, GRID, None, Some(COORD), true), false, "YY nn nn"),
     ];
@@ -58,7 +61,7 @@ fn create_matrix() {
     for kind in Kind::ALL.iter().copied() {
         for grid in [GRID, OTHER_GRID] {
             let pattern = match (kind, grid) {
-                (Kind::GridIndex | Kind::Inbox, _) => "nn nn nn",
+                (Kind::GridIndex | Kind::MedicIndex | Kind::Inbox, _) => "nn nn nn",
                 (_, GRID) => "YY nn nn",
                 _ => "Yn Yn nn",
             };
@@ -89,6 +92,7 @@ fn created_by(actor: &Actor<'_>, kind: Kind) -> DomainDoc {
             DomainDoc::Episode(e)
         }
         Kind::GridIndex => DomainDoc::GridIndex(grid_index()),
+        Kind::MedicIndex => DomainDoc::MedicIndex(medic_index()),
         Kind::Inbox => DomainDoc::Inbox(inbox()),
     }
 }

@@ -428,3 +428,86 @@ test("a volunteer delivers an assigned task offline; the coordinator sees it del
     throw e
   }
 })
+
+test("presence: handle.broadcast() between two real clients reaches the other and disconnects nobody", { timeout: 60_000 }, async () => {
+  const server = await startServer()
+  servers.push(server)
+  try {
+    const A = client("alice-presence", server.url("alice"))
+    const B = client("carol-presence", server.url("carol"))
+    await Promise.all([connected(A), connected(B)])
+    const a = A.create(household("601"))
+    await acknowledged(A, [a], "the household")
+    const b = await withTimeout("B finds the household", B.find(a.url))
+    await eventually("B to have the household", () => assert.deepEqual(sortedHeads(b), sortedHeads(a)))
+    const heard = repo => {
+      const got = []
+      const handle = repo === A ? a : b
+      handle.on("ephemeral-message", ({ message }) => got.push(message))
+      return got
+    }
+    const atA = heard(A)
+    const atB = heard(B)
+    // Heartbeats, as Presence sends them: several from each side, in turn. Before the fix
+    // the first one reaching B made B pass it back under A's peer id, and the server
+    // closed B's connection as `wrong_sender`.
+    for (let i = 0; i < 3; i++) {
+      a.broadcast({ type: "heartbeat", from: "alice", i })
+      await eventually(`B to hear heartbeat ${i}`, () => assert.ok(atB.some(m => m.from === "alice" && m.i === i)))
+      b.broadcast({ type: "heartbeat", from: "carol", i })
+      await eventually(`A to hear heartbeat ${i}`, () => assert.ok(atA.some(m => m.from === "carol" && m.i === i)))
+    }
+    // Nobody was disconnected, and nobody heard their own message back or a repeat.
+    assert.equal(A.peers.length, 1, "A is still connected")
+    assert.equal(B.peers.length, 1, "B is still connected")
+    assert.deepEqual(atA.map(m => m.from), ["carol", "carol", "carol"])
+    assert.deepEqual(atB.map(m => m.from), ["alice", "alice", "alice"])
+    assert.ok(!server.logs.some(l => /wrong_sender/.test(l)), "no connection was closed as wrong_sender")
+    // And edits still sync both ways after all that.
+    b.change(d => { d.notes = "carol was here" })
+    await eventually("A to see B's edit", () => assert.equal(a.doc().notes, "carol was here"))
+    // Stop both before their storage folders are removed (a throttled save could race it).
+    for (const repo of [A, B]) await repo.shutdown()
+  } catch (e) {
+    server.dumpLogs()
+    throw e
+  }
+})
+
+test("a task synced before the household it names waits for it, then is accepted", { timeout: 60_000, skip: serverKind() !== "linli" && "Linli checks references between documents" }, async () => {
+  const server = await startServer()
+  servers.push(server)
+  try {
+    // Two phones of the grid's coordinators: one made the household offline, the other the
+    // task for it. The task's phone is online first.
+    const H = client("alice-households", server.url("alice"))
+    await connected(H)
+    H.networkSubsystem.disconnect()
+    await eventually("H to be offline", () => assert.equal(H.peers.length, 0))
+    const hh = H.create(household("701"))
+    const W = client("carol-tasks", server.url("carol"))
+    await connected(W)
+    const task = W.create({
+      kind: "task", schema: 1, grid: "g1", household: hh.documentId,
+      category: "medicine", items: [{ name: "胰岛素", qty: 1, unit: "盒" }],
+      priority: "urgent", due: TEST_NOW + 3_600_000, contactless: false,
+      assignee: null, status: "new", failure_reason: null, log: [],
+      created_by: server.userId("carol"), created_at: TEST_NOW,
+    })
+    const refused = rejections(task)
+    // For a second and a half: neither merged nor refused.
+    await new Promise(r => setTimeout(r, 1500))
+    assert.notDeepEqual(encodeHeads(W.serverHeads[task.documentId] ?? []).sort(), sortedHeads(task), "merged before its household")
+    assert.deepEqual(refused, [], "refused while its household was on its way")
+    // The household arrives: the task goes in, without being refused.
+    H.networkSubsystem.reconnect()
+    await connected(H)
+    await acknowledged(H, [hh], "the household")
+    await acknowledged(W, [task], "the task, once its household is in")
+    assert.deepEqual(refused, [])
+    for (const repo of [H, W]) await repo.shutdown()
+  } catch (e) {
+    server.dumpLogs()
+    throw e
+  }
+})

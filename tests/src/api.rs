@@ -84,10 +84,18 @@ pub async fn audit(server: &ServerProcess, admin_token: &str, action: Option<&st
     Ok(v["entries"].as_array().cloned().unwrap_or_default())
 }
 
-/// The quarantine entries (admin token).
+/// Every quarantine entry (admin token), newest first, following the pages' cursors.
 pub async fn quarantine(server: &ServerProcess, admin_token: &str) -> anyhow::Result<Vec<Value>> {
-    let v = get_ok(server, admin_token, "/api/quarantine").await?;
-    Ok(v["entries"].as_array().cloned().unwrap_or_default())
+    let mut all = Vec::new();
+    let mut path = "/api/quarantine".to_owned();
+    loop {
+        let v = get_ok(server, admin_token, &path).await?;
+        all.extend(v["entries"].as_array().cloned().unwrap_or_default());
+        match v["next"].as_str() {
+            Some(next) => path = format!("/api/quarantine?before={}", encode_segment(next)),
+            None => return Ok(all),
+        }
+    }
 }
 
 /// `GET /api/me`: the user, their inbox URL and their grids (with index URLs).
@@ -108,10 +116,28 @@ pub async fn inbox_of(server: &ServerProcess, token: &str) -> anyhow::Result<lin
 
 /// The grid-index document of `grid`, as `GET /api/me` lists it for this user.
 pub async fn index_of(server: &ServerProcess, token: &str, grid: &str) -> anyhow::Result<linli_shared::DocumentId> {
+    grid_doc(server, token, grid, "index").await
+}
+
+/// The medic-index document of `grid` (what its medics open), as `GET /api/me` lists it.
+pub async fn medic_index_of(
+    server: &ServerProcess,
+    token: &str,
+    grid: &str,
+) -> anyhow::Result<linli_shared::DocumentId> {
+    grid_doc(server, token, grid, "medic_index").await
+}
+
+async fn grid_doc(
+    server: &ServerProcess,
+    token: &str,
+    grid: &str,
+    key: &str,
+) -> anyhow::Result<linli_shared::DocumentId> {
     let me = me(server, token).await?;
     let g = me["grids"]
         .as_array()
         .and_then(|gs| gs.iter().find(|g| g["id"] == grid))
         .with_context(|| format!("grid {grid} not in /api/me: {me}"))?;
-    doc_id(&g["index"])
+    doc_id(&g[key])
 }

@@ -42,6 +42,8 @@ enum Target {
     Task,
     Episode,
     GridIndex,
+    /// g1's medic index (its episodes and the households with an open episode).
+    MedicIndex,
     /// The inbox of the user acting.
     OwnInbox,
     /// The assigned volunteer's (bob's) inbox.
@@ -74,6 +76,7 @@ enum NewDoc {
     Task,
     Episode,
     GridIndex,
+    MedicIndex,
     Inbox,
 }
 
@@ -92,7 +95,8 @@ const MATRIX: &[(&str, Action, &str)] = &[
     ("read household",               Action::Read(Target::Household),                     "A A H A A H"),
     ("read task",                    Action::Read(Target::Task),                          "A A H H A H"),
     ("read episode",                 Action::Read(Target::Episode),                       "A A H A A H"),
-    ("read grid-index g1",           Action::Read(Target::GridIndex),                     "A A H A H H"),
+    ("read grid-index g1",           Action::Read(Target::GridIndex),                     "A A H H H H"),
+    ("read medic-index g1",          Action::Read(Target::MedicIndex),                    "A A H A H H"),
     ("read own inbox",               Action::Read(Target::OwnInbox),                      "A A A A A A"),
     ("read bob's inbox",             Action::Read(Target::BobsInbox),                     "A H H H A H"),
     ("write household.notes",        Action::Write(Target::Household, Edit::Notes),       "A A H R R H"),
@@ -101,7 +105,8 @@ const MATRIX: &[(&str, Action, &str)] = &[
     ("write episode.person",         Action::Write(Target::Episode, Edit::Person),        "A A H R R H"),
     ("add episode check-in",         Action::Write(Target::Episode, Edit::Checkin),       "A A H R A H"),
     ("append episode medic note",    Action::Write(Target::Episode, Edit::MedicNote),     "A A H A R H"),
-    ("write grid-index row",         Action::Write(Target::GridIndex, Edit::Row),         "R R H R H H"),
+    ("write grid-index row",         Action::Write(Target::GridIndex, Edit::Row),         "R R H H H H"),
+    ("write medic-index row",        Action::Write(Target::MedicIndex, Edit::Row),        "R R H R H H"),
     ("write own inbox row",          Action::Write(Target::OwnInbox, Edit::Row),          "R R R R R R"),
     ("write bob's inbox row",        Action::Write(Target::BobsInbox, Edit::Row),         "R H H H R H"),
     ("create household in g1",       Action::Create(NewDoc::Household),                   "A A R R R R"),
@@ -109,6 +114,7 @@ const MATRIX: &[(&str, Action, &str)] = &[
     ("create task in g1",            Action::Create(NewDoc::Task),                        "A A R R R R"),
     ("create episode in g1",         Action::Create(NewDoc::Episode),                     "A A R R R R"),
     ("create grid-index",            Action::Create(NewDoc::GridIndex),                   "R R R R R R"),
+    ("create medic-index",           Action::Create(NewDoc::MedicIndex),                  "R R R R R R"),
     ("create inbox",                 Action::Create(NewDoc::Inbox),                       "R R R R R R"),
 ];
 
@@ -128,6 +134,7 @@ struct World {
     task: DocumentId,
     episode: DocumentId,
     index: DocumentId,
+    medic_index: DocumentId,
     bobs_inbox: DocumentId,
 }
 
@@ -138,6 +145,7 @@ impl World {
             Target::Task => self.task,
             Target::Episode => self.episode,
             Target::GridIndex => self.index,
+            Target::MedicIndex => self.medic_index,
             Target::OwnInbox => user.inbox,
             Target::BobsInbox => self.bobs_inbox,
         }
@@ -197,13 +205,14 @@ fn new_doc(kind: NewDoc, user: &User, w: &World) -> Value {
         NewDoc::Task => task("g1", &w.household, Some(&w.users[4].id), &user.id),
         NewDoc::Episode => episode("g1", &w.household, Some(&w.users[4].id)),
         NewDoc::GridIndex => json!({"kind": "grid-index", "schema": 1, "grid": "g1", "docs": {}}),
+        NewDoc::MedicIndex => json!({"kind": "medic-index", "schema": 1, "grid": "g1", "docs": {}}),
         NewDoc::Inbox => json!({"kind": "inbox", "schema": 1, "grid": user.grid, "user": user.id, "docs": {}}),
     }
 }
 
 /// Documents the server writes by itself: their content may move while a cell runs.
 fn server_written(t: Target) -> bool {
-    matches!(t, Target::GridIndex | Target::OwnInbox | Target::BobsInbox)
+    matches!(t, Target::GridIndex | Target::MedicIndex | Target::OwnInbox | Target::BobsInbox)
 }
 
 /// Runs one cell; returns the outcome letter, or a description of what went wrong.
@@ -221,6 +230,7 @@ async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(cha
                 Target::Task => "task",
                 Target::Episode => "episode",
                 Target::GridIndex => "grid-index",
+                Target::MedicIndex => "medic-index",
                 Target::OwnInbox | Target::BobsInbox => "inbox",
             };
             anyhow::ensure!(kind == want, "read a document of kind {kind}, expected {want}");
@@ -298,6 +308,7 @@ async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> any
     let episode_id = create(&mut setup, ep);
     setup.sync_all(T).await?;
     let index = api::index_of(&c.server, &alice.token, "g1").await?;
+    let medic_index = api::medic_index_of(&c.server, &users[3].token, "g1").await?;
     // Reads of the household by bob and the medic follow the server's projections: wait
     // until the server has taken in the task and episode (its grid index lists them).
     let (t, e) = (task_id.to_string(), episode_id.to_string());
@@ -308,8 +319,17 @@ async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> any
 
     let admin_url = c.server.ws_url(&users[0].token);
     let bobs_inbox = users[4].inbox;
-    let w =
-        World { c, users, admin_url, household: household_id, task: task_id, episode: episode_id, index, bobs_inbox };
+    let w = World {
+        c,
+        users,
+        admin_url,
+        household: household_id,
+        task: task_id,
+        episode: episode_id,
+        index,
+        medic_index,
+        bobs_inbox,
+    };
 
     let started = std::time::Instant::now();
     let mut failures = Vec::new();

@@ -129,8 +129,9 @@ async fn backup_restore_and_check_round_trip_a_real_store() -> anyhow::Result<()
     let report = text(&out.stdout);
     assert!(out.status.success(), "check failed: {report}{}", text(&out.stderr));
     // The three households, plus what the server writes itself (DESIGN §3): an inbox per
-    // user and a grid index per grid. Community::start adds six users in two grids.
-    let documents = format!("{} documents", 3 + 6 + 2);
+    // user, a grid index and a medic index per grid. Community::start adds six users in
+    // two grids.
+    let documents = format!("{} documents", 3 + 6 + 2 * 2);
     assert!(report.contains(&documents), "{report}");
     assert!(report.contains("6 users"), "{report}");
     assert!(report.contains("2 grids"), "{report}");

@@ -89,7 +89,7 @@ pub async fn list_grids(req: HttpRequest, state: web::Data<AppState>) -> Result<
     let visible: Vec<_> = all
         .into_iter()
         .filter(|g| caller.user.role == Role::Admin || caller.user.grids.contains(&g.id))
-        .map(|g| grid_json(&g, caller.user.role != Role::Volunteer))
+        .map(|g| grid_json(&g, caller.user.role))
         .collect();
     Ok(HttpResponse::Ok().json(json!({"grids": visible})))
 }
@@ -114,7 +114,7 @@ pub async fn add_grid(
     })?;
     state.audit.record(&caller.user.id, "grid.add", None, grid.id.clone());
     crate::projector::ensure_grid_index(&state.hub, &grid);
-    Ok(HttpResponse::Created().json(json!({"grid": grid_json(&grid, true)})))
+    Ok(HttpResponse::Created().json(json!({"grid": grid_json(&grid, caller.user.role)})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,7 +146,7 @@ pub async fn set_risk(
             other => ApiError::internal(other),
         })?
         .ok_or(ApiError::NotFound("no such grid"))?;
-    Ok(HttpResponse::Ok().json(json!({"grid": grid_json(&grid, true)})))
+    Ok(HttpResponse::Ok().json(json!({"grid": grid_json(&grid, caller.user.role)})))
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,9 +169,27 @@ pub async fn audit(
     Ok(HttpResponse::Ok().json(json!({"entries": entries})))
 }
 
-/// `GET /api/quarantine` (admin)
-pub async fn quarantine(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[derive(Debug, Deserialize)]
+pub struct QuarantineQuery {
+    /// The `next` cursor of the previous page.
+    before: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Entries per page of `GET /api/quarantine`, unless asked for fewer.
+const QUARANTINE_PAGE: usize = 100;
+
+/// `GET /api/quarantine?before=<cursor>&limit=<n>` (admin): newest first, at most `limit`
+/// (100 by default and at most), and `next`, the cursor of the following page (`null` on
+/// the last).
+pub async fn quarantine(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<QuarantineQuery>,
+) -> Result<HttpResponse, ApiError> {
     require_admin(&authenticate(&req, &state, false).await?)?;
-    let entries = state.quarantine.list(None, 1_000).await?;
-    Ok(HttpResponse::Ok().json(json!({"entries": entries})))
+    let limit = q.limit.unwrap_or(QUARANTINE_PAGE).clamp(1, QUARANTINE_PAGE);
+    let page =
+        state.quarantine.page(q.before.as_deref(), limit).await?.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(json!({"entries": page.entries, "next": page.next})))
 }

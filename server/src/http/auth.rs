@@ -111,7 +111,7 @@ pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     let grids: Vec<_> = all
         .iter()
         .filter(|g| user.role == crate::auth::Role::Admin || user.grids.contains(&g.id))
-        .map(|g| grid_json(g, user.role != crate::auth::Role::Volunteer))
+        .map(|g| grid_json(g, user.role))
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "user": user_json(user),

@@ -34,12 +34,17 @@ fn no_volunteers(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// The grid `id`, if the caller oversees it (403 otherwise, 404 if there is no such grid).
-async fn overseen_grid(req: &HttpRequest, state: &AppState, id: String) -> Result<crate::grids::Grid, ApiError> {
+async fn overseen_grid(
+    req: &HttpRequest,
+    state: &AppState,
+    id: String,
+) -> Result<(Caller, crate::grids::Grid), ApiError> {
     let caller = authenticate(req, state, false).await?;
     if !oversees(&caller, &id) {
         return Err(ApiError::Forbidden("not your grid"));
     }
-    state.store.grid(&id).await?.ok_or(ApiError::NotFound("no such grid"))
+    let grid = state.store.grid(&id).await?.ok_or(ApiError::NotFound("no such grid"))?;
+    Ok((caller, grid))
 }
 
 /// `GET /api/grids/{id}/people`: who works in the grid (id, username, role), so that a
@@ -50,7 +55,7 @@ pub async fn people(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let grid = overseen_grid(&req, &state, path.into_inner()).await?.id;
+    let grid = overseen_grid(&req, &state, path.into_inner()).await?.1.id;
     let people: Vec<_> = state
         .users
         .list()
@@ -68,7 +73,8 @@ pub async fn dashboard(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let info = overseen_grid(&req, &state, path.into_inner()).await?;
+    let (caller, info) = overseen_grid(&req, &state, path.into_inner()).await?;
+    let caller_role = caller.user.role;
     let grid = info.id.clone();
     let now = state.store.now_ms();
     let mut tasks_by_status: BTreeMap<String, u32> = BTreeMap::new();
@@ -105,7 +111,7 @@ pub async fn dashboard(
         .filter(|a| a.kind == linli_shared::domain::AlertKind::MissedCheckin && a.status == AlertStatus::Open)
         .count();
     Ok(HttpResponse::Ok().json(json!({
-        "grid": super::views::grid_json(&info, true),
+        "grid": super::views::grid_json(&info, caller_role),
         "households": households,
         "care_flags": care_flags,
         "tasks": tasks_by_status,

@@ -1,11 +1,13 @@
 //! The documents the server writes itself: each user's `inbox` (the work assigned to
-//! them) and each grid's `grid-index` (its work and households). They are written as the
+//! them), each grid's `grid-index` (its work and households, for coordinators) and each
+//! grid's `medic-index` (its episodes and the households with an open episode, for
+//! medics: nothing of deliveries). They are written as the
 //! server's own Automerge actor, through the same document actors as every other change,
 //! so phones learn their work by syncing.
 
 use crate::sync::{DocCommand, Hub, ServerWriteFn};
 use automerge::Automerge;
-use linli_shared::domain::{DomainDoc, GridIndex, Inbox, Kind, SummaryRow, SCHEMA_VERSION};
+use linli_shared::domain::{DomainDoc, GridIndex, Inbox, Kind, MedicIndex, SummaryRow, SCHEMA_VERSION};
 use linli_shared::DocumentId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) enum IndexTarget {
     Grid(String),
+    Medic(String),
     Inbox { user: String, grid: String },
 }
 
@@ -62,9 +65,16 @@ pub(crate) fn write_rows(doc: &mut Automerge, kind: &IndexTarget, rows: BTreeMap
     let current = DomainDoc::hydrate(doc).ok().flatten();
     let mut value = match (current, kind) {
         (Some(DomainDoc::GridIndex(g)), IndexTarget::Grid(_)) => DomainDoc::GridIndex(g),
+        (Some(DomainDoc::MedicIndex(m)), IndexTarget::Medic(_)) => DomainDoc::MedicIndex(m),
         (Some(DomainDoc::Inbox(i)), IndexTarget::Inbox { .. }) => DomainDoc::Inbox(i),
         (_, IndexTarget::Grid(grid)) => DomainDoc::GridIndex(GridIndex {
             kind: Kind::GridIndex,
+            schema: SCHEMA_VERSION,
+            grid: grid.clone(),
+            docs: BTreeMap::new(),
+        }),
+        (_, IndexTarget::Medic(grid)) => DomainDoc::MedicIndex(MedicIndex {
+            kind: Kind::MedicIndex,
             schema: SCHEMA_VERSION,
             grid: grid.clone(),
             docs: BTreeMap::new(),
@@ -79,6 +89,7 @@ pub(crate) fn write_rows(doc: &mut Automerge, kind: &IndexTarget, rows: BTreeMap
     };
     let docs = match &mut value {
         DomainDoc::GridIndex(g) => &mut g.docs,
+        DomainDoc::MedicIndex(m) => &mut m.docs,
         DomainDoc::Inbox(i) => &mut i.docs,
         _ => return false,
     };
@@ -95,6 +106,7 @@ pub(crate) fn write_rows(doc: &mut Automerge, kind: &IndexTarget, rows: BTreeMap
     let mut tx = doc.transaction();
     let reconciled = match &value {
         DomainDoc::GridIndex(g) => autosurgeon::reconcile(&mut tx, g),
+        DomainDoc::MedicIndex(m) => autosurgeon::reconcile(&mut tx, m),
         DomainDoc::Inbox(i) => autosurgeon::reconcile(&mut tx, i),
         _ => Ok(()),
     };
@@ -125,7 +137,8 @@ pub fn ensure_user_inbox(hub: &Arc<Hub>, user: &crate::store::User) {
     ensure(hub, user.inbox, target);
 }
 
-/// Makes sure a new grid's index document exists.
+/// Makes sure a new grid's index documents exist (its grid index and its medic index).
 pub fn ensure_grid_index(hub: &Arc<Hub>, grid: &crate::store::Grid) {
     ensure(hub, grid.index, IndexTarget::Grid(grid.id.clone()));
+    ensure(hub, crate::grids::medic_index(grid), IndexTarget::Medic(grid.id.clone()));
 }

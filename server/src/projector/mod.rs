@@ -17,6 +17,8 @@ mod retention;
 
 pub use indexes::{ensure_grid_index, ensure_user_inbox};
 
+use crate::grids::medic_index;
+
 use crate::audit::Audit;
 use crate::store::{AccessGrant, Alert, AlertStatus, Holder, ProjRow, Store, StoreError, Write};
 use crate::sync::Hub;
@@ -284,6 +286,10 @@ impl ProjectorCore {
             // on every edit of the household (members, notes…).
             let listed = old.as_ref().is_some_and(|o| o.grid == row.grid && o.title == row.title);
             if let (false, Some(summary), Some(grid)) = (listed, value.summary(), self.store.grid(&row.grid).await?) {
+                // Its medics see its address only while an open episode refers to it.
+                if self.store.has_grant(&id, &Holder::OpenEpisode).await? {
+                    index.put(medic_index(&grid), IndexTarget::Medic(grid.id.clone()), &row.doc, Some(summary.clone()));
+                }
                 index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, Some(summary));
             }
             return Ok(());
@@ -366,18 +372,26 @@ impl ProjectorCore {
         index: &mut IndexWrites,
     ) -> Result<(), StoreError> {
         let listed = row.open || row.closed_at.is_some_and(|c| self.store.now_ms() - c < self.closed_window_ms());
-        let mut summary = value.summary();
-        if let Some(s) = summary.as_mut() {
-            s.alerts = open_alerts;
-            if let Some(h) = row.household.as_deref().and_then(|h| h.parse::<DocumentId>().ok()) {
-                if let Some(DomainDoc::Household(h)) = load_doc(&self.store, &h).await? {
-                    *s = s.clone().with_address(&h);
-                }
-            }
-        }
-        let summary = if listed { summary } else { None };
+        let household_id = row.household.as_deref().and_then(|h| h.parse::<DocumentId>().ok());
+        let household = match household_id {
+            Some(h) => match load_doc(&self.store, &h).await? {
+                Some(DomainDoc::Household(h)) => Some(h),
+                _ => None,
+            },
+            None => None,
+        };
+        let plain = value.summary().map(|s| SummaryRow { alerts: open_alerts, ..s });
+        let addressed = plain.clone().map(|s| match &household {
+            Some(h) => s.with_address(h),
+            None => s,
+        });
+        let summary = if listed { addressed.clone() } else { None };
         if let Some(grid) = self.store.grid(&row.grid).await? {
             index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, summary.clone());
+            if row.kind == Kind::Episode {
+                self.medic_rows(old, row, &grid, plain, addressed, listed, household_id, household.as_ref(), index)
+                    .await?;
+            }
         }
         // The assignee's inbox lists it; a previous assignee's inbox no longer does.
         if let Some(old_assignee) = old.and_then(|o| o.assignee.as_deref()) {
@@ -388,6 +402,51 @@ impl ProjectorCore {
         if let Some(a) = row.assignee.as_deref() {
             self.inbox_put(a, &row.doc, summary, index).await?;
         }
+        Ok(())
+    }
+
+    /// An episode's rows in its grid's medic index: the episode (with the household's
+    /// address while it is open), and the household while any open episode refers to it.
+    #[allow(clippy::too_many_arguments)]
+    async fn medic_rows(
+        &self,
+        old: Option<&ProjRow>,
+        row: &ProjRow,
+        grid: &crate::store::Grid,
+        plain: Option<SummaryRow>,
+        addressed: Option<SummaryRow>,
+        listed: bool,
+        household_id: Option<DocumentId>,
+        household: Option<&linli_shared::domain::Household>,
+        index: &mut IndexWrites,
+    ) -> Result<(), StoreError> {
+        let medic = medic_index(grid);
+        let target = || IndexTarget::Medic(grid.id.clone());
+        let episode_row = match (listed, row.open) {
+            (false, _) => None,
+            (true, true) => addressed,
+            (true, false) => plain,
+        };
+        index.put(medic, target(), &row.doc, episode_row);
+        let (Some(h_id), Some(h)) = (household_id, household) else { return Ok(()) };
+        // Open: listed (every time, so a server that gained the medic index lists the
+        // households of episodes already open). Closed just now: listed only while another
+        // open episode refers to it.
+        let just_closed = !row.open && old.is_none_or(|o| o.open || o.household != row.household);
+        let listed = if row.open {
+            true
+        } else if just_closed {
+            let via: Option<DocumentId> = row.doc.parse().ok();
+            self.store
+                .grants()
+                .await?
+                .iter()
+                .any(|g| g.household == h_id && g.holder == Holder::OpenEpisode && Some(g.via) != via)
+        } else {
+            return Ok(());
+        };
+        let household_row = if listed { DomainDoc::Household(h.clone()).summary() } else { None };
+        index.put(medic, target(), &h_id.to_string(), household_row);
         Ok(())
     }
 

@@ -44,6 +44,9 @@ pub enum DocCommand {
     Replace { snapshot: Vec<u8> },
     /// Who may read this document may have changed: drop peers that no longer may.
     Recheck,
+    /// Changes the gate deferred may be decidable now (the document they name arrived, or
+    /// a while passed): their senders are asked for them again.
+    Retry,
 }
 
 /// See [`DocCommand::ServerWrite`].
@@ -70,6 +73,22 @@ pub struct ActorSettings {
     pub doc_idle: std::time::Duration,
     pub max_batch: usize,
     pub compact_after_chunks: usize,
+    /// What one peer's sync message may inflate to (checked before Automerge reads it).
+    pub inflate: linli_shared::inflate::InflateLimits,
+    /// How often changes the gate deferred are asked for again.
+    pub reference_retry: std::time::Duration,
+}
+
+impl Default for ActorSettings {
+    fn default() -> Self {
+        ActorSettings {
+            doc_idle: std::time::Duration::from_secs(60),
+            max_batch: 256,
+            compact_after_chunks: 64,
+            inflate: linli_shared::inflate::InflateLimits::default(),
+            reference_retry: std::time::Duration::from_secs(2),
+        }
+    }
 }
 
 /// What an actor needs of the hub that runs it (implemented by [`super::Hub`]), so the
@@ -96,6 +115,11 @@ pub trait Registry: std::fmt::Debug + Send + Sync + 'static {
     fn actor_exited(&self, doc: DocumentId, generation: &Arc<tokio::sync::Mutex<()>>, subscriptions: Vec<Subscription>);
     /// The store failed: no change may be acknowledged until it recovers.
     fn store_failed(&self, error: &StoreError);
+    /// `doc` deferred changes until `waits_for` is stored: send `doc` a
+    /// [`DocCommand::Retry`] then, or after [`ActorSettings::reference_retry`] at the latest.
+    fn defer(&self, doc: DocumentId, waits_for: DocumentId);
+    /// `doc` has new changes in the store: documents waiting for it may retry.
+    fn stored(&self, doc: DocumentId);
 }
 
 #[derive(Debug)]
@@ -107,6 +131,9 @@ struct Peer {
     asked_while_empty: bool,
     /// The heads of the last sync message actually sent to this peer. See [`DocActor::reply`].
     told_heads: Vec<ChangeHash>,
+    /// The gate deferred this peer's changes: we take none of its changes (read-only)
+    /// until a [`DocCommand::Retry`] asks it to send them again.
+    deferred: bool,
 }
 
 impl Peer {
@@ -115,7 +142,7 @@ impl Peer {
     }
 
     fn with_state(conn: ConnHandle, state: sync::State) -> Self {
-        Peer { conn, state, asked_while_empty: false, told_heads: Vec::new() }
+        Peer { conn, state, asked_while_empty: false, told_heads: Vec::new(), deferred: false }
     }
 
     /// Starts this peer's sync afresh: our document was reloaded or replaced, so the
@@ -166,6 +193,8 @@ struct DocActor {
 enum Applied {
     Merged(usize),
     Refused(Refusal, Vec<ChangeHash>),
+    /// Neither merged nor refused: asked for again later.
+    Deferred,
 }
 
 /// Bound on the ephemeral de-duplication table of one document.
@@ -324,7 +353,7 @@ impl DocActor {
                     }
                 }
                 DocCommand::Ephemeral { conn, session_id, count, data } => {
-                    self.relay_ephemeral(&conn, session_id, count, data);
+                    self.relay_ephemeral(&conn, session_id, count, data).await.map_err(|e| self.stop(e))?;
                 }
                 DocCommand::Leave { conn } => {
                     self.peers.remove(&conn);
@@ -349,6 +378,23 @@ impl DocActor {
                     touched = self.peers.keys().copied().collect();
                 }
                 DocCommand::Recheck => recheck = true,
+                DocCommand::Retry => {
+                    // Deferred peers, and peers parked while they were (an eviction in
+                    // between: they come back asked to start over, which this sends).
+                    for (id, peer) in self.peers.iter_mut().filter(|(_, p)| p.deferred || p.state.needs_reset) {
+                        // Take its changes again, and ask it to send them again: it took
+                        // them as sent (Automerge's sync reset, or empty heads for a peer
+                        // that does not know it).
+                        if peer.deferred {
+                            peer.deferred = false;
+                            peer.state.read_only = false;
+                        }
+                        peer.state.needs_reset = true;
+                        // It is waiting for us, not we for it: this message must go.
+                        peer.state.in_flight = false;
+                        touched.push(*id);
+                    }
+                }
             }
         }
         if panicked {
@@ -367,25 +413,28 @@ impl DocActor {
             if let Some(doc) = self.doc.as_ref() {
                 self.reg.gate().accepted(self.id, doc);
             }
+            self.reg.stored(self.id);
         }
         for done in self.server_writes_done.drain(..) {
             let _ = done.send(true);
         }
-        // Reply first: a change that ends the sender's own access (a volunteer delivering
-        // their task) must still be acknowledged to them.
+        // Who may no longer read the document as it is now (a task reassigned away from
+        // its volunteer) gets nothing of this batch, only `doc-unavailable`; but the
+        // author of a change that ends their own access (a volunteer delivering their
+        // task) still gets its acknowledgement first.
+        let denied =
+            if changed || recheck { self.unauthorised_readers().await.map_err(|e| self.stop(e))? } else { Vec::new() };
+        touched.retain(|id| !denied.contains(id) || contributors.iter().any(|(c, _)| c.id() == *id));
         self.reply(&touched);
-        if changed || recheck {
-            self.drop_unauthorised_readers().await.map_err(|e| self.stop(e))?;
-        }
+        self.drop_readers(denied);
         Ok(())
     }
 
-    /// After a change of assignment, a peer that may no longer read the document stops
-    /// receiving it (it is told the document is unavailable).
-    async fn drop_unauthorised_readers(&mut self) -> Result<(), StoreError> {
-        let Some(doc) = self.doc.as_ref() else { return Ok(()) };
+    /// The peers that may not read the document as it is now.
+    async fn unauthorised_readers(&self) -> Result<Vec<ConnId>, StoreError> {
+        let Some(doc) = self.doc.as_ref() else { return Ok(Vec::new()) };
         if doc.get_heads().is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut denied = Vec::new();
         for p in self.peers.values() {
@@ -393,6 +442,11 @@ impl DocActor {
                 denied.push(p.conn.id());
             }
         }
+        Ok(denied)
+    }
+
+    /// Stops syncing with `denied`: each is told the document is unavailable.
+    fn drop_readers(&mut self, denied: Vec<ConnId>) {
         for id in denied {
             if let Some(peer) = self.peers.remove(&id) {
                 peer.conn.send(Message::DocUnavailable {
@@ -402,7 +456,6 @@ impl DocActor {
                 });
             }
         }
-        Ok(())
     }
 
     /// Retention: the document becomes `snapshot`, a new history; every old chunk goes.
@@ -466,6 +519,9 @@ impl DocActor {
                 return Ok(false);
             }
         };
+        if let Err(e) = linli_shared::inflate::check_all(message.changes.iter(), &self.reg.actor_settings().inflate) {
+            return self.refuse_unread(&conn, data, &message, e).await;
+        }
         let mut peer = self.peers.remove(&id).unwrap_or_else(|| Peer::new(conn.clone()));
         let outcome = self.apply_to_fork(&conn, &mut peer, message).await;
         let outcome = match outcome {
@@ -481,6 +537,11 @@ impl DocActor {
                     self.contributors.push((conn.clone(), n));
                 }
                 peer.asked_while_empty = request && self.heads().is_empty();
+                self.peers.insert(id, peer);
+                true
+            }
+            Ok(Ok(Applied::Deferred)) => {
+                self.reg.metrics().changes_deferred.inc();
                 self.peers.insert(id, peer);
                 true
             }
@@ -510,6 +571,43 @@ impl DocActor {
             }
         };
         Ok(reply)
+    }
+
+    /// A sync message whose changes would inflate beyond the limits is refused before
+    /// Automerge reads them: the sender is told (naming its heads, as the changes cannot be
+    /// read), the quarantine keeps who, when and why, and this peer's changes to the
+    /// document are not taken again until it reconnects. A message this reader cannot even
+    /// parse is corrupt: the connection closes, as for any corrupt sync message.
+    async fn refuse_unread(
+        &mut self,
+        conn: &ConnHandle,
+        data: &[u8],
+        message: &sync::Message,
+        error: linli_shared::inflate::InflateError,
+    ) -> Result<bool, StoreError> {
+        if matches!(error, linli_shared::inflate::InflateError::Malformed(_)) {
+            self.reg.metrics().protocol_error("corrupt_sync_message");
+            tracing::warn!(conn = conn.id().0, doc = %self.id, error = %error, "corrupt chunk in a sync message");
+            refuse(self.reg.as_ref(), conn, self.id, format!("corrupt sync message: {error}"));
+            self.peers.remove(&conn.id());
+            return Ok(false);
+        }
+        let refusal = Refusal { code: "too_big", reason: error.to_string() };
+        self.reg.metrics().changes_refused.get_or_create(&crate::metrics::CodeLabel { code: refusal.code }).inc();
+        tracing::warn!(conn = conn.id().0, doc = %self.id, error = %error, "sync message refused before inflating it");
+        self.reg.gate().refused_unread(conn, self.id, &refusal, data).await?;
+        let unknown: Vec<ChangeHash> = match self.doc.as_ref() {
+            Some(doc) => message
+                .heads
+                .iter()
+                .copied()
+                .filter(|h| automerge::ReadDoc::get_change_by_hash(doc, h).is_none())
+                .collect(),
+            None => message.heads.clone(),
+        };
+        send_rejected(self.reg.as_ref(), conn, self.id, &refusal.reason, &unknown);
+        self.peers.entry(conn.id()).or_insert_with(|| Peer::new(conn.clone())).state.read_only = true;
+        Ok(true)
     }
 
     /// The heart of [`DocActor::apply_sync`]: merges a message without changes, or applies
@@ -563,6 +661,20 @@ impl DocActor {
                         peer.state.read_only = true;
                         Ok(Ok(Ok(Applied::Refused(refusal, hashes))))
                     }
+                    Err(GateError::Deferred(deferral)) => {
+                        tracing::info!(
+                            conn = conn.id().0, doc = %self.id, waits_for = %deferral.waits_for,
+                            reason = %deferral.reason, "changes deferred"
+                        );
+                        // Forget the message and take no changes from this peer until it is
+                        // asked to send them again (it considers them sent).
+                        peer.state = saved_state;
+                        peer.state.read_only = true;
+                        peer.state.in_flight = false;
+                        peer.deferred = true;
+                        self.reg.defer(self.id, deferral.waits_for);
+                        Ok(Ok(Ok(Applied::Deferred)))
+                    }
                     Err(GateError::Store(e)) => {
                         // Undecided: forget the message; the peer offers it again later.
                         peer.state = saved_state;
@@ -574,10 +686,32 @@ impl DocActor {
         }
     }
 
-    fn relay_ephemeral(&mut self, from: &ConnHandle, session_id: String, count: u64, data: Vec<u8>) {
+    /// Relays a peer's ephemeral message to the document's other peers. Only a peer that
+    /// may read the document may send on it (its other peers all may: they are dropped as
+    /// soon as they may not), and never the server's own `linli` key.
+    async fn relay_ephemeral(
+        &mut self,
+        from: &ConnHandle,
+        session_id: String,
+        count: u64,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let Some(doc) = self.doc.as_ref().filter(|d| !d.get_heads().is_empty()) else {
+            // Nothing to read, so nobody to relay to: a missing document is not revealed.
+            return Ok(());
+        };
+        if !self.peers.contains_key(&from.id()) && !self.reg.gate().may_read(from, self.id, doc).await? {
+            self.reg.metrics().protocol_error("ephemeral_denied");
+            return Ok(());
+        }
+        if let Err(e) = linli_shared::check_peer_ephemeral(&data) {
+            self.reg.metrics().protocol_error("ephemeral_refused");
+            tracing::info!(conn = from.id().0, doc = %self.id, error = %e, "ephemeral message dropped");
+            return Ok(());
+        }
         let key = (from.peer().clone(), session_id);
         if self.ephemeral_seen.get(&key).is_some_and(|&seen| count <= seen) {
-            return;
+            return Ok(());
         }
         if self.ephemeral_seen.len() >= MAX_EPHEMERAL_SESSIONS {
             self.ephemeral_seen.clear();
@@ -594,6 +728,7 @@ impl DocActor {
                 data: data.clone(),
             });
         }
+        Ok(())
     }
 
     /// Writes the changes made since `old_heads` as one durable chunk, with what the gate

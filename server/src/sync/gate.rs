@@ -33,10 +33,21 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// The gate could not decide yet: the batch names a document the server does not have
+/// (a household whose task arrived first). Not merged and not refused: the sender is
+/// asked for the changes again once `waits_for` is stored, or after a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferral {
+    pub waits_for: DocumentId,
+    pub reason: String,
+}
+
 /// The gate could not decide, or decided no.
 #[derive(Debug, Clone)]
 pub enum GateError {
     Refused(Refusal),
+    /// Undecided until another document arrives (see [`Deferral`]).
+    Deferred(Deferral),
     /// The store failed while the gate looked something up: nothing is decided.
     Store(StoreError),
 }
@@ -73,6 +84,18 @@ pub trait Gate: std::fmt::Debug + Send + Sync + 'static {
 
     /// Told after a batch was refused (it is not merged).
     async fn refused(&self, _incoming: &Incoming<'_>, _refusal: &Refusal) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Told after a sync message was refused before its changes were read (they would
+    /// inflate beyond the limits); `message` is the sync message as sent.
+    async fn refused_unread(
+        &self,
+        _conn: &ConnHandle,
+        _doc: DocumentId,
+        _refusal: &Refusal,
+        _message: &[u8],
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -48,7 +48,7 @@ impl Default for HubSettings {
     fn default() -> Self {
         HubSettings {
             max_docs_in_memory: 10_000,
-            actors: ActorSettings { doc_idle: Duration::from_secs(60), max_batch: 256, compact_after_chunks: 64 },
+            actors: ActorSettings::default(),
             max_connections_per_user: 16,
             store_retry: Duration::from_secs(2),
         }
@@ -107,6 +107,10 @@ struct Maps {
     dormant: HashMap<DocumentId, Vec<Subscription>>,
     conns: HashMap<ConnId, ConnInfo>,
     peers: HashMap<(String, PeerId), ConnId>,
+    /// Documents with deferred changes, by the document they wait for.
+    waiting: HashMap<DocumentId, std::collections::HashSet<DocumentId>>,
+    /// Documents with a retry timer running.
+    retrying: std::collections::HashSet<DocumentId>,
 }
 
 /// See the module docs.
@@ -129,6 +133,8 @@ pub struct Hub {
     ephemeral_count: AtomicU64,
     /// Why the store is failing, while it is: no sync until it recovers.
     store_down: Mutex<Option<String>>,
+    /// This hub, for the timers it starts from `&self` (retries of deferred changes).
+    me: std::sync::Weak<Hub>,
 }
 
 /// Why a new connection was refused.
@@ -150,7 +156,8 @@ impl Hub {
         gate: Arc<dyn Gate>,
     ) -> Arc<Self> {
         let server_peer_bytes = server_peer.as_str().as_bytes().to_vec();
-        Arc::new(Hub {
+        Arc::new_cyclic(|me| Hub {
+            me: me.clone(),
             store,
             settings,
             metrics,
@@ -167,6 +174,8 @@ impl Hub {
                 dormant: HashMap::new(),
                 conns: HashMap::new(),
                 peers: HashMap::new(),
+                waiting: HashMap::new(),
+                retrying: std::collections::HashSet::new(),
             }),
             next_conn: AtomicU64::new(1),
             store_down: Mutex::new(None),
@@ -175,6 +184,10 @@ impl Hub {
 
     pub fn server_peer(&self) -> &PeerId {
         &self.server_peer
+    }
+
+    fn myself(&self) -> Option<Arc<Hub>> {
+        self.me.upgrade()
     }
 
     /// The Automerge actor the server writes as (stable for a store).
@@ -534,5 +547,45 @@ impl Registry for Hub {
 
     fn store_failed(&self, error: &StoreError) {
         self.stop_sync(&error.to_string());
+    }
+
+    fn defer(&self, doc: DocumentId, waits_for: DocumentId) {
+        let start_timer = {
+            let mut maps = self.maps.lock();
+            maps.waiting.entry(waits_for).or_default().insert(doc);
+            maps.retrying.insert(doc)
+        };
+        if !start_timer {
+            return;
+        }
+        let Some(hub) = self.myself() else { return };
+        let after = self.settings.actors.reference_retry;
+        self.runtime.spawn(async move {
+            tokio::time::sleep(after).await;
+            {
+                // Forget what it waited for: if it still waits, it says so again.
+                let mut maps = hub.maps.lock();
+                maps.retrying.remove(&doc);
+                maps.waiting.retain(|_, docs| {
+                    docs.remove(&doc);
+                    !docs.is_empty()
+                });
+            }
+            hub.dispatch(doc, DocCommand::Retry);
+        });
+    }
+
+    fn stored(&self, doc: DocumentId) {
+        let waiting = {
+            let mut maps = self.maps.lock();
+            if maps.waiting.is_empty() {
+                return;
+            }
+            maps.waiting.remove(&doc)
+        };
+        let Some(hub) = self.myself() else { return };
+        for w in waiting.into_iter().flatten() {
+            hub.dispatch(w, DocCommand::Retry);
+        }
     }
 }

@@ -9,7 +9,7 @@ pub mod session;
 
 pub use conn::{ConnHandle, ConnId};
 pub use doc_actor::{ActorSettings, DocCommand, ServerWriteFn, Subscription};
-pub use gate::{Gate, GateError, Incoming, OpenGate, Refusal};
+pub use gate::{Deferral, Gate, GateError, Incoming, OpenGate, Refusal};
 pub use hub::{Hub, HubSettings, TokenIds};
 pub use session::{Session, SessionSettings};
 

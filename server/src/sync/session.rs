@@ -115,6 +115,15 @@ impl Session {
         };
         if let Some(sender) = msg.sender_id() {
             if sender != conn.peer() {
+                if matches!(msg, Message::Ephemeral { .. }) {
+                    // automerge-repo passes an ephemeral message it received on to its
+                    // other peers under the original sender's id, so what we relayed to
+                    // this peer comes back to us. We have it already; and nothing is ever
+                    // relayed under a sender id other than the connection's own, so a peer
+                    // cannot speak as another. Drop it, keep the connection.
+                    tracing::trace!(conn = self.id.0, "ephemeral message of another sender dropped");
+                    return Ok(());
+                }
                 return Err(self.fail(
                     "wrong_sender",
                     format!("senderId `{sender}` is not the peer id this connection joined with"),

@@ -500,3 +500,75 @@ async fn documents_leave_memory_and_come_back_from_postgres() {
     }
     unknown_document_then_the_document(hub_on(engine.clone(), HubSettings::default())).await;
 }
+
+/// A gate that defers every change until another document is in the store, as the rules
+/// do for a task whose household has not arrived yet.
+#[derive(Debug)]
+struct WaitsFor {
+    engine: std::sync::OnceLock<Arc<MemoryEngine>>,
+    other: DocumentId,
+}
+
+#[async_trait::async_trait]
+impl super::Gate for WaitsFor {
+    async fn may_read(
+        &self,
+        _: &ConnHandle,
+        _: DocumentId,
+        _: &automerge::Automerge,
+    ) -> Result<bool, crate::store::StoreError> {
+        Ok(true)
+    }
+    async fn check(&self, incoming: &super::Incoming<'_>) -> Result<(), super::GateError> {
+        let engine = self.engine.get().unwrap();
+        if incoming.doc == self.other || !engine.load(&self.other).await?.chunks.is_empty() {
+            return Ok(());
+        }
+        Err(super::GateError::Deferred(super::Deferral { waits_for: self.other, reason: "waiting".into() }))
+    }
+}
+
+/// A deferred change is neither merged nor refused; once the document it waits for is
+/// stored, its sender is asked for it again (it took it as sent) and it is merged. The
+/// timed retry is set far beyond the test, so only the "stored" signal can do it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_change_is_merged_once_the_document_it_waits_for_is_stored() {
+    let mut settings = HubSettings::default();
+    settings.actors.reference_retry = Duration::from_secs(3600);
+    let gate = Arc::new(WaitsFor { engine: std::sync::OnceLock::new(), other: DocumentId::random() });
+    let (hub, engine, _faults) = hub_with_gate(settings, gate.clone());
+    gate.engine.set(engine.clone()).unwrap();
+    let doc = DocumentId::random();
+    let mut phone = Phone::new(&hub, "phone");
+    phone.doc.put(ROOT, "kind", "task").unwrap();
+    for _ in 0..3 {
+        if let Some(cmd) = phone.sync_cmd() {
+            hub.dispatch(doc, cmd);
+        }
+        if hub.metrics.changes_deferred.get() > 0 {
+            break;
+        }
+        if let Ok(Some(Message::Sync { data, .. })) =
+            tokio::time::timeout(Duration::from_secs(1), phone.rx.recv()).await
+        {
+            phone.doc.sync().receive_sync_message(&mut phone.state, sync::Message::decode(&data).unwrap()).unwrap();
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while hub.metrics.changes_deferred.get() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the change was not deferred");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(chunks(&engine, &doc).await, 0, "a deferred change was stored");
+    assert!(
+        !phone.rx.try_recv().is_ok_and(|m| matches!(m, Message::Ephemeral { .. })),
+        "a deferred change was refused"
+    );
+
+    let mut other = Phone::new(&hub, "other");
+    other.doc.put(ROOT, "kind", "household").unwrap();
+    other.sync_with(&hub, gate.other).await;
+    phone.sync_with(&hub, doc).await;
+    let stored = engine.load(&doc).await.unwrap().to_automerge().unwrap();
+    assert_eq!(stored.get_heads(), phone.doc.get_heads(), "merged once the other document is stored");
+}

@@ -1,5 +1,7 @@
 //! Server-authored documents that list work: `grid-index` (one per grid, for its
-//! coordinators and medics) and `inbox` (one per user: what they work on now). A phone
+//! coordinators), `medic-index` (one per grid, for its medics: episodes and the
+//! households with an open episode, nothing of deliveries) and `inbox` (one per user:
+//! what they work on now). A phone
 //! opens its list at start and `find()`s every id in it, so all its work is on the phone.
 //! Rows are short and non-sensitive: no names, no health data.
 
@@ -20,6 +22,20 @@ use crate::DocumentId;
 pub struct GridIndex {
     /// Always `"grid-index"`.
     #[ts(type = "\"grid-index\"")]
+    pub kind: Kind,
+    pub schema: u64,
+    pub grid: String,
+    /// Rows by DocumentId.
+    pub docs: BTreeMap<String, SummaryRow>,
+}
+
+/// What a grid's medics may see of its work (DESIGN §9): its episodes, and the
+/// households that have an open episode. Written only by the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct MedicIndex {
+    /// Always `"medic-index"`.
+    #[ts(type = "\"medic-index\"")]
     pub kind: Kind,
     pub schema: u64,
     pub grid: String,
@@ -68,6 +84,7 @@ pub struct SummaryRow {
 }
 
 super::am_json::via_json!(GridIndex);
+super::am_json::via_json!(MedicIndex);
 super::am_json::via_json!(Inbox);
 super::am_json::via_json!(SummaryRow);
 
@@ -88,7 +105,7 @@ pub(crate) fn validate_rows(c: Check<'_>, rows: &BTreeMap<String, SummaryRow>) -
     for (id, row) in rows {
         let field = join("docs", id);
         id.parse::<DocumentId>().map_err(|e| Violation::new(&field, format!("not a DocumentId: {e}")))?;
-        if matches!(row.kind, Kind::GridIndex | Kind::Inbox) {
+        if matches!(row.kind, Kind::GridIndex | Kind::MedicIndex | Kind::Inbox) {
             return Err(Violation::new(join(&field, "kind"), "lists list work, not other lists"));
         }
         c.short_required(&join(&field, "status"), &row.status)?;

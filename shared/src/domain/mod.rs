@@ -2,7 +2,7 @@
 //! functions: no I/O, no clock (callers pass the time), no automerge sync.
 //!
 //! - [`DomainDoc`]: one Rust struct per document kind ([`Household`], [`Task`],
-//!   [`Episode`], [`GridIndex`], [`Inbox`]), read from and written to automerge documents
+//!   [`Episode`], [`GridIndex`], [`MedicIndex`], [`Inbox`]), read from and written to automerge documents
 //!   ([`DomainDoc::hydrate`], [`DomainDoc::reconcile_into`]) and checked against the schema
 //!   ([`DomainDoc::validate`]).
 //! - [`rules`]: who may read ([`may_read`]), create ([`may_create`]) and change
@@ -73,7 +73,7 @@ pub use autosurgeon::ReconcileError;
 pub use check::parse_date;
 pub use episode::{Checkin, CheckinKey, Episode, MedicNote, Person, MAX_SLOTS, MAX_TEMP_C, MIN_TEMP_C};
 pub use household::{Household, Member, MAX_AGE};
-pub use index::{GridIndex, Inbox, SummaryRow};
+pub use index::{GridIndex, Inbox, MedicIndex, SummaryRow};
 pub use limits::DomainLimits;
 pub use names::{
     AlertKind, CareFlag, Category, EpisodeStatus, Kind, Method, Priority, Reason, RiskLevel, RiskPolicy, Role, Symptom,
@@ -98,6 +98,7 @@ pub enum DomainDoc {
     Task(Task),
     Episode(Episode),
     GridIndex(GridIndex),
+    MedicIndex(MedicIndex),
     Inbox(Inbox),
 }
 
@@ -145,6 +146,7 @@ impl DomainDoc {
             Kind::Task => DomainDoc::Task(am_json::from_json(json, "")?),
             Kind::Episode => DomainDoc::Episode(am_json::from_json(json, "")?),
             Kind::GridIndex => DomainDoc::GridIndex(am_json::from_json(json, "")?),
+            Kind::MedicIndex => DomainDoc::MedicIndex(am_json::from_json(json, "")?),
             Kind::Inbox => DomainDoc::Inbox(am_json::from_json(json, "")?),
         }))
     }
@@ -162,6 +164,7 @@ impl DomainDoc {
             DomainDoc::Task(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Episode(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::GridIndex(d) => autosurgeon::reconcile(doc, d),
+            DomainDoc::MedicIndex(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Inbox(d) => autosurgeon::reconcile(doc, d),
         }
     }
@@ -174,6 +177,7 @@ impl DomainDoc {
             DomainDoc::Task(_) => Kind::Task,
             DomainDoc::Episode(_) => Kind::Episode,
             DomainDoc::GridIndex(_) => Kind::GridIndex,
+            DomainDoc::MedicIndex(_) => Kind::MedicIndex,
             DomainDoc::Inbox(_) => Kind::Inbox,
         }
     }
@@ -185,6 +189,7 @@ impl DomainDoc {
             DomainDoc::Task(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Episode(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::GridIndex(d) => (d.kind, d.schema, &d.grid),
+            DomainDoc::MedicIndex(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Inbox(d) => (d.kind, d.schema, &d.grid),
         }
     }
@@ -240,6 +245,7 @@ impl DomainDoc {
             DomainDoc::Task(d) => d.validate_fields(c),
             DomainDoc::Episode(d) => d.validate_fields(c),
             DomainDoc::GridIndex(d) => index::validate_rows(c, &d.docs),
+            DomainDoc::MedicIndex(d) => index::validate_rows(c, &d.docs),
             DomainDoc::Inbox(d) => {
                 c.user("user", &d.user)?;
                 index::validate_rows(c, &d.docs)

@@ -73,6 +73,8 @@ names! {
         Task = "task",
         Episode = "episode",
         GridIndex = "grid-index",
+        /// A grid's episodes and the households with an open episode, for its medics.
+        MedicIndex = "medic-index",
         Inbox = "inbox",
     }
 }
@@ -278,6 +280,7 @@ mod tests {
     #[test]
     fn documented_wire_strings() {
         assert_eq!(Kind::GridIndex.to_string(), "grid-index");
+        assert_eq!(Kind::MedicIndex.to_string(), "medic-index");
         assert_eq!(TaskStatus::PickedUp.to_string(), "picked_up");
         assert_eq!(Method::SelfReport.to_string(), "self");
         assert_eq!(Symptom::ConjunctivalCongestion.to_string(), "conjunctival_congestion");

@@ -11,8 +11,8 @@ use super::{
 };
 use super::{
     AlertFact, AlertKind, CareFlag, Category, Checkin, DomainDoc, Episode, EpisodeStatus, GridIndex, Household, Inbox,
-    Item, Kind, LogEntry, MedicNote, Member, Method, Person, Priority, Reason, Role, SummaryRow, Symptom, Task,
-    TaskStatus,
+    Item, Kind, LogEntry, MedicIndex, MedicNote, Member, Method, Person, Priority, Reason, Role, SummaryRow, Symptom,
+    Task, TaskStatus,
 };
 
 /// Every generated file, by file name (`Task.ts`, …, `constants.ts` with the schema's
@@ -53,6 +53,7 @@ pub fn typescript_bindings() -> Result<BTreeMap<String, String>, ExportError> {
         Checkin,
         MedicNote,
         GridIndex,
+        MedicIndex,
         Inbox,
         SummaryRow,
         DomainDoc,

@@ -10,12 +10,14 @@
 mod cbor;
 mod decode;
 mod encode;
+mod ephemeral;
 mod error;
 mod fields;
 mod message;
 
 pub use decode::decode;
 pub use encode::encode;
+pub use ephemeral::{check_peer_ephemeral, SERVER_EPHEMERAL_KEY};
 pub use error::WireError;
 pub use message::{Message, PeerMetadata, PROTOCOL_VERSION};
 

@@ -162,6 +162,13 @@ pub fn grid_index() -> GridIndex {
     GridIndex { kind: Kind::GridIndex, schema: SCHEMA_VERSION, grid: GRID.into(), docs }
 }
 
+pub fn medic_index() -> MedicIndex {
+    let mut docs = BTreeMap::new();
+    docs.insert(episode_id().to_string(), DomainDoc::Episode(episode()).summary().unwrap().with_address(&household()));
+    docs.insert(household_id().to_string(), DomainDoc::Household(household()).summary().unwrap());
+    MedicIndex { kind: Kind::MedicIndex, schema: SCHEMA_VERSION, grid: GRID.into(), docs }
+}
+
 pub fn inbox() -> Inbox {
     Inbox { kind: Kind::Inbox, schema: SCHEMA_VERSION, grid: GRID.into(), user: VOL.into(), docs: grid_index().docs }
 }
@@ -173,6 +180,7 @@ pub fn samples() -> Vec<DomainDoc> {
         DomainDoc::Task(task()),
         DomainDoc::Episode(episode()),
         DomainDoc::GridIndex(grid_index()),
+        DomainDoc::MedicIndex(medic_index()),
         DomainDoc::Inbox(inbox()),
     ]
 }

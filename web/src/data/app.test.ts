@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { Api, ApiError, type LoginResponse, type MeResponse } from "./api"
-import { App } from "./app"
+import { App, listsFor } from "./app"
 import { COMMUNITY_UTC_OFFSET_MINUTES, communityDate, DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES, setCommunityUtcOffset } from "./domain"
 import { memoryKV, type KV } from "./kv"
 import { saveSession, syncUrl, type Session, type SessionUser } from "./session"
@@ -220,5 +220,18 @@ describe("App community time", () => {
     online.value = false
     makeApp(kv, { me } as unknown as Api, online)
     expect(COMMUNITY_UTC_OFFSET_MINUTES).toBe(-300)
+  })
+})
+
+describe("listsFor", () => {
+  const grids = [{ id: "g1", name: "一网格", risk_level: "low" as const, index: "automerge:grid", medic_index: "automerge:medic" }]
+  const session = (role: SessionUser["role"]): Session =>
+    ({ token: "t", expires_at: NOW / 1000 + 3600, user: { ...COORD, role }, inbox: "automerge:inbox", grids })
+
+  it("gives coordinators the grid index, medics the medic index, volunteers their inbox", () => {
+    expect(listsFor(session("coordinator"))).toEqual(["automerge:grid"])
+    expect(listsFor(session("admin"))).toEqual(["automerge:grid"])
+    expect(listsFor(session("medic"))).toEqual(["automerge:medic"])
+    expect(listsFor(session("volunteer"))).toEqual(["automerge:inbox"])
   })
 })

@@ -47,10 +47,14 @@ export interface AppDeps {
 
 type Listener = (s: AppState) => void
 
-/** The list documents a user opens: their inbox, or the indexes of the grids they oversee. */
+/**
+ * The list documents a user opens: their inbox, or the indexes of the grids they oversee.
+ * Medics may not read a grid index (it lists deliveries): they open the medic index.
+ */
 export function listsFor(s: Session): string[] {
   if (s.user.role === "volunteer") return s.inbox ? [s.inbox] : []
-  return (s.grids ?? []).map(g => g.index).filter((x): x is string => !!x)
+  const medic = s.user.role === "medic"
+  return (s.grids ?? []).map(g => (medic ? g.medic_index : g.index)).filter((x): x is string => !!x)
 }
 
 function defaultStore(s: Session, kv: KV, online: boolean) {

@@ -11,13 +11,16 @@ export interface SessionUser {
 
 export type RiskLevel = "low" | "medium" | "high"
 
-/** A grid as `GET /api/me` lists it (volunteers get no `index`). */
+/** A grid as `GET /api/me` lists it (volunteers get no `index` and no `medic_index`). */
 export interface GridInfo {
   id: string
   name: string
   risk_level: RiskLevel
   policy?: { checkins_per_day: number; contactless: boolean }
+  /** The grid index: every delivery, episode and household (coordinators, admins). */
   index?: string
+  /** The medic index: episodes and the households with an open episode (medics). */
+  medic_index?: string
 }
 
 /**

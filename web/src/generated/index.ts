@@ -13,6 +13,7 @@ export * from "./Inbox";
 export * from "./Item";
 export * from "./Kind";
 export * from "./LogEntry";
+export * from "./MedicIndex";
 export * from "./MedicNote";
 export * from "./Member";
 export * from "./Method";

@@ -8,16 +8,16 @@
 //! | role | reads |
 //! |---|---|
 //! | admin | everything |
-//! | coordinator | every household, task, episode and grid index of their grids; their own inbox |
-//! | medic | episodes and grid indexes of their grids; a household of their grid only when the server says an open episode refers to it; their own inbox; never tasks |
-//! | volunteer | a task or episode assigned to them while it is open; a household only while they have open assigned work referring to it; their own inbox; never a grid index |
+//! | coordinator | every household, task, episode, grid index and medic index of their grids; their own inbox |
+//! | medic | episodes and medic indexes of their grids; a household of their grid only when the server says an open episode refers to it; their own inbox; never tasks, never a grid index (it lists deliveries) |
+//! | volunteer | a task or episode assigned to them while it is open; a household only while they have open assigned work referring to it; their own inbox; never an index |
 //!
 //! An inbox is read by its owner and admins only, coordinators included.
 //!
 //! # Creating ([`may_create`])
 //!
 //! Admins create households, tasks and episodes in any grid; coordinators in their grids;
-//! medics and volunteers create nothing. Nobody creates a `grid-index` or `inbox` through
+//! medics and volunteers create nothing. Nobody creates a `grid-index`, `medic-index` or `inbox` through
 //! sync: the server writes those itself, without [`check_change`]. A new task must be
 //! `created_by` its creator, start `new` or `assigned`, and carry no `created_at` in the
 //! future; a new episode starts `active` with no check-ins or notes and not erased.
@@ -145,19 +145,21 @@ pub fn may_read(actor: &Actor<'_>, facts: &DocFacts, assigned_to_household: bool
         Role::Admin => true,
         Role::Coordinator => match facts.kind {
             Kind::Inbox => own_inbox,
-            Kind::Household | Kind::Task | Kind::Episode | Kind::GridIndex => actor.in_grid(&facts.grid),
+            Kind::Household | Kind::Task | Kind::Episode | Kind::GridIndex | Kind::MedicIndex => {
+                actor.in_grid(&facts.grid)
+            }
         },
         Role::Medic => match facts.kind {
             Kind::Inbox => own_inbox,
-            Kind::Episode | Kind::GridIndex => actor.in_grid(&facts.grid),
+            Kind::Episode | Kind::MedicIndex => actor.in_grid(&facts.grid),
             Kind::Household => actor.in_grid(&facts.grid) && assigned_to_household,
-            Kind::Task => false,
+            Kind::Task | Kind::GridIndex => false,
         },
         Role::Volunteer => match facts.kind {
             Kind::Inbox => own_inbox,
             Kind::Task | Kind::Episode => assigned_open,
             Kind::Household => assigned_to_household,
-            Kind::GridIndex => false,
+            Kind::GridIndex | Kind::MedicIndex => false,
         },
     }
 }
@@ -249,6 +251,7 @@ fn check_header(actor: &Actor<'_>, before: &DomainDoc, after: &DomainDoc) -> Res
         DomainDoc::Task(x) => x.schema,
         DomainDoc::Episode(x) => x.schema,
         DomainDoc::GridIndex(x) => x.schema,
+        DomainDoc::MedicIndex(x) => x.schema,
         DomainDoc::Inbox(x) => x.schema,
     };
     if schema(before) != schema(after) {

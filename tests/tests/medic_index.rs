@@ -1,0 +1,82 @@
+//! Medics and deliveries (issue 9, item 7): a medic may not read deliveries, so may not
+//! read the grid index that lists them (address, category, status, assignee and due of
+//! every task). Medics open their grid's medic index instead: its episodes, and the
+//! households with an open episode — nothing else.
+
+use linli_tests::domain::{create, episode, household, now_ms, set, task};
+use linli_tests::outcome::{fetch, push_change, wait_for_doc, Outcome};
+use linli_tests::server::{ALICE, BOB, DAVE};
+use linli_tests::{api, Community, TestPeer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+fn rows(index: &Value) -> Vec<(String, Value)> {
+    index["docs"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow::Result<()> {
+    let c = Community::start(&["--index-flush-ms", "50"]).await?;
+    let (ta, alice_id) = c.login_full(ALICE).await?;
+    let (_, bob_id) = c.login_full(BOB).await?;
+    let (td, _) = c.login_full(DAVE).await?;
+
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&c.server.ws_url(&ta)).await?;
+    let observed = create(&mut alice, household("g1", "401"));
+    let delivered_to = create(&mut alice, household("g1", "402"));
+    let e = create(&mut alice, episode("g1", &observed, Some(&bob_id)));
+    let t = create(&mut alice, task("g1", &delivered_to, Some(&bob_id), &alice_id));
+    alice.sync_all(T).await?;
+
+    // Dave's /api/me names his grid's medic index; the grid index is closed to him.
+    let me = api::me(&c.server, &td).await?;
+    let g1 = me["grids"].as_array().and_then(|g| g.iter().find(|g| g["id"] == "g1")).cloned().unwrap_or_default();
+    let medic_index = api::doc_id(&g1["medic_index"])?;
+    let grid_index = api::index_of(&c.server, &ta, "g1").await?;
+    assert!(!fetch(&c.server.ws_url(&td), &grid_index, T).await?.available(), "a medic read the grid index");
+
+    let dave_url = c.server.ws_url(&td);
+    let (es, hs) = (e.to_string(), observed.to_string());
+    let index =
+        wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&es).is_some() && v["docs"].get(&hs).is_some())
+            .await?;
+    assert_eq!(index["kind"], "medic-index");
+    for (id, row) in rows(&index) {
+        assert_ne!(row["kind"], "task", "a delivery in the medic index: {id} {row}");
+        assert_ne!(id, t.to_string(), "the task is listed");
+        assert_ne!(id, delivered_to.to_string(), "a household without an episode is listed: {row}");
+    }
+    assert_eq!(rows(&index).len(), 2, "the episode and its household: {index}");
+    assert!(index["docs"][&es]["title"].as_str().is_some_and(|t| t.contains("401")), "{}", index["docs"][&es]);
+    // Dave reads what the index lists, and not the task.
+    let dave_reads = |id| fetch(&dave_url, id, T);
+    assert!(dave_reads(&e).await?.available() && dave_reads(&observed).await?.available());
+    assert!(!dave_reads(&t).await?.available(), "a medic read a delivery");
+
+    // A second person of the household is observed too; the first episode closes: the
+    // household stays listed (an episode there is still open), the closed row loses the
+    // address. When the second closes too, the household leaves the medic index.
+    let e2 = create(&mut alice, episode("g1", &observed, Some(&bob_id)));
+    assert_eq!(push_change(&mut alice, &e2, T).await?, Outcome::Accepted);
+    let e2s = e2.to_string();
+    wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&e2s).is_some()).await?;
+    close(&mut alice, &e).await?;
+    let index = wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"][&es]["status"] == "closed").await?;
+    assert!(index["docs"].get(&hs).is_some(), "the household left while an episode there is open");
+    let row = &index["docs"][&es];
+    assert!(row["title"].as_str().is_some_and(|t| !t.contains("401")), "the address of a closed episode: {row}");
+    close(&mut alice, &e2).await?;
+    let index = wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&hs).is_none()).await?;
+    assert_eq!(index["docs"][&es]["status"], "closed", "recently closed work stays listed");
+    Ok(())
+}
+
+async fn close(alice: &mut TestPeer, e: &linli_shared::DocumentId) -> anyhow::Result<()> {
+    set(alice, e, "status", json!("closed"));
+    set(alice, e, "closed_at", json!(now_ms()));
+    anyhow::ensure!(push_change(alice, e, T).await? == Outcome::Accepted, "closing {e}");
+    Ok(())
+}
