@@ -169,6 +169,8 @@ pub struct ServeArgs {
     pub compact_after_chunks: Option<usize>,
     #[arg(long, env = "LINLI_MAX_CONNECTIONS_PER_USER")]
     pub max_connections_per_user: Option<usize>,
+    #[arg(long, env = "LINLI_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     #[arg(long, env = "LINLI_MAX_MESSAGES_PER_SEC")]
     pub max_messages_per_sec: Option<u32>,
     #[arg(long, env = "LINLI_MESSAGE_BURST")]
@@ -245,6 +247,7 @@ impl ServeArgs {
             max_batch,
             compact_after_chunks,
             max_connections_per_user,
+            max_connections,
             max_messages_per_sec,
             message_burst,
             outbound_queue,
@@ -442,7 +445,24 @@ async fn restore(
     }
 }
 
+/// Every socket costs the server file descriptors (two: the connection and the handle that
+/// can cut off a peer that stops reading), and so does the store: a community's phones
+/// must not exhaust the soft limit (often 1024) while the hard limit allows far more.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let Some(hard) = limit.maximum {
+        if limit.current.is_some_and(|soft| soft < hard) {
+            match setrlimit(Resource::Nofile, Rlimit { current: Some(hard), maximum: Some(hard) }) {
+                Ok(()) => tracing::info!(open_files = hard, "raised the open-files limit"),
+                Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+            }
+        }
+    }
+}
+
 async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let metrics = Arc::new(Metrics::new());
     let engine =
         crate::store::open_for_writing(&settings.engine(data), &settings.open_options(metrics.clone())).await?;

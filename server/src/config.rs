@@ -45,6 +45,9 @@ pub struct Settings {
     pub max_batch: usize,
     pub compact_after_chunks: usize,
     pub max_connections_per_user: usize,
+    /// Sync connections in all, at most; 0: as many as the open-files limit allows (each
+    /// costs two descriptors; 512 are kept for the store and the HTTP API).
+    pub max_connections: usize,
     pub max_messages_per_sec: u32,
     pub message_burst: u32,
     pub outbound_queue: usize,
@@ -130,6 +133,7 @@ impl Default for Settings {
             max_batch: 256,
             compact_after_chunks: 64,
             max_connections_per_user: 16,
+            max_connections: 0,
             max_messages_per_sec: 500,
             message_burst: 5_000,
             outbound_queue: 4_096,
@@ -316,6 +320,10 @@ impl Settings {
                 reference_retry: Duration::from_millis(self.reference_retry_ms),
             },
             max_connections_per_user: self.max_connections_per_user,
+            max_connections: match self.max_connections {
+                0 => crate::sync::hub::connections_the_fd_limit_allows(),
+                n => n,
+            },
             store_retry: Duration::from_secs(self.store_retry_secs),
         }
     }

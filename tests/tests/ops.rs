@@ -295,3 +295,35 @@ async fn the_storage_id_survives_a_restart() -> anyhow::Result<()> {
     assert_ne!(storage3, storage1);
     Ok(())
 }
+
+/// The server holds as many sockets as `max_connections` (by default as many as its
+/// open-files limit leaves room for); one more is refused with 503 `busy`, before it can
+/// exhaust the descriptors the store needs — and the sockets already open keep working.
+#[tokio::test]
+async fn connections_beyond_max_connections_are_refused_busy() -> anyhow::Result<()> {
+    let c = Community::start(&["--max-connections", "2"]).await?;
+    let (ta, tb) = (c.token(ALICE).await?, c.token(BOB).await?);
+    let mut first = TestPeer::new("first");
+    first.connect(&c.server.ws_url(&ta)).await?;
+    let mut second = TestPeer::new("second");
+    second.connect(&c.server.ws_url(&tb)).await?;
+    let mut third = TestPeer::new("third");
+    let err = third.connect(&c.server.ws_url(&ta)).await.expect_err("a third socket was accepted");
+    assert!(format!("{err:#}").contains("503"), "{err:#}");
+    assert_eq!(c.server.metric("linli_auth_failures_total{code=\"server_full\"}").await?, 1.0);
+    let id = create(&mut first, household("g1", "701"));
+    first.sync_all(Duration::from_secs(15)).await?;
+    assert!(!first.docs[&id].unavailable);
+    // One leaves: there is room again.
+    second.disconnect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = TestPeer::new("again");
+        if again.connect(&c.server.ws_url(&tb)).await.is_ok() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no room after a socket closed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

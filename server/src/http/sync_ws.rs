@@ -32,6 +32,10 @@ pub async fn upgrade(
             ApiError::TooManyConnections
         }
         crate::sync::hub::ConnectError::StoreDown => ApiError::StoreDown(e.to_string()),
+        crate::sync::hub::ConnectError::ServerFull(_) => {
+            state.metrics.auth_failures.get_or_create(&crate::metrics::CodeLabel { code: "server_full" }).inc();
+            ApiError::Busy
+        }
     })?;
     let socket = req.conn_data::<SocketControl>().cloned();
     let max = state.session.wire.max_frame_bytes;

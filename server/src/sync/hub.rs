@@ -40,6 +40,8 @@ pub struct HubSettings {
     pub max_docs_in_memory: usize,
     pub actors: ActorSettings,
     pub max_connections_per_user: usize,
+    /// Sync connections in all, at most.
+    pub max_connections: usize,
     /// While the store fails, how often the hub tries to bring it back.
     pub store_retry: Duration,
 }
@@ -50,9 +52,17 @@ impl Default for HubSettings {
             max_docs_in_memory: 10_000,
             actors: ActorSettings::default(),
             max_connections_per_user: 16,
+            max_connections: 10_000,
             store_retry: Duration::from_secs(2),
         }
     }
+}
+
+/// How many sync connections the open-files limit leaves room for: each costs two
+/// descriptors, and 512 are kept for the store, the HTTP API and logs.
+pub fn connections_the_fd_limit_allows() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1 << 20);
+    usize::try_from(limit.saturating_sub(512) / 2).unwrap_or(usize::MAX).max(64)
 }
 
 /// What every phone is told while the store fails.
@@ -144,6 +154,8 @@ pub enum ConnectError {
     TooManyConnections(usize),
     #[error("{STORE_DOWN}")]
     StoreDown,
+    #[error("the server has as many connections as it can hold ({0}); try again in a moment")]
+    ServerFull(usize),
 }
 
 impl Hub {
@@ -221,6 +233,9 @@ impl Hub {
             return Err(ConnectError::StoreDown);
         }
         let maps = self.maps.lock();
+        if maps.conns.len() + maps.pending.len() >= self.settings.max_connections {
+            return Err(ConnectError::ServerFull(self.settings.max_connections));
+        }
         let n = maps.conns.values().filter(|c| c.handle.user() == user).count()
             + maps.pending.values().filter(|p| p.user == user).count();
         if n >= self.settings.max_connections_per_user {
