@@ -7,6 +7,7 @@
 pub mod domain;
 pub mod ids;
 pub mod limits;
+pub mod sync_guard;
 pub mod wire;
 
 pub use ids::{DocumentId, IdError, PeerId, StorageId};

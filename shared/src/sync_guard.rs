@@ -1,0 +1,182 @@
+//! Checks an Automerge sync message from a peer before Automerge answers it. Automerge
+//! 0.12 trusts the `have` part of a message when it generates the reply: a Bloom filter
+//! that claims entries but has no bits divides by zero (a panic in
+//! `generate_sync_message`, which the server runs outside `catch_unwind`), one that
+//! claims four billion probes allocates 16 GiB for each change it tests, and every
+//! `have` is tested against every change of the document. Automerge itself always sends
+//! one `have` with 7 probes and 10 bits per entry; [`check_sync_message`] refuses the
+//! shapes it never sends, so a message can only cost what its size says.
+//!
+//! Found by the `sync_message` fuzz target (fixture
+//! `shared/tests/fuzz_fixtures/sync_message/crash-bloom-without-bits`).
+//!
+//! ```
+//! use automerge::sync::Message;
+//! use linli_shared::sync_guard::{check_sync_message, SyncMessageError};
+//!
+//! // Version 0x42, no heads, no needs, one `have` with no last-sync heads and a Bloom
+//! // filter of 1 entry, 0 bits per entry, 7 probes and no bits; no changes.
+//! let bytes = [0x42, 0, 0, 1, 0, 3, 1, 0, 7, 0];
+//! let message = Message::decode(&bytes).unwrap();
+//! assert!(matches!(check_sync_message(&message), Err(SyncMessageError::BadBloomFilter(_))));
+//! ```
+
+use automerge::sync::Message;
+
+/// Most `have` entries in one sync message. Automerge sends at most one.
+pub const MAX_SYNC_HAVES: usize = 8;
+
+/// Most probes a `have` Bloom filter may ask for. Automerge uses 7.
+pub const MAX_BLOOM_PROBES: u64 = 32;
+
+/// A sync message that Automerge decodes but must not be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncMessageError {
+    #[error("{count} `have` entries; at most {max} are accepted")]
+    TooManyHaves {
+        /// How many the message has.
+        count: usize,
+        /// [`MAX_SYNC_HAVES`].
+        max: usize,
+    },
+    #[error("bad Bloom filter: {0}")]
+    BadBloomFilter(&'static str),
+}
+
+/// Refuses a sync message whose `have` part Automerge cannot safely answer (see the
+/// module docs). Run it after `Message::decode` and before the message reaches the
+/// document: the server treats a refusal like a corrupt message.
+///
+/// # Errors
+///
+/// What is wrong with the message.
+pub fn check_sync_message(message: &Message) -> Result<(), SyncMessageError> {
+    if message.have.len() > MAX_SYNC_HAVES {
+        return Err(SyncMessageError::TooManyHaves { count: message.have.len(), max: MAX_SYNC_HAVES });
+    }
+    for have in &message.have {
+        check_bloom(&have.bloom.to_bytes())?;
+    }
+    Ok(())
+}
+
+/// Checks an encoded Bloom filter: empty (no entries), or entries, bits per entry and
+/// probes as LEB128 numbers followed by the bits.
+fn check_bloom(bytes: &[u8]) -> Result<(), SyncMessageError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut rest = bytes;
+    let mut next = || leb128(&mut rest).ok_or(SyncMessageError::BadBloomFilter("truncated header"));
+    let (entries, bits_per_entry, probes) = (next()?, next()?, next()?);
+    if entries == 0 {
+        return Ok(());
+    }
+    if bits_per_entry == 0 || rest.is_empty() {
+        return Err(SyncMessageError::BadBloomFilter("entries without bits"));
+    }
+    if probes == 0 || probes > MAX_BLOOM_PROBES {
+        return Err(SyncMessageError::BadBloomFilter("number of probes out of range"));
+    }
+    Ok(())
+}
+
+/// Reads one unsigned LEB128 number of at most 64 bits.
+fn leb128(input: &mut &[u8]) -> Option<u64> {
+    let mut value: u64 = 0;
+    for (i, &byte) in input.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            *input = &input[i + 1..];
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use automerge::sync::{State, SyncDoc};
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, Automerge};
+
+    /// A sync message with `haves` copies of one `have` whose Bloom filter is `bloom`.
+    fn message(haves: u8, bloom: &[u8]) -> Message {
+        let mut bytes = vec![0x42, 0, 0, haves];
+        for _ in 0..haves {
+            bytes.push(0);
+            bytes.push(u8::try_from(bloom.len()).unwrap());
+            bytes.extend(bloom);
+        }
+        bytes.push(0);
+        Message::decode(&bytes).unwrap()
+    }
+
+    fn doc_with_changes(n: usize) -> Automerge {
+        let mut doc = AutoCommit::new();
+        for i in 0..n {
+            doc.put(automerge::ROOT, "n", i as i64).unwrap();
+            doc.commit();
+        }
+        doc.document().clone()
+    }
+
+    #[test]
+    fn what_automerge_sends_passes() {
+        let ours = doc_with_changes(3);
+        let mut theirs = ours.fork();
+        let mut state = State::new();
+        // A peer with changes we lack sends a real Bloom filter of its changes.
+        theirs.merge(&mut doc_with_changes(2)).unwrap();
+        let msg = theirs.generate_sync_message(&mut state).unwrap();
+        assert!(!msg.have.is_empty());
+        check_sync_message(&msg).unwrap();
+        check_sync_message(&message(1, &[])).unwrap();
+        check_sync_message(&message(1, &[0, 10, 7])).unwrap();
+        check_sync_message(&message(1, &[2, 10, 7, 0xff, 0xff, 0xff])).unwrap();
+    }
+
+    #[test]
+    fn bloom_filters_automerge_cannot_answer_are_refused() {
+        for bloom in [
+            &[1, 0, 7][..],
+            &[1, 10, 0, 0xff, 0xff],
+            &[1, 10, 33, 0xff, 0xff],
+            &[1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0xff, 0xff],
+        ] {
+            assert!(
+                matches!(check_sync_message(&message(1, bloom)), Err(SyncMessageError::BadBloomFilter(_))),
+                "{bloom:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_filter_without_bits_panics_automerge_and_is_refused() {
+        // What the check stands in front of: Automerge answering it divides by zero.
+        let doc = doc_with_changes(1);
+        let msg = message(1, &[1, 0, 7]);
+        let mut state = State::new();
+        let mut fork = doc.clone();
+        fork.receive_sync_message(&mut state, msg.clone()).unwrap();
+        let answered =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fork.generate_sync_message(&mut state)));
+        assert!(answered.is_err());
+        assert!(check_sync_message(&msg).is_err());
+    }
+
+    #[test]
+    fn many_haves_are_refused() {
+        check_sync_message(&message(8, &[])).unwrap();
+        assert_eq!(check_sync_message(&message(9, &[])), Err(SyncMessageError::TooManyHaves { count: 9, max: 8 }));
+    }
+
+    #[test]
+    fn leb128_reads_multibyte_numbers_and_refuses_overlong_ones() {
+        assert_eq!(leb128(&mut &[0xe5, 0x8e, 0x26][..]), Some(624_485));
+        assert_eq!(leb128(&mut &[0x80][..]), None);
+        assert_eq!(leb128(&mut &[0xff; 11][..]), None);
+    }
+}
