@@ -5,6 +5,7 @@
 //! part can be tested in isolation and fuzzed.
 
 pub mod domain;
+pub mod fuzz;
 pub mod ids;
 pub mod limits;
 pub mod sync_guard;
