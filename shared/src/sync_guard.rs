@@ -7,8 +7,14 @@
 //! one `have` with 7 probes and 10 bits per entry; [`check_sync_message`] refuses the
 //! shapes it never sends, so a message can only cost what its size says.
 //!
-//! Found by the `sync_message` fuzz target (fixture
-//! `shared/tests/fuzz_fixtures/sync_message/crash-bloom-without-bits`).
+//! The changes of a message are Automerge chunks. Automerge-repo clients send changes
+//! (plain or compressed) and whole documents; Automerge 0.12 also reads *bundles*, whose
+//! columns it expands before checking them: a 1 KiB bundle whose delta-encoded column
+//! claims four billion entries made it allocate 4 GiB and more (an abort, not a panic that
+//! `catch_unwind` could stop). Only the three chunk types clients send are accepted.
+//!
+//! Both found by the `sync_message` fuzz target (fixtures `crash-bloom-without-bits` and
+//! `oom-bundle-delta-column` in `shared/tests/fuzz_fixtures/sync_message/`).
 //!
 //! ```
 //! use automerge::sync::Message;
@@ -41,7 +47,17 @@ pub enum SyncMessageError {
     },
     #[error("bad Bloom filter: {0}")]
     BadBloomFilter(&'static str),
+    /// A chunk of a type clients never send in sync (a bundle: type 3).
+    #[error("chunks of type {0} are not accepted in sync messages")]
+    ChunkType(u8),
+    #[error("malformed chunk: {0}")]
+    BadChunk(&'static str),
 }
+
+/// The magic bytes that open every Automerge chunk.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// The chunk types clients send: a document, a change, a compressed change.
+const CLIENT_CHUNK_TYPES: [u8; 3] = [0, 1, 2];
 
 /// Refuses a sync message whose `have` part Automerge cannot safely answer (see the
 /// module docs). Run it after `Message::decode` and before the message reaches the
@@ -56,6 +72,28 @@ pub fn check_sync_message(message: &Message) -> Result<(), SyncMessageError> {
     }
     for have in &message.have {
         check_bloom(&have.bloom.to_bytes())?;
+    }
+    message.changes.iter().try_for_each(check_chunk_types)
+}
+
+/// Walks the chunks of one entry of a message's changes (one chunk, or several one after
+/// the other): magic, checksum, type, LEB128 length, data.
+fn check_chunk_types(entry: &[u8]) -> Result<(), SyncMessageError> {
+    let mut rest = entry;
+    while !rest.is_empty() {
+        let (Some(magic), Some(&kind)) = (rest.get(..4), rest.get(8)) else {
+            return Err(SyncMessageError::BadChunk("truncated header"));
+        };
+        if magic != CHUNK_MAGIC {
+            return Err(SyncMessageError::BadChunk("no magic bytes"));
+        }
+        if !CLIENT_CHUNK_TYPES.contains(&kind) {
+            return Err(SyncMessageError::ChunkType(kind));
+        }
+        let mut body = &rest[9..];
+        let len = leb128(&mut body).ok_or(SyncMessageError::BadChunk("truncated header"))?;
+        let len = usize::try_from(len).ok().filter(|&len| len <= body.len());
+        rest = &body[len.ok_or(SyncMessageError::BadChunk("truncated chunk"))?..];
     }
     Ok(())
 }
@@ -165,6 +203,34 @@ mod tests {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fork.generate_sync_message(&mut state)));
         assert!(answered.is_err());
         assert!(check_sync_message(&msg).is_err());
+    }
+
+    #[test]
+    fn clients_chunks_pass_and_bundles_are_refused() {
+        let mut doc = AutoCommit::new();
+        doc.put(automerge::ROOT, "a", 1).unwrap();
+        doc.commit();
+        let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let bytes = [doc.save(), change.clone(), [change.clone(), doc.save_after(&[])].concat()];
+        for chunks in bytes {
+            let mut msg = message(0, &[]);
+            msg.changes = vec![chunks].into();
+            check_sync_message(&msg).unwrap();
+        }
+        let mut bundle = change.clone();
+        bundle[8] = 3;
+        let mut garbage = change.clone();
+        garbage[0] = 0;
+        let mut msg = message(0, &[]);
+        for (chunks, error) in [
+            (bundle, SyncMessageError::ChunkType(3)),
+            (garbage, SyncMessageError::BadChunk("no magic bytes")),
+            (change[..change.len() - 1].to_vec(), SyncMessageError::BadChunk("truncated chunk")),
+            (change[..6].to_vec(), SyncMessageError::BadChunk("truncated header")),
+        ] {
+            msg.changes = vec![chunks].into();
+            assert_eq!(check_sync_message(&msg), Err(error));
+        }
     }
 
     #[test]

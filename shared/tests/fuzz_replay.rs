@@ -94,3 +94,12 @@ fn sync_message_crash_bloom_without_bits_is_refused_before_automerge_answers_it(
     let outcome = fuzz::sync_message(&fixture("sync_message", "crash-bloom-without-bits"));
     assert_eq!(outcome, SyncOutcome::Guarded(SyncMessageError::BadBloomFilter("entries without bits")));
 }
+
+#[test]
+fn sync_message_oom_bundle_delta_column_is_refused_before_automerge_expands_it() {
+    // Found after 7.4 million executions: 927 bytes carrying bundle chunks whose
+    // delta-encoded column claims billions of entries. Automerge allocated 4 GiB for it
+    // inside `receive_sync_message`: an abort, which `catch_unwind` cannot stop.
+    let outcome = fuzz::sync_message(&fixture("sync_message", "oom-bundle-delta-column"));
+    assert_eq!(outcome, SyncOutcome::Guarded(SyncMessageError::ChunkType(3)));
+}
