@@ -13,8 +13,13 @@
 //! claims four billion entries made it allocate 4 GiB and more (an abort, not a panic that
 //! `catch_unwind` could stop). Only the three chunk types clients send are accepted.
 //!
-//! Both found by the `sync_message` fuzz target (fixtures `crash-bloom-without-bits` and
-//! `oom-bundle-delta-column` in `shared/tests/fuzz_fixtures/sync_message/`).
+//! A `need` list that names one of the document's changes twice makes the reply panic
+//! too (an `unwrap` on a missing dependency while Automerge bundles the changes asked
+//! for); Automerge never repeats a hash in `need` or `heads`, so neither may a peer.
+//!
+//! All three found by the `sync_message` fuzz target (fixtures `crash-bloom-without-bits`,
+//! `oom-bundle-delta-column` and `crash-need-twice` in
+//! `shared/tests/fuzz_fixtures/sync_message/`).
 //!
 //! ```
 //! use automerge::sync::Message;
@@ -52,6 +57,9 @@ pub enum SyncMessageError {
     ChunkType(u8),
     #[error("malformed chunk: {0}")]
     BadChunk(&'static str),
+    /// `heads` or `need` names a change more than once.
+    #[error("`{0}` names a change more than once")]
+    RepeatedHash(&'static str),
 }
 
 /// The magic bytes that open every Automerge chunk.
@@ -72,6 +80,14 @@ pub fn check_sync_message(message: &Message) -> Result<(), SyncMessageError> {
     }
     for have in &message.have {
         check_bloom(&have.bloom.to_bytes())?;
+    }
+    for (field, hashes) in [("heads", &message.heads), ("need", &message.need)] {
+        let mut sorted = hashes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != hashes.len() {
+            return Err(SyncMessageError::RepeatedHash(field));
+        }
     }
     message.changes.iter().try_for_each(check_chunk_types)
 }
@@ -161,6 +177,14 @@ mod tests {
         doc.document().clone()
     }
 
+    /// Whether Automerge panics answering `msg` after taking it into a copy of `doc`.
+    fn reply_panics(doc: &Automerge, msg: &Message) -> bool {
+        let mut state = State::new();
+        let mut fork = doc.clone();
+        fork.receive_sync_message(&mut state, msg.clone()).unwrap();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fork.generate_sync_message(&mut state))).is_err()
+    }
+
     #[test]
     fn what_automerge_sends_passes() {
         let ours = doc_with_changes(3);
@@ -194,14 +218,8 @@ mod tests {
     #[test]
     fn a_filter_without_bits_panics_automerge_and_is_refused() {
         // What the check stands in front of: Automerge answering it divides by zero.
-        let doc = doc_with_changes(1);
         let msg = message(1, &[1, 0, 7]);
-        let mut state = State::new();
-        let mut fork = doc.clone();
-        fork.receive_sync_message(&mut state, msg.clone()).unwrap();
-        let answered =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fork.generate_sync_message(&mut state)));
-        assert!(answered.is_err());
+        assert!(reply_panics(&doc_with_changes(1), &msg));
         assert!(check_sync_message(&msg).is_err());
     }
 
@@ -231,6 +249,20 @@ mod tests {
             msg.changes = vec![chunks].into();
             assert_eq!(check_sync_message(&msg), Err(error));
         }
+    }
+
+    #[test]
+    fn a_hash_needed_twice_panics_automerge_and_is_refused() {
+        let doc = doc_with_changes(1);
+        let head = doc.get_heads()[0];
+        let mut msg = message(0, &[]);
+        msg.need = vec![head, head];
+        assert!(reply_panics(&doc, &msg));
+        assert_eq!(check_sync_message(&msg), Err(SyncMessageError::RepeatedHash("need")));
+        msg.need = vec![head];
+        check_sync_message(&msg).unwrap();
+        msg.heads = vec![head, head];
+        assert_eq!(check_sync_message(&msg), Err(SyncMessageError::RepeatedHash("heads")));
     }
 
     #[test]

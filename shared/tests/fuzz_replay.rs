@@ -103,3 +103,12 @@ fn sync_message_oom_bundle_delta_column_is_refused_before_automerge_expands_it()
     let outcome = fuzz::sync_message(&fixture("sync_message", "oom-bundle-delta-column"));
     assert_eq!(outcome, SyncOutcome::Guarded(SyncMessageError::ChunkType(3)));
 }
+
+#[test]
+fn sync_message_crash_need_twice_is_refused_before_automerge_answers_it() {
+    // Found after 11.6 million executions: a sync message without changes whose `need`
+    // names the stored document's head twice. Automerge accepted it, then panicked (an
+    // `unwrap` on a missing dependency) generating the reply, outside `catch_unwind`.
+    let outcome = fuzz::sync_message(&fixture("sync_message", "crash-need-twice"));
+    assert_eq!(outcome, SyncOutcome::Guarded(SyncMessageError::RepeatedHash("need")));
+}
