@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use linli_shared::fuzz::{self, Reading, SyncOutcome};
+use linli_shared::fuzz::{self, Load, Reading, SyncOutcome};
 use linli_shared::sync_guard::SyncMessageError;
 use linli_shared::WireError;
 
@@ -77,11 +77,11 @@ fn hydrate_fixtures_read_as_documents_or_violations() {
     for (name, input) in fixtures("hydrate") {
         let outcome = fuzz::hydrate(&input);
         if name.starts_with("seed-") {
-            let reading = if name.ends_with(".json") { &outcome.json } else { &outcome.loaded };
+            let reading = if name.ends_with(".json") { outcome.json.as_ref() } else { outcome.loaded.reading() };
             assert!(matches!(reading, Some(Reading::Valid(_))), "{name}: {outcome:?}");
         }
         if name.ends_with(".chunk") {
-            assert!(matches!(outcome.incremental, Some(Reading::Valid(_))), "{name}: {outcome:?}");
+            assert!(matches!(outcome.incremental.reading(), Some(Reading::Valid(_))), "{name}: {outcome:?}");
         }
     }
 }
@@ -111,4 +111,15 @@ fn sync_message_crash_need_twice_is_refused_before_automerge_answers_it() {
     // `unwrap` on a missing dependency) generating the reply, outside `catch_unwind`.
     let outcome = fuzz::sync_message(&fixture("sync_message", "crash-need-twice"));
     assert_eq!(outcome, SyncOutcome::Guarded(SyncMessageError::RepeatedHash("need")));
+}
+
+#[test]
+fn hydrate_crash_load_unpack_unwrap_is_caught_where_the_server_catches_it() {
+    // Found after 11.4 million executions: a malformed saved document on which
+    // `Automerge::load` panics (an `unwrap` in its column decoder) instead of returning an
+    // error. The server loads stored documents and applies a peer's chunks under
+    // `catch_unwind`; the target does the same, and reading never starts.
+    let outcome = fuzz::hydrate(&fixture("hydrate", "crash-load-unpack-unwrap"));
+    assert_eq!(outcome.loaded, Load::Panicked);
+    assert_eq!(outcome.json, None);
 }

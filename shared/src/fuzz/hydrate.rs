@@ -3,21 +3,49 @@
 //! API and the TypeScript types use. Whatever the bytes, reading ends in a document or a
 //! [`Violation`]; a document is then validated, summarised and its alerts computed, as
 //! the server's projections do.
+//!
+//! Automerge 0.12 panics loading some malformed documents (an `unwrap` in its column
+//! decoder, found by this target: fixture `crash-load-unpack-unwrap`). The server loads
+//! stored documents and applies a peer's chunks under `catch_unwind`, so the loading runs
+//! inside [`boundary`] here too; reading the loaded document does not.
 
 use automerge::Automerge;
 use serde_json::Value as Json;
 
+use super::boundary;
 use crate::domain::{DomainDoc, DomainLimits, Violation};
 
 /// What reading one input gave, for each way of reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HydrateOutcome {
-    /// `Automerge::load`: `None` if Automerge refused the bytes, else the reading.
-    pub loaded: Option<Reading>,
-    /// `Automerge::load_incremental` into an empty document: `None` if refused.
-    pub incremental: Option<Reading>,
+    /// `Automerge::load`, then the reading.
+    pub loaded: Load,
+    /// `Automerge::load_incremental` into an empty document, then the reading.
+    pub incremental: Load,
     /// The bytes as JSON: `None` if they are not JSON.
     pub json: Option<Reading>,
+}
+
+/// How loading bytes as an Automerge document went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Load {
+    /// Automerge refused the bytes.
+    Refused,
+    /// Automerge panicked on them (the server catches this).
+    Panicked,
+    /// Loaded; the reading of the document.
+    Read(Reading),
+}
+
+impl Load {
+    /// The reading, if the bytes loaded.
+    #[must_use]
+    pub fn reading(&self) -> Option<&Reading> {
+        match self {
+            Load::Read(r) => Some(r),
+            Load::Refused | Load::Panicked => None,
+        }
+    }
 }
 
 /// How far a document got.
@@ -34,9 +62,17 @@ pub enum Reading {
 /// Reads `input` as an Automerge document (whole and incrementally) and as JSON.
 #[must_use]
 pub fn hydrate(input: &[u8]) -> HydrateOutcome {
-    let loaded = Automerge::load(input).ok().map(|doc| read(DomainDoc::hydrate(&doc)));
+    let loaded = match boundary(|| Automerge::load(input)) {
+        Err(_panic) => Load::Panicked,
+        Ok(Err(_)) => Load::Refused,
+        Ok(Ok(doc)) => Load::Read(read(DomainDoc::hydrate(&doc))),
+    };
     let mut doc = Automerge::new();
-    let incremental = doc.load_incremental(input).ok().map(|_| read(DomainDoc::hydrate(&doc)));
+    let incremental = match boundary(|| doc.load_incremental(input)) {
+        Err(_panic) => Load::Panicked,
+        Ok(Err(_)) => Load::Refused,
+        Ok(Ok(_)) => Load::Read(read(DomainDoc::hydrate(&doc))),
+    };
     let json = serde_json::from_slice::<Json>(input).ok().map(|json| read(DomainDoc::from_json(json)));
     HydrateOutcome { loaded, incremental, json }
 }

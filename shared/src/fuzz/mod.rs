@@ -33,7 +33,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::domain::{alerts, DocFacts, DomainDoc, DomainLimits};
 
 pub use base::{base_document, BaseDoc, Case, NOW_MS};
-pub use hydrate::{hydrate, HydrateOutcome, Reading};
+pub use hydrate::{hydrate, HydrateOutcome, Load, Reading};
 pub use sync::{sync_message, SyncOutcome};
 pub use wire::wire_decode;
 
