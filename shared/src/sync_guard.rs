@@ -92,9 +92,16 @@ pub fn check_sync_message(message: &Message) -> Result<(), SyncMessageError> {
     message.changes.iter().try_for_each(check_chunk_types)
 }
 
-/// Walks the chunks of one entry of a message's changes (one chunk, or several one after
-/// the other): magic, checksum, type, LEB128 length, data.
-fn check_chunk_types(entry: &[u8]) -> Result<(), SyncMessageError> {
+/// Checks that `bytes` are Automerge chunks of the types clients send (a document, a
+/// change, a compressed change), one after the other, each with a whole header: what
+/// [`check_sync_message`] lets through to Automerge. The `hydrate` fuzz target loads only
+/// such bytes, since nothing else reaches the server's store.
+///
+/// # Errors
+///
+/// The first chunk that is malformed or of another type.
+pub fn check_chunk_types(bytes: &[u8]) -> Result<(), SyncMessageError> {
+    let entry = bytes;
     let mut rest = entry;
     while !rest.is_empty() {
         let (Some(magic), Some(&kind)) = (rest.get(..4), rest.get(8)) else {

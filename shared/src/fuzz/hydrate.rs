@@ -5,15 +5,18 @@
 //! the server's projections do.
 //!
 //! Automerge 0.12 panics loading some malformed documents (an `unwrap` in its column
-//! decoder, found by this target: fixture `crash-load-unpack-unwrap`). The server loads
+//! decoder, on a bundle chunk: fixture `crash-load-unpack-unwrap`). The server loads
 //! stored documents and applies a peer's chunks under `catch_unwind`, so the loading runs
-//! inside [`boundary`] here too; reading the loaded document does not.
+//! inside [`boundary`] here too; reading the loaded document does not. Only bytes that
+//! pass [`check_chunk_types`] are loaded, as only those reach the server's store (a bundle
+//! chunk made `load` allocate 4 GiB: fixture `oom-bundle-delta-column`).
 
 use automerge::Automerge;
 use serde_json::Value as Json;
 
 use super::boundary;
 use crate::domain::{DomainDoc, DomainLimits, Violation};
+use crate::sync_guard::{check_chunk_types, SyncMessageError};
 
 /// What reading one input gave, for each way of reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub struct HydrateOutcome {
 /// How loading bytes as an Automerge document went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Load {
+    /// Not chunks the server would take from a peer ([`check_chunk_types`]).
+    Guarded(SyncMessageError),
     /// Automerge refused the bytes.
     Refused,
     /// Automerge panicked on them (the server catches this).
@@ -43,7 +48,7 @@ impl Load {
     pub fn reading(&self) -> Option<&Reading> {
         match self {
             Load::Read(r) => Some(r),
-            Load::Refused | Load::Panicked => None,
+            Load::Guarded(_) | Load::Refused | Load::Panicked => None,
         }
     }
 }
@@ -62,6 +67,10 @@ pub enum Reading {
 /// Reads `input` as an Automerge document (whole and incrementally) and as JSON.
 #[must_use]
 pub fn hydrate(input: &[u8]) -> HydrateOutcome {
+    let json = serde_json::from_slice::<Json>(input).ok().map(|json| read(DomainDoc::from_json(json)));
+    if let Err(e) = check_chunk_types(input) {
+        return HydrateOutcome { loaded: Load::Guarded(e.clone()), incremental: Load::Guarded(e), json };
+    }
     let loaded = match boundary(|| Automerge::load(input)) {
         Err(_panic) => Load::Panicked,
         Ok(Err(_)) => Load::Refused,
@@ -73,7 +82,6 @@ pub fn hydrate(input: &[u8]) -> HydrateOutcome {
         Ok(Err(_)) => Load::Refused,
         Ok(Ok(_)) => Load::Read(read(DomainDoc::hydrate(&doc))),
     };
-    let json = serde_json::from_slice::<Json>(input).ok().map(|json| read(DomainDoc::from_json(json)));
     HydrateOutcome { loaded, incremental, json }
 }
 
