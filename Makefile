@@ -12,7 +12,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Runs a command with a throwaway PostgreSQL cluster (started and stopped around it).
 WITH_POSTGRES := bash $(CURDIR)/tests/postgres/with-cluster.sh
 
-.PHONY: run test test-rust test-interop test-postgres build build-debug interop-deps postgres-deps lint fmt clean bench
+.PHONY: run test test-rust test-interop test-postgres build build-debug interop-deps postgres-deps lint fmt clean bench fuzz
 
 ## Build the PWA and the server, and start it with a demo community on $(BIND); prints
 ## the demo logins.
@@ -68,6 +68,25 @@ bench:
 	CARGO="$(CARGO)" bash bench/run.sh
 
 .PHONY: web-deps browser-deps web-build test-web web-measure
+
+## Coverage-guided fuzzing (cargo fuzz, libFuzzer; not part of `make test`): each of
+## FUZZ_TARGETS runs FUZZ_SECS seconds, one after the other, seeded with the fixtures in
+## shared/tests/fuzz_fixtures/<target>/ (new corpus entries go to fuzz/corpus/<target>/,
+## crashers to fuzz/artifacts/<target>/). The stable toolchain runs it with
+## RUSTC_BOOTSTRAP=1 for the -Z flags cargo fuzz passes; no sanitizer, since the code is
+## safe Rust, with debug assertions on. Delete fuzz/target when done: it is large.
+FUZZ_SECS ?= 600
+FUZZ_TARGETS ?= wire_decode sync_message hydrate
+FUZZ_RSS_MB ?= 2048
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		case $$t in wire_decode) len=4096;; *) len=16384;; esac; \
+		mkdir -p corpus/$$t && \
+		RUSTC_BOOTSTRAP=1 CARGO_INCREMENTAL=0 $(CARGO) fuzz run -O -a -s none $$t corpus/$$t ../shared/tests/fuzz_fixtures/$$t -- \
+			-max_total_time=$(FUZZ_SECS) -rss_limit_mb=$(FUZZ_RSS_MB) -timeout=10 -max_len=$$len -print_final_stats=1 \
+			|| exit 1; \
+	done
 
 ## The PWA (web/). Its browser tests use Debian's Chromium (never a downloaded browser)
 ## and a CJK font so that screenshots are readable.

@@ -5,9 +5,11 @@
 //! part can be tested in isolation and fuzzed.
 
 pub mod domain;
+pub mod fuzz;
 pub mod ids;
 pub mod inflate;
 pub mod limits;
+pub mod sync_guard;
 pub mod wire;
 
 pub use ids::{DocumentId, IdError, PeerId, StorageId};

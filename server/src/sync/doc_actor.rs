@@ -509,7 +509,13 @@ impl DocActor {
             });
             return Ok(false);
         }
-        let message = match sync::Message::decode(data) {
+        // Shapes Automerge itself never sends but would trust (found by fuzzing: a Bloom
+        // filter without bits divides by zero, a bundle chunk allocates gigabytes, a `need`
+        // naming a change twice panics) are refused like a corrupt message.
+        let message = match sync::Message::decode(data)
+            .map_err(|e| e.to_string())
+            .and_then(|m| linli_shared::sync_guard::check_sync_message(&m).map(|()| m).map_err(|e| e.to_string()))
+        {
             Ok(m) => m,
             Err(e) => {
                 self.reg.metrics().protocol_error("corrupt_sync_message");

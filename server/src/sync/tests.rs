@@ -572,3 +572,38 @@ async fn a_deferred_change_is_merged_once_the_document_it_waits_for_is_stored() 
     let stored = engine.load(&doc).await.unwrap().to_automerge().unwrap();
     assert_eq!(stored.get_heads(), phone.doc.get_heads(), "merged once the other document is stored");
 }
+
+/// The sync messages fuzzing found that Automerge trusts and cannot survive (a Bloom
+/// filter without bits, a bundle chunk whose column claims billions of entries, a `need`
+/// naming a change twice) are refused before they reach the document: the sender is told
+/// and closed, the document and its other readers carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fuzzers_crashers_are_refused_before_automerge_sees_them() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tests/fuzz_fixtures/sync_message");
+    for name in ["crash-bloom-without-bits", "crash-need-twice", "oom-bundle-delta-column"] {
+        let input = std::fs::read(dir.join(name)).unwrap();
+        // The fixture's first byte picks the fuzz case; the rest is the sync message.
+        let data = input[1..].to_vec();
+        let (hub, engine, _faults) = hub(HubSettings::default());
+        let doc = DocumentId::random();
+        let mut good = Phone::new(&hub, "good");
+        for i in 0..20 {
+            good.doc.put(ROOT, format!("k{i}"), i).unwrap();
+            good.doc.commit();
+        }
+        good.sync_with(&hub, doc).await;
+        let bad = Phone::new(&hub, "bad");
+        hub.dispatch(doc, DocCommand::Sync { conn: bad.conn.clone(), data, request: false });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !bad.conn.is_closed() {
+            assert!(tokio::time::Instant::now() < deadline, "{name}: the sender was not refused");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let reason = bad.conn.close_reason().unwrap().0;
+        assert!(reason.contains("corrupt sync message"), "{name}: {reason}");
+        assert!(!good.conn.is_closed(), "{name}");
+        good.doc.put(ROOT, "after", 1).unwrap();
+        good.sync_with(&hub, doc).await;
+        assert_eq!(chunks(&engine, &doc).await, 2, "{name}");
+    }
+}
