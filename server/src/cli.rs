@@ -72,6 +72,15 @@ pub enum Command {
     },
     /// Create or update the store's schema (PostgreSQL; also done at start).
     Migrate,
+    /// Erase a household and every task and episode that names it, everywhere (DESIGN §9):
+    /// their histories, projections, alerts, quarantined changes, audit details and the
+    /// server's lists that showed them. Stop the server first (with a server running, an
+    /// administrator uses `POST /api/households/{id}/erase`).
+    Erase {
+        /// The household's document id.
+        #[arg(long)]
+        household: linli_shared::DocumentId,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +211,8 @@ pub struct ServeArgs {
     pub log_format: Option<LogFormat>,
     #[arg(long, env = "LINLI_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
+    #[arg(long, env = "LINLI_EPISODE_GRACE_DAYS")]
+    pub episode_grace_days: Option<u32>,
     #[arg(long, env = "LINLI_INDEX_CLOSED_DAYS")]
     pub index_closed_days: Option<u32>,
     #[arg(long, env = "LINLI_INDEX_FLUSH_MS")]
@@ -263,6 +274,7 @@ impl ServeArgs {
             http_workers,
             log_format,
             retention_days,
+            episode_grace_days,
             index_closed_days,
             index_flush_ms,
             sweep_secs,
@@ -389,6 +401,16 @@ async fn run_command(command: Command, data: &Path, settings: Settings) -> anyho
             let target = crate::store::open_for_writing(&target, &options).await?;
             let c = export::copy(source.engine.as_ref(), target.as_ref()).await?;
             println!("copied {c} from {} to {}", from.display(), crate::store::redact_url(&to));
+            Ok(())
+        }
+        Command::Erase { household } => {
+            let store = open(&engine, &settings, &options).await?;
+            let plan = crate::projector::erasure::plan_household(&store, household, crate::auth::OPERATOR).await?;
+            let n = plan.erased.len();
+            let peer = crate::startup::server_peer(&store).await?;
+            let actor = crate::sync::hub::server_actor_for(peer.as_str().as_bytes());
+            crate::projector::erasure::apply_offline(&store, &actor, plan).await?;
+            println!("erased household {household} and {} documents that named it", n - 1);
             Ok(())
         }
         Command::Migrate => {

@@ -73,6 +73,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Days a closed episode keeps its health details before they are erased.
     pub retention_days: u32,
+    /// Days after an episode's `end` date before the server closes it (its volunteer
+    /// then loses access to the household).
+    pub episode_grace_days: u32,
     /// Days closed work stays listed in inboxes and grid indexes.
     pub index_closed_days: u32,
     /// Milliseconds between batched writes of inboxes and grid indexes.
@@ -149,6 +152,7 @@ impl Default for Settings {
             http_workers: 2,
             log_format: LogFormat::Text,
             retention_days: 30,
+            episode_grace_days: 1,
             index_closed_days: 3,
             index_flush_ms: 200,
             sweep_secs: 60,
@@ -334,6 +338,7 @@ impl Settings {
             flush_interval: Duration::from_millis(self.index_flush_ms),
             sweep_interval: Duration::from_secs(self.sweep_secs),
             retention_days: self.retention_days,
+            episode_grace_days: self.episode_grace_days,
             utc_offset_minutes: self.utc_offset_minutes,
         }
     }

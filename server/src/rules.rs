@@ -172,6 +172,9 @@ impl Gate for RulesGate {
 
     async fn check(&self, incoming: &Incoming<'_>) -> Result<(), GateError> {
         let who = incoming.conn.who();
+        if crate::projector::erasure::is_erased(&self.store, &incoming.doc).await? {
+            return Err(refusal("erased", "this record was erased and takes no changes").into());
+        }
         let before = Self::hydrate(incoming.before, "stored")?;
         if let Some(DomainDoc::Episode(ep)) = &before {
             if ep.erased {

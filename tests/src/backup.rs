@@ -49,3 +49,79 @@ pub fn write_backup(records: &Records) -> Vec<u8> {
     out.extend_from_slice(&digest);
     out
 }
+
+/// One entry of a backup: (tree, key, value).
+pub type Entry = (String, Vec<u8>, Vec<u8>);
+
+/// The entries of a `linli backup` file (format 2, see server/src/store/export.rs): a
+/// chunk record as ("docs", key, bytes), any other record as (its tag, "", payload).
+pub fn backup_entries(bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
+    const MAGIC: &[u8] = b"LINLI-BACKUP 2\n";
+    anyhow::ensure!(bytes.starts_with(MAGIC) && bytes.len() >= MAGIC.len() + 33, "not a linli backup");
+    let body = &bytes[MAGIC.len()..bytes.len() - 33];
+    let field = |buf: &[u8], pos: &mut usize| -> anyhow::Result<Vec<u8>> {
+        let len = u32::from_le_bytes(buf.get(*pos..*pos + 4).ok_or_else(|| anyhow::anyhow!("truncated"))?.try_into()?);
+        *pos += 4;
+        let v = buf.get(*pos..*pos + len as usize).ok_or_else(|| anyhow::anyhow!("truncated"))?.to_vec();
+        *pos += len as usize;
+        Ok(v)
+    };
+    let (mut pos, mut out) = (0usize, Vec::new());
+    while pos < body.len() {
+        let tag = body[pos];
+        pos += 1;
+        let payload = field(body, &mut pos)?;
+        if tag == b'C' {
+            let mut at = 0;
+            let key = field(&payload, &mut at)?;
+            let value = field(&payload, &mut at)?;
+            out.push(("docs".to_owned(), key, value));
+        } else {
+            out.push(((tag as char).to_string(), Vec::new(), payload));
+        }
+    }
+    Ok(out)
+}
+
+/// Everything readable in a store, as text to search: every key and value as stored, and
+/// for every value that is Automerge data (change chunks, snapshots, quarantined changes),
+/// every string ever written in its whole history, change by change — Automerge may
+/// compress columns, so the raw bytes alone could hide a value.
+pub fn readable_text(entries: &[Entry]) -> String {
+    let mut text = String::new();
+    let automerge_values = |bytes: &[u8], text: &mut String| {
+        let Ok(doc) = automerge::Automerge::load(bytes) else { return };
+        for change in doc.get_changes(&[]) {
+            for op in change.decode().operations {
+                if let automerge::legacy::OpType::Put(automerge::ScalarValue::Str(s)) = &op.action {
+                    text.push_str(s);
+                }
+            }
+            text.push('\n');
+        }
+    };
+    for (tree, k, v) in entries {
+        text.push_str(tree);
+        text.push('\n');
+        text.push_str(&String::from_utf8_lossy(k));
+        text.push('\n');
+        text.push_str(&String::from_utf8_lossy(v));
+        text.push('\n');
+        automerge_values(v, &mut text);
+        // Quarantined changes are kept hex-encoded inside JSON.
+        if let Ok(q) = serde_json::from_slice::<serde_json::Value>(v) {
+            for raw in q["changes"].as_array().into_iter().flatten().filter_map(serde_json::Value::as_str) {
+                if let Ok(bytes) = hex_decode(raw) {
+                    text.push_str(&String::from_utf8_lossy(&bytes));
+                    automerge_values(&bytes, &mut text);
+                }
+            }
+        }
+    }
+    text
+}
+
+fn hex_decode(s: &str) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(s.len().is_multiple_of(2), "odd hex");
+    (0..s.len()).step_by(2).map(|i| Ok(u8::from_str_radix(&s[i..i + 2], 16)?)).collect()
+}

@@ -181,3 +181,53 @@ async fn a_delivery_is_overdue_just_after_its_due_time() -> anyhow::Result<()> {
     assert_eq!(alerts, vec![("overdue_delivery".to_owned(), String::new())], "one second later");
     Ok(())
 }
+
+/// An episode past its `end` date by `episode_grace_days` (1 by default) is closed by the
+/// server at the next sweep, and its volunteer no longer reads the household: at 23:59 on
+/// the day after the end it is open, a minute later (two days after) it is closed.
+#[tokio::test]
+async fn an_episode_past_its_end_and_the_grace_day_is_closed_by_the_server() -> anyhow::Result<()> {
+    let c = Community::start(&["--test-clock", "2026-03-16T10:00:00+08:00", "--index-flush-ms", "50"]).await?;
+    let s = &c.server;
+    let (ta, _) = c.login_full(ALICE).await?;
+    let (tb, bob_id) = c.login_full(BOB).await?;
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&s.ws_url(&ta)).await?;
+    let h = create(&mut alice, household("g1", "502"));
+    let e = create(&mut alice, episode(&h, &bob_id, "2026-03-16", "2026-03-18"));
+    alice.sync_all(T).await?;
+    let bob_reads = |id: DocumentId| {
+        let url = s.ws_url(&tb);
+        async move { Ok::<bool, anyhow::Error>(linli_tests::outcome::fetch(&url, &id, T).await?.available()) }
+    };
+    let status = |id: DocumentId| {
+        let url = s.ws_url(&ta);
+        async move {
+            let mut f = linli_tests::outcome::fetch(&url, &id, T).await?;
+            Ok::<String, anyhow::Error>(f.value()["status"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    // The grant is written by the projector, shortly after the episode syncs.
+    let deadline = tokio::time::Instant::now() + T;
+    while !bob_reads(h).await? {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "bob never got the household");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.set_clock("2026-03-19T23:59:00+08:00").await?;
+    assert_eq!(status(e).await?, "active", "the grace day is not over");
+    assert!(bob_reads(h).await?);
+    s.set_clock("2026-03-20T00:00:30+08:00").await?;
+    let deadline = tokio::time::Instant::now() + T;
+    while status(e).await? != "closed" {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the episode was not closed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut f = linli_tests::outcome::fetch(&s.ws_url(&ta), &e, T).await?;
+    assert_eq!(f.value()["closed_at"], json!(ms("2026-03-20T00:00:30+08:00")));
+    let deadline = tokio::time::Instant::now() + T;
+    while bob_reads(h).await? {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "bob still reads the household");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -82,6 +82,27 @@ pub async fn end_sessions(
     Ok(HttpResponse::Ok().json(json!({"ok": true, "closed_connections": closed})))
 }
 
+/// `POST /api/households/{id}/erase` (admin): erases a household and every task and
+/// episode that names it (DESIGN §9; see `projector::erasure`).
+pub async fn erase_household(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = authenticate(&req, &state, false).await?;
+    require_admin(&caller)?;
+    let household: linli_shared::DocumentId =
+        path.into_inner().parse().map_err(|_| ApiError::NotFound("no such household"))?;
+    match state.projector.erase_household(household, &caller.user.id).await {
+        Ok((n, complete)) => {
+            tracing::info!(by = %caller.user.id, documents = n, complete, "household erased");
+            Ok(HttpResponse::Ok().json(json!({"ok": true, "erased_documents": n, "complete": complete})))
+        }
+        Err(crate::projector::erasure::EraseError::NoSuchHousehold(_)) => Err(ApiError::NotFound("no such household")),
+        Err(crate::projector::erasure::EraseError::Store(e)) => Err(e.into()),
+    }
+}
+
 /// `GET /api/grids`: all grids for an admin, one's own grids otherwise.
 pub async fn list_grids(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false).await?;

@@ -67,6 +67,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/users", web::get().to(admin::list_users))
                 .route("/users", web::post().to(admin::add_user))
                 .route("/users/{id}/end-sessions", web::post().to(admin::end_sessions))
+                .route("/households/{id}/erase", web::post().to(admin::erase_household))
                 .route("/grids", web::get().to(admin::list_grids))
                 .route("/grids", web::post().to(admin::add_grid))
                 .route("/grids/{id}/risk", web::put().to(admin::set_risk))

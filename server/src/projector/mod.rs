@@ -12,6 +12,7 @@
 //! marker is cleared only once the projection and the index rows it caused are stored. At
 //! start, every marked document is projected again.
 
+pub mod erasure;
 mod indexes;
 mod retention;
 
@@ -43,6 +44,8 @@ pub struct ProjectorSettings {
     pub sweep_interval: Duration,
     /// An episode closed longer than this has its health details erased.
     pub retention_days: u32,
+    /// Days after an episode's `end` before the server closes it.
+    pub episode_grace_days: u32,
     /// The community's offset from UTC, for local dates and check-in deadlines.
     pub utc_offset_minutes: i32,
 }
@@ -54,6 +57,7 @@ impl Default for ProjectorSettings {
             flush_interval: Duration::from_millis(200),
             sweep_interval: Duration::from_secs(60),
             retention_days: 30,
+            episode_grace_days: 1,
             utc_offset_minutes: 8 * 60,
         }
     }
@@ -67,8 +71,18 @@ pub async fn load_doc(store: &Store, id: &DocumentId) -> Result<Option<DomainDoc
     Ok(DomainDoc::hydrate(&doc).ok().flatten())
 }
 
+/// What erasing a household did: how many documents went, and whether every one of them
+/// (and every list) was replaced.
+pub type EraseResult = Result<(usize, bool), erasure::EraseError>;
+
 enum Event {
     Changed(DocumentId, Box<DomainDoc>),
+    /// Erase a household and everything that names it, for `by`.
+    Erase {
+        household: DocumentId,
+        by: String,
+        done: tokio::sync::oneshot::Sender<EraseResult>,
+    },
     /// A sweep; the sender, if any, is told once its writes are applied.
     Sweep(Option<tokio::sync::oneshot::Sender<()>>),
 }
@@ -77,6 +91,7 @@ impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Event::Changed(id, _) => write!(f, "Changed({id})"),
+            Event::Erase { household, .. } => write!(f, "Erase({household})"),
             Event::Sweep(_) => write!(f, "Sweep"),
         }
     }
@@ -131,6 +146,19 @@ impl Projector {
         let _ = self.tx.send(Event::Changed(doc, Box::new(value)));
     }
 
+    /// Erases a household and every task and episode that names it (DESIGN §9), in turn
+    /// with the projector's other writes, so no list is rebuilt under a pending row.
+    pub async fn erase_household(&self, household: DocumentId, by: &str) -> EraseResult {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let event = Event::Erase { household, by: by.to_owned(), done };
+        if self.tx.send(event).is_err() {
+            return Err(erasure::EraseError::Store(StoreError::Unavailable("the projector has stopped".into())));
+        }
+        wait.await.unwrap_or_else(|_| {
+            Err(erasure::EraseError::Store(StoreError::Unavailable("the projector has stopped".into())))
+        })
+    }
+
     /// Asks for a sweep now (time-based alerts, retention).
     pub fn sweep(&self) {
         let _ = self.tx.send(Event::Sweep(None));
@@ -170,10 +198,12 @@ async fn run(core: Arc<ProjectorCore>, mut rx: mpsc::UnboundedReceiver<Event>) {
         };
         let mut sweep = false;
         let mut waiting: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+        let mut erasures = Vec::new();
         let mut take = |e: Event, pending: &mut BTreeMap<DocumentId, DomainDoc>| match e {
             Event::Changed(id, v) => {
                 pending.insert(id, *v);
             }
+            Event::Erase { household, by, done } => erasures.push((household, by, done)),
             Event::Sweep(done) => {
                 sweep = true;
                 waiting.extend(done);
@@ -196,6 +226,9 @@ async fn run(core: Arc<ProjectorCore>, mut rx: mpsc::UnboundedReceiver<Event>) {
                 pending = batch;
             }
         }
+        for (household, by, done) in erasures {
+            let _ = done.send(core.erase_household(household, &by).await);
+        }
         for done in waiting {
             let _ = done.send(());
         }
@@ -203,6 +236,13 @@ async fn run(core: Arc<ProjectorCore>, mut rx: mpsc::UnboundedReceiver<Event>) {
 }
 
 impl ProjectorCore {
+    async fn erase_household(&self, household: DocumentId, by: &str) -> EraseResult {
+        let plan = erasure::plan_household(&self.store, household, by).await?;
+        let n = plan.erased.len();
+        let complete = erasure::apply_live(&self.store, &self.hub, plan).await?;
+        Ok((n, complete))
+    }
+
     /// Projects a batch of documents (and sweeps), stores the projections, writes the
     /// index rows, and then clears the documents' dirty markers.
     async fn project_batch(&self, batch: BTreeMap<DocumentId, DomainDoc>, sweep: bool) -> Result<(), StoreError> {
@@ -239,6 +279,10 @@ impl ProjectorCore {
         writes: &mut Vec<Write>,
         index: &mut IndexWrites,
     ) -> Result<(), StoreError> {
+        if erasure::is_erased(&self.store, &id).await? {
+            // A change accepted just before the erasure: nothing of it is projected.
+            return Ok(());
+        }
         let key = id.to_string();
         let old = rows.get(&self.store, &key).await?;
         let now = self.store.now_ms();
@@ -515,6 +559,11 @@ impl RowCache {
 
     fn put(&mut self, row: ProjRow) {
         self.rows.insert(row.doc.clone(), Some(row));
+    }
+
+    /// Reads `doc`'s row from the store again next time (another writer changed it).
+    fn forget(&mut self, doc: &str) {
+        self.rows.remove(doc);
     }
 }
 

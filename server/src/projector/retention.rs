@@ -1,15 +1,20 @@
 //! Time-based work of the projector: alerts that appear with the clock (missed check-ins,
-//! overdue deliveries), closed work leaving the inboxes and grid indexes, and retention —
-//! an episode closed for `retention_days` loses its health details for real.
+//! overdue deliveries), closed work leaving the inboxes and grid indexes, and retention
+//! (DESIGN §9): an episode past its `end` date by `episode_grace_days` is closed by the
+//! server; an episode closed for `retention_days` is erased for real ([`super::erasure`]),
+//! leaving only an anonymous row for the statistics; refused changes kept in the
+//! quarantine longer than `retention_days` are dropped.
 
-use super::{indexes::IndexWrites, load_doc, ProjectorCore, RowCache};
+use super::{erasure, indexes::IndexWrites, load_doc, ProjectorCore, RowCache};
 use crate::store::{StoreError, Write};
-use crate::sync::DocCommand;
-use linli_shared::domain::{DomainDoc, Kind};
+use crate::sync::{DocCommand, ServerWriteFn};
+use linli_shared::domain::{DomainDoc, EpisodeStatus, Kind};
 use linli_shared::DocumentId;
+use std::collections::BTreeSet;
 
 impl ProjectorCore {
-    /// Re-projects open work (and closed work leaving the lists), and erases what retention says.
+    /// Re-projects open work (and closed work leaving the lists), closes episodes that
+    /// are over, and erases what retention says.
     pub(super) async fn sweep(
         &self,
         rows: &mut RowCache,
@@ -18,6 +23,8 @@ impl ProjectorCore {
     ) -> Result<(), StoreError> {
         let now = self.store.now_ms();
         let retention_ms = i64::from(self.settings.retention_days) * 86_400_000;
+        let mut expired: BTreeSet<DocumentId> = BTreeSet::new();
+        let mut grids: BTreeSet<String> = BTreeSet::new();
         for row in self.store.rows(None).await? {
             if row.kind == Kind::Household {
                 continue;
@@ -26,49 +33,88 @@ impl ProjectorCore {
             let expired_from_index = !row.open && row.closed_at.is_some_and(|c| now - c >= self.closed_window_ms());
             if row.kind == Kind::Episode
                 && !row.open
-                && !row.erased
                 && row.closed_at.is_some_and(|c| now - c >= retention_ms)
+                && !erasure::is_erased(&self.store, &id).await?
             {
-                self.erase(id, rows, writes).await?;
+                expired.insert(id);
+                grids.insert(row.grid.clone());
                 continue;
             }
             if row.open || expired_from_index {
                 if let Some(value) = load_doc(&self.store, &id).await? {
+                    let value = self.close_if_over(id, value, now);
                     self.project(id, &value, rows, writes, index).await?;
                 }
             }
         }
+        self.expire_quarantine(now - retention_ms, writes).await?;
+        if !expired.is_empty() {
+            let n = expired.len();
+            let grids: Vec<String> = grids.into_iter().collect();
+            let plan = erasure::plan(&self.store, expired.clone(), &grids, true).await?;
+            erasure::apply_live(&self.store, &self.hub, plan).await?;
+            for id in &expired {
+                rows.forget(&id.to_string());
+            }
+            writes.push(self.audit.entry(
+                crate::auth::SERVER_USER,
+                "retention.erase",
+                None,
+                format!("{n} episodes erased"),
+            ));
+        }
         Ok(())
     }
 
-    /// Retention: replaces an episode by a fresh history holding only its non-sensitive
-    /// summary, deletes its old chunks and its alerts.
-    async fn erase(&self, id: DocumentId, rows: &mut RowCache, writes: &mut Vec<Write>) -> Result<(), StoreError> {
-        let Some(DomainDoc::Episode(ep)) = load_doc(&self.store, &id).await? else { return Ok(()) };
-        if ep.erased {
-            return Ok(());
+    /// An open episode whose `end` lies `episode_grace_days` behind today is closed by the
+    /// server (as its own actor); returns the value to project.
+    fn close_if_over(&self, id: DocumentId, value: DomainDoc, now: i64) -> DomainDoc {
+        let DomainDoc::Episode(mut ep) = value else { return value };
+        let today = self.local(now).date();
+        let over = ep.is_open()
+            && ep.end_date().is_some_and(|end| (today - end).num_days() > i64::from(self.settings.episode_grace_days));
+        if !over {
+            return DomainDoc::Episode(ep);
         }
-        let summary = DomainDoc::Episode(ep.erased_summary(self.store.now_ms()));
-        let mut fresh = automerge::AutoCommit::new().with_actor(self.hub.server_actor().clone());
-        if summary.reconcile_into(&mut fresh).is_err() {
-            return Ok(());
+        ep.status = EpisodeStatus::Closed;
+        ep.closed_at = Some(now);
+        let closed = DomainDoc::Episode(ep);
+        let write = closed.clone();
+        self.hub.dispatch(
+            id,
+            DocCommand::ServerWrite {
+                write: ServerWriteFn(Box::new(move |doc| {
+                    // Only the status moves: whatever else changed meanwhile stays.
+                    let Ok(Some(DomainDoc::Episode(mut current))) = DomainDoc::hydrate(doc) else { return false };
+                    let DomainDoc::Episode(target) = &write else { return false };
+                    if !current.is_open() {
+                        return false;
+                    }
+                    current.status = target.status;
+                    current.closed_at = target.closed_at;
+                    let mut tx = doc.transaction();
+                    if autosurgeon::reconcile(&mut tx, &current).is_err() {
+                        tx.rollback();
+                        return false;
+                    }
+                    tx.commit();
+                    true
+                })),
+                done: None,
+            },
+        );
+        self.audit.record(crate::auth::SERVER_USER, "episode.close", Some(id.to_string()), "past its end date");
+        closed
+    }
+
+    /// Drops refused changes kept longer than the retention period.
+    async fn expire_quarantine(&self, before_ms: i64, writes: &mut Vec<Write>) -> Result<(), StoreError> {
+        let mut page_from = Some((before_ms, String::new()));
+        loop {
+            let page = self.store.quarantined(page_from.clone(), 500).await?;
+            let Some(last) = page.last() else { return Ok(()) };
+            page_from = Some((last.at, last.id.clone()));
+            writes.extend(page.into_iter().map(|q| Write::DeleteQuarantine(q.id)));
         }
-        self.hub.dispatch(id, DocCommand::Replace { snapshot: fresh.save() });
-        // Erased once: later sweeps skip it (the replacement is written asynchronously).
-        if let Some(mut row) = rows.get(&self.store, &id.to_string()).await? {
-            row.erased = true;
-            rows.put(row.clone());
-            writes.push(Write::Row(row));
-        }
-        for a in self.store.alerts(Some(&id.to_string())).await? {
-            writes.push(Write::DeleteAlert(a.id));
-        }
-        writes.push(self.audit.entry(
-            crate::auth::SERVER_USER,
-            "retention.erase",
-            Some(id.to_string()),
-            "health details erased",
-        ));
-        Ok(())
     }
 }

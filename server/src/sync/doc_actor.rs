@@ -40,13 +40,34 @@ pub enum DocCommand {
     /// indexes). The function returns whether it changed anything; `done`, if given, is
     /// told whether the write is stored (or needed none).
     ServerWrite { write: ServerWriteFn, done: Option<tokio::sync::oneshot::Sender<bool>> },
-    /// Replaces the whole history by `snapshot` (retention): the old chunks are deleted.
-    Replace { snapshot: Vec<u8> },
+    /// Replaces the whole history (retention, erasure): the function is given the current
+    /// state and returns the saved document that replaces it, or `None` to leave it; the
+    /// old chunks are deleted. `done`, if given, is told whether the replacement is stored.
+    Replace { with: ReplaceFn, done: Option<tokio::sync::oneshot::Sender<bool>> },
     /// Who may read this document may have changed: drop peers that no longer may.
     Recheck,
     /// Changes the gate deferred may be decidable now (the document they name arrived, or
     /// a while passed): their senders are asked for them again.
     Retry,
+}
+
+/// Given a document's current state, the saved document that replaces it (`None`: keep it).
+pub type Replacement = dyn FnOnce(&Automerge) -> Option<Vec<u8>> + Send;
+
+/// See [`DocCommand::Replace`].
+pub struct ReplaceFn(pub Box<Replacement>);
+
+impl ReplaceFn {
+    /// Replaces the history by this saved document, whatever the current state.
+    pub fn snapshot(snapshot: Vec<u8>) -> Self {
+        ReplaceFn(Box::new(move |_| Some(snapshot)))
+    }
+}
+
+impl std::fmt::Debug for ReplaceFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplaceFn")
+    }
 }
 
 /// See [`DocCommand::ServerWrite`].
@@ -373,8 +394,23 @@ impl DocActor {
                     }
                     self.server_writes_done.extend(done);
                 }
-                DocCommand::Replace { snapshot } => {
-                    self.replace(snapshot).await.map_err(|e| self.stop(e))?;
+                DocCommand::Replace { with, done } => {
+                    let empty = Automerge::new();
+                    let current = self.doc.as_ref().unwrap_or(&empty);
+                    let snapshot = match std::panic::catch_unwind(AssertUnwindSafe(|| (with.0)(current))) {
+                        Ok(s) => s,
+                        Err(_) => {
+                            tracing::error!(doc = %self.id, "a replacement panicked");
+                            None
+                        }
+                    };
+                    let replaced = match snapshot {
+                        Some(snapshot) => self.replace(snapshot).await.map_err(|e| self.stop(e))?,
+                        None => true,
+                    };
+                    if let Some(done) = done {
+                        let _ = done.send(replaced);
+                    }
                     touched = self.peers.keys().copied().collect();
                 }
                 DocCommand::Recheck => recheck = true,
@@ -459,12 +495,13 @@ impl DocActor {
     }
 
     /// Retention: the document becomes `snapshot`, a new history; every old chunk goes.
-    async fn replace(&mut self, snapshot: Vec<u8>) -> Result<(), StoreError> {
+    /// Returns whether the replacement was stored (`false`: the snapshot does not load).
+    async fn replace(&mut self, snapshot: Vec<u8>) -> Result<bool, StoreError> {
         let doc = match Automerge::load(&snapshot) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(doc = %self.id, error = %e, "replacement snapshot does not load");
-                return Ok(());
+                return Ok(false);
             }
         };
         let heads = doc.get_heads();
@@ -476,7 +513,7 @@ impl DocActor {
         for peer in self.peers.values_mut() {
             peer.restart_sync();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Applies one sync message. Returns whether the peer should get a reply.

@@ -8,7 +8,7 @@ pub mod rate;
 pub mod session;
 
 pub use conn::{ConnHandle, ConnId};
-pub use doc_actor::{ActorSettings, DocCommand, ServerWriteFn, Subscription};
+pub use doc_actor::{ActorSettings, DocCommand, ReplaceFn, ServerWriteFn, Subscription};
 pub use gate::{Deferral, Gate, GateError, Incoming, OpenGate, Refusal};
 pub use hub::{Hub, HubSettings, TokenIds};
 pub use session::{Session, SessionSettings};
