@@ -411,6 +411,15 @@ async fn run_command(command: Command, data: &Path, settings: Settings) -> anyho
             let actor = crate::sync::hub::server_actor_for(peer.as_str().as_bytes());
             crate::projector::erasure::apply_offline(&store, &actor, plan).await?;
             println!("erased household {household} and {} documents that named it", n - 1);
+            // The erased bytes leave sled's files only in a rewritten copy of the store.
+            store.engine().close().await?;
+            drop(store);
+            if let EngineChoice::Sled(dir) = &engine {
+                match crate::store::vacuum::vacuum_sled(dir, options.sled()).await {
+                    Ok(_) => println!("vacuumed the store: the erased data is gone from its files"),
+                    Err(e) => eprintln!("the store could not be vacuumed yet ({e}); `linli serve` will try again"),
+                }
+            }
             Ok(())
         }
         Command::Migrate => {

@@ -125,3 +125,40 @@ fn hex_decode(s: &str) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(s.len().is_multiple_of(2), "odd hex");
     (0..s.len()).step_by(2).map(|i| Ok(u8::from_str_radix(&s[i..i + 2], 16)?)).collect()
 }
+
+/// Which of `gone` are found as raw bytes in the files under `dir` (`value in path`);
+/// fails if `kept`, a value that was not erased, is not found: the search would prove
+/// nothing.
+pub fn raw_finds(dir: &std::path::Path, kept: &str, gone: &[&str]) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut control = false;
+    for path in files_under(dir)? {
+        let bytes = std::fs::read(&path)?;
+        let has = |m: &str| bytes.windows(m.len()).any(|w| w == m.as_bytes());
+        control |= has(kept);
+        for value in gone {
+            if has(value) {
+                found.push(format!("{value} in {}", path.display()));
+            }
+        }
+    }
+    anyhow::ensure!(
+        control,
+        "{kept} (not erased) is not found as raw bytes in {}: the search proves nothing",
+        dir.display()
+    );
+    Ok(found)
+}
+
+fn files_under(dir: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            out.extend(files_under(&path)?);
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}

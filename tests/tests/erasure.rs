@@ -7,7 +7,7 @@
 //! household planted, which was not erased.
 
 use linli_shared::DocumentId;
-use linli_tests::backup::{backup_entries, readable_text};
+use linli_tests::backup::{backup_entries, raw_finds, readable_text};
 use linli_tests::domain::{checkin, checkin_key, create, episode, household, put_checkin, read, set, task, write};
 use linli_tests::outcome::{fetch, give_copy, push_change, Outcome};
 use linli_tests::server::{linli_cli, ADMIN, ALICE, BOB, DAVE};
@@ -162,8 +162,14 @@ async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::R
 async fn the_cli_erases_a_household_on_a_stopped_server() -> anyhow::Result<()> {
     let Scene { mut c, tadmin: _, alice_url: _, bob_url: _, bob_id: _, h, t, e, kept, old_task: _ } = scene().await?;
     c.server.kill9().await?;
+    let store = c.data_dir().join("store");
+    let gone = [GONE_NAME, GONE_MEDICINE, GONE_ITEM, GONE_CHECKIN, GONE_REFUSED];
+    assert!(!raw_finds(&store, KEPT_NAME, &gone)?.is_empty(), "nothing to erase in sled's files: proves nothing");
     let out = linli_cli(&c.data_dir(), &["erase", "--household", &h.to_string()], "")?;
-    assert!(out.contains("2 documents"), "{out}");
+    assert!(out.contains("2 documents") && out.contains("vacuumed"), "{out}");
+    // Not only through the API: the bytes are gone from the store's files.
+    let left = raw_finds(&store, KEPT_NAME, &gone)?;
+    assert!(left.is_empty(), "erased values in the files after `linli erase`:\n{}", left.join("\n"));
     c.server.restart().await?;
     let (ta, _) = c.login_full(ALICE).await?;
     let alice_url = c.server.ws_url(&ta);

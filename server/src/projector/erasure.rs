@@ -180,9 +180,8 @@ pub fn list_without(current: &Automerge, erased: &BTreeSet<String>, actor: &Acto
 ///
 /// A store error (the erasure can be run again: each step is idempotent).
 pub async fn apply_live(store: &Store, hub: &Arc<Hub>, erasure: Erasure) -> Result<bool, StoreError> {
-    let tombstones =
-        erasure.erased.iter().map(|d| Write::Meta { key: tombstone_key(d), value: b"erased".to_vec() }).collect();
-    store.commit(tombstones).await?;
+    let tombstones = erasure.erased.iter().map(|d| Write::Meta { key: tombstone_key(d), value: b"erased".to_vec() });
+    store.commit(tombstones.chain([crate::store::vacuum::mark()]).collect()).await?;
     let names: Arc<BTreeSet<String>> = Arc::new(erasure.erased.iter().map(ToString::to_string).collect());
     let mut waiting = Vec::new();
     for doc in &erasure.erased {
@@ -215,7 +214,7 @@ pub async fn apply_live(store: &Store, hub: &Arc<Hub>, erasure: Erasure) -> Resu
 /// A store error.
 pub async fn apply_offline(store: &Store, actor: &ActorId, erasure: Erasure) -> Result<(), StoreError> {
     let names: BTreeSet<String> = erasure.erased.iter().map(ToString::to_string).collect();
-    let mut writes: Vec<Write> = Vec::new();
+    let mut writes: Vec<Write> = vec![crate::store::vacuum::mark()];
     for doc in &erasure.erased {
         writes.push(Write::Meta { key: tombstone_key(doc), value: b"erased".to_vec() });
         writes.push(Write::DeleteDoc(*doc));

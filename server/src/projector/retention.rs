@@ -113,6 +113,10 @@ impl ProjectorCore {
         loop {
             let page = self.store.quarantined(page_from.clone(), 500).await?;
             let Some(last) = page.last() else { return Ok(()) };
+            if page_from.as_ref().is_some_and(|(at, id)| *at == before_ms && id.is_empty()) {
+                // The refused changes' bytes go from the files at the next vacuum.
+                writes.push(crate::store::vacuum::mark());
+            }
             page_from = Some((last.at, last.id.clone()));
             writes.extend(page.into_iter().map(|q| Write::DeleteQuarantine(q.id)));
         }

@@ -64,6 +64,7 @@ mod kv;
 pub mod open;
 pub mod postgres;
 mod records;
+pub mod vacuum;
 
 pub use chunks::{ChunkKey, ChunkKind, StoredDoc};
 pub use group_commit::GroupCommit;
@@ -345,6 +346,11 @@ pub trait Engine:
     async fn recover(&self) -> Result<(), StoreError>;
     /// `sled`, `memory` or `postgres`, for logs and `/healthz`.
     fn name(&self) -> &'static str;
+    /// Flushes and releases the store (its files, locks and connections); nothing works
+    /// afterwards. For a command that must reopen the same store (a vacuum).
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// A bulk import into this (empty) engine, for `linli restore` and `linli copy`: every
     /// batch written through it becomes visible, and durable, only when it is finished,
     /// all at once; one that fails or is dropped leaves nothing behind. `None` if the

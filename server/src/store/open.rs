@@ -6,7 +6,7 @@
 
 use super::kv::sled::{free_bytes, private_dir, SledOpenError, SledOptions};
 use super::postgres::{PgEngine, PgOpenError, PgOptions, SchemaUse};
-use super::{SharedEngine, SledEngine};
+use super::{Engine, SharedEngine, SledEngine};
 use crate::metrics::Metrics;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -156,10 +156,28 @@ async fn open_postgres(url: &str, options: &OpenOptions, schema: SchemaUse) -> R
     }
 }
 
-/// Opens the store to serve it (creating it if needed).
+/// Opens the store to serve it (creating it if needed). A sled store marked by an erasure
+/// is vacuumed first ([`super::vacuum`]); if that fails, the store is opened as it is.
 pub async fn open_for_writing(choice: &EngineChoice, options: &OpenOptions) -> Result<SharedEngine, OpenError> {
     match choice {
-        EngineChoice::Sled(dir) => Ok(Arc::new(SledEngine::open(dir, options.sled()).await?)),
+        EngineChoice::Sled(dir) => {
+            let engine = SledEngine::open(dir, options.sled()).await?;
+            if !super::vacuum::needed(&engine).await.unwrap_or(false) {
+                return Ok(Arc::new(engine));
+            }
+            let closed = engine.close().await;
+            drop(engine);
+            match closed.map_err(anyhow::Error::from) {
+                Ok(()) => match super::vacuum::vacuum_sled(dir, options.sled()).await {
+                    Ok(counts) => tracing::info!(%counts, "vacuumed the store: erased data is gone from its files"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not vacuum the store after an erasure; will try again at the next start")
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "could not close the store to vacuum it"),
+            }
+            Ok(Arc::new(SledEngine::open(dir, options.sled()).await?))
+        }
         EngineChoice::Postgres(url) => open_postgres(url, options, SchemaUse::Migrate).await,
     }
 }
@@ -221,7 +239,7 @@ pub async fn open_for_reading(choice: &EngineChoice, options: &OpenOptions) -> R
     }
 }
 
-fn dir_size(dir: &Path) -> std::io::Result<u64> {
+pub(crate) fn dir_size(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

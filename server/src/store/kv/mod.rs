@@ -60,6 +60,10 @@ pub trait Kv: std::fmt::Debug + Send + Sync + 'static {
     fn health(&self) -> Health;
     async fn recover(&self) -> Result<(), StoreError>;
     fn name(&self) -> &'static str;
+    /// Flushes and releases the store (its files and locks); nothing works afterwards.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Every store trait over a [`Kv`].
@@ -494,6 +498,10 @@ impl<K: Kv> Engine for KvEngine<K> {
 
     fn health(&self) -> Health {
         self.kv.health()
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.kv.close().await
     }
 
     async fn recover(&self) -> Result<(), StoreError> {

@@ -149,6 +149,7 @@ fn require_space(dir: &Path, need: u64) -> Result<(), SledOpenError> {
 
 fn open_inner(dir: &Path, min_free_bytes: u64) -> Result<Inner, SledOpenError> {
     let fail = |cause: String| SledOpenError::Open { path: dir.display().to_string(), cause };
+    crate::store::vacuum::finish_interrupted(dir).map_err(|e| fail(format!("finishing an interrupted vacuum: {e}")))?;
     require_space(dir, min_free_bytes)?;
     private_dir(dir).map_err(|e| fail(e.to_string()))?;
     let store = dir.join("store");
@@ -344,6 +345,20 @@ impl super::Kv for SledKv {
             Some(reason) => Health::Failing(reason.clone()),
             None => Health::Ok,
         }
+    }
+
+    /// Flushes and closes the store, releasing its lock (the engine refuses everything
+    /// afterwards).
+    async fn close(&self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(i) = inner.write().take() {
+                i.db.flush().map_err(StoreError::io)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
     }
 
     async fn recover(&self) -> Result<(), StoreError> {
