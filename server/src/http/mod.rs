@@ -43,6 +43,8 @@ pub struct AppState {
     /// Who the client of a request is (the TCP peer, or what a trusted proxy says).
     pub client_addresses: client_addr::ClientAddresses,
     pub audit: crate::audit::Audit,
+    /// Records reads of health and care data (once per user, document and day).
+    pub reads: crate::read_audit::ReadAudit,
     pub quarantine: crate::quarantine::Quarantine,
     pub projector: crate::projector::Projector,
     /// The built PWA (`web/dist`), if present.

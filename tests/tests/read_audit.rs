@@ -1,0 +1,102 @@
+//! Reads of health and care data are audited by every role (issue 11 item 2, DESIGN §9):
+//! a household or an episode sent to a user over `/sync`, or carried in an API answer,
+//! leaves one `read.<kind>` entry per user, document and community day — not one per
+//! read, also across a restart — and a new one the next day.
+
+use linli_shared::DocumentId;
+use linli_tests::api;
+use linli_tests::domain::{create, episode, household};
+use linli_tests::outcome::wait_for_doc;
+use linli_tests::server::{ADMIN, ALICE, BOB, DAVE};
+use linli_tests::{Community, ServerProcess, TestPeer};
+use serde_json::Value;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+/// The `read.<kind>` entries of `user` for `doc`.
+async fn reads(s: &ServerProcess, admin: &str, user: &str, doc: &DocumentId) -> anyhow::Result<Vec<Value>> {
+    Ok(api::audit(s, admin, Some("read."))
+        .await?
+        .into_iter()
+        .filter(|e| e["user"] == user && e["doc"] == doc.to_string())
+        .collect())
+}
+
+/// Every role's phone fetches the documents (a fresh automerge-repo peer each time, as a
+/// phone that opens the app); polled, since a medic's access to the household comes with
+/// the projection of its open episode.
+async fn everyone_reads(s: &ServerProcess, tokens: &[(String, String)], docs: &[DocumentId]) -> anyhow::Result<()> {
+    for (token, _) in tokens {
+        for doc in docs {
+            wait_for_doc(&s.ws_url(token), doc, T, |_| true).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn assert_entries(
+    s: &ServerProcess,
+    admin: &str,
+    tokens: &[(String, String)],
+    docs: &[(DocumentId, &str)],
+    want: usize,
+    when: &str,
+) -> anyhow::Result<()> {
+    for (_, user) in tokens {
+        for (doc, kind) in docs {
+            let found = reads(s, admin, user, doc).await?;
+            assert_eq!(found.len(), want, "{when}: read.{kind} entries of {user} for {doc}: {found:#?}");
+            for e in &found {
+                assert_eq!(e["action"], format!("read.{kind}"), "{e}");
+                assert_eq!(e["detail"], "sync", "the detail says how, and nothing of the document: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_role_s_sync_reads_are_audited_once_a_day_across_restarts() -> anyhow::Result<()> {
+    let mut c = Community::start_with_admin(&["--index-flush-ms", "50"]).await?;
+    let (ta, alice_id) = c.login_full(ALICE).await?;
+    let (_, bob_id) = c.login_full(BOB).await?;
+
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&c.server.ws_url(&ta)).await?;
+    let h = create(&mut alice, household("g1", "701"));
+    let e = create(&mut alice, episode("g1", &h, Some(&bob_id)));
+    alice.sync_all(T).await?;
+    drop(alice);
+
+    let mut tokens = Vec::new();
+    for who in [ALICE, BOB, DAVE, ADMIN] {
+        tokens.push(c.login_full(who).await?);
+    }
+    let admin = tokens[3].0.clone();
+    let docs = [(h, "household"), (e, "episode")];
+    let ids = [h, e];
+
+    // The coordinator created both: she was sent them back as she wrote them (one entry
+    // each already); the others read them now. Twice the same day: still one entry each.
+    everyone_reads(&c.server, &tokens, &ids).await?;
+    everyone_reads(&c.server, &tokens, &ids).await?;
+    assert_entries(&c.server, &admin, &tokens, &docs, 1, "two reads on one day").await?;
+    assert!(!reads(&c.server, &admin, &alice_id, &h).await?.is_empty());
+
+    // A restart on the same day remembers what was audited.
+    c.server.restart().await?;
+    let mut tokens2 = Vec::new();
+    for who in [ALICE, BOB, DAVE, ADMIN] {
+        tokens2.push(c.login_full(who).await?);
+    }
+    everyone_reads(&c.server, &tokens2, &ids).await?;
+    assert_entries(&c.server, &tokens2[3].0, &tokens2, &docs, 1, "after a restart on the same day").await?;
+
+    // Just past midnight (community time) the next read is a new day's.
+    c.server.set_clock("2026-03-17T00:01:00+08:00").await?;
+    everyone_reads(&c.server, &tokens2, &ids).await?;
+    everyone_reads(&c.server, &tokens2, &ids).await?;
+    assert_entries(&c.server, &tokens2[3].0, &tokens2, &docs, 2, "the next day").await?;
+    Ok(())
+}
