@@ -5,6 +5,7 @@ pub mod auth;
 pub mod caller;
 pub mod client_addr;
 pub mod error;
+pub mod exports;
 pub mod frame_limit;
 pub mod headers;
 pub mod login_limiter;
@@ -77,7 +78,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/alerts", web::get().to(work::list_alerts))
                 .route("/alerts/{id:.*}/acknowledge", web::post().to(work::acknowledge))
                 .route("/alerts/{id:.*}/resolve", web::post().to(work::resolve))
-                .route("/export/{name}", web::get().to(work::export))
+                .route("/export/{name}", web::get().to(exports::export))
                 .route("/audit", web::get().to(admin::audit))
                 .route("/quarantine", web::get().to(admin::quarantine))
                 .route("/test/clock", web::post().to(ops::move_test_clock)),
