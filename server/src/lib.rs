@@ -22,6 +22,7 @@ pub mod http;
 pub mod metrics;
 pub mod projector;
 pub mod quarantine;
+pub mod read_audit;
 pub mod rules;
 pub mod startup;
 pub mod store;

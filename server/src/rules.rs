@@ -8,6 +8,7 @@ use crate::audit::Audit;
 use crate::auth::SERVER_USER;
 use crate::projector::Projector;
 use crate::quarantine::Quarantine;
+use crate::read_audit::{ReadAudit, Via};
 use crate::store::{Holder, Store, StoreError, Write};
 use crate::sync::conn::UserCtx;
 use crate::sync::{ConnHandle, Deferral, Gate, GateError, Incoming, Refusal};
@@ -25,6 +26,7 @@ pub struct RulesGate {
     limits: DomainLimits,
     server_actor: ActorId,
     projector: Projector,
+    reads: ReadAudit,
     /// How long a change may wait for a household the server does not have (ms).
     reference_wait_ms: i64,
     /// Since when (server clock, ms) each document's deferred changes wait.
@@ -38,7 +40,7 @@ const MAX_WAITING: usize = 10_000;
 impl RulesGate {
     pub async fn new(
         store: Store,
-        audit: Audit,
+        reads: ReadAudit,
         quarantine: Quarantine,
         projector: Projector,
         server_actor: ActorId,
@@ -48,11 +50,12 @@ impl RulesGate {
         store.bind_actor(server_actor.to_bytes(), SERVER_USER).await?;
         Ok(RulesGate {
             store,
-            audit,
+            audit: reads.audit().clone(),
             quarantine,
             limits: DomainLimits { utc_offset_minutes, ..DomainLimits::default() },
             server_actor,
             projector,
+            reads,
             reference_wait_ms: i64::try_from(reference_wait.as_millis()).unwrap_or(i64::MAX),
             waiting_since: parking_lot::Mutex::new(HashMap::new()),
         })
@@ -107,6 +110,29 @@ impl RulesGate {
         }
     }
 
+    /// `Some` if the connection's user may read the document as it is now, with its kind
+    /// when it has one (a document outside the schema has none).
+    async fn readable_kind(
+        &self,
+        conn: &ConnHandle,
+        doc: DocumentId,
+        current: &Automerge,
+    ) -> Result<Option<Option<Kind>>, StoreError> {
+        let who = conn.who();
+        let value = match DomainDoc::hydrate(current) {
+            Ok(Some(v)) => v,
+            // A document outside the schema is shown to administrators only.
+            _ => return Ok((who.role == Role::Admin).then_some(None)),
+        };
+        let facts = DocFacts::of(&value);
+        let linked = match (facts.kind, who.role) {
+            (Kind::Household, Role::Volunteer) => self.store.has_grant(&doc, &Holder::User(who.id.clone())).await?,
+            (Kind::Household, Role::Medic) => self.store.has_grant(&doc, &Holder::OpenEpisode).await?,
+            _ => false,
+        };
+        Ok(domain::may_read(&Self::actor(who), &facts, linked).then_some(Some(facts.kind)))
+    }
+
     fn actor<'a>(who: &'a UserCtx) -> Actor<'a> {
         Actor { user_id: &who.id, role: who.role, grids: &who.grids }
     }
@@ -151,23 +177,15 @@ fn rule(field: &str, reason: impl Into<String>) -> Refusal {
 #[async_trait]
 impl Gate for RulesGate {
     async fn may_read(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> Result<bool, StoreError> {
-        let who = conn.who();
-        let value = match DomainDoc::hydrate(current) {
-            Ok(Some(v)) => v,
-            // A document outside the schema is shown to administrators only.
-            _ => return Ok(who.role == Role::Admin),
-        };
-        let facts = DocFacts::of(&value);
-        let linked = match (facts.kind, who.role) {
-            (Kind::Household, Role::Volunteer) => self.store.has_grant(&doc, &Holder::User(who.id.clone())).await?,
-            (Kind::Household, Role::Medic) => self.store.has_grant(&doc, &Holder::OpenEpisode).await?,
-            _ => false,
-        };
-        let allowed = domain::may_read(&Self::actor(who), &facts, linked);
-        if allowed && facts.kind == Kind::Household && who.role == Role::Volunteer {
-            self.audit.record(&who.id, "read.household", Some(doc.to_string()), "volunteer opened household details");
+        Ok(self.readable_kind(conn, doc, current).await?.is_some())
+    }
+
+    async fn admit(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> Result<bool, StoreError> {
+        let Some(kind) = self.readable_kind(conn, doc, current).await? else { return Ok(false) };
+        if let Some(kind) = kind {
+            self.reads.record(&conn.who().id, kind, doc, Via::Sync).await?;
         }
-        Ok(allowed)
+        Ok(true)
     }
 
     async fn check(&self, incoming: &Incoming<'_>) -> Result<(), GateError> {

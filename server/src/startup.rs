@@ -55,10 +55,11 @@ impl Application {
         // The gate needs the projector, the projector needs the hub, the hub needs the gate.
         let (hub_tx, hub_rx) = tokio::sync::oneshot::channel();
         let projector = Projector::start(store.clone(), hub_rx, audit.clone(), settings.projector_settings());
+        let reads = crate::read_audit::ReadAudit::new(store.clone(), audit.clone(), settings.utc_offset_minutes);
         let server_actor = crate::sync::hub::server_actor_for(server_peer.as_str().as_bytes());
         let gate = RulesGate::new(
             store.clone(),
-            audit.clone(),
+            reads.clone(),
             quarantine.clone(),
             projector.clone(),
             server_actor,
@@ -100,6 +101,7 @@ impl Application {
             login_limiter: http::login_limiter::LoginLimiter::new(settings.login_limits()),
             client_addresses: http::client_addr::ClientAddresses::new(settings.trusted_proxies.clone()),
             audit,
+            reads,
             quarantine,
             projector,
             web_dir: settings.web_dir.clone().filter(|d| d.join("index.html").is_file()),

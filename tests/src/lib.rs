@@ -5,6 +5,7 @@
 pub mod api;
 pub mod backup;
 pub mod domain;
+pub mod exports;
 pub mod faulty;
 pub mod outcome;
 pub mod peer;

@@ -1,11 +1,12 @@
 //! What coordinators, medics and admins ask of the server (issue 3 items 4–6, DESIGN §5–6),
 //! against the real binary: CSV exports (their grid only, volunteers refused, health
-//! details masked but for medics, each export audited), the audit log of accepted and
-//! refused changes and of volunteers' household reads, the grid dashboard, alerts
+//! readings and medical notes only for medics, each export audited), the audit log of accepted and
+//! refused changes and of household reads, the grid dashboard, alerts
 //! (raised by a fever check-in, acknowledged, resolved) and the grid's risk level.
 
 use linli_shared::DocumentId;
 use linli_tests::api::{self, encode_segment};
+use linli_tests::exports::{self, export, Csv};
 use linli_tests::domain::{
     checkin, checkin_key, create, episode, household, log_entry, now_ms, put_checkin, read, set, task, write,
 };
@@ -17,90 +18,17 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
-/// A small CSV reader (RFC 4180 quoting): rows of fields.
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let (mut row, mut field, mut quoted, mut chars) = (Vec::new(), String::new(), false, text.chars().peekable());
-    while let Some(ch) = chars.next() {
-        match (quoted, ch) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, '\r') => {}
-            (false, c) => field.push(c),
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
-}
-
-/// An export as (header, rows by id).
-struct Csv {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Csv {
-    fn ids(&self) -> Vec<&str> {
-        self.rows.iter().map(|r| r[0].as_str()).collect()
-    }
-
-    fn has(&self, id: &DocumentId) -> bool {
-        self.ids().contains(&id.to_string().as_str())
-    }
-
-    fn cell(&self, id: &DocumentId, column: &str) -> String {
-        let col = self.header.iter().position(|h| h == column).unwrap_or_else(|| panic!("no column {column}"));
-        let row = self.rows.iter().find(|r| r[0] == id.to_string()).unwrap_or_else(|| panic!("no row {id}"));
-        row[col].clone()
-    }
-}
-
-async fn export(server: &ServerProcess, token: &str, name: &str) -> anyhow::Result<(u16, Option<Csv>)> {
-    let r = api::get(server, token, &format!("/api/export/{name}")).await?;
-    if r.status != 200 {
-        return Ok((r.status, None));
-    }
-    let mut rows = parse_csv(&r.body);
-    anyhow::ensure!(!rows.is_empty(), "{name}: empty body");
-    let header = rows.remove(0);
-    Ok((200, Some(Csv { header, rows })))
-}
-
-/// Exports `name` until `ready` holds (the exports read projections the server updates
-/// in the background).
 async fn export_when(
     server: &ServerProcess,
     token: &str,
     name: &str,
     ready: impl Fn(&Csv) -> bool,
 ) -> anyhow::Result<Csv> {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        let (status, csv) = export(server, token, name).await?;
-        anyhow::ensure!(status == 200, "{name}: {status}");
-        let csv = csv.expect("200 has a body");
-        if ready(&csv) || tokio::time::Instant::now() > deadline {
-            return Ok(csv);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    exports::export_when(server, token, name, T, ready).await
 }
 
 async fn count_exports(server: &ServerProcess, admin: &str, user: &str) -> anyhow::Result<usize> {
-    Ok(api::audit(server, admin, Some("export")).await?.iter().filter(|e| e["user"] == user).count())
+    Ok(exports::entries_of(server, admin, "export", user).await?.len())
 }
 
 #[tokio::test]
@@ -138,19 +66,20 @@ async fn exports_are_per_grid_masked_by_role_refused_to_volunteers_and_audited()
     let tasks = export_when(s, &ta, "tasks.csv", |c| c.has(&t1)).await?;
     assert!(tasks.has(&t1), "alice's tasks.csv lacks her task: {:?}", tasks.ids());
     assert!(!tasks.has(&t2), "alice's tasks.csv holds g2's task");
-    assert_eq!(tasks.cell(&t1, "assignee"), bob_id);
-    let eps = export_when(s, &ta, "episodes.csv", |c| c.has(&e1) && c.cell(&e1, "checkins") == "1").await?;
+    assert_eq!(tasks.cell(&t1, "负责人"), "bob", "the assignee by name");
+    let eps = export_when(s, &ta, "episodes.csv", |c| c.has(&e1) && c.cell(&e1, "打卡次数") == "1").await?;
     assert!(eps.has(&e1) && !eps.has(&e2), "alice's episodes.csv: {:?}", eps.ids());
-    assert_eq!(eps.cell(&e1, "checkins"), "1");
-    assert_eq!(eps.cell(&e1, "latest_temp_c"), "***", "a coordinator sees temperatures masked");
-    assert_eq!(eps.cell(&e1, "symptoms"), "***");
+    assert_eq!(eps.cell(&e1, "打卡次数"), "1");
+    assert!(!eps.header.iter().any(|h| h.contains("体温")), "a coordinator gets no temperatures: {:?}", eps.header);
+    assert!(!eps.text.contains("38.2") && !eps.text.contains("feverish"), "{}", eps.text);
+    assert_eq!(eps.cell(&e1, "健康状况"), "异常");
     let hh = export_when(s, &ta, "households.csv", |c| c.has(&h1)).await?;
     assert!(hh.has(&h1) && !hh.has(&h2), "alice's households.csv: {:?}", hh.ids());
-    assert_eq!(hh.cell(&h1, "room"), "401");
+    assert_eq!(hh.cell(&h1, "房号"), "401");
 
     // A medic sees the temperatures; the coordinator of g2 sees g2 only; an admin all.
     let eps = export_when(s, &td, "episodes.csv", |c| c.has(&e1)).await?;
-    assert_eq!(eps.cell(&e1, "latest_temp_c"), "38.2", "a medic sees temperatures");
+    assert_eq!(eps.cell(&e1, "最近体温(°C)"), "38.2", "a medic sees temperatures");
     assert!(!eps.has(&e2));
     let tasks = export_when(s, &tf, "tasks.csv", |c| c.has(&t2)).await?;
     assert!(tasks.has(&t2) && !tasks.has(&t1), "frank's tasks.csv: {:?}", tasks.ids());
@@ -195,14 +124,15 @@ async fn exports_are_per_grid_masked_by_role_refused_to_volunteers_and_audited()
         .unwrap_or_else(|| panic!("no change.refused entry for bob's change: {refused:#?}"));
     assert!(entry["detail"].as_str().unwrap_or("").contains("priority"), "{entry}");
 
-    // A volunteer reading a household's details is audited; a coordinator's read is not.
+    // A volunteer reading a household's details is audited, and so is a coordinator's
+    // (every role's: tests/read_audit.rs).
     let reads = |v: &[Value], user: &str| v.iter().filter(|e| e["doc"] == h1.to_string() && e["user"] == user).count();
     let before = api::audit(s, &tadmin, Some("read.household")).await?;
     assert!(fetch(&s.ws_url(&tb), &h1, T).await?.available(), "bob reads the household of his task");
     assert!(fetch(&s.ws_url(&ta), &h1, T).await?.available());
     let after = api::audit(s, &tadmin, Some("read.household")).await?;
     assert!(reads(&after, &bob_id) > reads(&before, &bob_id), "bob's read of the household is not audited");
-    assert_eq!(reads(&after, &alice_id), 0, "a coordinator's read is audited as a volunteer's");
+    assert_eq!(reads(&after, &alice_id), 1, "a coordinator's read is audited once a day");
 
     // The audit log is for administrators.
     assert_eq!(api::get(s, &ta, "/api/audit").await?.status, 403);
@@ -437,13 +367,127 @@ async fn exported_cells_never_start_a_formula() -> anyhow::Result<()> {
     alice.sync_all(T).await?;
 
     let hh = export_when(s, &ta, "households.csv", |c| c.has(&h)).await?;
-    assert_eq!(hh.cell(&h, "notes"), "'=HYPERLINK(\"http://x\",\"y\")");
-    assert_eq!(hh.cell(&h, "room"), "601", "a plain cell is unchanged");
+    assert_eq!(hh.cell(&h, "备注"), "'=HYPERLINK(\"http://x\",\"y\")");
+    assert_eq!(hh.cell(&h, "房号"), "601", "a plain cell is unchanged");
     let failed =
-        |c: &Csv| c.has(&t1) && c.has(&t2) && c.cell(&t1, "status") == "failed" && c.cell(&t2, "status") == "failed";
+        |c: &Csv| c.has(&t1) && c.has(&t2) && c.cell(&t1, "状态") == "未送达" && c.cell(&t2, "状态") == "未送达";
     let tasks = export_when(s, &ta, "tasks.csv", failed).await?;
     assert!(failed(&tasks), "the tasks did not fail: {:?}", tasks.rows);
-    assert_eq!(tasks.cell(&t1, "failure_reason"), "'+1+1");
-    assert_eq!(tasks.cell(&t2, "failure_reason"), "'@SUM(1)");
+    assert_eq!(tasks.cell(&t1, "未送达原因"), "'+1+1");
+    assert_eq!(tasks.cell(&t2, "未送达原因"), "'@SUM(1)");
+    Ok(())
+}
+
+/// Exports need a purpose, say in the file who made them, when and why, and carry only
+/// the columns the exporter's role may see (issue 11 item 3, DESIGN §9): a temperature, a
+/// symptom, a check-in note and a medical note planted in an episode are in the medic's
+/// file and in no coordinator's or admin's; the file opens in Excel (a byte order mark,
+/// Chinese names, local times, phone numbers as text — issue 14).
+#[tokio::test]
+async fn exports_need_a_purpose_name_who_when_and_why_and_follow_the_role() -> anyhow::Result<()> {
+    let c = Community::start_with_admin(&["--index-flush-ms", "50"]).await?;
+    let (ta, alice_id) = c.login_full(ALICE).await?;
+    let (tb, bob_id) = c.login_full(BOB).await?;
+    let (td, dave_id) = c.login_full(DAVE).await?;
+    let (tadmin, admin_id) = c.login_full(ADMIN).await?;
+    let s = &c.server;
+
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&s.ws_url(&ta)).await?;
+    let mut h = household("g1", "801");
+    h["phone"] = json!("01012345678");
+    let h = create(&mut alice, h);
+    let t = create(&mut alice, task("g1", &h, Some(&bob_id), &alice_id));
+    let e = create(&mut alice, episode("g1", &h, Some(&bob_id)));
+    alice.sync_all(T).await?;
+    let mut bob = TestPeer::new("bob");
+    bob.connect(&s.ws_url(&tb)).await?;
+    bob.want(e);
+    bob.sync_all(T).await?;
+    let mut reading = checkin(38.6, &bob_id, "夜间盗汗");
+    reading["symptoms"] = json!(["jaundice"]);
+    put_checkin(&mut bob, &e, &checkin_key(0, 0), reading);
+    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    let mut dave = TestPeer::new("dave");
+    dave.connect(&s.ws_url(&td)).await?;
+    dave.want(e);
+    dave.sync_all(T).await?;
+    let mut value = read(dave.doc(&e));
+    value["medic_notes"] = json!([{"at": now_ms(), "by": dave_id, "text": "建议复查肝功能"}]);
+    write(dave.doc(&e), value);
+    assert_eq!(push_change(&mut dave, &e, T).await?, Outcome::Accepted);
+
+    // No purpose, a blank one, one too long or with a line break: refused, and clearly.
+    for purpose in [None, Some("   "), Some("a\nb")] {
+        for name in ["tasks.csv", "episodes.csv", "households.csv"] {
+            let (status, _) = exports::export_with(s, &ta, name, purpose).await?;
+            assert_eq!(status, 400, "{name} with purpose {purpose:?}");
+        }
+    }
+    let long = "目".repeat(201);
+    assert_eq!(exports::export_with(s, &ta, "tasks.csv", Some(&long)).await?.0, 400);
+    let r = api::get(s, &ta, "/api/export/tasks.csv").await?;
+    assert_eq!(r.json()["error"]["code"], "bad_request", "{}", r.body);
+    assert!(r.json()["error"]["message"].as_str().unwrap_or("").contains("purpose"), "{}", r.body);
+    assert_eq!(count_exports(s, &tadmin, &alice_id).await?, 0, "a refused export is no export");
+
+    // The coordinator's file: who, when (the server's clock, local time), why; no values.
+    let ready = |c: &Csv| c.has(&e) && c.cell(&e, "打卡次数") == "1";
+    let eps = export_when(s, &ta, "episodes.csv", ready).await?;
+    assert!(ready(&eps), "{}", eps.text);
+    assert_eq!(eps.meta("导出人"), Some("alice（网格员）"), "{:?}", eps.meta);
+    assert_eq!(eps.meta("导出时间"), Some("2026-03-16 10:00 (UTC+08:00)"), "{:?}", eps.meta);
+    assert_eq!(eps.meta("导出目的"), Some(exports::PURPOSE));
+    assert_eq!(eps.meta("导出内容"), Some("居家观察"));
+    assert!(eps.meta("网格").is_some_and(|g| g.contains("g1")), "{:?}", eps.meta);
+    let planted = ["38.6", "黄疸", "jaundice", "夜间盗汗", "建议复查肝功能"];
+    let absent = |csv: &Csv, who: &str| {
+        for value in planted {
+            assert!(!csv.text.contains(value), "{who}'s episodes.csv holds {value}: {}", csv.text);
+        }
+    };
+    absent(&eps, "the coordinator");
+    assert_eq!(eps.cell(&e, "健康状况"), "异常");
+    assert_ne!(eps.cell(&e, "未处理预警"), "0");
+    assert_eq!(eps.cell(&e, "观察原因"), "居家隔离");
+    assert_eq!(eps.cell(&e, "地址"), "3号楼2单元801");
+    let admin_eps = export_when(s, &tadmin, "episodes.csv", ready).await?;
+    absent(&admin_eps, "the admin");
+    assert_eq!(admin_eps.meta("导出人"), Some("root（管理员）"));
+    assert_eq!(admin_eps.meta("网格"), Some("全部网格"));
+    assert_eq!(admin_eps.header, eps.header, "admins see what coordinators see");
+
+    // The medic's file holds every planted value, in its own column.
+    let medic = export_when(s, &td, "episodes.csv", |c| c.has(&e) && c.text.contains("建议复查肝功能")).await?;
+    assert_eq!(medic.cell(&e, "最近体温(°C)"), "38.6");
+    assert_eq!(medic.cell(&e, "最近症状"), "黄疸");
+    assert_eq!(medic.cell(&e, "最近打卡备注"), "夜间盗汗");
+    assert!(medic.cell(&e, "医护备注").contains("建议复查肝功能"), "{}", medic.text);
+    assert_eq!(medic.meta("导出人"), Some("dave（医护）"));
+
+    // Tasks: names, local times, Chinese values; refused to medics.
+    let tasks = export_when(s, &ta, "tasks.csv", |c| c.has(&t)).await?;
+    assert_eq!(tasks.cell(&t, "截止时间"), "2026-03-16 11:00");
+    assert_eq!(tasks.cell(&t, "创建时间"), "2026-03-16 10:00");
+    assert_eq!(tasks.cell(&t, "创建人"), "alice");
+    assert_eq!(tasks.cell(&t, "类别"), "食品");
+    assert_eq!(tasks.cell(&t, "状态"), "已分配");
+    assert_eq!(exports::export(s, &td, "tasks.csv").await?.0, 403);
+
+    // Households: the phone as text (digits grouped, the leading zero kept); a medic sees
+    // the contact of a household with an open episode.
+    let hh = export_when(s, &ta, "households.csv", |c| c.has(&h)).await?;
+    assert_eq!(hh.cell(&h, "联系电话"), "010 1234 5678");
+    assert_eq!(hh.cell(&h, "重点关照"), "独居老人");
+    assert_eq!(hh.cell(&h, "常用药"), "insulin");
+    let hh = export_when(s, &td, "households.csv", |c| c.has(&h) && !c.cell(&h, "联系电话").is_empty()).await?;
+    assert_eq!(hh.cell(&h, "联系电话"), "010 1234 5678", "the medic, with an open episode: {}", hh.text);
+
+    // The audit entry names who, which export, how many rows, and the purpose.
+    let mine = exports::entries_of(s, &tadmin, "export", &admin_id).await?;
+    assert_eq!(mine.len(), 1, "{mine:#?}");
+    let detail = mine[0]["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("episodes.csv") && detail.contains(exports::PURPOSE), "{detail}");
+    assert!(detail.contains("1 rows"), "{detail}");
     Ok(())
 }

@@ -78,7 +78,7 @@ async fn a_sled_store_copied_into_postgres_is_the_same_store() -> anyhow::Result
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let csv = reqwest::Client::new()
-        .get(server.http("/api/export/tasks.csv"))
+        .get(server.http("/api/export/tasks.csv?purpose=copy-check"))
         .bearer_auth(&token)
         .send()
         .await?

@@ -34,7 +34,7 @@ async function health(base) {
 }
 
 async function taskStatus(base, token, taskId) {
-  const res = await fetch(`${base}/api/export/tasks.csv`, { headers: { authorization: `Bearer ${token}` } })
+  const res = await fetch(`${base}/api/export/tasks.csv?purpose=${encodeURIComponent("核对送货状态")}`, { headers: { authorization: `Bearer ${token}` } })
   if (res.status !== 200) return null
   const row = (await res.text()).split("\n").find(l => l.includes(taskId))
   return row ?? null

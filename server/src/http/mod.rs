@@ -5,6 +5,7 @@ pub mod auth;
 pub mod caller;
 pub mod client_addr;
 pub mod error;
+pub mod exports;
 pub mod frame_limit;
 pub mod headers;
 pub mod login_limiter;
@@ -43,6 +44,8 @@ pub struct AppState {
     /// Who the client of a request is (the TCP peer, or what a trusted proxy says).
     pub client_addresses: client_addr::ClientAddresses,
     pub audit: crate::audit::Audit,
+    /// Records reads of health and care data (once per user, document and day).
+    pub reads: crate::read_audit::ReadAudit,
     pub quarantine: crate::quarantine::Quarantine,
     pub projector: crate::projector::Projector,
     /// The built PWA (`web/dist`), if present.
@@ -76,7 +79,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/alerts", web::get().to(work::list_alerts))
                 .route("/alerts/{id:.*}/acknowledge", web::post().to(work::acknowledge))
                 .route("/alerts/{id:.*}/resolve", web::post().to(work::resolve))
-                .route("/export/{name}", web::get().to(work::export))
+                .route("/export/{name}", web::get().to(exports::export))
                 .route("/audit", web::get().to(admin::audit))
                 .route("/quarantine", web::get().to(admin::quarantine))
                 .route("/test/clock", web::post().to(ops::move_test_clock)),

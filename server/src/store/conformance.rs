@@ -100,6 +100,9 @@ pub async fn meta(e: &dyn Engine) {
     e.commit(vec![Write::Meta { key: "schema".into(), value: b"2".to_vec() }]).await.expect("meta");
     let all = e.meta_all().await.expect("all");
     assert!(all.contains(&("schema".to_owned(), b"2".to_vec())) && all.len() == 2, "{all:?}");
+    e.commit(vec![Write::DeleteMeta("schema".into()), Write::DeleteMeta("never-there".into())]).await.expect("delete");
+    assert_eq!(e.meta("schema").await.expect("meta"), None);
+    assert_eq!(e.meta_all().await.expect("all").len(), 1);
 }
 
 pub(crate) fn user(name: &str, role: Role) -> User {

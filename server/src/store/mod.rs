@@ -151,6 +151,8 @@ pub enum Write {
         key: String,
         value: Vec<u8>,
     },
+    /// Forgets a fact of the store itself (nothing if there is none).
+    DeleteMeta(String),
     /// A new user: the batch fails with [`Conflict::Username`] if the username is taken.
     InsertUser(User),
     /// An existing user's new record (its username never changes).

@@ -474,7 +474,7 @@ impl DocActor {
         }
         let mut denied = Vec::new();
         for p in self.peers.values() {
-            if !self.reg.gate().may_read(&p.conn, self.id, doc).await? {
+            if !self.reg.gate().admit(&p.conn, self.id, doc).await? {
                 denied.push(p.conn.id());
             }
         }
@@ -535,7 +535,7 @@ impl DocActor {
         };
         if !self.peers.contains_key(&id)
             && !doc.get_heads().is_empty()
-            && !self.reg.gate().may_read(&conn, self.id, doc).await?
+            && !self.reg.gate().admit(&conn, self.id, doc).await?
         {
             // Existence is not revealed: a document one may not read looks like a missing one.
             self.reg.metrics().protocol_error("read_denied");

@@ -70,6 +70,14 @@ pub trait Gate: std::fmt::Debug + Send + Sync + 'static {
     /// (unknown to the server) is never shown; this is asked only for existing ones.
     async fn may_read(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> Result<bool, StoreError>;
 
+    /// [`Gate::may_read`], asked when the document is about to be sent to the connection:
+    /// when a peer is admitted to it, and when its peers are checked again after a change.
+    /// A gate that audits reads records this one before it answers `true`; a storage
+    /// failure while recording is an error, and the document is not sent.
+    async fn admit(&self, conn: &ConnHandle, doc: DocumentId, current: &Automerge) -> Result<bool, StoreError> {
+        self.may_read(conn, doc, current).await
+    }
+
     /// Decides on a batch of changes. Called on the document's actor: keep it quick.
     async fn check(&self, incoming: &Incoming<'_>) -> Result<(), GateError>;
 

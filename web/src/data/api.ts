@@ -149,8 +149,9 @@ export class Api {
   async setRisk(grid: string, level: RiskLevel): Promise<GridInfo> {
     return (await this.json<{ grid: GridInfo }>("PUT", `/api/grids/${encodeURIComponent(grid)}/risk`, { level })).grid
   }
-  async exportCsv(name: ExportName): Promise<Blob> {
-    return (await this.request("GET", `/api/export/${name}.csv`)).blob()
+  /** An export needs a purpose: the server audits it and writes it into the file. */
+  async exportCsv(name: ExportName, purpose: string): Promise<Blob> {
+    return (await this.request("GET", `/api/export/${name}.csv?purpose=${encodeURIComponent(purpose)}`)).blob()
   }
   /** Admins only (the server answers 403 to others). */
   async users(): Promise<UserRow[]> {

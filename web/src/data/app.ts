@@ -349,8 +349,8 @@ export class App {
     this.set({ session: next })
   }
 
-  async exportCsv(name: ExportName): Promise<Blob> {
-    return this.api.exportCsv(name)
+  async exportCsv(name: ExportName, purpose: string): Promise<Blob> {
+    return this.api.exportCsv(name, purpose)
   }
 
   /**

@@ -147,6 +147,7 @@ impl<K: Kv> KvEngine<K> {
                     }
                 }
                 Write::Meta { key, value } => ops.push(KvOp::Put(Table::Meta, key.into_bytes(), value)),
+                Write::DeleteMeta(key) => ops.push(KvOp::Delete(Table::Meta, key.into_bytes())),
                 Write::InsertUser(user) => {
                     if self.kv.get(Table::Usernames, user.username.as_bytes())?.is_some() {
                         return Err(StoreError::Conflict(Conflict::Username(user.username)));

@@ -43,6 +43,7 @@ pub(crate) const CHUNK_PUT: &str = "INSERT INTO linli_chunks (doc, snapshot, has
                                     ON CONFLICT (doc, snapshot, hash) DO UPDATE SET bytes = EXCLUDED.bytes";
 const CHUNK_DELETE: &str = "DELETE FROM linli_chunks WHERE doc = $1 AND snapshot = $2 AND hash = $3";
 const DOC_DELETE: &str = "DELETE FROM linli_chunks WHERE doc = $1";
+const META_DELETE: &str = "DELETE FROM linli_meta WHERE key = $1";
 const META_PUT: &str =
     "INSERT INTO linli_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
 const USER_INSERT: &str = "INSERT INTO linli_users (id, username, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
@@ -148,6 +149,7 @@ pub(crate) fn plan(batch: &[Write], head: &mut AuditHead) -> Vec<Op> {
             Write::Meta { key, value } => {
                 ops.push(Op::new(META_PUT, vec![Box::new(key.clone()), Box::new(value.clone())]))
             }
+            Write::DeleteMeta(key) => ops.push(Op::new(META_DELETE, vec![Box::new(key.clone())])),
             Write::InsertUser(user) => ops.push(Op {
                 conflict_if_none: Some(Conflict::Username(user.username.clone())),
                 ..Op::new(USER_INSERT, user_params(user))

@@ -3,7 +3,7 @@ import type { ExportName } from "../../data/api"
 import type { RiskLevel } from "../../data/session"
 import { fmtDateTime, lang, setLang, t, tr } from "../../i18n"
 import type { ShelvedSummary } from "../../data/shelf"
-import { Banner, Confirm, exportKept, KeptText, saveFile, Screen, Segmented, toast } from "../components"
+import { Banner, Confirm, exportKept, Field, KeptText, saveFile, Screen, Segmented, toast } from "../components"
 import { useApp, useAppState } from "../context"
 import { useGrid } from "./Dashboard"
 
@@ -14,12 +14,13 @@ export function Settings() {
   const s = useAppState()
   const { grid } = useGrid()
   const [confirmOut, setConfirmOut] = useState(false)
+  const [purpose, setPurpose] = useState("")
   const user = s.session!.user
   const manages = user.role === "coordinator" || user.role === "admin"
   const pending = s.data?.pending ?? 0
   const download = async (name: ExportName) => {
     try {
-      saveFile(await app.exportCsv(name), `linli-${name}.csv`)
+      saveFile(await app.exportCsv(name, purpose.trim()), `linli-${name}.csv`)
     } catch (e) {
       toast(t("set.exportFailed", { msg: (e as Error).message }))
     }
@@ -68,11 +69,15 @@ export function Settings() {
       {user.role !== "volunteer" && (
         <section class="panel">
           <h2>{t("set.exports")}</h2>
+          <p class="small">{t("set.exportWhy")}</p>
+          <Field label={t("set.exportPurpose")}>
+            <input name="purpose" value={purpose} maxLength={200} placeholder={t("set.exportPurposeHint")} onInput={e => setPurpose(e.currentTarget.value)} />
+          </Field>
           <div class="row wrap">
             {(["tasks", "episodes", "households"] as ExportName[])
               .filter(n => !(user.role === "medic" && n === "tasks"))
               .map(n => (
-                <button class="btn" disabled={!s.online} onClick={() => download(n)}>
+                <button class="btn" disabled={!s.online || !purpose.trim()} onClick={() => download(n)}>
                   {t(`set.export.${n}` as "set.export.tasks")}
                 </button>
               ))}
