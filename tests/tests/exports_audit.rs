@@ -6,10 +6,10 @@
 
 use linli_shared::DocumentId;
 use linli_tests::api::{self, encode_segment};
-use linli_tests::exports::{self, export, Csv};
 use linli_tests::domain::{
     checkin, checkin_key, create, episode, household, log_entry, now_ms, put_checkin, read, set, task, write,
 };
+use linli_tests::exports::{self, export, Csv};
 use linli_tests::outcome::{fetch, push_change, Outcome};
 use linli_tests::server::{ADMIN, ALICE, BOB, DAVE, FRANK};
 use linli_tests::{Community, ServerProcess, TestPeer};

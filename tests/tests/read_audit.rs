@@ -125,46 +125,55 @@ async fn api_answers_that_carry_health_or_care_data_are_audited_once_a_day() -> 
 
     // Carol (coordinator), dave (medic) and the admin never sync these documents: every
     // entry of theirs comes from the API.
-    let ask = |c: &Community| {
-        let s = &c.server;
-        async move {
-            let mut users = Vec::new();
-            for who in [CAROL, DAVE, ADMIN] {
-                let (token, id) = c.login_full(who).await?;
-                for name in ["episodes.csv", "households.csv"] {
-                    let csv = export_when(s, &token, name, T, |csv| csv.has(&e) || csv.has(&h)).await?;
-                    anyhow::ensure!(csv.has(&e) || csv.has(&h), "{} {name}: {}", who.0, csv.text);
-                }
-                let alerts = api::get_ok(s, &token, "/api/alerts").await?;
-                anyhow::ensure!(alerts.to_string().contains(&e.to_string()), "no alert of the episode: {alerts}");
-                users.push(id);
-            }
-            anyhow::Ok(users)
-        }
-    };
-    let check = |c: &Community, users: Vec<String>, want: usize, when: &'static str| async move {
-        let admin = c.token(ADMIN).await?;
-        for user in &users {
-            let of_episode = reads(&c.server, &admin, user, &e).await?;
-            let of_household = reads(&c.server, &admin, user, &h).await?;
-            assert_eq!(of_episode.len(), want, "{when}: read.episode of {user}: {of_episode:#?}");
-            assert_eq!(of_household.len(), want, "{when}: read.household of {user}: {of_household:#?}");
-            for entry in of_episode.iter().chain(&of_household) {
-                let detail = entry["detail"].as_str().unwrap_or("");
-                assert!(detail.starts_with("api: "), "{entry}");
-            }
-        }
-        anyhow::Ok(())
-    };
-    let users = ask(&c).await?;
-    ask(&c).await?;
-    check(&c, users.clone(), 1, "two answers on one day").await?;
+    let users = ask_api(&c, &h, &e).await?;
+    ask_api(&c, &h, &e).await?;
+    check_api(&c, &users, &h, &e, 1, "two answers on one day").await?;
     c.server.restart().await?;
-    ask(&c).await?;
-    check(&c, users.clone(), 1, "after a restart").await?;
+    ask_api(&c, &h, &e).await?;
+    check_api(&c, &users, &h, &e, 1, "after a restart").await?;
     c.server.set_clock("2026-03-17T00:01:00+08:00").await?;
-    ask(&c).await?;
-    ask(&c).await?;
-    check(&c, users, 2, "the next day").await?;
+    ask_api(&c, &h, &e).await?;
+    ask_api(&c, &h, &e).await?;
+    check_api(&c, &users, &h, &e, 2, "the next day").await?;
+    Ok(())
+}
+
+/// Carol, dave and the admin ask for both exports and the alert list; their user ids.
+async fn ask_api(c: &Community, h: &DocumentId, e: &DocumentId) -> anyhow::Result<Vec<String>> {
+    let s = &c.server;
+    let mut users = Vec::new();
+    for who in [CAROL, DAVE, ADMIN] {
+        let (token, id) = c.login_full(who).await?;
+        for name in ["episodes.csv", "households.csv"] {
+            let csv = export_when(s, &token, name, T, |csv| csv.has(e) || csv.has(h)).await?;
+            anyhow::ensure!(csv.has(e) || csv.has(h), "{} {name}: {}", who.0, csv.text);
+        }
+        let alerts = api::get_ok(s, &token, "/api/alerts").await?;
+        anyhow::ensure!(alerts.to_string().contains(&e.to_string()), "no alert of the episode: {alerts}");
+        users.push(id);
+    }
+    Ok(users)
+}
+
+/// Each of `users` has `want` API read entries of the episode and of the household.
+async fn check_api(
+    c: &Community,
+    users: &[String],
+    h: &DocumentId,
+    e: &DocumentId,
+    want: usize,
+    when: &str,
+) -> anyhow::Result<()> {
+    let admin = c.token(ADMIN).await?;
+    for user in users {
+        let of_episode = reads(&c.server, &admin, user, e).await?;
+        let of_household = reads(&c.server, &admin, user, h).await?;
+        assert_eq!(of_episode.len(), want, "{when}: read.episode of {user}: {of_episode:#?}");
+        assert_eq!(of_household.len(), want, "{when}: read.household of {user}: {of_household:#?}");
+        for entry in of_episode.iter().chain(&of_household) {
+            let detail = entry["detail"].as_str().unwrap_or("");
+            assert!(detail.starts_with("api: "), "{entry}");
+        }
+    }
     Ok(())
 }
