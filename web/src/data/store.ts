@@ -196,6 +196,16 @@ export class LinliStore {
       sharePolicy: async () => true,
       saveDebounceRate: opts.saveDebounceMs,
     })
+    // automerge-repo 2.5.6 reports the sync state of a document it has just deleted (a
+    // message in flight when the phone forgot it), then fails on the missing handle and
+    // writes that sync state back to IndexedDB. A forgotten document stays forgotten.
+    const sync = this.repo.synchronizer as unknown as { emit: (event: string, ...args: unknown[]) => boolean }
+    const emit = sync.emit.bind(sync)
+    sync.emit = (event, ...args) => {
+      const docId = (args[0] as { documentId?: string } | undefined)?.documentId
+      if (event === "sync-state" && docId && !this.repo.handles[docId as never]) return false
+      return emit(event, ...args)
+    }
     const net = this.repo.networkSubsystem
     const onPeer = ({ peerId, peerMetadata }: { peerId: PeerId; peerMetadata?: { storageId?: StorageId } }) => {
       this.serverPeer = peerId
