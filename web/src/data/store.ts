@@ -814,7 +814,11 @@ export class LinliStore {
       this.onListGone?.(id)
       return
     }
-    if (!this.handles.has(id)) return
+    if (!this.handles.has(id)) {
+      // A stub automerge-repo made again for a forgotten document: forget it too.
+      if (this.repo.handles[id as never]) this.schedulePurge()
+      return
+    }
     this.set({ gone: { ...this.state.gone, [id]: true } })
     if (this.pending.has(id) && !this.settling.has(id)) {
       const doc = this.state.docs[id]
@@ -900,7 +904,9 @@ export class LinliStore {
   async purgeNow(): Promise<string[]> {
     if (!this.purge || !this.listsReady() || this.stopped) return []
     const removed: string[] = []
-    const ids = new Set([...this.handles.keys(), ...Object.keys(this.state.summaries), ...this.state.extra])
+    // automerge-repo's own handles too: a message about a forgotten document makes it an
+    // empty stub, which it stores.
+    const ids = new Set([...this.handles.keys(), ...Object.keys(this.state.summaries), ...this.state.extra, ...Object.keys(this.repo.handles)])
     for (const id of ids) {
       if (this.listIds.includes(id) || this.wanted(id) || this.recovering.has(id) || this.settling.has(id)) continue
       // A document being fetched stays until it arrives (the next purge takes it).
