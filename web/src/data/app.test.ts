@@ -4,7 +4,9 @@ import { App, listsFor } from "./app"
 import { COMMUNITY_UTC_OFFSET_MINUTES, communityDate, DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES, setCommunityUtcOffset } from "./domain"
 import { memoryKV, type KV } from "./kv"
 import { saveSession, syncUrl, type Session, type SessionUser } from "./session"
+import { IndexedDBShelf, type Shelf } from "./shelf"
 import { LinliStore } from "./store"
+import type { Household } from "../generated"
 import { pair, waitFor } from "../test/pair"
 
 const COORD: SessionUser = { id: "u-coord", username: "wang.coord", role: "coordinator", grids: ["g1"] }
@@ -31,6 +33,17 @@ function fakeApi(opts: { meStatus?: number } = {}) {
   }
   const api = { login, me, refresh, logout: async () => void calls.push("logout") } as unknown as Api
   return { api, calls }
+}
+
+/** A shelf on a full disk. */
+function fullShelf(): Shelf {
+  return {
+    put: async () => {
+      throw new DOMException("the quota has been exceeded", "QuotaExceededError")
+    },
+    all: async () => [],
+    remove: async () => undefined,
+  }
 }
 
 const apps: App[] = []
@@ -145,19 +158,52 @@ describe("App sessions", () => {
     expect(link.dials).toBe(1)
   })
 
-  it("refuses to log out while changes wait, unless forced", async () => {
+  it("refuses to log out while changes wait, unless forced; then keeps them aside, forgets the rest, and syncs them at the next login", async () => {
     const kv = memoryKV()
     saveSession(kv, { token: "t", expires_at: NOW / 1000 + 12 * 3600, user: COORD, grids: [] })
     const { api } = fakeApi()
-    const { app } = makeApp(kv, api, { value: false })
+    const { app, stores } = makeApp(kv, api, { value: false })
     app.prepare()
     await app.boot()
-    app.store!.createHousehold({ grid: "g1", building: "1", unit: "", room: "101", phone: "", notes: "", members: [] })
+    const id = app.store!.createHousehold({ grid: "g1", building: "1", unit: "", room: "101", phone: "", notes: "门口放了一把伞", members: [] })
+    kv.set("linli:u-coord:cache:dashboard:g1", "{}")
     expect(await app.logout()).toBe(false)
     expect(app.state.session).not.toBeNull()
     expect(await app.logout(true)).toBe(true)
     expect(app.state.session).toBeNull()
-    // The waiting change is still recorded for this user's next login.
+    // Nothing of the user is left in localStorage: not the snapshot, the caches, the
+    // pending set; the waiting change is on the shelf.
+    expect(kv.keys().filter(k => k.startsWith("linli:u-coord:"))).toEqual([])
+    const kept = await new IndexedDBShelf("linli-shelf-u-coord").all()
+    expect(kept.map(w => [w.docId, w.cause])).toEqual([[id, "logout"]])
+
+    // The same user's next login puts it back, waiting, and off the shelf.
+    await app.login("wang.coord", "pw")
+    await waitFor(() => stores.length === 2 && stores[1].state.phase === "ready", 5000, "the new store")
+    expect(stores[1].state.pending).toBe(1)
+    expect(stores[1].doc<Household>(id)?.notes).toBe("门口放了一把伞")
+    expect(stores[1].state.shelved).toEqual([])
+    expect(await new IndexedDBShelf("linli-shelf-u-coord").all()).toEqual([])
+  })
+
+  it("keeps everything when the waiting changes cannot be kept aside at logout", async () => {
+    const kv = memoryKV()
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 12 * 3600, user: COORD, grids: [] })
+    const { api } = fakeApi()
+    const app = new App({
+      kv,
+      api,
+      now: () => NOW,
+      online: () => false,
+      makeStore: (s: Session) => ({ store: new LinliStore({ user: s.user, lists: [], kv, now: () => NOW, shelf: fullShelf() }) }),
+    })
+    apps.push(app)
+    app.prepare()
+    await app.boot()
+    app.store!.createHousehold({ grid: "g1", building: "1", unit: "", room: "101", phone: "", notes: "", members: [] })
+    await expect(app.logout(true)).rejects.toThrow(/could not be kept aside/)
+    expect(app.state.session).not.toBeNull()
+    expect(app.store!.state.pending).toBe(1)
     expect(kv.get("linli:u-coord:pending")).toContain("\"")
   })
 })

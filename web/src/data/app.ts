@@ -16,6 +16,7 @@ import { Api, ApiError, sessionFrom, type Alert, type Dashboard, type ExportName
 import { setCommunityUtcOffset } from "./domain"
 import { browserKV, getJSON, setJSON, type KV } from "./kv"
 import { clearSession, isExpired, loadSession, saveSession, syncUrl, wantsRefresh, type RiskLevel, type Session } from "./session"
+import { deleteDatabase } from "./shelf"
 import { webSocketLink } from "./socket"
 import { LinliStore, type State } from "./store"
 
@@ -38,14 +39,25 @@ export interface AppDeps {
   kv?: KV
   api?: Api
   now?: () => number
-  /** Builds the store for a session (tests pass one without IndexedDB or network). */
-  makeStore?: (s: Session, kv: KV, online: boolean) => { store: LinliStore }
+  /** Builds the store for a session (tests pass one without IndexedDB or network).
+   * `erase` deletes the store's database once it is stopped (logout). */
+  makeStore?: (s: Session, kv: KV, online: boolean, hooks: StoreHooks) => MadeStore
   online?: () => boolean
   /** Resolves once Automerge's WASM is initialised: stores start only after it. */
   ready?: Promise<void>
 }
 
 type Listener = (s: AppState) => void
+
+export interface StoreHooks {
+  /** The server stopped answering for one of the store's lists. */
+  onListGone: (id: string) => void
+}
+
+export interface MadeStore {
+  store: LinliStore
+  erase?: () => Promise<void>
+}
 
 /**
  * The list documents a user opens: their inbox, or the indexes of the grids they oversee.
@@ -57,17 +69,29 @@ export function listsFor(s: Session): string[] {
   return (s.grids ?? []).map(g => (medic ? g.medic_index : g.index)).filter((x): x is string => !!x)
 }
 
-function defaultStore(s: Session, kv: KV, online: boolean) {
+/** The IndexedDB database of a user's documents (automerge-repo's store). */
+export const docsDatabase = (userId: string) => `linli-${userId}`
+
+function defaultStore(s: Session, kv: KV, online: boolean, hooks: StoreHooks): MadeStore {
   const link = webSocketLink(syncUrl(), !online || isExpired(s, Date.now()))
+  const name = docsDatabase(s.user.id)
+  const storage = new IndexedDBStorageAdapter(name)
   const store = new LinliStore({
     user: s.user,
     lists: listsFor(s),
     kv,
-    storage: new IndexedDBStorageAdapter(`linli-${s.user.id}`),
+    storage,
     link,
-    purge: s.user.role === "volunteer",
+    // Every role's phone keeps only what its user may read (DESIGN §9).
+    purge: true,
+    onListGone: hooks.onListGone,
   })
-  return { store }
+  const erase = async () => {
+    const opened = (storage as unknown as { dbPromise: Promise<IDBDatabase> }).dbPromise
+    ;(await opened.catch(() => null))?.close()
+    await deleteDatabase(name)
+  }
+  return { store, erase }
 }
 
 /** How long a fetched directory of people is used before asking the server again. */
@@ -85,6 +109,7 @@ export class App {
   readonly api: Api
   state: AppState
   store: LinliStore | null = null
+  private eraseStore?: () => Promise<void>
   private readonly now: () => number
   private readonly makeStore: NonNullable<AppDeps["makeStore"]>
   private readonly isOnline: () => boolean
@@ -160,8 +185,9 @@ export class App {
   }
 
   private createStore(s: Session): void {
-    const { store } = this.makeStore(s, this.kv, this.state.online)
+    const { store, erase } = this.makeStore(s, this.kv, this.state.online, { onListGone: () => void this.refreshMe().catch(() => undefined) })
     this.store = store
+    this.eraseStore = erase
     this.unsubStore = store.subscribe(data => {
       this.trackConnection(data)
       this.set({ data })
@@ -241,14 +267,37 @@ export class App {
         const fresh = await this.api.refresh().finally(() => (this.refreshing = false))
         this.adoptToken({ ...s, token: fresh.token, expires_at: fresh.expires_at, user: fresh.user })
       } else if (probe || !s.grids || s.utc_offset_minutes === undefined) {
-        const me = await this.api.me()
-        const next: Session = { ...s, user: me.user, inbox: me.inbox, grids: me.grids, utc_offset_minutes: me.utc_offset_minutes }
-        saveSession(this.kv, next)
-        this.set({ session: next })
+        await this.refreshMe()
       }
     } catch (e) {
       if (e instanceof ApiError && e.unauthorized) this.expire()
     }
+  }
+
+  private meAsked = false
+  /** Asks the server who this user is now (`GET /api/me`): their grids, and with them the
+   * lists the store opens (a grid lost takes its documents off the phone). */
+  async refreshMe(): Promise<void> {
+    const s = this.state.session
+    if (!s || this.meAsked || !this.isOnline() || this.state.sessionExpired) return
+    this.meAsked = true
+    try {
+      const me = await this.api.me()
+      const now = this.state.session
+      if (!now || now.user.id !== s.user.id) return
+      const next: Session = { ...now, user: me.user, inbox: me.inbox, grids: me.grids, utc_offset_minutes: me.utc_offset_minutes }
+      saveSession(this.kv, next)
+      this.set({ session: next })
+      this.syncLists(next)
+    } finally {
+      this.meAsked = false
+    }
+  }
+
+  /** Points the store at the session's lists (grids gained or lost). */
+  private syncLists(s: Session): void {
+    const lists = listsFor(s)
+    if (this.store && lists.length > 0) void this.store.setLists(lists)
   }
 
   private expire(): void {
@@ -260,6 +309,7 @@ export class App {
   private adoptToken(next: Session): void {
     saveSession(this.kv, next)
     this.set({ session: next, sessionExpired: false })
+    if (next.grids) this.syncLists(next)
     if (this.isOnline()) this.store?.reconnect()
   }
 
@@ -287,24 +337,57 @@ export class App {
       })
       return
     }
+    // Another user: the previous one's documents leave the phone, as at their logout
+    // (their unsynced work kept aside for their next login).
+    if (prev && this.store) {
+      try {
+        await this.store.keepPendingAside()
+        await this.retireStore()
+      } catch (e) {
+        // Not kept aside: their database stays, with the work, until they log in again.
+        console.error("could not keep the previous user's unsynced work aside", e)
+        await this.closeStore()
+      }
+    }
     saveSession(this.kv, next)
     this.set({ session: next, sessionExpired: false })
     // The store loads in the background; the screens show its progress.
     void this.openStore(next)
   }
 
-  /** Logs out. Refused while changes wait (they would be stranded until the next login). */
+  /**
+   * Logs out, and the phone forgets this user (DESIGN §9): every document (the database
+   * of automerge-repo's store is deleted), the list snapshot, the dashboard and directory
+   * caches, every `linli:<user>:` entry in localStorage. Refused (false) while changes
+   * wait, unless `force`: the user has been told that the waiting changes are kept aside
+   * on the phone — in the shelf, whose database alone stays, and only if it holds work —
+   * and sync at their next login. If they cannot be kept aside this throws, and nothing
+   * is removed: the user stays logged in.
+   */
   async logout(force = false): Promise<boolean> {
-    if (!force && (this.store?.state.pending ?? 0) > 0) return false
+    const store = this.store
+    if (!force && (store?.state.pending ?? 0) > 0) return false
+    if (store && store.state.pending > 0) await store.keepPendingAside()
     try {
       if (this.isOnline() && !this.state.sessionExpired) await this.api.logout()
     } catch {
       // offline or already expired: forgetting the token locally is enough
     }
     clearSession(this.kv)
-    await this.closeStore()
+    await this.retireStore()
     this.set({ session: null, sessionExpired: false })
     return true
+  }
+
+  /** Stops the store and removes everything of its user from the phone. */
+  private async retireStore(): Promise<void> {
+    const store = this.store
+    const erase = this.eraseStore
+    this.eraseStore = undefined
+    await this.closeStore()
+    if (!store) return
+    await store.forgetAll()
+    await erase?.().catch(e => console.error("could not delete the documents' database", e))
   }
 
   // ---- coordinator queries (online, cached for offline) ---------------------------------

@@ -3,6 +3,8 @@ export interface KV {
   get(key: string): string | null
   set(key: string, value: string): void
   remove(key: string): void
+  /** Every key (to forget one user's entries at logout). */
+  keys(): string[]
 }
 
 export function memoryKV(): KV {
@@ -11,6 +13,7 @@ export function memoryKV(): KV {
     get: k => m.get(k) ?? null,
     set: (k, v) => void m.set(k, v),
     remove: k => void m.delete(k),
+    keys: () => [...m.keys()],
   }
 }
 
@@ -31,6 +34,7 @@ export function browserKV(): KV {
         }
       },
       remove: k => ls.removeItem(k),
+      keys: () => Array.from({ length: ls.length }, (_, i) => ls.key(i)).filter((k): k is string => k != null),
     }
   } catch {
     return memoryKV()

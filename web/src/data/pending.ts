@@ -36,6 +36,12 @@ export class PendingTracker {
     return true
   }
 
+  /** Forgets every entry (logout: their work is kept aside first). */
+  reset(): void {
+    this.map = {}
+    this.kv.remove(this.key)
+  }
+
   has(id: string): boolean {
     return this.map[id] != null
   }

@@ -10,7 +10,9 @@
  */
 import { getChangesMetaSince, getHeads, save, type Doc } from "@automerge/automerge/slim"
 
-export type ShelfCause = "rejected" | "unavailable"
+/** Why: the server refused it; it left the user's reach unsynced; the user logged out
+ * with it unsynced (put back and synced at their next login). */
+export type ShelfCause = "rejected" | "unavailable" | "logout"
 
 export interface ShelvedWork {
   id: string
@@ -52,6 +54,8 @@ export interface Shelf {
   put(w: ShelvedWork): Promise<void>
   all(): Promise<ShelvedWork[]>
   remove(id: string): Promise<void>
+  /** Deletes the whole shelf (its database), when it holds nothing. */
+  destroy?(): Promise<void>
 }
 
 /** Most hashes kept from one refusal message (the server's list is not trusted to be small). */
@@ -140,6 +144,24 @@ export class IndexedDBShelf implements Shelf {
     this.db = null
     ;(await db?.catch(() => null))?.close()
   }
+
+  async destroy(): Promise<void> {
+    await this.close()
+    await deleteDatabase(this.name)
+  }
+}
+
+/**
+ * Deletes an IndexedDB database. Resolves once it is gone, or, if another tab still holds
+ * it open ("blocked"), after `blockedMs`: the browser deletes it once that tab lets go.
+ */
+export function deleteDatabase(name: string, blockedMs = 3000): Promise<void> {
+  return new Promise<void>((ok, fail) => {
+    const req = indexedDB.deleteDatabase(name)
+    req.onsuccess = () => ok()
+    req.onerror = () => fail(req.error)
+    req.onblocked = () => setTimeout(ok, blockedMs)
+  })
 }
 
 function base64(bytes: Uint8Array): string {

@@ -430,3 +430,199 @@ describe("LinliStore", () => {
     expect(store.state.rows).toEqual({})
   })
 })
+
+/** What the phone's IndexedDB holds of `id`, beyond automerge-repo's sync state: the
+ * document's keys (an empty stub left by a late sync message has none). */
+async function storedKeys(db: string, id: string): Promise<string[]> {
+  const chunks = (await new IndexedDBStorageAdapter(db).loadRange([id])).filter(c => c.key[1] !== "sync-state")
+  if (chunks.length === 0) return []
+  return Object.keys(chunks.reduce((d, c) => loadIncremental(d, c.data!), init<Record<string, unknown>>()))
+}
+
+describe("LinliStore purge for coordinators, medics and admins", () => {
+  const COORD: SessionUser = { id: "u-coord", username: "wang.coord", role: "coordinator", grids: ["g1"] }
+  const MEDIC: SessionUser = { id: "u-medic", username: "zhao.medic", role: "medic", grids: ["g1"] }
+  const row = (kind: SummaryRow["kind"], status: string, household: string | null, title: string): SummaryRow => ({
+    kind,
+    status,
+    assignee: VOL.id,
+    priority: kind === "task" ? "urgent" : null,
+    due: null,
+    alerts: 0,
+    household,
+    title,
+  })
+
+  /** A grid index (or a medic index) listing the world's delivery, episode and household,
+   * and a second household. */
+  function indexed(kind: "grid-index" | "medic-index") {
+    const w = world()
+    const other = w.server.create<Household>(newHousehold({ grid: "g1", building: "7", unit: "1", room: "101", phone: "", notes: "", members: [] }))
+    const h = w.house.documentId
+    const docs: Record<string, SummaryRow> = {
+      [w.episode.documentId]: row("episode", "active", h, "3-2-501 check-in"),
+      [h]: row("household", "active", null, "3-2-501"),
+      [other.documentId]: row("household", "active", null, "7-1-101"),
+    }
+    if (kind === "grid-index") docs[w.task.documentId] = row("task", "assigned", h, "3-2-501 food")
+    const index = w.server.create<GridIndex>({ kind, schema: 1, grid: "g1", docs } as unknown as GridIndex)
+    return { ...w, other, index }
+  }
+
+  function store(user: SessionUser, lists: string[], w: { server: Repo }, db: string) {
+    const c = connect(w.server)
+    const s = new LinliStore({ user, lists, kv: memoryKV(), storage: new IndexedDBStorageAdapter(db), link: c.link, now: () => NOW, purge: true, shelf: new IndexedDBShelf(`${db}-shelf`) })
+    stores.push(s)
+    return { s, c }
+  }
+
+  it("coordinator: closed work and households the grid index no longer lists leave the phone; open work and pending changes stay", async () => {
+    const w = indexed("grid-index")
+    const db = `t${++dbCount}`
+    const { s } = store(COORD, [w.index.url], w, db)
+    await s.start()
+    const all = [w.task, w.episode, w.house, w.other].map(h => h.documentId)
+    await waitFor(() => all.every(id => s.state.docs[id]), 5000, "everything listed")
+    expect(await s.purgeNow()).toEqual([])
+
+    // The delivery is confirmed and the episode closed (still listed for a few days), the
+    // other household is erased (no longer listed), and the coordinator has a change
+    // waiting on the household it names.
+    s.updateHousehold(w.house.documentId, { notes: "改了门禁" })
+    w.index.change(d => {
+      d.docs[w.task.documentId].status = "confirmed"
+      d.docs[w.episode.documentId].status = "closed"
+      delete d.docs[w.other.documentId]
+    })
+    await waitFor(() => s.state.rows[w.task.documentId]?.status === "confirmed", 5000, "the index's change")
+    await waitFor(() => s.state.pending === 0, 5000, "the household's change acknowledged")
+    s.updateHousehold(w.house.documentId, { notes: "还没同步" })
+    s.setOnline(false)
+    const removed = await s.purgeNow()
+    expect(removed.sort()).toEqual([w.task.documentId, w.episode.documentId, w.other.documentId].sort())
+    expect(Object.keys(s.state.docs).sort()).toEqual([w.house.documentId])
+    // The rows stay (the list shows closed work); the documents are gone from IndexedDB.
+    expect(s.state.rows[w.task.documentId]).toBeDefined()
+    await s.stop()
+    for (const id of removed) expect(await storedKeys(db, id)).toEqual([])
+    expect(await storedKeys(db, w.house.documentId)).toContain("notes")
+  })
+
+  it("coordinator: nothing pending is removed, even once the index no longer lists it", async () => {
+    const w = indexed("grid-index")
+    const { s, c } = store(COORD, [w.index.url], w, `t${++dbCount}`)
+    // The server does not take the phone's change to the household (nor says why): it waits.
+    refuseChanges(c, w.other.documentId)
+    await s.start()
+    await waitFor(() => !!s.state.docs[w.other.documentId] && s.state.connection === "online", 5000, "the other household")
+    s.updateHousehold(w.other.documentId, { notes: "还没同步" })
+    w.index.change(d => {
+      delete d.docs[w.other.documentId]
+    })
+    await waitFor(() => s.state.pending === 1, 5000, "waiting")
+    await waitFor(async () => (await s.repo.find<GridIndex>(w.index.url)).doc().docs[w.other.documentId] === undefined, 5000, "the index's change")
+    expect(await s.purgeNow()).toEqual([])
+    expect(s.doc<Household>(w.other.documentId)?.notes).toBe("还没同步")
+    expect(s.state.pending).toBe(1)
+  })
+
+  it("coordinator: closed work opened on a screen is fetched again and kept while shown", async () => {
+    const w = indexed("grid-index")
+    const { s } = store(COORD, [w.index.url], w, `t${++dbCount}`)
+    await s.start()
+    await waitFor(() => !!s.state.docs[w.task.documentId], 5000, "the delivery")
+    w.index.change(d => {
+      d.docs[w.task.documentId].status = "cancelled"
+    })
+    await waitFor(() => s.state.rows[w.task.documentId]?.status === "cancelled", 5000, "cancelled")
+    expect(await s.purgeNow()).toEqual([w.task.documentId])
+    const release = s.hold(w.task.documentId)
+    s.prioritize(w.task.documentId)
+    await waitFor(() => !!s.state.docs[w.task.documentId], 5000, "fetched again")
+    expect(await s.purgeNow()).toEqual([])
+    release()
+    expect(await s.purgeNow()).toEqual([w.task.documentId])
+  })
+
+  it("coordinator: the documents of a grid lost leave the phone, and its index too", async () => {
+    const w = indexed("grid-index")
+    const other = w.server.create<GridIndex>({ kind: "grid-index", schema: 1, grid: "g2", docs: {} })
+    const db = `t${++dbCount}`
+    const { s } = store(COORD, [w.index.url, other.url], w, db)
+    await s.start()
+    const all = [w.task, w.episode, w.house, w.other].map(h => h.documentId)
+    await waitFor(() => all.every(id => s.state.docs[id]), 5000, "everything listed")
+    // The real server stops syncing a grid its user lost: let this sync settle first.
+    await new Promise(r => setTimeout(r, 300))
+    await s.setLists([other.url])
+    const removed = await s.purgeNow()
+    expect(removed.sort()).toEqual([...all].sort())
+    expect(s.state.rows).toEqual({})
+    await s.stop()
+    for (const id of [...all, w.index.documentId]) expect(await storedKeys(db, id)).toEqual([])
+  })
+
+  it("coordinator: what the server stops answering for and the lists no longer give leaves the phone", async () => {
+    const w = indexed("grid-index")
+    const { s, c } = store(COORD, [w.index.url], w, `t${++dbCount}`)
+    // A household made on this phone, then synced; the server later says it is not theirs.
+    await s.start()
+    await waitFor(() => !!s.state.docs[w.house.documentId] && s.state.connection === "online", 5000, "online")
+    const made = s.createHousehold({ grid: "g1", building: "9", unit: "9", room: "909", phone: "", notes: "", members: [] })
+    await waitFor(() => s.state.pending === 0, 5000, "synced")
+    expect(await s.purgeNow()).toEqual([])
+    // The real server stops syncing what it answers "unavailable" for: let this one's
+    // sync settle first (automerge-repo cannot take messages for a document it deleted).
+    await new Promise(r => setTimeout(r, 300))
+    unavailable(c, s, made)
+    await waitFor(() => s.state.gone[made] === true, 5000, "the server's word")
+    expect(await s.purgeNow()).toEqual([made])
+    // Listed work the server stops answering for stays (the server may be failing).
+    unavailable(c, s, w.task.documentId)
+    await waitFor(() => s.state.gone[w.task.documentId] === true, 5000, "the server's word")
+    expect(await s.purgeNow()).toEqual([])
+  })
+
+  it("medic: a closed episode and the household it was for leave the phone", async () => {
+    const w = indexed("medic-index")
+    const db = `t${++dbCount}`
+    const { s } = store(MEDIC, [w.index.url], w, db)
+    await s.start()
+    await waitFor(() => !!s.state.docs[w.episode.documentId] && !!s.state.docs[w.house.documentId], 5000, "the episode and its household")
+    // Closed: the medic index keeps the episode's row a few days, and no longer lists the
+    // household (no open episode there).
+    w.index.change(d => {
+      d.docs[w.episode.documentId].status = "closed"
+      delete d.docs[w.house.documentId]
+    })
+    await waitFor(() => s.state.rows[w.episode.documentId]?.status === "closed", 5000, "closed")
+    const removed = await s.purgeNow()
+    expect(removed.sort()).toEqual([w.episode.documentId, w.house.documentId].sort())
+    expect(Object.keys(s.state.docs).sort()).toEqual([w.other.documentId])
+    await s.stop()
+    for (const id of removed) expect(await storedKeys(db, id)).toEqual([])
+  })
+
+  it("forgets everything of its user: documents, lists, snapshot and localStorage entries; the shelf only if empty", async () => {
+    const w = indexed("grid-index")
+    const db = `t${++dbCount}`
+    const kv = memoryKV()
+    const c = connect(w.server)
+    const shelf = new IndexedDBShelf(`${db}-shelf`)
+    const s = new LinliStore({ user: COORD, lists: [w.index.url], kv, storage: new IndexedDBStorageAdapter(db), link: c.link, now: () => NOW, purge: true, shelf })
+    stores.push(s)
+    await s.start()
+    const all = [w.task, w.episode, w.house, w.other].map(h => h.documentId)
+    await waitFor(() => all.every(id => s.state.docs[id]), 5000, "everything listed")
+    s.setOnline(false)
+    s.updateHousehold(w.other.documentId, { notes: "离线时改的" })
+    expect(await s.keepPendingAside()).toBe(1)
+    await s.stop()
+    expect(await s.forgetAll()).toEqual({ shelfKept: true })
+    for (const id of [...all, w.index.documentId]) expect(await storedKeys(db, id)).toEqual([])
+    expect(kv.keys().filter(k => k.startsWith(`linli:${COORD.id}:`))).toEqual([])
+    const kept = await shelf.all()
+    expect(kept.map(k => [k.docId, k.cause])).toEqual([[w.other.documentId, "logout"]])
+    expect(load<Household>(kept[0].bytes).notes).toBe("离线时改的")
+  })
+})

@@ -18,6 +18,7 @@ import type {
   DocHandle,
   DocHandleEphemeralMessagePayload,
   DocHandleRemoteHeadsPayload,
+  DocumentId,
   NetworkAdapterInterface,
   PeerId,
   StorageAdapterInterface,
@@ -45,7 +46,7 @@ import {
 import { getJSON, setJSON, type KV } from "./kv"
 import { PendingTracker, sameHeads } from "./pending"
 import type { SessionUser } from "./session"
-import { exportShelved, IndexedDBShelf, shelvedFrom, summaryOf, type Shelf, type ShelfCause, type ShelvedSummary } from "./shelf"
+import { exportShelved, IndexedDBShelf, shelvedFrom, summaryOf, type Shelf, type ShelfCause, type ShelvedSummary, type ShelvedWork } from "./shelf"
 
 export type Connection = "online" | "connecting" | "offline"
 
@@ -103,13 +104,17 @@ export interface StoreOptions {
   storage?: StorageAdapterInterface
   link?: Link
   now?: () => number
-  /** Remove documents this user no longer works on from the phone (volunteers). */
+  /** Remove from the phone what this user may no longer read, or no longer works on
+   * (every role; see `purgeNow`). */
   purge?: boolean
   /** Where refused work is kept aside (default: an IndexedDB database of this user's). */
   shelf?: Shelf
   /** automerge-repo's throttle of the saves it makes itself (default 100 ms). The
    * phone's own changes do not wait for it (see `change`). */
   saveDebounceMs?: number
+  /** The server stopped answering for one of the lists (a grid lost?): the app asks the
+   * server which lists are this user's now, and calls `setLists`. */
+  onListGone?: (id: string) => void
 }
 
 const SNAP_VERSION = 1
@@ -131,7 +136,14 @@ export class LinliStore {
   private readonly link?: Link
   private readonly purge: boolean
   private readonly shelf: Shelf
-  private readonly listIds: string[]
+  private readonly onListGone?: (id: string) => void
+  private listIds: string[]
+  /** Households the lists give this user (a grid index lists every household of its grid,
+   * a medic index those with an open episode). */
+  private listedHouseholds = new Set<string>()
+  /** Documents a screen shows right now (closed work opened again): kept while shown. */
+  private readonly held = new Map<string, number>()
+  private readonly listDetachers = new Map<string, () => void>()
   private readonly handles = new Map<string, DocHandle<AnyDoc>>()
   private readonly listHandles = new Map<string, DocHandle<GridIndex | Inbox>>()
   private readonly finding = new Map<string, Promise<DocHandle<AnyDoc> | null>>()
@@ -152,6 +164,7 @@ export class LinliStore {
     this.now = opts.now ?? Date.now
     this.link = opts.link
     this.purge = opts.purge ?? false
+    this.onListGone = opts.onListGone
     this.shelf = opts.shelf ?? new IndexedDBShelf(`linli-shelf-${opts.user.id}`)
     this.listIds = opts.lists.map(bareId)
     this.pending = new PendingTracker(opts.kv, opts.user.id)
@@ -183,6 +196,16 @@ export class LinliStore {
       sharePolicy: async () => true,
       saveDebounceRate: opts.saveDebounceMs,
     })
+    // automerge-repo 2.5.6 reports the sync state of a document it has just deleted (a
+    // message in flight when the phone forgot it), then fails on the missing handle and
+    // writes that sync state back to IndexedDB. A forgotten document stays forgotten.
+    const sync = this.repo.synchronizer as unknown as { emit: (event: string, ...args: unknown[]) => boolean }
+    const emit = sync.emit.bind(sync)
+    sync.emit = (event, ...args) => {
+      const docId = (args[0] as { documentId?: string } | undefined)?.documentId
+      if (event === "sync-state" && docId && !this.repo.handles[docId as never]) return false
+      return emit(event, ...args)
+    }
     const net = this.repo.networkSubsystem
     const onPeer = ({ peerId, peerMetadata }: { peerId: PeerId; peerMetadata?: { storageId?: StorageId } }) => {
       this.serverPeer = peerId
@@ -272,6 +295,7 @@ export class LinliStore {
       ...this.state.extra,
       ...this.pending.ids(),
     ])
+    await this.restoreKept()
     const lists = this.listIds.map(id => this.openList(id))
     // Everything the phone knew at its last run loads from IndexedDB straight away, in
     // parallel with the lists. A document that is not on the phone waits for the
@@ -286,11 +310,8 @@ export class LinliStore {
   private async openList(id: string): Promise<void> {
     const progress = this.repo.findWithProgress<GridIndex | Inbox>(id as AnyDocumentId)
     const attach = (handle: DocHandle<GridIndex | Inbox>) => {
-      if (this.listHandles.has(id)) return
-      this.listHandles.set(id, handle)
-      const onChange = () => this.onListChange()
-      handle.on("change", onChange)
-      this.cleanups.push(() => handle.off("change", onChange))
+      if (this.listHandles.has(id) || !this.listIds.includes(id)) return
+      this.attachList(id, handle)
       this.onListChange()
     }
     if (progress.state === "ready") return attach(progress.handle)
@@ -331,23 +352,56 @@ export class LinliStore {
     for (const id of [...this.missingDocs]) {
       this.missingDocs.delete(id)
       const row = this.state.rows[id]
-      if (this.wanted(id) && (!row || this.mayRead(row))) void this.load(id)
+      if (this.wanted(id) && (!row || this.mayRead(row) || this.held.has(id))) void this.load(id)
     }
   }
 
   private async openListAgain(id: string): Promise<void> {
     try {
       const handle = await this.repo.find<GridIndex | Inbox>(id as AnyDocumentId)
-      if (!this.listHandles.has(id)) {
-        this.listHandles.set(id, handle)
-        const onChange = () => this.onListChange()
-        handle.on("change", onChange)
-        this.cleanups.push(() => handle.off("change", onChange))
-      }
+      if (!this.listIds.includes(id)) return
+      if (!this.listHandles.has(id)) this.attachList(id, handle)
       this.onListChange()
     } catch {
       this.missingLists.add(id)
     }
+  }
+
+  private attachList(id: string, handle: DocHandle<GridIndex | Inbox>): void {
+    this.listHandles.set(id, handle)
+    const onChange = () => this.onListChange()
+    handle.on("change", onChange)
+    const detach = () => handle.off("change", onChange)
+    this.listDetachers.set(id, detach)
+    this.cleanups.push(detach)
+  }
+
+  /** Whether every list document is open (only then do the lists say what is no longer
+   * this user's: a list not loaded yet lists nothing). */
+  private listsReady(): boolean {
+    return this.listIds.length > 0 && this.listIds.every(id => this.listHandles.has(id))
+  }
+
+  /**
+   * The user's lists changed (a grid gained or lost, `GET /api/me`): lists of grids no
+   * longer theirs are closed and removed from the phone, and with them everything only
+   * they listed (at the next purge); new ones are opened.
+   */
+  async setLists(lists: string[]): Promise<void> {
+    const next = lists.map(bareId)
+    const dropped = this.listIds.filter(id => !next.includes(id))
+    const added = next.filter(id => !this.listIds.includes(id))
+    if (!dropped.length && !added.length) return
+    this.listIds = next
+    for (const id of dropped) {
+      this.listDetachers.get(id)?.()
+      this.listDetachers.delete(id)
+      this.listHandles.delete(id)
+      this.missingLists.delete(id)
+      await this.removeFromPhone(id)
+    }
+    this.onListChange()
+    await Promise.all(added.map(id => this.openList(id)))
   }
 
   private onListChange(): void {
@@ -367,16 +421,19 @@ export class LinliStore {
         rowGrids[id] = doc.grid
       }
     }
-    this.set({ rows, rowGrids })
+    this.listedHouseholds = new Set(this.user.role === "volunteer" ? [] : households)
+    // What the lists give is governed by the lists from now on: once listed, a document
+    // made here is no longer kept for having been made here.
+    const extra = this.state.extra.filter(id => !rows[id] && !this.listedHouseholds.has(id))
+    if (extra.length !== this.state.extra.length) setJSON(this.kv, this.k("extra"), extra)
+    this.set({ rows, rowGrids, extra })
     this.scheduleSnapshot()
     if (this.settling.size) this.settle()
-    // Coordinators keep every household of their grids on the phone (medics read only
-    // those of their episodes, which come with the work below).
-    if (this.user.role === "coordinator" || this.user.role === "admin") {
-      for (const id of households) if (!this.handles.has(id)) void this.load(id)
-    }
+    // Coordinators keep every household of their grids on the phone, medics those with an
+    // open episode (the medic index lists no others).
+    for (const id of this.listedHouseholds) if (!this.handles.has(id)) void this.load(id)
     for (const [id, row] of Object.entries(rows)) {
-      if (!this.handles.has(id) && this.mayRead(row)) void this.load(id)
+      if (!this.handles.has(id) && this.keepsRow(row)) void this.load(id)
       // A volunteer's household comes with the work: the address is needed at the door.
       if (row.household && this.needsHousehold(row) && !this.handles.has(row.household)) void this.load(row.household)
     }
@@ -384,7 +441,9 @@ export class LinliStore {
   }
 
   private needsHousehold(row: SummaryRow | DocSummary): boolean {
-    if (this.user.role !== "volunteer") return true
+    const role = this.user.role
+    if (role === "coordinator" || role === "admin") return true
+    if (role === "medic") return row.kind === "episode" && row.status !== "closed"
     if (row.kind === "task") return isOpenTask(row.status) && row.assignee === this.user.id
     if (row.kind === "episode") return row.status !== "closed" && row.assignee === this.user.id
     return false
@@ -403,12 +462,62 @@ export class LinliStore {
     return row.kind === "task" ? isOpenTask(row.status) : row.status !== "closed"
   }
 
-  /** Whether the phone should hold this document. */
+  /**
+   * Whether the phone keeps listed work: its user may read it and it is not closed. A
+   * closed episode, and a task once closed (confirmed after delivered or failed, or
+   * cancelled), stay listed for a few days but are not kept on coordinators', medics' and
+   * admins' phones; opened again, they are fetched from the server. (A volunteer's phone
+   * asks for open work of theirs only, and keeps what it has while the inbox lists it.)
+   */
+  private keepsRow(row: SummaryRow): boolean {
+    if (!this.mayRead(row)) return false
+    if (row.kind === "task") return row.status !== "confirmed" && row.status !== "cancelled"
+    if (row.kind === "episode") return row.status !== "closed"
+    return true
+  }
+
+  /**
+   * Whether the phone should hold this document: it has unsynced changes, a screen shows
+   * it, or the lists give it to this user —
+   * - volunteer: what the inbox lists, and a household while open work of theirs refers
+   *   to it;
+   * - coordinator, admin, medic: listed work that is not closed (`keepsRow`), the
+   *   households their lists give them, and the household of work they keep;
+   * - for everyone, a document made here until the lists first list it, unless the server
+   *   said it is not theirs.
+   */
   private wanted(id: string): boolean {
-    if (this.state.rows[id] || this.state.extra.includes(id) || this.pending.has(id)) return true
-    if (this.user.role !== "volunteer") return true
-    // A household, while some open work of this volunteer refers to it.
-    return Object.values(this.state.rows).some(r => r.household === id && this.needsHousehold(r))
+    if (this.pending.has(id) || this.held.has(id)) return true
+    if (this.state.extra.includes(id) && !this.state.gone[id]) return true
+    const row = this.state.rows[id]
+    if (this.user.role === "volunteer") {
+      if (row) return true
+      // A household, while some open work of this volunteer refers to it.
+      return Object.values(this.state.rows).some(r => r.household === id && this.needsHousehold(r))
+    }
+    if (row) return this.keepsRow(row)
+    if (this.listedHouseholds.has(id)) return true
+    return Object.values(this.state.rows).some(r => r.household === id && this.keepsRow(r) && this.needsHousehold(r))
+  }
+
+  /**
+   * A screen shows `id` (e.g. closed work opened from the list): it stays on the phone,
+   * and is loaded if need be, until the returned function is called.
+   */
+  hold(idOrUrl: string): () => void {
+    const id = bareId(idOrUrl)
+    this.held.set(id, (this.held.get(id) ?? 0) + 1)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const n = (this.held.get(id) ?? 1) - 1
+      if (n > 0) this.held.set(id, n)
+      else {
+        this.held.delete(id)
+        this.schedulePurge()
+      }
+    }
   }
 
   // ---- loading documents --------------------------------------------------------------
@@ -699,7 +808,17 @@ export class LinliStore {
    * cancelled or reassigned it meanwhile); they are kept aside and the user is told.
    */
   private onUnavailable(id: string): void {
-    if (!this.handles.has(id)) return
+    if (this.listIds.includes(id)) {
+      // A list of this user's is no longer theirs (a grid lost?): the app asks the server
+      // which lists are (`setLists`); until then the phone keeps what the list gave.
+      this.onListGone?.(id)
+      return
+    }
+    if (!this.handles.has(id)) {
+      // A stub automerge-repo made again for a forgotten document: forget it too.
+      if (this.repo.handles[id as never]) this.schedulePurge()
+      return
+    }
     this.set({ gone: { ...this.state.gone, [id]: true } })
     if (this.pending.has(id) && !this.settling.has(id)) {
       const doc = this.state.docs[id]
@@ -718,6 +837,8 @@ export class LinliStore {
   private readonly settling = new Map<string, string | null>()
 
   private settle(): void {
+    // Until every list is open, the lists cannot say what left this user's reach.
+    if (!this.listsReady()) return
     for (const [id, status] of [...this.settling]) {
       if (!this.pending.has(id)) {
         this.settling.delete(id)
@@ -741,8 +862,11 @@ export class LinliStore {
     const row = this.state.rows[id]
     if (row) return this.mayRead(row)
     // Households and work not listed yet are not rows: a volunteer's household is theirs
-    // while open work of theirs refers to it; the others' phones keep theirs waiting.
-    return this.user.role !== "volunteer" || Object.values(this.state.rows).some(r => r.household === id && this.needsHousehold(r))
+    // while open work of theirs refers to it; the others' while their lists give it them,
+    // or work of theirs refers to it, or it was made here and is not listed yet.
+    const referred = Object.values(this.state.rows).some(r => r.household === id && this.needsHousehold(r))
+    if (this.user.role === "volunteer") return referred
+    return referred || this.listedHouseholds.has(id) || this.state.extra.includes(id)
   }
 
   /** Work whose changes did not get in and are no longer the user's: keep them aside. */
@@ -757,10 +881,10 @@ export class LinliStore {
     }
   }
 
-  // ---- purge (volunteers) ---------------------------------------------------------------
+  // ---- purge: the phone keeps only what its user may read (DESIGN §9) -----------------
 
   private schedulePurge(): void {
-    if (!this.purge || this.purgeTimer) return
+    if (!this.purge || this.purgeTimer || this.stopped) return
     this.purgeTimer = setTimeout(() => {
       this.purgeTimer = null
       void this.purgeNow()
@@ -768,22 +892,26 @@ export class LinliStore {
   }
 
   /**
-   * Removes from the phone what this volunteer no longer works on: households without
-   * open work of theirs (the address leaves their reach, DESIGN §4), and work that left
-   * the inbox. Nothing with unsynced changes is removed.
+   * Removes from the phone (automerge-repo's IndexedDB store, the list snapshot, the
+   * summaries) every document this user no longer works on or may no longer read: see
+   * `wanted` for each role. That covers work that left the inbox and households without
+   * open work of a volunteer's; closed work, households and work their lists no longer
+   * give coordinators, medics and admins (a grid lost, a household erased); what the
+   * server stopped answering for and the lists no longer give. Nothing with unsynced
+   * changes is removed (`settle` first keeps them aside), and nothing is removed until
+   * every list is open.
    */
   async purgeNow(): Promise<string[]> {
-    if (!this.purge || this.listHandles.size === 0) return []
+    if (!this.purge || !this.listsReady() || this.stopped) return []
     const removed: string[] = []
-    for (const id of [...this.handles.keys()]) {
-      if (this.pending.has(id) || this.wanted(id)) continue
-      const doc = this.state.docs[id]
-      if (doc && doc.kind !== "household" && this.state.rows[id]) continue
-      this.detachers.get(id)?.()
-      this.detachers.delete(id)
-      this.handles.delete(id)
-      this.repo.delete(id as never)
-      await this.repo.storageSubsystem?.removeDoc(id as never).catch(() => undefined)
+    // automerge-repo's own handles too: a message about a forgotten document makes it an
+    // empty stub, which it stores.
+    const ids = new Set([...this.handles.keys(), ...Object.keys(this.state.summaries), ...this.state.extra, ...Object.keys(this.repo.handles)])
+    for (const id of ids) {
+      if (this.listIds.includes(id) || this.wanted(id) || this.recovering.has(id) || this.settling.has(id)) continue
+      // A document being fetched stays until it arrives (the next purge takes it).
+      if (this.finding.has(id)) continue
+      await this.removeFromPhone(id)
       removed.push(id)
     }
     if (removed.length) {
@@ -793,10 +921,101 @@ export class LinliStore {
         delete docs[id]
         delete summaries[id]
       }
-      this.set({ docs, summaries })
+      const extra = this.state.extra.filter(id => !removed.includes(id))
+      if (extra.length !== this.state.extra.length) setJSON(this.kv, this.k("extra"), extra)
+      this.set({ docs, summaries, extra })
       this.scheduleSnapshot()
     }
     return removed
+  }
+
+  /** Deletes one document from the phone: its handle, and every chunk in IndexedDB. */
+  private async removeFromPhone(id: string): Promise<void> {
+    this.detachers.get(id)?.()
+    this.detachers.delete(id)
+    this.handles.delete(id)
+    this.missingDocs.delete(id)
+    if (this.repo.handles[id as never]) this.repo.delete(id as never)
+    await this.repo.storageSubsystem?.removeDoc(id as never).catch(() => undefined)
+  }
+
+  /**
+   * Logging out: keeps the unsynced changes of every pending document aside (the shelf,
+   * cause `logout`), so that nothing unsynced is lost when the phone forgets the rest; the
+   * same user's next login puts them back and syncs them (`start`). Throws, having
+   * removed nothing, if any of them could not be kept.
+   */
+  async keepPendingAside(): Promise<number> {
+    let kept = 0
+    for (const id of this.pending.ids()) {
+      const handle = this.handles.get(id) ?? (await this.load(id))
+      if (!handle || !handle.isReady()) throw new Error(`unsynced work ${id} is not loaded: nothing was removed`)
+      await this.repo.flush([handle.documentId]).catch(() => undefined)
+      if (!(await this.setAside(id, handle, "logout", ""))) throw new Error("the unsynced work could not be kept aside: nothing was removed")
+      kept++
+    }
+    return kept
+  }
+
+  /**
+   * Removes everything of this user from the phone: every document in automerge-repo's
+   * store, the list snapshot, the pending set and every other `linli:<user>:` entry in
+   * localStorage, and the shelf's database unless it holds kept-aside work (that is the
+   * user's own unsynced work: only they delete it). Call after `keepPendingAside` and
+   * `stop`. Resolves with whether the shelf was kept.
+   */
+  async forgetAll(): Promise<{ shelfKept: boolean }> {
+    const ids = new Set([
+      ...this.handles.keys(),
+      ...this.listIds,
+      ...this.listHandles.keys(),
+      ...Object.keys(this.state.summaries),
+      ...Object.keys(this.state.rows),
+      ...this.state.extra,
+      ...this.pending.ids(),
+      ...Object.keys(this.repo.handles),
+    ])
+    for (const id of ids) await this.repo.storageSubsystem?.removeDoc(id as never).catch(() => undefined)
+    const prefix = `linli:${this.user.id}:`
+    for (const key of this.kv.keys()) if (key.startsWith(prefix)) this.kv.remove(key)
+    let shelfKept = true
+    try {
+      shelfKept = (await this.shelf.all()).length > 0
+      if (!shelfKept) await this.shelf.destroy?.()
+    } catch (e) {
+      console.error("could not read the kept-aside work", e)
+    }
+    this.pending.reset()
+    this.set({ rows: {}, rowGrids: {}, summaries: {}, docs: {}, extra: [], pending: 0 }, true)
+    return { shelfKept }
+  }
+
+  /**
+   * Work kept aside when this user logged out with changes waiting goes back into the
+   * phone's store, waiting again, and syncs like any change (if the server refuses it or
+   * it is no longer theirs, it is kept aside again as usual). Its shelf entry is removed
+   * once the document is stored.
+   */
+  private async restoreKept(): Promise<void> {
+    let all: ShelvedWork[]
+    try {
+      all = await this.shelf.all()
+    } catch {
+      return
+    }
+    for (const w of all.filter(w => w.cause === "logout").sort((a, b) => a.at - b.at)) {
+      try {
+        const handle = this.repo.import<AnyDoc>(w.bytes, { docId: w.docId as DocumentId })
+        if (!handle.isReady()) handle.doneLoading()
+        this.markPending(w.docId)
+        await this.repo.flush([handle.documentId])
+        this.attach(w.docId, handle)
+        await this.shelf.remove(w.id)
+      } catch (e) {
+        // It stays on the shelf (listed in Settings, exportable): nothing is lost.
+        console.error("could not restore kept-aside work", e)
+      }
+    }
   }
 
   // ---- network ------------------------------------------------------------------------

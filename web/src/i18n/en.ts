@@ -55,6 +55,7 @@ export const en: Record<Key, string> = {
   "shelf.intro": "Changes the server did not accept or could not receive are kept here until you delete them. The exported file lets your coordinator or support recover them.",
   "shelf.cause.rejected": "refused by the server",
   "shelf.cause.unavailable": "no longer assigned to you",
+  "shelf.cause.logout": "not synced at logout",
   "shelf.when": "{time} · {cause}",
   "shelf.delete": "Delete",
   "shelf.deleteConfirm": "Deleted changes cannot be recovered. Delete them?",
@@ -335,7 +336,7 @@ export const en: Record<Key, string> = {
   "set.pending": "{n} changes waiting to sync",
   "set.lastSynced": "Last synced: {time}",
   "set.logout": "Log out",
-  "set.logoutBlocked": "{n} changes are not synced yet. They stay on this phone and sync at the next login. Log out anyway?",
+  "set.logoutBlocked": "{n} changes are not synced yet. Logging out removes your work from this phone, but these changes are kept aside on it and sync at your next login. Log out anyway?",
   "set.logoutAnyway": "Log out anyway",
   "set.offline": "Not possible while offline.",
 

@@ -53,6 +53,7 @@ export const zh = {
   "shelf.intro": "服务器没有接受、也未能同步的更改保存在这里，直到你删除。导出的文件可交给网格员或技术支持找回。",
   "shelf.cause.rejected": "服务器拒绝",
   "shelf.cause.unavailable": "已不再分配给你",
+  "shelf.cause.logout": "退出登录时没有同步",
   "shelf.when": "{time} · {cause}",
   "shelf.delete": "删除",
   "shelf.deleteConfirm": "删除后这些更改无法找回。确定删除吗？",
@@ -333,7 +334,7 @@ export const zh = {
   "set.pending": "{n} 项修改等待同步",
   "set.lastSynced": "上次同步：{time}",
   "set.logout": "退出登录",
-  "set.logoutBlocked": "还有 {n} 项修改没有同步。退出后它们会留在手机上，下次登录再同步。仍要退出吗？",
+  "set.logoutBlocked": "还有 {n} 项修改没有同步。退出时你的其他数据都会从这台手机上删除，这些修改会另存在手机上，下次登录时再同步。仍要退出吗？",
   "set.logoutAnyway": "仍然退出",
   "set.offline": "离线时无法执行此操作。",
 

@@ -38,9 +38,12 @@ export function useNow(ms = 30_000): number {
   return now
 }
 
-/** Asks the data layer to load this document first (a screen is waiting for it). */
+/** Asks the data layer to load this document first (a screen is waiting for it), and to
+ * keep it on the phone while the screen shows it (closed work is not kept otherwise). */
 export function usePriority(id: string, loaded: boolean): void {
   const app = useApp()
+  const store = app.store
+  useEffect(() => (id && store ? store.hold(id) : undefined), [store, id])
   useEffect(() => {
     if (!loaded && id) app.store?.prioritize(id)
   }, [app, id, loaded])

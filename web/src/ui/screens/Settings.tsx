@@ -35,7 +35,14 @@ export function Settings() {
     }
   }
   const logout = async (force: boolean) => {
-    const done = await app.logout(force)
+    let done
+    try {
+      done = await app.logout(force)
+    } catch (e) {
+      // The waiting changes could not be kept aside: nothing was removed, still logged in.
+      toast(t("common.error", { msg: (e as Error).message }))
+      return
+    }
     if (!done) setConfirmOut(true)
     else location.hash = "#/"
   }
