@@ -258,7 +258,15 @@ async fn dashboard_alerts_and_risk_level() -> anyhow::Result<()> {
         .clone();
     assert_eq!(fever["status"], "open");
     assert_eq!(fever["grid"], "g1");
-    assert!(fever["detail"].as_str().unwrap_or("").contains("38.2"), "{fever}");
+    // Without the reading (DESIGN §9): the coordinator and the admin learn that a check-in
+    // was abnormal, and when; the medic of the grid reads the temperature.
+    assert!(!alerts.to_string().contains("38.2"), "the coordinator's alerts carry the reading: {alerts:#}");
+    let admin_alerts = api::get_ok(s, &tadmin, "/api/alerts").await?;
+    assert!(!admin_alerts.to_string().contains("38.2"), "the admin's alerts carry the reading: {admin_alerts:#}");
+    let td = c.token(DAVE).await?;
+    let medic = api::get_ok(s, &td, "/api/alerts").await?;
+    let medic_fever = medic["alerts"].as_array().and_then(|l| l.iter().find(|a| a["id"] == fever["id"]).cloned());
+    assert!(medic_fever.is_some_and(|a| a["detail"].as_str().unwrap_or("").contains("38.2")), "{medic:#}");
     assert!(list.iter().any(|a| a["kind"] == "overdue_delivery" && a["doc"] == late.to_string()), "{alerts:#}");
     assert!(list.iter().all(|a| a["grid"] == "g1"), "alice sees another grid's alerts: {alerts:#}");
     let id = fever["id"].as_str().expect("alert id").to_owned();
@@ -280,6 +288,7 @@ async fn dashboard_alerts_and_risk_level() -> anyhow::Result<()> {
     // Acknowledge, then resolve.
     let r = api::post(s, &ta, &path("acknowledge"), None).await?;
     assert_eq!(r.status, 200, "acknowledge: {}", r.body);
+    assert!(!r.body.contains("38.2"), "the acknowledged alert carries the reading: {}", r.body);
     let a = &r.json()["alert"];
     assert_eq!(a["status"], "acknowledged");
     assert_eq!(a["acknowledged_by"], json!(alice_id));

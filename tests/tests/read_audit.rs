@@ -148,8 +148,16 @@ async fn ask_api(c: &Community, h: &DocumentId, e: &DocumentId) -> anyhow::Resul
             let csv = export_when(s, &token, name, T, |csv| csv.has(e) || csv.has(h)).await?;
             anyhow::ensure!(csv.has(e) || csv.has(h), "{} {name}: {}", who.0, csv.text);
         }
-        let alerts = api::get_ok(s, &token, "/api/alerts").await?;
-        anyhow::ensure!(alerts.to_string().contains(&e.to_string()), "no alert of the episode: {alerts}");
+        // The fever alert is raised in the background, after the check-in's projection.
+        let deadline = tokio::time::Instant::now() + T;
+        loop {
+            let alerts = api::get_ok(s, &token, "/api/alerts").await?;
+            if alerts.to_string().contains(&e.to_string()) {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no alert of the episode: {alerts}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         users.push(id);
     }
     Ok(users)

@@ -159,10 +159,11 @@ async function scenario(e2e, shot) {
       const delivered = await coord.locator('[data-testid="task-counts"] [data-status="delivered"] strong').innerText().catch(() => "0")
       const alerts = await coord.locator('[data-testid="alerts"]').innerText().catch(() => "")
       const confirm = await coord.locator(`[data-testid="to-confirm"] a[data-id="${taskId}"]`).count()
-      return Number(delivered) === deliveredBefore + 1 && /38\.2 °C/.test(alerts) && confirm === 1
+      const fever = await coord.locator(`[data-testid="alerts"] li[data-kind="fever"][data-doc="${episodeId}"]`).count()
+      return Number(delivered) === deliveredBefore + 1 && fever > 0 && !/38\.2/.test(alerts) && confirm === 1
     },
     60_000,
-    "the dashboard showing the delivery and the fever alert",
+    "the dashboard showing the delivery and the fever alert, without the reading (DESIGN §9)",
   )
   await shot(coord, "10-coordinator-dashboard-after")
   const after = await dashboard(base, coordApi.token)
@@ -175,15 +176,21 @@ async function scenario(e2e, shot) {
   await coord.locator('[data-testid="alerts"]').waitFor()
   await shot(coord, "12-coordinator-alerts")
   // Acknowledge the new fever alert.
-  const fever = coord.locator('[data-testid="alerts"] li[data-kind="fever"]', { hasText: "38.2" }).first()
+  const fever = coord.locator(`[data-testid="alerts"] li[data-kind="fever"][data-doc="${episodeId}"]`).first()
+  assert.doesNotMatch(await coord.locator('[data-testid="alerts"]').innerText(), /38\.2/, "a coordinator's alert carries no reading")
   await fever.getByRole("button", { name: "已知晓" }).click()
   await waitUntil(async () => (await fever.innerText()).includes("已知晓") && (await fever.getByRole("button", { name: "已知晓" }).count()) === 0, 30_000, "the alert acknowledged")
-  // A CSV export (fetched with the token, saved as a file).
+  // A CSV export needs a purpose: the button waits for one, and the file names it.
   await coord.goto(`${base}/#/settings`)
-  const [download] = await Promise.all([coord.waitForEvent("download"), coord.getByRole("button", { name: "送货任务" }).click()])
+  const exportTasks = coord.getByRole("button", { name: "送货任务" })
+  assert.ok(await exportTasks.isDisabled(), "an export without a purpose")
+  await coord.getByLabel("导出用途").fill("核对今日送货")
+  const [download] = await Promise.all([coord.waitForEvent("download"), exportTasks.click()])
   assert.equal(download.suggestedFilename(), "linli-tasks.csv")
   const csv = await (await import("node:fs/promises")).readFile(await download.path(), "utf8")
-  assert.match(csv.split("\n")[0], /^id,grid,household,category/)
+  assert.ok(csv.startsWith("\ufeff"), "a UTF-8 byte order mark, for Excel")
+  assert.match(csv, /^导出目的,核对今日送货\r?$/m)
+  assert.match(csv, /^编号,网格,住户编号,地址,类别/m)
   assert.ok(csv.includes(taskId), "the export lists the new delivery")
   await shot(coord, "14-coordinator-settings")
 

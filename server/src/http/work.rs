@@ -154,6 +154,7 @@ pub async fn list_alerts(
         .filter_map(|a| a.doc.parse().ok().map(|doc| (Kind::Episode, doc)))
         .collect();
     state.reads.record_all(&caller.user.id, &read, crate::read_audit::Via::Api("alerts")).await?;
+    let list: Vec<Alert> = list.into_iter().map(|a| a.seen_by(caller.user.role)).collect();
     Ok(HttpResponse::Ok().json(json!({"alerts": list})))
 }
 
@@ -186,7 +187,7 @@ async fn update_alert(
     let action = if to == AlertStatus::Resolved { "alert.resolve" } else { "alert.acknowledge" };
     let audited = state.audit.entry(&caller.user.id, action, Some(alert.doc.clone()), alert.id.clone());
     state.store.commit(vec![Write::Alert(alert.clone()), audited]).await?;
-    Ok(HttpResponse::Ok().json(json!({"alert": alert})))
+    Ok(HttpResponse::Ok().json(json!({"alert": alert.seen_by(caller.user.role)})))
 }
 
 /// `POST /api/alerts/{id}/acknowledge`

@@ -167,6 +167,19 @@ pub struct Alert {
     pub resolved_at: Option<i64>,
 }
 
+impl Alert {
+    /// The alert as a user of `role` may see it (DESIGN §9): a check-in's readings (a
+    /// temperature, symptoms) are for medics; coordinators and admins learn that a
+    /// check-in was abnormal, and when, not what it said.
+    #[must_use]
+    pub fn seen_by(mut self, role: Role) -> Alert {
+        if role != Role::Medic && matches!(self.kind, AlertKind::Fever | AlertKind::Symptoms) {
+            self.detail.clear();
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {

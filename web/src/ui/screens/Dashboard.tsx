@@ -212,7 +212,7 @@ export function AlertList(props: { alerts: Alert[]; onChanged: () => void; offli
         const row = rows[a.doc]
         const href = row ? `#/${row.kind === "task" ? "task" : "episode"}/${a.doc}` : undefined
         return (
-          <li class={`alert ${a.status}`} data-kind={a.kind}>
+          <li class={`alert ${a.status}`} data-kind={a.kind} data-doc={a.doc}>
             <div class="row spread">
               <strong>
                 {tr("alert", a.kind)}
