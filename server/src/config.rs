@@ -71,7 +71,8 @@ pub struct Settings {
     pub password_min_score: u8,
     pub http_workers: usize,
     pub log_format: LogFormat,
-    /// Days a closed episode keeps its health details before they are erased.
+    /// Days a closed episode keeps its health details before it is erased, and a closed
+    /// delivery its items and notes (and a refused change its place in the quarantine).
     pub retention_days: u32,
     /// Days after an episode's `end` date before the server closes it (its volunteer
     /// then loses access to the household).

@@ -193,6 +193,13 @@ impl Gate for RulesGate {
         if crate::projector::erasure::is_erased(&self.store, &incoming.doc).await? {
             return Err(refusal("erased", "this record was erased and takes no changes").into());
         }
+        if crate::projector::redaction::is_redacted(&self.store, &incoming.doc).await? {
+            return Err(refusal(
+                "redacted",
+                "this delivery was closed long ago; its items and notes were erased and it takes no changes",
+            )
+            .into());
+        }
         let before = Self::hydrate(incoming.before, "stored")?;
         if let Some(DomainDoc::Episode(ep)) = &before {
             if ep.erased {
@@ -232,9 +239,9 @@ impl Gate for RulesGate {
         let user = incoming.conn.user();
         let doc = incoming.doc.to_string();
         self.audit.record(user, "change.refused", Some(doc.clone()), format!("{}: {}", refusal.code, refusal.reason));
-        // Changes to an erased record would bring erased health data back: keep only
-        // their hashes, never their content.
-        let keep_raw = refusal.code != "erased";
+        // Changes to an erased or redacted record would bring erased data back: keep
+        // only their hashes, never their content.
+        let keep_raw = !matches!(refusal.code, "erased" | "redacted");
         let changes: Vec<(String, Vec<u8>)> = incoming
             .changes
             .iter()

@@ -10,7 +10,9 @@ use automerge::ChangeHash;
 use linli_shared::DocumentId;
 use linli_tests::api;
 use linli_tests::backup::{backup_entries, raw_finds, readable_text};
-use linli_tests::domain::{checkin, checkin_key, create, episode, household, now_ms, put_checkin, read, set, write};
+use linli_tests::domain::{
+    checkin, checkin_key, create, episode, household, now_ms, put_checkin, read, set, task, write,
+};
 use linli_tests::outcome::{fetch, give_copy, push_change, Outcome};
 use linli_tests::server::{linli_cli, ADMIN, ALICE, BOB, DAVE};
 use linli_tests::{Community, TestPeer};
@@ -221,4 +223,82 @@ async fn erased_values_are_not_left_in_the_store_files() -> anyhow::Result<()> {
     let after = on_disk()?;
     assert!(after.is_empty(), "erased values still on disk after the vacuum:\n{}", after.join("\n"));
     Ok(())
+}
+
+/// A delivery closed for the retention period keeps what the statistics need and loses
+/// what it said (DESIGN §9): its items, its failure reason and its notes — from its
+/// history, not only from its current value. A phone holding the old history cannot
+/// bring them back, and after the next start (a vacuum) they are not in the store's files.
+#[tokio::test]
+async fn a_closed_delivery_loses_its_items_and_notes_for_real() -> anyhow::Result<()> {
+    const ITEM: &str = "REDACT-ITEM-3391";
+    const NOTE: &str = "REDACT-NOTE-3391";
+    let mut c = Community::start_with_admin(RETENTION_NOW).await?;
+    let (ta, alice_id) = c.login_full(ALICE).await?;
+    let tadmin = c.token(ADMIN).await?;
+    let alice_url = c.server.ws_url(&ta);
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&alice_url).await?;
+    let h = create(&mut alice, household("g1", "702"));
+    let mut open = task("g1", &h, None, &alice_id);
+    open["items"] = json!([{"name": KEPT_NOTE, "qty": 1, "unit": "袋"}]);
+    let open = create(&mut alice, open);
+    let mut t = task("g1", &h, None, &alice_id);
+    t["items"] = json!([{"name": format!("胰岛素 {ITEM}"), "qty": 2, "unit": "支"}]);
+    let t = create(&mut alice, t);
+    alice.sync_all(T).await?;
+    let mut v = read(alice.doc(&t));
+    v["log"] = json!([{"at": now_ms(), "by": alice_id, "from": "new", "to": "cancelled", "note": NOTE}]);
+    v["status"] = json!("cancelled");
+    write(alice.doc(&t), v);
+    assert_eq!(push_change(&mut alice, &t, T).await?, Outcome::Accepted, "cancelling the delivery");
+    let mut old_copy = automerge::AutoCommit::load(&alice.doc(&t).save())?;
+    alice.disconnect();
+
+    // Within a bounded wait the server redacts it: a fresh peer gets the task without
+    // its texts, and a history without them.
+    let deadline = tokio::time::Instant::now() + T;
+    let mut fresh = loop {
+        let mut f = fetch(&alice_url, &t, T).await?;
+        if f.available() && f.value()["items"] == json!([]) {
+            break f;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "not redacted:\n{}", c.server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let value = fresh.value();
+    assert_eq!(value["status"], "cancelled", "{value:#}");
+    assert_eq!(value["log"][0]["to"], "cancelled", "the steps stay: {value:#}");
+    assert_eq!(value["log"][0]["note"], "", "{value:#}");
+    for hash in hashes(&mut old_copy) {
+        assert!(!fresh.has_change(&hash), "the old history's change {hash} is still in the history");
+    }
+    assert!(!api::audit(&c.server, &tadmin, Some("retention.redact")).await?.is_empty(), "not audited");
+
+    // The old history is refused, and only its hashes are kept.
+    let mut old = TestPeer::new("alice-old-phone");
+    old.connect(&alice_url).await?;
+    give_copy(&mut old, t, &mut old_copy)?;
+    set(&mut old, &t, "priority", json!("urgent"));
+    match push_change(&mut old, &t, T).await? {
+        Outcome::Rejected(r) => assert!(r.reason.contains("items and notes were erased"), "{}", r.reason),
+        other => panic!("the old phone: expected a rejection, got {other:?}"),
+    }
+    drop(old);
+    let quarantine = api::quarantine(&c.server, &tadmin).await?;
+    assert!(!serde_json::to_string(&quarantine)?.contains(&hex(ITEM)), "the refusal kept the item");
+    // The open delivery keeps its items.
+    assert_eq!(fetch(&alice_url, &open, T).await?.value()["items"][0]["name"], KEPT_NOTE);
+
+    // In the files: gone after the vacuum of the next start.
+    c.server.restart().await?;
+    c.token(ADMIN).await?;
+    c.server.kill9().await?;
+    let left = raw_finds(&c.data_dir().join("store"), KEPT_NOTE, &[ITEM, NOTE])?;
+    assert!(left.is_empty(), "redacted texts still on disk:\n{}", left.join("\n"));
+    Ok(())
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
 }

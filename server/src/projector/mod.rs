@@ -14,6 +14,7 @@
 
 pub mod erasure;
 mod indexes;
+pub mod redaction;
 mod retention;
 
 pub use indexes::{ensure_grid_index, ensure_user_inbox};

@@ -2,10 +2,11 @@
 //! overdue deliveries), closed work leaving the inboxes and grid indexes, and retention
 //! (DESIGN §9): an episode past its `end` date by `episode_grace_days` is closed by the
 //! server; an episode closed for `retention_days` is erased for real ([`super::erasure`]),
-//! leaving only an anonymous row for the statistics; refused changes kept in the
-//! quarantine longer than `retention_days` are dropped.
+//! leaving only an anonymous row for the statistics; a task closed for `retention_days`
+//! loses its items, failure reason and notes ([`super::redaction`]); refused changes kept
+//! in the quarantine longer than `retention_days` are dropped.
 
-use super::{erasure, indexes::IndexWrites, load_doc, ProjectorCore, RowCache};
+use super::{erasure, indexes::IndexWrites, load_doc, redaction, ProjectorCore, RowCache};
 use crate::store::{StoreError, Write};
 use crate::sync::{DocCommand, ServerWriteFn};
 use linli_shared::domain::{DomainDoc, EpisodeStatus, Kind};
@@ -25,6 +26,7 @@ impl ProjectorCore {
         let retention_ms = i64::from(self.settings.retention_days) * 86_400_000;
         let mut expired: BTreeSet<DocumentId> = BTreeSet::new();
         let mut grids: BTreeSet<String> = BTreeSet::new();
+        let mut to_redact: Vec<DocumentId> = Vec::new();
         for row in self.store.rows(None).await? {
             if row.kind == Kind::Household {
                 continue;
@@ -40,6 +42,13 @@ impl ProjectorCore {
                 grids.insert(row.grid.clone());
                 continue;
             }
+            if row.kind == Kind::Task
+                && !row.open
+                && row.closed_at.is_some_and(|c| now - c >= retention_ms)
+                && !redaction::is_redacted(&self.store, &id).await?
+            {
+                to_redact.push(id);
+            }
             if row.open || expired_from_index {
                 if let Some(value) = load_doc(&self.store, &id).await? {
                     let value = self.close_if_over(id, value, now);
@@ -48,6 +57,15 @@ impl ProjectorCore {
             }
         }
         self.expire_quarantine(now - retention_ms, writes).await?;
+        if !to_redact.is_empty() {
+            let n = redaction::apply_live(&self.store, &self.hub, &to_redact).await?;
+            writes.push(self.audit.entry(
+                crate::auth::SERVER_USER,
+                "retention.redact",
+                None,
+                format!("{n} closed tasks lost their items and texts"),
+            ));
+        }
         if !expired.is_empty() {
             let n = expired.len();
             let grids: Vec<String> = grids.into_iter().collect();

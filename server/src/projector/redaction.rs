@@ -1,0 +1,105 @@
+//! Retention of closed deliveries (DESIGN §9): a task closed for `retention_days` keeps
+//! what the statistics need — its grid, household, category, priority, dates, assignee,
+//! status and the who-and-when of its steps — and loses what it said: its items (a list
+//! of medicines says what a family is ill with), the failure reason and every note.
+//!
+//! "Loses" means gone from the document's history, not overwritten in it: the server
+//! replaces the history by a fresh one written by its own actor, as an erasure does
+//! ([`super::erasure`]). A marker `redacted/<id>` in the store's facts says it was done
+//! (the sweep does it once) and makes the gate refuse every later change to the task: a
+//! phone still holding the old history would otherwise bring the items back. Their
+//! content is not kept in the quarantine either, only their hashes.
+
+use crate::store::{Store, StoreError, Write};
+use crate::sync::{DocCommand, Hub, ReplaceFn};
+use automerge::{ActorId, Automerge};
+use linli_shared::domain::{DomainDoc, Task};
+use linli_shared::DocumentId;
+use std::sync::Arc;
+
+/// The marker of a task whose closed history was redacted.
+#[must_use]
+pub fn redaction_key(doc: &DocumentId) -> String {
+    format!("redacted/{doc}")
+}
+
+/// Whether `doc` was redacted (and so takes no changes).
+pub async fn is_redacted(store: &Store, doc: &DocumentId) -> Result<bool, StoreError> {
+    Ok(store.meta(&redaction_key(doc)).await?.is_some())
+}
+
+/// The task without its items, failure reason and notes.
+#[must_use]
+pub fn without_texts(mut task: Task) -> Task {
+    task.items.clear();
+    task.failure_reason = None;
+    for entry in &mut task.log {
+        entry.note.clear();
+    }
+    task
+}
+
+/// The redacted task as a fresh history by the server's `actor`; `None` if `current` is
+/// not a task.
+#[must_use]
+pub fn redacted_history(current: &Automerge, actor: &ActorId) -> Option<Vec<u8>> {
+    let Ok(Some(DomainDoc::Task(task))) = DomainDoc::hydrate(current) else { return None };
+    let mut fresh = automerge::AutoCommit::new().with_actor(actor.clone());
+    DomainDoc::Task(without_texts(task)).reconcile_into(&mut fresh).ok()?;
+    Some(fresh.save())
+}
+
+/// Redacts `tasks` through the running server: the markers first (from then on no
+/// change to them is taken), then each history through its document's actor. Returns how
+/// many were replaced.
+///
+/// # Errors
+///
+/// A store error (the sweep tries again: each step is idempotent).
+pub async fn apply_live(store: &Store, hub: &Arc<Hub>, tasks: &[DocumentId]) -> Result<usize, StoreError> {
+    let markers = tasks.iter().map(|d| Write::Meta { key: redaction_key(d), value: b"redacted".to_vec() });
+    store.commit(markers.chain([crate::store::vacuum::mark()]).collect()).await?;
+    let mut waiting = Vec::new();
+    for doc in tasks {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let actor = hub.server_actor().clone();
+        let with = ReplaceFn(Box::new(move |current| redacted_history(current, &actor)));
+        hub.dispatch(*doc, DocCommand::Replace { with, done: Some(done) });
+        waiting.push(wait);
+    }
+    let mut replaced = 0;
+    for wait in waiting {
+        replaced += usize::from(wait.await.unwrap_or(false));
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redacted_history_holds_none_of_the_texts() {
+        let task = serde_json::json!({
+            "kind": "task", "schema": 1, "grid": "g1",
+            "household": DocumentId::random().to_string(), "category": "medicine",
+            "items": [{"name": "胰岛素 REDACT-ME", "qty": 2, "unit": "支"}],
+            "priority": "urgent", "due": 1, "contactless": false, "assignee": "u-vol",
+            "status": "failed", "failure_reason": "家中无人 REDACT-ME",
+            "log": [{"at": 2, "by": "u-vol", "from": "assigned", "to": "failed", "note": "REDACT-ME"}],
+            "created_by": "u-coord", "created_at": 0
+        });
+        let Some(DomainDoc::Task(t)) = DomainDoc::from_json(task).unwrap() else { panic!("not a task") };
+        let mut doc = automerge::AutoCommit::new();
+        DomainDoc::Task(t.clone()).reconcile_into(&mut doc).unwrap();
+        let actor = ActorId::random();
+        let saved = redacted_history(doc.document(), &actor).unwrap();
+        let fresh = Automerge::load(&saved).unwrap();
+        assert!(!saved.windows(9).any(|w| w == b"REDACT-ME"), "the texts are in the saved bytes");
+        let Ok(Some(DomainDoc::Task(r))) = DomainDoc::hydrate(&fresh) else { panic!("not a task") };
+        assert!(r.items.is_empty() && r.failure_reason.is_none() && r.log.iter().all(|e| e.note.is_empty()));
+        assert_eq!((r.status, r.assignee.clone(), r.log.len(), r.due), (t.status, t.assignee.clone(), 1, t.due));
+        assert!(fresh.get_changes(&[]).iter().all(|c| c.actor_id() == &actor), "one author: the server");
+    }
+}
