@@ -34,6 +34,7 @@ async function health(base) {
 }
 
 async function taskStatus(base, token, taskId) {
+  // The export names statuses as the app does (accepted: 已接单).
   const res = await fetch(`${base}/api/export/tasks.csv?purpose=${encodeURIComponent("核对送货状态")}`, { headers: { authorization: `Bearer ${token}` } })
   if (res.status !== 200) return null
   const row = (await res.text()).split("\n").find(l => l.includes(taskId))
@@ -87,7 +88,7 @@ test("the server's store fails while the volunteer works: the step stays on the 
   })
   assert.equal((await appState(v)).notices, 0, "nothing was refused")
   const row = await taskStatus(base, coord.token, taskId)
-  assert.ok(row && row.includes(",accepted,"), `the server has the step: ${row}`)
+  assert.ok(row && row.includes(",已接单,"), `the server has the step: ${row}`)
   await shot(v, "21-volunteer-synced-after-recovery")
   await ctx.close()
   if (existsSync(scratch)) rmSync(scratch, { recursive: true, force: true })
