@@ -91,9 +91,14 @@ fuzz:
 ## The PWA (web/). Its browser tests use Debian's Chromium (never a downloaded browser)
 ## and a CJK font so that screenshots are readable.
 
-web-deps:
+## npm ci only when the lockfile changed since the last install (npm writes
+## node_modules/.package-lock.json), not on every `make run`.
+web-deps: web/node_modules/.package-lock.json
+
+web/node_modules/.package-lock.json: web/package-lock.json
 	@command -v node >/dev/null || { echo "node is required (apt-get install nodejs npm)"; exit 1; }
 	cd web && npm ci --no-audit --no-fund
+	@touch $@
 
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then \

@@ -522,6 +522,7 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
     }
     // Tests and scripts wait for this exact line on stdout.
     println!("linli listening on http://{addr}");
+    println!("Open {} in a browser: the phone app (add it to the home screen to use it offline).", browser_url(addr));
     if !logins.is_empty() {
         crate::demo::print_logins(&logins, addr);
     }
@@ -529,10 +530,28 @@ async fn serve(settings: Settings, data: &Path, demo: bool) -> anyhow::Result<()
     Ok(())
 }
 
+/// The address a browser on this machine opens: a server bound to every interface
+/// (`0.0.0.0`, `::`) is reached on the loopback address.
+fn browser_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", std::net::SocketAddr::new(ip, addr.port()))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_browser_is_sent_to_an_address_it_can_open() {
+        assert_eq!(browser_url("0.0.0.0:8080".parse().unwrap()), "http://127.0.0.1:8080/");
+        assert_eq!(browser_url("[::]:8080".parse().unwrap()), "http://[::1]:8080/");
+        assert_eq!(browser_url("192.168.1.5:80".parse().unwrap()), "http://192.168.1.5:80/");
+    }
 
     #[test]
     fn the_command_line_never_shows_a_database_password() {

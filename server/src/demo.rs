@@ -67,6 +67,7 @@ pub fn print_logins(logins: &[Login], addr: SocketAddr) {
         println!("  {:<12} {:<18} {:<12} {}", l.username, l.password, l.role.to_string(), l.grids.join(","));
     }
     println!();
+    println!("In the app, log in as one of them. Through the API:");
     println!("Log in:  curl -s -X POST http://{addr}/api/auth/login -H 'content-type: application/json' \\");
     println!("           -d '{{\"username\":\"wang.coord\",\"password\":\"demo-coord-2026\"}}'");
     println!("Sync:    ws://{addr}/sync?token=<token>   (automerge-repo WebSocket client)");

@@ -85,7 +85,11 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The `--metrics-bind` listener, when the server was started with one.
     pub metrics_addr: Option<SocketAddr>,
+    /// What the server printed on stdout, line by line, across restarts.
+    printed: Printed,
 }
+
+type Printed = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 impl ServerProcess {
     /// Starts `linli serve` on `data`, on `port` (0: any free port), with `extra` flags.
@@ -98,8 +102,14 @@ impl ServerProcess {
     pub async fn start_with_env(data: &Path, port: u16, extra: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let (child, addr, metrics_addr) = spawn(data, port, &extra, &env).await?;
-        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, env, addr, metrics_addr })
+        let printed = Printed::default();
+        let (child, addr, metrics_addr) = spawn(data, port, &extra, &env, printed.clone()).await?;
+        Ok(ServerProcess { child: Some(child), data: data.to_path_buf(), extra, env, addr, metrics_addr, printed })
+    }
+
+    /// What the server printed on stdout (its listening line, the demo's logins…).
+    pub fn printed(&self) -> String {
+        self.printed.lock().map(|p| p.join("\n")).unwrap_or_default()
     }
 
     pub fn http(&self, path: &str) -> String {
@@ -126,7 +136,7 @@ impl ServerProcess {
         // The port was just released; a bounded retry covers a slow kernel.
         let mut last = None;
         for _ in 0..50 {
-            match spawn(&self.data, self.addr.port(), &self.extra, &self.env).await {
+            match spawn(&self.data, self.addr.port(), &self.extra, &self.env, self.printed.clone()).await {
                 Ok((child, addr, metrics_addr)) => {
                     self.child = Some(child);
                     self.addr = addr;
@@ -241,6 +251,7 @@ async fn spawn(
     port: u16,
     extra: &[String],
     env: &[(String, String)],
+    printed: Printed,
 ) -> anyhow::Result<(Child, SocketAddr, Option<SocketAddr>)> {
     let bin = linli_bin();
     if !bin.exists() {
@@ -274,6 +285,9 @@ async fn spawn(
     let mut metrics_addr = None;
     let addr = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await? {
+            if let Ok(mut p) = printed.lock() {
+                p.push(line.clone());
+            }
             if let Some(rest) = line.strip_prefix("linli metrics on http://") {
                 metrics_addr = Some(rest.trim().trim_end_matches("/metrics").parse::<SocketAddr>()?);
             }
@@ -286,7 +300,13 @@ async fn spawn(
     .await
     .map_err(|_| anyhow!("server did not start within 30 s"))??;
     // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(mut p) = printed.lock() {
+                p.push(line);
+            }
+        }
+    });
     Ok((child, addr, metrics_addr))
 }
 

@@ -116,6 +116,34 @@ async fn the_app_the_api_and_health_carry_security_headers() -> anyhow::Result<(
     Ok(())
 }
 
+/// `HEAD` is answered as `GET` without a body (link checkers, `curl -I`, load balancers),
+/// and the server says which address to open in a browser.
+#[tokio::test]
+async fn head_is_answered_like_get_and_the_app_s_address_is_printed() -> anyhow::Result<()> {
+    let web = tempfile::tempdir()?;
+    write_app(web.path())?;
+    let web_dir = web.path().to_string_lossy().into_owned();
+    let c = Community::start(&["--web-dir", &web_dir]).await?;
+    let s = &c.server;
+    let client = reqwest::Client::new();
+    for path in ["/", "/tasks/42", "/assets/index-1a2b3c.js", "/healthz"] {
+        let (status, got, _) = get(&s.http(path), None).await?;
+        let head = client.head(s.http(path)).send().await?;
+        assert_eq!((head.status().as_u16(), status), (200, 200), "HEAD {path}");
+        assert_eq!(header(head.headers(), "content-type"), header(&got, "content-type"), "HEAD {path}");
+        assert_common(head.headers(), path);
+        assert!(head.bytes().await?.is_empty(), "HEAD {path} has a body");
+    }
+    // Printed right after the listening line, which the test harness waits for.
+    let open = format!("Open http://{}/ in a browser", s.addr);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.printed().contains(&open) {
+        assert!(tokio::time::Instant::now() < deadline, "no `{open}` in:\n{}", s.printed());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 /// With neither `metrics_token` nor `metrics_bind`, `/metrics` answers callers on this
 /// machine only: a request relayed by a proxy (which would make any remote caller look
 /// local) is refused.

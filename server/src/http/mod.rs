@@ -59,6 +59,7 @@ pub struct AppState {
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     use actix_web::web;
     cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/healthz", web::head().to(ops::healthz))
         .route("/metrics", web::get().to(ops::metrics))
         .route("/sync", web::get().to(sync_ws::upgrade))
         .service(
@@ -84,5 +85,8 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/quarantine", web::get().to(admin::quarantine))
                 .route("/test/clock", web::post().to(ops::move_test_clock)),
         )
-        .route("/{path:.*}", web::get().to(static_files::serve));
+        // HEAD as GET, without the body (actix sends no body for HEAD): link checkers,
+        // `curl -I` and load balancers ask HEAD.
+        .route("/{path:.*}", web::get().to(static_files::serve))
+        .route("/{path:.*}", web::head().to(static_files::serve));
 }
