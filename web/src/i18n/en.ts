@@ -64,6 +64,7 @@ export const en: Record<Key, string> = {
   "nav.dashboard": "Overview",
   "nav.work": "Work",
   "nav.households": "Homes",
+  "nav.observations": "Observations",
   "nav.alerts": "Alerts",
   "nav.settings": "Settings",
   "nav.back": "Back",

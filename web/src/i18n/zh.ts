@@ -62,6 +62,7 @@ export const zh = {
   "nav.dashboard": "概览",
   "nav.work": "工作",
   "nav.households": "住户",
+  "nav.observations": "居家观察",
   "nav.alerts": "警报",
   "nav.settings": "设置",
   "nav.back": "返回",

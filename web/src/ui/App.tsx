@@ -28,9 +28,17 @@ function Shell(props: { wasm: number }) {
   if (!s.session) return <Login />
   const role = s.session.user.role
   const volunteer = role === "volunteer"
+  // A medic's work is home observations: no deliveries, no household register.
   const nav: { path: string; key: Key }[] = volunteer
     ? [
         { path: "", key: "nav.today" },
+        { path: "settings", key: "nav.settings" },
+      ]
+    : role === "medic"
+    ? [
+        { path: "", key: "nav.dashboard" },
+        { path: "work", key: "nav.observations" },
+        { path: "alerts", key: "nav.alerts" },
         { path: "settings", key: "nav.settings" },
       ]
     : [

@@ -67,6 +67,8 @@ export function Dashboard() {
     ([id, r]) => r.kind === "task" && (r.status === "delivered" || r.status === "failed") && (s.data?.rowGrids[id] ?? gid) === gid,
   )
   const manages = s.session?.user.role === "coordinator" || s.session?.user.role === "admin"
+  // Deliveries are not a medic's work: no delivery tiles, counts or confirmations.
+  const deliveries = s.session?.user.role !== "medic"
   const v = dash.data?.value
   return (
     <Screen
@@ -113,21 +115,25 @@ export function Dashboard() {
       {v && (
         <div class="tiles" data-testid="dashboard">
           <Tile label={t("dash.households")} value={v.households} />
-          <Tile label={t("dash.overdue")} value={v.overdue_tasks} tone={v.overdue_tasks ? "bad" : ""} />
+          {deliveries && <Tile label={t("dash.overdue")} value={v.overdue_tasks} tone={v.overdue_tasks ? "bad" : ""} />}
           <Tile label={t("dash.missing")} value={v.missing_checkins} tone={v.missing_checkins ? "bad" : ""} />
           <Tile label={t("dash.openAlerts")} value={v.open_alerts} tone={v.open_alerts ? "bad" : ""} href="#/alerts" />
         </div>
       )}
       {v && (
         <section class="panel">
-          <h2>{t("dash.tasks")}</h2>
-          <div class="counts" data-testid="task-counts">
-            {Object.entries(v.tasks).map(([status, n]) => (
-              <span class="count" data-status={status}>
-                <StatusChip status={status} /> <strong>{n}</strong>
-              </span>
-            ))}
-          </div>
+          {deliveries && (
+            <>
+              <h2>{t("dash.tasks")}</h2>
+              <div class="counts" data-testid="task-counts">
+                {Object.entries(v.tasks).map(([status, n]) => (
+                  <span class="count" data-status={status}>
+                    <StatusChip status={status} /> <strong>{n}</strong>
+                  </span>
+                ))}
+              </div>
+            </>
+          )}
           <h2>{t("dash.episodes")}</h2>
           <div class="counts">
             {Object.entries(v.episodes).map(([status, n]) => (
@@ -150,20 +156,22 @@ export function Dashboard() {
           )}
         </section>
       )}
-      <section class="panel">
-        <h2>{t("dash.toConfirm")}</h2>
-        {toConfirm.length === 0 && <p class="empty">{t("dash.noneToConfirm")}</p>}
-        <ul class="rows" data-testid="to-confirm">
-          {toConfirm.map(([id, r]) => (
-            <li>
-              <a href={`#/task/${id}`} data-id={id}>
-                <span>{rowTitle(r)}</span>
-                <StatusChip status={r.status} />
-              </a>
-            </li>
-          ))}
-        </ul>
-      </section>
+      {deliveries && (
+        <section class="panel">
+          <h2>{t("dash.toConfirm")}</h2>
+          {toConfirm.length === 0 && <p class="empty">{t("dash.noneToConfirm")}</p>}
+          <ul class="rows" data-testid="to-confirm">
+            {toConfirm.map(([id, r]) => (
+              <li>
+                <a href={`#/task/${id}`} data-id={id}>
+                  <span>{rowTitle(r)}</span>
+                  <StatusChip status={r.status} />
+                </a>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       <section class="panel">
         <h2>{t("dash.latestAlerts")}</h2>
         <AlertList alerts={(alerts.data?.value ?? []).slice(0, 6)} onChanged={alerts.reload} offline={!alerts.data && alerts.failed} />

@@ -10,6 +10,7 @@ import { useNames } from "./people"
 
 type Filter = "all" | "task" | "episode" | "new" | "open" | "closed"
 const FILTERS: Filter[] = ["all", "task", "episode", "new", "open", "closed"]
+const MEDIC_FILTERS: Filter[] = ["all", "open", "closed"]
 
 function open(r: SummaryRow): boolean {
   return r.kind === "task" ? isOpenTask(r.status) : r.status !== "closed"
@@ -21,7 +22,12 @@ export function WorkList() {
   const names = useNames()
   const { grid } = useGrid()
   const [filter, setFilter] = useState<Filter>("open")
-  const rows = Object.entries(s.data?.rows ?? {}).filter(([id]) => !grid || (s.data?.rowGrids[id] ?? s.data?.docs[id]?.grid ?? grid.id) === grid.id)
+  // Medics follow home observations only (their index lists no deliveries).
+  const medic = s.session?.user.role === "medic"
+  const filters = medic ? MEDIC_FILTERS : FILTERS
+  const rows = Object.entries(s.data?.rows ?? {})
+    .filter(([id]) => !grid || (s.data?.rowGrids[id] ?? s.data?.docs[id]?.grid ?? grid.id) === grid.id)
+    .filter(([, r]) => !medic || r.kind === "episode")
   const shown = rows
     .filter(([, r]) => {
       switch (filter) {
@@ -45,10 +51,10 @@ export function WorkList() {
       ) || priorityRank(x.priority) - priorityRank(y.priority),
     )
   return (
-    <Screen title={t("work.title")}>
+    <Screen title={medic ? t("nav.observations") : t("work.title")}>
       <GridPicker />
       <div class="choices filters">
-        {FILTERS.map(f => (
+        {filters.map(f => (
           <Toggle on={filter === f} onClick={() => setFilter(f)}>
             {t(`work.filter.${f}` as "work.filter.all")}
           </Toggle>
