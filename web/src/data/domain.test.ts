@@ -2,8 +2,11 @@ import { describe, expect, it } from "vitest"
 import type { Episode, Household, SummaryRow, Task, TaskStatus } from "../generated"
 import { TEST_NOW } from "../test/setup"
 import {
+  NO_SYMPTOMS,
   TASK_STATUSES,
   addressLabel,
+  chosenSymptoms,
+  clearSymptoms,
   communityDate,
   communityTime,
   coordinatorMove,
@@ -14,10 +17,13 @@ import {
   openSlots,
   parseCheckinKey,
   parseTemp,
+  retemp,
   slotDeadline,
+  toggleSymptom,
   volunteerNext,
   workItems,
   type DocSummary,
+  type SymptomChoice,
 } from "./domain"
 
 describe("the unit tests' clock", () => {
@@ -82,6 +88,51 @@ describe("temperatures", () => {
     expect(parseTemp("abc")).toBeNull()
     expect(isFever(37.3)).toBe(true)
     expect(isFever(37.2)).toBe(false)
+  })
+})
+
+describe("the check-in form's symptoms", () => {
+  /** From reading `from`, types `temps` one after the other, as the form's input handler does. */
+  const typed = (c: SymptomChoice, from: number | null, ...temps: (number | null)[]) => {
+    let before = from
+    for (const t of temps) {
+      c = retemp(c, before, t)
+      before = t
+    }
+    return c
+  }
+
+  it("ticks 发热 from 37.3 °C (the shared threshold), which deselects 无症状", () => {
+    expect(chosenSymptoms(NO_SYMPTOMS, null)).toEqual([])
+    expect(chosenSymptoms(NO_SYMPTOMS, 37.2)).toEqual([])
+    expect(chosenSymptoms(NO_SYMPTOMS, 37.3)).toEqual(["fever"])
+    expect(chosenSymptoms(typed(NO_SYMPTOMS, null, 38, 38.2), 38.2)).toEqual(["fever"])
+  })
+
+  it("lets the user untick an automatic 发热, until the temperature crosses the threshold again", () => {
+    let c = toggleSymptom(typed(NO_SYMPTOMS, null, 38.2), "fever", 38.2)
+    expect(chosenSymptoms(c, 38.2)).toEqual([])
+    c = typed(c, 38.2, 38.5)
+    expect(chosenSymptoms(c, 38.5), "still above: the choice stands").toEqual([])
+    c = typed(c, 38.5, 36.6, 37.8)
+    expect(chosenSymptoms(c, 37.8), "back below and above again: ticked again").toEqual(["fever"])
+  })
+
+  it("lets the user tick 发热 below the threshold, and drops the automatic tick when it falls below", () => {
+    const manual = toggleSymptom(typed(NO_SYMPTOMS, null, 36.8), "fever", 36.8)
+    expect(chosenSymptoms(manual, 36.8)).toEqual(["fever"])
+    const auto = typed(NO_SYMPTOMS, null, 38.2, 36.9)
+    expect(chosenSymptoms(auto, 36.9)).toEqual([])
+  })
+
+  it("deselects 无症状 for any symptom, and 无症状 clears them all, 发热 included", () => {
+    let c = toggleSymptom(NO_SYMPTOMS, "cough", 36.5)
+    expect(chosenSymptoms(c, 36.5)).toEqual(["cough"])
+    c = toggleSymptom(typed(c, 36.5, 38.2), "fatigue", 38.2)
+    expect(chosenSymptoms(c, 38.2), "in the plan's order").toEqual(["fever", "fatigue", "cough"])
+    c = toggleSymptom(c, "cough", 38.2)
+    expect(chosenSymptoms(c, 38.2)).toEqual(["fever", "fatigue"])
+    expect(chosenSymptoms(clearSymptoms(), 38.2)).toEqual([])
   })
 })
 

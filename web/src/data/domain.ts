@@ -202,6 +202,48 @@ export function parseTemp(input: string): number | null {
   return Math.round(t * 10) / 10
 }
 
+/**
+ * The symptoms chosen on the check-in form. `picked` is what the user ticked besides
+ * 发热 (fever); `fever` is their own choice of 发热, or `null` while it follows the
+ * temperature (ticked from FEVER_THRESHOLD_C). 无症状 is shown selected exactly when
+ * `chosenSymptoms` is empty, so choosing fever or any symptom deselects it.
+ */
+export interface SymptomChoice {
+  picked: Symptom[]
+  fever: boolean | null
+}
+
+export const NO_SYMPTOMS: SymptomChoice = { picked: [], fever: null }
+
+function feverTemp(tempC: number | null): boolean {
+  return tempC != null && isFever(tempC)
+}
+
+/** The symptoms to record, in the plan's order: 发热 ticked by the temperature unless the user chose. */
+export function chosenSymptoms(c: SymptomChoice, tempC: number | null): Symptom[] {
+  const fever = c.fever ?? feverTemp(tempC)
+  return SYMPTOMS.filter(s => (s === "fever" ? fever : c.picked.includes(s)))
+}
+
+/** The user taps a symptom (发热 included): it flips from what is shown. */
+export function toggleSymptom(c: SymptomChoice, sym: Symptom, tempC: number | null): SymptomChoice {
+  if (sym === "fever") return { ...c, fever: !chosenSymptoms(c, tempC).includes("fever") }
+  return { ...c, picked: c.picked.includes(sym) ? c.picked.filter(x => x !== sym) : [...c.picked, sym] }
+}
+
+/** The user taps 无症状: every symptom is cleared, 发热 too (even at a fever temperature). */
+export function clearSymptoms(): SymptomChoice {
+  return { picked: [], fever: false }
+}
+
+/**
+ * The temperature changed: when it crosses the fever threshold (either way), 发热 follows
+ * it again (a choice made for the old reading does not stand for the new one).
+ */
+export function retemp(c: SymptomChoice, before: number | null, after: number | null): SymptomChoice {
+  return feverTemp(before) === feverTemp(after) ? c : { ...c, fever: null }
+}
+
 export function newCheckin(input: { temp_c: number; symptoms: Symptom[]; method: Method; note: string }, by: string, at: number): Checkin {
   const symptoms = SYMPTOMS.filter(s => input.symptoms.includes(s))
   return { temp_c: input.temp_c, symptoms, method: input.method, note: input.note.trim(), by, at }

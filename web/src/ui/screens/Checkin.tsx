@@ -1,5 +1,19 @@
 import { useState } from "preact/hooks"
-import { METHODS, SYMPTOMS, isFever, newCheckin, openSlots, parseCheckinKey, parseTemp } from "../../data/domain"
+import {
+  METHODS,
+  NO_SYMPTOMS,
+  SYMPTOMS,
+  chosenSymptoms,
+  clearSymptoms,
+  isFever,
+  newCheckin,
+  openSlots,
+  parseCheckinKey,
+  parseTemp,
+  retemp,
+  toggleSymptom,
+  type SymptomChoice,
+} from "../../data/domain"
 import type { Episode, Household, Method, Symptom } from "../../generated"
 import { fmtDateTime, fmtTime, t, tr } from "../../i18n"
 import { Banner, Chip, Field, Screen, Segmented, StatusChip, Toggle, savedToast, toast } from "../components"
@@ -19,7 +33,8 @@ export function CheckinForm(props: { id: string }) {
   const me = s.session!.user
   const [slotKey, setSlotKey] = useState<string | null>(null)
   const [temp, setTemp] = useState("")
-  const [symptoms, setSymptoms] = useState<Symptom[]>([])
+  // 发热 follows the temperature until the user ticks or unticks it (domain.ts).
+  const [choice, setChoice] = useState<SymptomChoice>(NO_SYMPTOMS)
   const [method, setMethod] = useState<Method>(me.role === "volunteer" ? "visit" : "phone")
   const [note, setNote] = useState("")
   const [touched, setTouched] = useState(false)
@@ -34,6 +49,7 @@ export function CheckinForm(props: { id: string }) {
   const slots = openSlots(ep, Object.keys(ep.checkins), now)
   const key = slotKey && slots.some(x => x.key === slotKey) ? slotKey : slots[0]?.key
   const value = parseTemp(temp)
+  const symptoms = chosenSymptoms(choice, value)
   const household = d.docs[ep.household] as Household | undefined
   const submit = (e: Event) => {
     e.preventDefault()
@@ -47,7 +63,7 @@ export function CheckinForm(props: { id: string }) {
       toast(t("common.error", { msg: String((err as Error).message ?? err) }))
     }
   }
-  const toggle = (sym: Symptom) => setSymptoms(list => (list.includes(sym) ? list.filter(x => x !== sym) : [...list, sym]))
+  const toggle = (sym: Symptom) => setChoice(c => toggleSymptom(c, sym, value))
   return (
     <Screen title={t("checkin.title")} back>
       <p class="big">
@@ -84,7 +100,11 @@ export function CheckinForm(props: { id: string }) {
               autocomplete="off"
               placeholder={t("checkin.tempPlaceholder")}
               value={temp}
-              onInput={e => setTemp(e.currentTarget.value)}
+              onInput={e => {
+                const next = e.currentTarget.value
+                setChoice(c => retemp(c, parseTemp(temp), parseTemp(next)))
+                setTemp(next)
+              }}
               onBlur={() => setTouched(true)}
             />
           </Field>
@@ -96,7 +116,7 @@ export function CheckinForm(props: { id: string }) {
           <fieldset>
             <legend>{t("checkin.symptoms")}</legend>
             <div class="choices">
-              <Toggle on={symptoms.length === 0} onClick={() => setSymptoms([])} tone="okish">
+              <Toggle on={symptoms.length === 0} onClick={() => setChoice(clearSymptoms())} tone="okish">
                 {t("checkin.noSymptoms")}
               </Toggle>
               {SYMPTOMS.map(sym => (
