@@ -183,28 +183,39 @@ pub async fn apply_live(store: &Store, hub: &Arc<Hub>, erasure: Erasure) -> Resu
     let tombstones = erasure.erased.iter().map(|d| Write::Meta { key: tombstone_key(d), value: b"erased".to_vec() });
     store.commit(tombstones.chain([crate::store::vacuum::mark()]).collect()).await?;
     let names: Arc<BTreeSet<String>> = Arc::new(erasure.erased.iter().map(ToString::to_string).collect());
-    let mut waiting = Vec::new();
-    for doc in &erasure.erased {
-        let (done, wait) = tokio::sync::oneshot::channel();
-        hub.dispatch(*doc, DocCommand::Replace { with: ReplaceFn::snapshot(empty_snapshot()), done: Some(done) });
-        waiting.push(wait);
-    }
-    for list in &erasure.lists {
-        let (done, wait) = tokio::sync::oneshot::channel();
+    let emptied = erasure.erased.iter().map(|doc| (*doc, ReplaceFn::snapshot(empty_snapshot())));
+    let rebuilt = erasure.lists.iter().map(|list| {
         let (names, actor) = (names.clone(), hub.server_actor().clone());
-        let with = ReplaceFn(Box::new(move |current| list_without(current, &names, &actor)));
-        hub.dispatch(*list, DocCommand::Replace { with, done: Some(done) });
-        waiting.push(wait);
-    }
-    let mut all = true;
-    for wait in waiting {
-        all &= wait.await.unwrap_or(false);
-    }
+        (*list, ReplaceFn(Box::new(move |current: &Automerge| list_without(current, &names, &actor))))
+    });
+    let wanted = erasure.erased.len() + erasure.lists.len();
+    let all = replace_histories(hub, emptied.chain(rebuilt)).await == wanted;
     store.commit(erasure.writes).await?;
     for doc in &erasure.erased {
         hub.recheck(*doc);
     }
     Ok(all)
+}
+
+/// Replaces each document's history through its actor (all at once), by what its
+/// function makes of the current state; returns how many replacements were stored.
+pub(super) async fn replace_histories(
+    hub: &Arc<Hub>,
+    docs: impl IntoIterator<Item = (DocumentId, ReplaceFn)>,
+) -> usize {
+    let waiting: Vec<_> = docs
+        .into_iter()
+        .map(|(doc, with)| {
+            let (done, wait) = tokio::sync::oneshot::channel();
+            hub.dispatch(doc, DocCommand::Replace { with, done: Some(done) });
+            wait
+        })
+        .collect();
+    let mut replaced = 0;
+    for wait in waiting {
+        replaced += usize::from(wait.await.unwrap_or(false));
+    }
+    replaced
 }
 
 /// Applies an erasure straight to a store no server is running on (`linli erase`).

@@ -11,7 +11,7 @@
 //! content is not kept in the quarantine either, only their hashes.
 
 use crate::store::{Store, StoreError, Write};
-use crate::sync::{DocCommand, Hub, ReplaceFn};
+use crate::sync::{Hub, ReplaceFn};
 use automerge::{ActorId, Automerge};
 use linli_shared::domain::{DomainDoc, Task};
 use linli_shared::DocumentId;
@@ -59,19 +59,11 @@ pub fn redacted_history(current: &Automerge, actor: &ActorId) -> Option<Vec<u8>>
 pub async fn apply_live(store: &Store, hub: &Arc<Hub>, tasks: &[DocumentId]) -> Result<usize, StoreError> {
     let markers = tasks.iter().map(|d| Write::Meta { key: redaction_key(d), value: b"redacted".to_vec() });
     store.commit(markers.chain([crate::store::vacuum::mark()]).collect()).await?;
-    let mut waiting = Vec::new();
-    for doc in tasks {
-        let (done, wait) = tokio::sync::oneshot::channel();
+    let replacements = tasks.iter().map(|doc| {
         let actor = hub.server_actor().clone();
-        let with = ReplaceFn(Box::new(move |current| redacted_history(current, &actor)));
-        hub.dispatch(*doc, DocCommand::Replace { with, done: Some(done) });
-        waiting.push(wait);
-    }
-    let mut replaced = 0;
-    for wait in waiting {
-        replaced += usize::from(wait.await.unwrap_or(false));
-    }
-    Ok(replaced)
+        (*doc, ReplaceFn(Box::new(move |current: &Automerge| redacted_history(current, &actor))))
+    });
+    Ok(super::erasure::replace_histories(hub, replacements).await)
 }
 
 #[cfg(test)]
