@@ -168,7 +168,10 @@ export class App {
       window.addEventListener("offline", () => this.setOnline(false))
       document.addEventListener("visibilitychange", () => {
         if (document.visibilityState === "visible") void this.checkSession()
+        // The phone put away: steps held back for undo are written now, not lost.
+        else this.store?.commitSteps()
       })
+      window.addEventListener("pagehide", () => this.store?.commitSteps())
     }
     this.timer = setInterval(() => void this.checkSession(), 30_000)
     const s = this.state.session
@@ -366,6 +369,7 @@ export class App {
    */
   async logout(force = false): Promise<boolean> {
     const store = this.store
+    store?.commitSteps()
     if (!force && (store?.state.pending ?? 0) > 0) return false
     if (store && store.state.pending > 0) await store.keepPendingAside()
     try {

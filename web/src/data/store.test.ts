@@ -134,6 +134,19 @@ function phoneStore(w: ReturnType<typeof world>, kv: KV, db: string, link?: Retu
   return store
 }
 
+/** A volunteer's phone, online, with its work loaded and synced once. */
+async function syncedPhone() {
+  const w = world()
+  const kv = memoryKV()
+  const db = `t${++dbCount}`
+  const c = connect(w.server)
+  const store = phoneStore(w, kv, db, c.link)
+  await store.start()
+  await waitFor(() => !!store.state.docs[w.task.documentId] && !!store.state.docs[w.episode.documentId])
+  await waitFor(() => store.state.lastSynced != null, 5000, "first sync")
+  return { w, kv, db, c, store }
+}
+
 const serverDoc = <T,>(h: DocHandle<T>) => h.doc() as T
 
 describe("LinliStore", () => {
@@ -160,14 +173,7 @@ describe("LinliStore", () => {
   })
 
   it("keeps offline changes waiting across a reload and syncs them on reconnect", async () => {
-    const w = world()
-    const kv = memoryKV()
-    const db = `t${++dbCount}`
-    const c = connect(w.server)
-    const store = phoneStore(w, kv, db, c.link)
-    await store.start()
-    await waitFor(() => !!store.state.docs[w.task.documentId] && !!store.state.docs[w.episode.documentId])
-    await waitFor(() => store.state.lastSynced != null, 5000, "first sync")
+    const { w, kv, db, c, store } = await syncedPhone()
 
     store.setOnline(false)
     expect(store.state.connection).toBe("offline")
@@ -197,6 +203,34 @@ describe("LinliStore", () => {
     await waitFor(() => serverDoc(w.episode).checkins[`${today}/0`] != null, 5000, "server has the check-in")
     await waitFor(() => again.state.pending === 0, 5000, "nothing waiting")
     expect(again.state.lastSynced).toBe(NOW)
+  })
+
+  it("holds a volunteer's step back for undo: nothing reaches the document or the server until it is written", async () => {
+    const { w, store } = await syncedPhone()
+    const id = w.task.documentId
+
+    // Undo within the window: the document and the server never see the step.
+    store.stepTask(id, "accepted")
+    expect(store.state.deferred[id]?.to).toBe("accepted")
+    expect(store.state.pending).toBe(1)
+    expect(store.doc<Task>(id)!.status).toBe("assigned")
+    expect(store.undoStep(id)).toBe(true)
+    expect(store.state.pending).toBe(0)
+    expect(store.state.deferred).toEqual({})
+    expect(store.doc<Task>(id)!.log.map(e => e.to)).toEqual(["assigned"])
+
+    // The next step writes the held one; leaving (page hidden) writes the rest.
+    store.stepTask(id, "accepted")
+    store.stepTask(id, "picked_up")
+    expect(store.doc<Task>(id)!.status).toBe("accepted")
+    expect(() => store.stepTask(id, "confirmed")).toThrow(/not a step/)
+    store.stepTask(id, "delivered", { note: "门口" })
+    expect(store.state.pending).toBe(1)
+    store.commitSteps()
+    expect(store.state.deferred).toEqual({})
+    expect(store.doc<Task>(id)!.log.map(e => `${e.from}>${e.to}`)).toEqual(["new>assigned", "assigned>accepted", "accepted>picked_up", "picked_up>delivered"])
+    await waitFor(() => serverDoc(w.task).status === "delivered", 5000, "server has the delivery")
+    await waitFor(() => store.state.pending === 0, 5000, "nothing waiting")
   })
 
   it("writes the phone's own changes to IndexedDB at once, not after automerge-repo's save throttle", async () => {

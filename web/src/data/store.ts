@@ -43,6 +43,7 @@ import {
   type NewHousehold,
   type NewTask,
 } from "./domain"
+import { DeferredSteps, type DeferredStep } from "./deferred"
 import { getJSON, setJSON, type KV } from "./kv"
 import { PendingTracker, sameHeads } from "./pending"
 import type { SessionUser } from "./session"
@@ -66,8 +67,13 @@ export interface State {
   /** `starting` until the list documents and what they list are loaded from IndexedDB. */
   phase: "starting" | "ready"
   connection: Connection
-  /** Documents with changes the server has not confirmed yet. */
+  /** Documents with changes the server has not confirmed yet, counting the tasks whose
+   * step is held back for undo (on the phone, not yet on the server either). */
   pending: number
+  /** Status steps held back for undo (deferred.ts), by task id. */
+  deferred: Record<string, DeferredStep>
+  /** Work opened on this phone (the rest of the assigned work is marked new). */
+  opened: Record<string, true>
   /** When the phone last knew it had nothing waiting, ms. */
   lastSynced: number | null
   /** Rows of the list documents (inbox / grid indexes), by bare DocumentId. */
@@ -157,6 +163,10 @@ export class LinliStore {
   private purgeTimer: ReturnType<typeof setTimeout> | null = null
   private paused = false
   private stopped = false
+  private readonly deferred = new DeferredSteps(
+    step => this.writeStep(step),
+    () => this.set({ deferred: this.deferred.all(), pending: this.pendingCount() }),
+  )
 
   constructor(opts: StoreOptions) {
     this.user = opts.user
@@ -175,6 +185,8 @@ export class LinliStore {
       phase: "starting",
       connection: opts.link ? "connecting" : "offline",
       pending: this.pending.count,
+      deferred: {},
+      opened: Object.fromEntries((getJSON<string[]>(opts.kv, this.k("opened")) ?? []).map(id => [id, true])),
       lastSynced: Number(this.kv.get(this.k("last-synced"))) || null,
       rows: fresh ? snap.rows : {},
       rowGrids: {},
@@ -648,19 +660,25 @@ export class LinliStore {
     if (info && sameHeads(info.lastHeads, handle.heads())) this.clearPending(id)
   }
 
+  /** Documents waiting for the server, and tasks whose step is held back (not in the
+   * document yet, so not pending there). */
+  private pendingCount(): number {
+    return this.pending.count + this.deferred.ids().filter(id => !this.pending.has(id)).length
+  }
+
   private markPending(id: string): void {
     this.pending.mark(id, this.now())
-    this.set({ pending: this.pending.count })
+    this.set({ pending: this.pendingCount() })
   }
 
   private clearPending(id: string): void {
-    if (this.pending.clear(id)) this.set({ pending: this.pending.count })
+    if (this.pending.clear(id)) this.set({ pending: this.pendingCount() })
     this.noteSynced()
   }
 
   private lastNoted = 0
   private noteSynced(): void {
-    if (this.state.connection !== "online" || this.pending.count > 0) return
+    if (this.state.connection !== "online" || this.pendingCount() > 0) return
     const now = this.now()
     if (now - this.lastNoted < 1000 && this.state.lastSynced) return
     this.lastNoted = now
@@ -787,7 +805,7 @@ export class LinliStore {
       this.pending.clear(id)
       const { [id]: _d, ...docs } = this.state.docs
       const { [id]: _s, ...summaries } = this.state.summaries
-      this.set({ docs, summaries, pending: this.pending.count }, true)
+      this.set({ docs, summaries, pending: this.pendingCount() }, true)
       if (this.wanted(id) && !this.stopped) await this.load(id)
     } finally {
       this.recovering.delete(id)
@@ -1052,6 +1070,8 @@ export class LinliStore {
   }
 
   async stop(): Promise<void> {
+    // A step held back for undo is the user's work: it is written before the store goes.
+    this.deferred.commitAll()
     this.stopped = true
     this.cleanups.forEach(c => c())
     if (this.snapTimer) this.saveSnapshot()
@@ -1111,8 +1131,9 @@ export class LinliStore {
 
   // Volunteer
 
-  /** One status step of the assigned volunteer, logged; `failed` needs a reason. */
-  advanceTask(id: string, to: TaskStatus, opts: { note?: string; failureReason?: string } = {}): void {
+  /** One status step of the assigned volunteer, logged; `failed` needs a reason. Written
+   * at once (see `stepTask` for the step that can be undone). */
+  advanceTask(id: string, to: TaskStatus, opts: { note?: string; failureReason?: string; at?: number } = {}): void {
     const t = this.doc<Task>(id)
     if (!t || t.kind !== "task") throw new Error("no such task")
     if (!volunteerNext(t.status).includes(to) && !coordinatorMove(t.status, to)) {
@@ -1120,18 +1141,59 @@ export class LinliStore {
     }
     const reason = opts.failureReason?.trim() ?? ""
     if (to === "failed" && !reason) throw new Error("a failed delivery needs a reason")
-    const now = this.now()
+    const at = opts.at ?? this.now()
     this.change<Task>(id, d => {
-      d.log.push(logEntry(this.user.id, d.status, to, opts.note?.trim() || (to === "failed" ? reason : ""), now))
+      d.log.push(logEntry(this.user.id, d.status, to, opts.note?.trim() || (to === "failed" ? reason : ""), at))
       d.status = to
       if (to === "failed") d.failure_reason = reason
     })
+  }
+
+  /**
+   * The volunteer's step, held back for the undo window (deferred.ts): written when the
+   * window ends, at the next step or write, or by `commitSteps` (page hidden or closed).
+   * Any step held before is written first; the step is checked against the task as it is
+   * then, so a step that is not allowed throws at the tap, not later.
+   */
+  stepTask(id: string, to: TaskStatus, opts: { note?: string; failureReason?: string } = {}): void {
+    this.deferred.commitAll()
+    const t = this.doc<Task>(id)
+    if (!t || t.kind !== "task") throw new Error("no such task")
+    if (!volunteerNext(t.status).includes(to)) throw new Error(`${t.status} → ${to} is not a step`)
+    if (to === "failed" && !opts.failureReason?.trim()) throw new Error("a failed delivery needs a reason")
+    this.deferred.defer({ task: id, to, note: opts.note, failureReason: opts.failureReason, at: this.now() })
+  }
+
+  /** Remembers that a screen showed this work (so it is no longer marked new). Only the
+   * ids still listed are kept, so the list does not grow for ever. */
+  markOpened(idOrUrl: string): void {
+    const id = bareId(idOrUrl)
+    if (this.state.opened[id]) return
+    const opened: Record<string, true> = { [id]: true }
+    for (const k of Object.keys(this.state.opened)) if (this.state.rows[k]) opened[k] = true
+    this.set({ opened })
+    setJSON(this.kv, this.k("opened"), Object.keys(opened))
+  }
+
+  /** Drops the task's held step (undo); false when its window had already ended. */
+  undoStep(id: string): boolean {
+    return this.deferred.undo(id)
+  }
+
+  /** Writes every held step now: the page is being hidden or closed, or the user leaves. */
+  commitSteps(): void {
+    this.deferred.commitAll()
+  }
+
+  private writeStep(step: DeferredStep): void {
+    this.advanceTask(step.task, step.to, step)
   }
 
   /** A note in the task's log (`from` = `to`). */
   addTaskNote(id: string, note: string): void {
     const text = note.trim()
     if (!text) return
+    this.deferred.commitAll()
     const now = this.now()
     this.change<Task>(id, d => {
       d.log.push(logEntry(this.user.id, d.status, d.status, text, now))
@@ -1141,6 +1203,7 @@ export class LinliStore {
   /** Records a check-in under `key` ("YYYY-MM-DD/<slot>"). */
   addCheckin(id: string, key: string, checkin: Checkin): void {
     if (!parseCheckinKey(key)) throw new Error(`bad check-in key ${key}`)
+    this.deferred.commitAll()
     const e = this.doc<Episode>(id)
     if (!e || e.kind !== "episode") throw new Error("no such episode")
     if (e.checkins[key]) throw new Error("this check-in is already recorded")
