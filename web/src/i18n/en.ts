@@ -351,4 +351,18 @@ export const en: Record<Key, string> = {
   "common.unknownUser": "User {id}",
   "common.you": "me",
   "common.sep": ", ",
+
+  // Volunteer's day on a phone (issue 14): dates of deadlines, undo of a step, card marks
+  "when.tomorrow": "tomorrow {time}",
+  "when.yesterday": "yesterday {time}",
+  "when.date": "{day} {mon} {time}",
+  "when.months": "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec",
+  "vol.overdue": "Overdue",
+  "vol.new": "New",
+  "vol.for": "For: {who}",
+  "vol.held": "“{step}” is saved in a few seconds: you can undo it",
+  "vol.heldChip": "Not saved yet",
+  "vol.undo": "Undo",
+  "vol.undone": "“{step}” undone",
+  "vol.risk": "{grid} · {risk}",
 }

@@ -349,6 +349,20 @@ export const zh = {
   "common.unknownUser": "用户 {id}",
   "common.you": "我",
   "common.sep": "、",
+
+  // Volunteer's day on a phone (issue 14): dates of deadlines, undo of a step, card marks
+  "when.tomorrow": "明天 {time}",
+  "when.yesterday": "昨天 {time}",
+  "when.date": "{mon}{day}日 {time}",
+  "when.months": "1月|2月|3月|4月|5月|6月|7月|8月|9月|10月|11月|12月",
+  "vol.overdue": "逾期",
+  "vol.new": "新",
+  "vol.for": "给：{who}",
+  "vol.held": "“{step}”几秒后保存，可撤销",
+  "vol.heldChip": "待保存",
+  "vol.undo": "撤销",
+  "vol.undone": "已撤销“{step}”",
+  "vol.risk": "{grid} · {risk}",
 } as const
 
 export type Key = keyof typeof zh

@@ -44,6 +44,8 @@ export function usePriority(id: string, loaded: boolean): void {
   const app = useApp()
   const store = app.store
   useEffect(() => (id && store ? store.hold(id) : undefined), [store, id])
+  // Shown once: no longer "new" on the volunteer's list.
+  useEffect(() => void (id && store?.markOpened(id)), [store, id])
   useEffect(() => {
     if (!loaded && id) app.store?.prioritize(id)
   }, [app, id, loaded])

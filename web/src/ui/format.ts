@@ -1,6 +1,32 @@
 import type { Alert } from "../data/api"
+import { addDays, COMMUNITY_UTC_OFFSET_MINUTES, communityDate } from "../data/domain"
+import type { RiskLevel } from "../data/session"
 import type { SummaryRow } from "../generated"
 import { t, tr } from "../i18n"
+
+const pad = (n: number) => String(n).padStart(2, "0")
+
+/**
+ * A moment as the volunteer's list shows it, in community time (the server's offset, not
+ * the phone's time zone) against `now` (the app's clock): "09:00" today, "明天 03:04",
+ * "昨天 20:00", else the date: "3月18日 09:00" / "18 Mar 09:00".
+ */
+export function fmtWhen(ms: number, now: number, offsetMin = COMMUNITY_UTC_OFFSET_MINUTES): string {
+  const local = new Date(ms + offsetMin * 60_000)
+  const time = `${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}`
+  const day = communityDate(ms, offsetMin)
+  const today = communityDate(now, offsetMin)
+  if (day === today) return time
+  if (day === addDays(today, 1)) return t("when.tomorrow", { time })
+  if (day === addDays(today, -1)) return t("when.yesterday", { time })
+  const mon = t("when.months").split("|")[local.getUTCMonth()]
+  return t("when.date", { mon, day: local.getUTCDate(), time })
+}
+
+/** The chip tone of a grid's risk level. */
+export function riskTone(level: RiskLevel): string {
+  return level === "high" ? "bad" : level === "medium" ? "warn" : "ok"
+}
 
 /**
  * A row title as the server writes it: an address and a kind of work in English
