@@ -290,20 +290,28 @@ export function loginError(err: unknown): string {
   return t("login.error", { msg: e?.message ?? String(err) })
 }
 
-/** A short message that fades. */
+/**
+ * A short message that fades. It is drawn over the top bar's brand and sync indicator (not
+ * its language button), so it never covers a button of the screen; without a top bar
+ * (login) at the top of the page.
+ */
 let toastTimer: ReturnType<typeof setTimeout> | undefined
+const TOAST_MS = 2500
 export function toast(message: string): void {
   let el = document.getElementById("toast")
+  const bar = document.querySelector(".topbar")
   if (!el) {
     el = document.createElement("div")
     el.id = "toast"
     el.setAttribute("role", "status")
-    document.body.appendChild(el)
   }
+  // The top bar is drawn again after a login or logout: the toast follows it.
+  const home = bar ?? document.body
+  if (el.parentElement !== home) home.appendChild(el)
   el.textContent = message
   el.className = "show"
   clearTimeout(toastTimer)
-  toastTimer = setTimeout(() => el!.classList.remove("show"), 3500)
+  toastTimer = setTimeout(() => el!.classList.remove("show"), TOAST_MS)
 }
 
 /** "Saved" plus whether it will sync now or later. */

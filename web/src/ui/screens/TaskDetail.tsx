@@ -1,10 +1,11 @@
 import { useState } from "preact/hooks"
+import { UNDO_WINDOW_MS } from "../../data/deferred"
 import { coordinatorMove, isOpenTask, volunteerNext } from "../../data/domain"
 import type { Household, Task, TaskStatus } from "../../generated"
 import { fmtDateTime, t, tr } from "../../i18n"
 import { Banner, Chip, Field, Screen, StatusChip, savedToast, toast } from "../components"
 import { useApp, useAppState, useNow, usePriority } from "../context"
-import { rowTitle } from "../format"
+import { fmtWhen, rowTitle } from "../format"
 import { AssigneePicker, useNames } from "./people"
 
 export function TaskDetail(props: { id: string }) {
@@ -32,6 +33,10 @@ export function TaskDetail(props: { id: string }) {
   const open = isOpenTask(task.status)
   const household = d.docs[task.household] as Household | undefined
   const overdue = open && task.due < now
+  // A step held back for undo is shown as taken (its next steps offered), marked not yet
+  // saved; the address follows the document, so it stays until the step is written.
+  const held = d.deferred[id]
+  const status = held?.to ?? task.status
   const run = (fn: () => void, what: string) => {
     try {
       fn()
@@ -40,12 +45,20 @@ export function TaskDetail(props: { id: string }) {
       toast(t("common.error", { msg: String((e as Error).message ?? e) }))
     }
   }
+  const step = (fn: () => void) => {
+    try {
+      fn()
+    } catch (e) {
+      toast(t("common.error", { msg: String((e as Error).message ?? e) }))
+    }
+  }
   return (
     <Screen title={title} back>
       <div class="detail-head">
-        <StatusChip status={task.status} />
+        <StatusChip status={status} />
+        {held && <Chip tone="warn">{t("vol.heldChip")}</Chip>}
         {task.priority !== "normal" && <Chip tone={task.priority === "urgent" ? "bad" : "warn"}>{tr("priority", task.priority)}</Chip>}
-        <span class={overdue ? "overdue" : ""}>{overdue ? `${t("task.overdue")} · ${fmtDateTime(task.due)}` : t("task.due", { time: fmtDateTime(task.due) })}</span>
+        <span class={overdue ? "overdue" : ""}>{overdue ? `${t("task.overdue")} · ${fmtWhen(task.due, now)}` : t("task.due", { time: fmtWhen(task.due, now) })}</span>
       </div>
 
       {task.contactless ? <Banner tone="info">{t("task.contactless")}</Banner> : <p class="small">{t("task.contact")}</p>}
@@ -79,7 +92,10 @@ export function TaskDetail(props: { id: string }) {
 
       {task.status === "failed" && task.failure_reason && <Banner tone="bad">{t("task.failureReason", { reason: task.failure_reason })}</Banner>}
 
-      {me.role === "volunteer" && mine && open && !d.gone[id] && <VolunteerSteps task={task} onStep={(to, opts) => run(() => app.store!.advanceTask(id, to, opts), tr("status", to))} />}
+      {me.role === "volunteer" && mine && open && !d.gone[id] && (
+        <VolunteerSteps status={status} onStep={(to, opts) => step(() => app.store!.stepTask(id, to, opts))} />
+      )}
+      {held && <HeldStep to={held.to} onUndo={() => app.store!.undoStep(id) && toast(t("vol.undone", { step: tr("status", held.to) }))} />}
 
       {manages && (
         <section class="panel">
@@ -148,11 +164,11 @@ export function AddressBlock(props: { h: Household }) {
 }
 
 /** One big button per allowed step; "could not deliver" asks why first. */
-function VolunteerSteps(props: { task: Task; onStep: (to: TaskStatus, opts?: { failureReason?: string }) => void }) {
+function VolunteerSteps(props: { status: TaskStatus; onStep: (to: TaskStatus, opts?: { failureReason?: string }) => void }) {
   const [failing, setFailing] = useState(false)
   const [reason, setReason] = useState("")
   const [other, setOther] = useState("")
-  const next = volunteerNext(props.task.status)
+  const next = volunteerNext(props.status)
   const presets = t("task.failReasons").split("|")
   if (failing) {
     const final = reason === "__other" ? other.trim() : reason
@@ -174,8 +190,8 @@ function VolunteerSteps(props: { task: Task; onStep: (to: TaskStatus, opts?: { f
             <input value={other} onInput={e => setOther(e.currentTarget.value)} maxLength={500} />
           </Field>
         )}
-        <div class="row">
-          <button class="btn" onClick={() => setFailing(false)}>
+        <div class="fail-actions">
+          <button class="btn big" onClick={() => setFailing(false)}>
             {t("common.cancel")}
           </button>
           <button
@@ -192,6 +208,7 @@ function VolunteerSteps(props: { task: Task; onStep: (to: TaskStatus, opts?: { f
       </section>
     )
   }
+  if (next.length === 0) return null
   return (
     <div class="steps" data-testid="steps">
       {next.map(to =>
@@ -205,6 +222,20 @@ function VolunteerSteps(props: { task: Task; onStep: (to: TaskStatus, opts?: { f
           </button>
         ),
       )}
+    </div>
+  )
+}
+
+/** The step just taken, not written yet: undo it within the window (deferred.ts). Below
+ * the step buttons, so that the next step's button stays where it was. */
+function HeldStep(props: { to: TaskStatus; onUndo: () => void }) {
+  return (
+    <div class="held-step" role="status" data-testid="held-step" key={props.to}>
+      <span class="held-text">{t("vol.held", { step: tr("status", props.to) })}</span>
+      <button class="btn" data-testid="undo" onClick={props.onUndo}>
+        {t("vol.undo")}
+      </button>
+      <i class="held-bar" aria-hidden="true" style={{ animationDuration: `${UNDO_WINDOW_MS}ms` }} />
     </div>
   )
 }

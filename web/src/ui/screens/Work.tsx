@@ -1,10 +1,10 @@
 import { useState } from "preact/hooks"
 import { compareWork, isOpenTask, priorityRank } from "../../data/domain"
 import type { SummaryRow } from "../../generated"
-import { fmtDateTime, t } from "../../i18n"
+import { t } from "../../i18n"
 import { Chip, Screen, StatusChip, Toggle } from "../components"
-import { useAppState } from "../context"
-import { rowTitle, userLabel } from "../format"
+import { useAppState, useNow } from "../context"
+import { fmtWhen, rowTitle, userLabel } from "../format"
 import { GridPicker, useGrid } from "./Dashboard"
 import { useNames } from "./people"
 
@@ -20,6 +20,7 @@ function open(r: SummaryRow): boolean {
 export function WorkList() {
   const s = useAppState()
   const names = useNames()
+  const now = useNow()
   const { grid } = useGrid()
   const [filter, setFilter] = useState<Filter>("open")
   // Medics follow home observations only (their index lists no deliveries).
@@ -71,7 +72,7 @@ export function WorkList() {
                 </div>
                 <div class="small">
                   {userLabel(r.assignee, names)}
-                  {r.due ? ` · ${fmtDateTime(r.due)}` : ""}
+                  {r.due ? ` · ${t("task.due", { time: fmtWhen(r.due, now) })}` : ""}
                 </div>
               </div>
               {r.alerts > 0 && <Chip tone="bad">{t("work.alerts", { n: r.alerts })}</Chip>}
