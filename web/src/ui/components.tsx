@@ -308,6 +308,12 @@ export function toast(message: string): void {
   // The top bar is drawn again after a login or logout: the toast follows it.
   const home = bar ?? document.body
   if (el.parentElement !== home) home.appendChild(el)
+  if (bar) {
+    // Up to the bar's first button (the language button, wider in one language than in the other).
+    const lefts = [...bar.querySelectorAll("button, a")].map(b => b.getBoundingClientRect().left)
+    const right = bar.getBoundingClientRect().right
+    el.style.right = lefts.length ? `${Math.ceil(right - Math.min(...lefts)) + 6}px` : ""
+  }
   el.textContent = message
   el.className = "show"
   clearTimeout(toastTimer)
