@@ -166,6 +166,12 @@ async function scenario(e2e, run) {
   const held = v.locator('[data-testid="held-step"]')
   await held.waitFor()
   await coversNoButton(v, "after 已送达")
+  const inView = await v.evaluate(() => {
+    const box = el => document.querySelector(el).getBoundingClientRect()
+    const [r, bar, nav] = [box('[data-testid="held-step"]'), box(".topbar"), box(".bottomnav")]
+    return r.top >= bar.bottom && r.bottom <= nav.top
+  })
+  assert.ok(inView, "the undo is on screen, between the top bar and the bottom navigation")
   await v.locator('[data-testid="address"]').waitFor()
   assert.deepEqual(await appState(v, taskId), { pending: 1, status: "picked_up", held: "delivered" }, "held: not in the document, and counted as waiting")
   await shot(v, name("held"))

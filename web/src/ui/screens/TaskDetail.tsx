@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks"
+import { useEffect, useRef, useState } from "preact/hooks"
 import { UNDO_WINDOW_MS } from "../../data/deferred"
 import { coordinatorMove, isOpenTask, volunteerNext } from "../../data/domain"
 import type { Household, Task, TaskStatus } from "../../generated"
@@ -229,8 +229,11 @@ function VolunteerSteps(props: { status: TaskStatus; onStep: (to: TaskStatus, op
 /** The step just taken, not written yet: undo it within the window (deferred.ts). Below
  * the step buttons, so that the next step's button stays where it was. */
 function HeldStep(props: { to: TaskStatus; onUndo: () => void }) {
+  const ref = useRef<HTMLDivElement>(null)
+  // Scrolled into view only if it is not (scroll-margin keeps it clear of the bottom nav).
+  useEffect(() => ref.current?.scrollIntoView({ block: "nearest" }), [props.to])
   return (
-    <div class="held-step" role="status" data-testid="held-step" key={props.to}>
+    <div class="held-step" role="status" data-testid="held-step" key={props.to} ref={ref}>
       <span class="held-text">{t("vol.held", { step: tr("status", props.to) })}</span>
       <button class="btn" data-testid="undo" onClick={props.onUndo}>
         {t("vol.undo")}
