@@ -199,6 +199,18 @@ async function scenario(e2e, run) {
   )
   await waitUntil(async () => (await appState(v, taskId))?.pending === 0, 30_000, "nothing waiting")
 
+  // ---- a held step is written when the page goes away (pagehide), not lost -------------
+  const assigned = await v.evaluate(() => Object.entries(window.linli.state.data.rows).find(([, r]) => r.kind === "task" && r.status === "assigned")?.[0])
+  if (assigned) {
+    const accepted = (await tasksByStatus(base, coord.token)).accepted ?? 0
+    await v.goto(`${base}/#/task/${assigned}`)
+    await v.locator('[data-step="accepted"]').click()
+    await v.locator('[data-testid="held-step"]').waitFor()
+    await v.reload()
+    await waitUntil(async () => (await appState(v, assigned))?.status === "accepted", 30_000, "the step written before the page went")
+    await waitUntil(async () => (await tasksByStatus(base, coord.token)).accepted === accepted + 1, 30_000, "the server has the step")
+  }
+
   // ---- the check-in form; opened work is no longer new --------------------------------
   await v.goto(`${base}/#/`)
   const episodeId = await episode.getAttribute("data-id")

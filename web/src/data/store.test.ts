@@ -233,6 +233,29 @@ describe("LinliStore", () => {
     await waitFor(() => store.state.pending === 0, 5000, "nothing waiting")
   })
 
+  it("writes at the next start a step held when the page was killed, once", async () => {
+    const first = await syncedPhone()
+    const { w, kv, db } = first
+    await first.store.stop()
+    const id = w.task.documentId
+    // What a page killed in the window leaves in localStorage; it starts again offline.
+    kv.set(`linli:${VOL.id}:steps`, JSON.stringify([{ task: id, to: "accepted", at: NOW - 5000 }]))
+    const store = phoneStore(w, kv, db)
+    await store.start()
+    await waitFor(() => store.doc<Task>(id)?.status === "accepted", 5000, "the step written at start")
+    await waitFor(() => kv.get(`linli:${VOL.id}:steps`) == null, 5000, "the saved step forgotten once on the phone")
+    await store.stop()
+
+    // Had the page gone again before the save was confirmed, the step is not taken twice.
+    kv.set(`linli:${VOL.id}:steps`, JSON.stringify([{ task: id, to: "accepted", at: NOW - 5000 }]))
+    const again = phoneStore(w, kv, db)
+    await again.start()
+    await waitFor(() => again.doc<Task>(id)?.status === "accepted", 5000, "the task loaded")
+    await waitFor(() => kv.get(`linli:${VOL.id}:steps`) == null, 5000, "nothing left to write")
+    expect(again.doc<Task>(id)!.log.map(e => e.to)).toEqual(["assigned", "accepted"])
+    expect(again.doc<Task>(id)!.log.at(-1)!.at).toBe(NOW - 5000)
+  })
+
   it("writes the phone's own changes to IndexedDB at once, not after automerge-repo's save throttle", async () => {
     const w = world()
     const db = `t${++dbCount}`

@@ -165,8 +165,13 @@ export class LinliStore {
   private stopped = false
   private readonly deferred = new DeferredSteps(
     step => this.writeStep(step),
-    () => this.set({ deferred: this.deferred.all(), pending: this.pendingCount() }),
+    () => {
+      this.saveSteps()
+      this.set({ deferred: this.deferred.all(), pending: this.pendingCount() })
+    },
   )
+  /** Steps written into their document whose save to IndexedDB has not been confirmed. */
+  private readonly unsaved = new Map<string, DeferredStep>()
 
   constructor(opts: StoreOptions) {
     this.user = opts.user
@@ -313,7 +318,7 @@ export class LinliStore {
     // parallel with the lists. A document that is not on the phone waits for the
     // network; start does not wait for those.
     const local = [...known].map(id => this.load(id))
-    const all = Promise.all([this.loadShelf(), ...lists, ...local]).then(() => globalThis.performance?.mark?.("linli:loaded"))
+    const all = Promise.all([this.loadShelf(), ...lists, ...local, this.replaySteps()]).then(() => globalThis.performance?.mark?.("linli:loaded"))
     await Promise.race([all, new Promise(r => setTimeout(r, 4000))])
     if (!this.stopped) this.set({ phase: "ready" }, true)
     globalThis.performance?.mark?.("linli:ready")
@@ -1187,6 +1192,44 @@ export class LinliStore {
 
   private writeStep(step: DeferredStep): void {
     this.advanceTask(step.task, step.to, step)
+    // Written, maybe at pagehide, when the page may go before IndexedDB has saved it: it is
+    // kept in localStorage (synchronous) until the save is confirmed.
+    this.unsaved.set(step.task, step)
+    this.saveSteps()
+    this.repo
+      .flush([step.task as DocumentId])
+      .then(() => {
+        if (this.unsaved.get(step.task) !== step) return
+        this.unsaved.delete(step.task)
+        this.saveSteps()
+      })
+      .catch(() => undefined)
+  }
+
+  /** Held and not yet saved steps, in localStorage: a page closed or killed in the
+   * window loses no step (`replaySteps`). */
+  private saveSteps(): void {
+    const steps = [...Object.values(this.deferred.all()), ...this.unsaved.values()]
+    if (steps.length) setJSON(this.kv, this.k("steps"), steps)
+    else this.kv.remove(this.k("steps"))
+  }
+
+  /**
+   * At start: the steps the last run held or had not seen saved are written, unless the
+   * task took them already (its log has the entry) or can no longer take them.
+   */
+  private async replaySteps(): Promise<void> {
+    for (const step of getJSON<DeferredStep[]>(this.kv, this.k("steps")) ?? []) {
+      await this.load(step.task)
+      const t = this.doc<Task>(step.task)
+      const taken = t?.log.some(e => e.to === step.to && e.at === step.at && e.by === this.user.id)
+      try {
+        if (t && !taken && volunteerNext(t.status).includes(step.to)) this.writeStep(step)
+      } catch (e) {
+        console.error("a step of the last run could not be written", e)
+      }
+    }
+    this.saveSteps()
   }
 
   /** A note in the task's log (`from` = `to`). */
