@@ -17,12 +17,12 @@ const RUNS = [
   {
     lang: "zh-CN",
     clock: CLOCKS.morning,
-    words: { fail: "无法送达", cancel: "取消", undo: "撤销", risk: /低风险|中风险|高风险/, overdue: "逾期", new: "新", contactless: "无接触配送" },
+    words: { fail: "无法送达", cancel: "取消", undo: "撤销", risk: /低风险|中风险|高风险/, overdue: "逾期", new: "新", contactless: "无接触配送", submit: "提交打卡" },
   },
   {
     lang: "en",
     clock: CLOCKS.lateNight,
-    words: { fail: "Could not deliver", cancel: "Cancel", undo: "Undo", risk: /Low risk|Medium risk|High risk/, overdue: "Overdue", new: "New", contactless: "Contactless delivery" },
+    words: { fail: "Could not deliver", cancel: "Cancel", undo: "Undo", risk: /Low risk|Medium risk|High risk/, overdue: "Overdue", new: "New", contactless: "Contactless delivery", submit: "Save check-in" },
   },
 ]
 
@@ -220,8 +220,13 @@ async function scenario(e2e, run) {
   await fits(v, "check-in form")
   await bigEnough(v, "check-in form")
   await shot(v, name("checkin"))
-  await v.goBack()
-  await v.locator(`[data-testid="todo"] .card[data-id="${episodeId}"]`).waitFor()
+  // A check-in saved: back on Today, the toast covers no button.
+  await v.locator('input[name="temp"]').fill("36.6")
+  await v.getByRole("button", { name: w.submit }).click()
+  await v.locator("#toast.show").waitFor()
+  await v.locator('[data-testid="todo"]').waitFor()
+  await coversNoButton(v, "after a check-in")
+  await v.locator(`.card[data-id="${episodeId}"]`).waitFor()
   assert.equal(await v.locator(`.card[data-id="${episodeId}"] [data-testid="new"]`).count(), 0, "opened: no longer new")
   await fits(v, "Today after the delivery")
   assertNoTokenInUrls(ctx)

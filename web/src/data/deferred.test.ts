@@ -86,5 +86,9 @@ describe("DeferredSteps", () => {
     expect(() => steps.commit("t1")).toThrow("cancelled meanwhile")
     expect(steps.ids()).toEqual([])
     expect(changes).toBe(2)
+    // At the end of the window, the failure is logged, not thrown out of the timer.
+    steps.defer(step("t2", "accepted"))
+    expect(() => t.fire()).not.toThrow()
+    expect(steps.ids()).toEqual([])
   })
 })

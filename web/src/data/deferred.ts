@@ -46,7 +46,7 @@ export class DeferredSteps {
    * volunteer has moved on. */
   defer(step: DeferredStep): void {
     this.commitAll()
-    const timer = this.timers.set(() => this.commit(step.task), this.windowMs)
+    const timer = this.timers.set(() => this.commitSafely(step.task), this.windowMs)
     this.steps.set(step.task, { step, timer })
     this.changed()
   }
@@ -77,13 +77,15 @@ export class DeferredSteps {
 
   /** Writes every held step now (page hidden or closed, another step, logout). */
   commitAll(): void {
-    for (const task of [...this.steps.keys()]) {
-      try {
-        this.commit(task)
-      } catch (e) {
-        // The task changed meanwhile (cancelled by the coordinator?): the step is void.
-        console.error("a held step could not be written", e)
-      }
+    for (const task of [...this.steps.keys()]) this.commitSafely(task)
+  }
+
+  private commitSafely(task: string): void {
+    try {
+      this.commit(task)
+    } catch (e) {
+      // The task changed meanwhile (cancelled by the coordinator?): the step is void.
+      console.error("a held step could not be written", e)
     }
   }
 
