@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import assert from "node:assert/strict"
 import { after, afterEach, before } from "node:test"
@@ -255,15 +255,35 @@ export async function uiLogin(page, base, user) {
   await page.locator(".sync").waitFor({ timeout: 30_000 })
 }
 
-/** Saves a screenshot, after checking the screen fits its width (360 px: nothing wider). */
+/**
+ * Saves a screenshot, after checking the screen fits its device width: nothing wider than
+ * the viewport. Compared with the viewport's width, not `innerWidth`: with mobile
+ * emulation Chromium zooms out to fit an over-wide page, and `innerWidth` grows with it.
+ */
 export async function shot(page, name) {
-  const { scroll, width } = await page.evaluate(() => {
+  await assertFits(page, name)
+  const path = join(ARTIFACTS, `${name}.png`)
+  mkdirSync(dirname(path), { recursive: true })
+  await page.screenshot({ path, fullPage: true })
+}
+
+/** Fails if the page scrolls sideways: its `scrollWidth` is more than the device width. */
+export async function assertFits(page, what) {
+  const width = page.viewportSize()?.width
+  const scroll = await page.evaluate(() => {
     window.scrollTo(0, 0)
-    return { scroll: document.documentElement.scrollWidth, width: window.innerWidth }
+    return document.documentElement.scrollWidth
   })
-  if (scroll > width) throw new Error(`${name}: the page is ${scroll} px wide in a ${width} px window`)
-  mkdirSync(ARTIFACTS, { recursive: true })
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true })
+  if (width == null || scroll > width) {
+    const wide = await page.evaluate(w =>
+      [...document.querySelectorAll("body *")]
+        .filter(e => e.getBoundingClientRect().right > w + 0.5)
+        .slice(0, 5)
+        .map(e => `${e.tagName.toLowerCase()}.${[...e.classList].join(".")} (${Math.round(e.getBoundingClientRect().right)} px)`),
+      width ?? 0,
+    )
+    throw new Error(`${what}: the page is ${scroll} px wide on a ${width} px screen; too wide: ${wide.join(", ")}`)
+  }
 }
 
 /** Waits until the page's app controller has a controlling service worker. */
