@@ -101,7 +101,10 @@ export function HouseholdEdit(props: { id?: string }) {
   const { grid } = useGrid()
   const existing = props.id ? (s.data?.docs[props.id] as Household | undefined) : undefined
   const manages = s.session?.user.role === "coordinator" || s.session?.user.role === "admin"
-  const [d, setD] = useState<Draft>(() => draftOf(existing))
+  // The form follows the document until the user types: a household just created (or
+  // opened before it is loaded) shows its data once the store has it.
+  const [edited, setEdited] = useState<Draft | null>(null)
+  const d = edited ?? draftOf(existing)
   const [err, setErr] = useState<string | null>(null)
   const rows = Object.entries(s.data?.rows ?? {}).filter(([, r]) => props.id && r.household === props.id)
   if (props.id && !existing) {
@@ -111,15 +114,17 @@ export function HouseholdEdit(props: { id?: string }) {
       </Screen>
     )
   }
-  const set = (patch: Partial<Draft>) => setD({ ...d, ...patch })
+  const set = (patch: Partial<Draft>) => setEdited({ ...d, ...patch })
   const setMember = (i: number, patch: Partial<Draft["members"][number]>) => set({ members: d.members.map((m, j) => (j === i ? { ...m, ...patch } : m)) })
   const save = (e: Event) => {
     e.preventDefault()
     if (!d.building.trim() || !d.room.trim()) return setErr(t("hh.required"))
+    setErr(null)
     try {
       const online = s.online && s.data?.connection === "online"
       if (props.id) {
         app.store!.updateHousehold(props.id, { building: d.building, unit: d.unit, room: d.room, phone: d.phone, notes: d.notes, members: membersOf(d) })
+        setEdited(null)
         savedToast(t("hh.saved"), online)
       } else {
         const id = app.store!.createHousehold({ grid: grid!.id, building: d.building, unit: d.unit, room: d.room, phone: d.phone, notes: d.notes, members: membersOf(d) })
