@@ -86,3 +86,49 @@ test("a saved household shows its data, and saving again updates the same househ
   assert.deepEqual(errors, [])
   await ctx.close()
 })
+
+test("a second household at one address is saved only after a warning that shows the first", { timeout: 120_000 }, async () => {
+  const { ctx, page, errors } = await coordinator()
+  // The demo's household 1-1-101, written another way.
+  await page.goto(`${e2e.stack.base}/#/households`)
+  await page.locator('[data-testid="households"] a', { hasText: "1-1-101" }).first().waitFor({ timeout: 30_000 })
+  const existing = await page.locator('[data-testid="households"] a', { hasText: "1-1-101" }).first().getAttribute("data-id")
+  await page.goto(`${e2e.stack.base}/#/new/household`)
+  const form = page.locator('[data-testid="household-form"]')
+  await form.locator('input[name="building"]').fill("1号楼")
+  await form.locator('input[name="unit"]').fill("1")
+  await form.locator('input[name="room"]').fill("101")
+  await form.getByRole("button", { name: "保存住户" }).click()
+  const warning = page.locator('[data-testid="same-address"]')
+  await warning.waitFor({ timeout: 10_000 })
+  assert.match(await warning.innerText(), /已经登记了住户/)
+  assert.equal(await warning.locator(`a[href="#/household/${existing}"]`).count(), 1, "a link to the existing household")
+  assert.match(page.url(), /#\/new\/household$/, "saved without confirmation")
+  await shot(page, "41-forms-same-address")
+
+  // In English too.
+  await page.locator(".lang-btn").click()
+  assert.match(await warning.innerText(), /already registered at 1号楼-1-101/)
+  await page.locator(".lang-btn").click()
+
+  // Cancelled: nothing saved. Confirmed: a new household.
+  await warning.getByRole("button", { name: "取消" }).click()
+  assert.equal(await warning.count(), 0)
+  await form.getByRole("button", { name: "保存住户" }).click()
+  await warning.getByRole("button", { name: "仍然保存" }).click()
+  await page.waitForURL(/#\/household\/[^/]+$/, { timeout: 30_000 })
+  assert.notEqual(hashId(page), existing)
+
+  // The link opens the household already there.
+  await page.goto(`${e2e.stack.base}/#/new/household`)
+  await form.locator('input[name="building"]').fill("1")
+  await form.locator('input[name="unit"]').fill("1")
+  await form.locator('input[name="room"]').fill("101")
+  await form.getByRole("button", { name: "保存住户" }).click()
+  assert.equal(await warning.locator("a").count(), 2, "both households at the address")
+  await warning.locator(`a[href="#/household/${existing}"]`).click()
+  await page.waitForURL(new RegExp(`#/household/${existing}$`))
+  await waitUntil(async () => (await form.locator('input[name="building"]').inputValue()) === "1", 30_000, "the existing household's form")
+  assert.deepEqual(errors, [])
+  await ctx.close()
+})

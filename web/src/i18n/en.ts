@@ -351,4 +351,8 @@ export const en: Record<Key, string> = {
   "common.unknownUser": "User {id}",
   "common.you": "me",
   "common.sep": ", ",
+
+  // Coordinator's forms and the printable daily list (issue 14, forms)
+  "forms.sameAddress": "A household is already registered at {address}. Is it the same one? Have a look first:",
+  "forms.saveAnyway": "Save anyway",
 }

@@ -349,6 +349,10 @@ export const zh = {
   "common.unknownUser": "用户 {id}",
   "common.you": "我",
   "common.sep": "、",
+
+  // Coordinator's forms and the printable daily list (issue 14, forms)
+  "forms.sameAddress": "{address} 已经登记了住户。是同一户吗？请先查看：",
+  "forms.saveAnyway": "仍然保存",
 } as const
 
 export type Key = keyof typeof zh
