@@ -132,3 +132,81 @@ test("a second household at one address is saved only after a warning that shows
   assert.deepEqual(errors, [])
   await ctx.close()
 })
+
+test("the daily list per building: today's work with boxes to tick, nothing of health, no navigation in print", { timeout: 180_000 }, async () => {
+  const { ctx, page, errors } = await coordinator()
+  // What the demo's episodes hold: names, reasons, temperatures, symptoms.
+  await page.goto(`${e2e.stack.base}/#/work`)
+  await page.getByRole("button", { name: "打卡", exact: true }).click()
+  const links = page.locator('[data-testid="work"] a[href^="#/episode/"]')
+  await links.first().waitFor({ timeout: 30_000 })
+  const episodes = await links.evaluateAll(as => as.map(a => a.getAttribute("href")))
+  assert.ok(episodes.length >= 4, `episodes: ${episodes}`)
+  const planted = new Set()
+  for (const href of episodes) {
+    await page.goto(`${e2e.stack.base}/${href}`)
+    const history = page.locator('[data-testid="history"] li')
+    await history.first().waitFor({ timeout: 30_000 })
+    planted.add((await page.locator("main h1").innerText()).trim())
+    planted.add((await page.locator(".detail-head .chip").nth(1).innerText()).trim())
+    for (const text of await history.allInnerTexts()) {
+      for (const m of text.matchAll(/\d{2}\.\d/g)) planted.add(m[0])
+      for (const word of ["发热", "咳嗽"]) if (text.includes(word)) planted.add(word)
+    }
+  }
+  assert.ok([...planted].some(p => /^3[78]\.\d$/.test(p)), `the demo's fever: ${[...planted]}`)
+  assert.ok(planted.has("咳嗽"), `the demo's symptoms: ${[...planted]}`)
+  // The households' medicines (the demo's chronic patients), and medicine deliveries.
+  for (const m of ["胰岛素", "降压药"]) planted.add(m)
+
+  // Reached from the households screen, building 3 (where the demo's episodes are).
+  await page.goto(`${e2e.stack.base}/#/households`)
+  await page.locator('[data-testid="print-links"] a', { hasText: "3 号楼" }).click()
+  await page.waitForURL(/#\/print\?building=3$/)
+  const list = page.locator('[data-testid="print-list"]')
+  await list.locator("table").first().waitFor({ timeout: 30_000 })
+  const visits = await list.locator("tbody tr", { hasText: "上门探访" }).count()
+  assert.ok(visits >= 2, `check-in visits on building 3's list: ${visits}`)
+  assert.equal(await list.locator("h2").count(), 1)
+  assert.equal(await list.locator("tbody tr .box").count(), await list.locator("tbody tr").count(), "a box to tick on every row")
+  await shot(page, "42-forms-print-building")
+
+  // Every building: the medicine deliveries are counted, never named.
+  await page.locator('[data-testid="print-building"]').selectOption("")
+  await page.waitForURL(/#\/print$/)
+  await waitUntil(async () => (await list.locator("h2").count()) >= 5, 30_000, "every building's sheet")
+  await waitUntil(async () => /药品 ×2/.test(await list.innerText()), 30_000, "a medicine delivery")
+  await shot(page, "43-forms-print-all")
+  const text = await page.locator("body").innerText()
+  for (const p of planted) assert.ok(!text.includes(p), `the print page shows ${JSON.stringify(p)}`)
+  assert.doesNotMatch(text, /°C|\b3[4-9]\.\d\b|4[0-3]\.\d/)
+  // In English the medicines are counted too.
+  await page.locator(".lang-btn").click()
+  await waitUntil(async () => /medicine ×2/.test(await list.innerText()), 10_000, "a medicine delivery in English")
+  for (const p of planted) assert.ok(!(await page.locator("body").innerText()).includes(p), `the English print page shows ${p}`)
+  await page.locator(".lang-btn").click()
+
+  // Printed: no top bar or navigation, black on white, a page per building, A4.
+  await page.emulateMedia({ media: "print" })
+  assert.equal(await page.locator(".topbar").isVisible(), false, "the top bar in print")
+  assert.equal(await page.locator("nav.bottomnav").isVisible(), false, "the navigation in print")
+  assert.equal(await page.locator('[data-testid="print"]').isVisible(), false, "the print button in print")
+  const style = await page.evaluate(() => {
+    const sheet = document.querySelector(".print-sheet")
+    return {
+      color: getComputedStyle(document.body).color,
+      background: getComputedStyle(document.body).backgroundColor,
+      breakAfter: getComputedStyle(sheet).breakAfter,
+    }
+  })
+  assert.equal(style.color, "rgb(0, 0, 0)")
+  assert.equal(style.background, "rgb(255, 255, 255)")
+  assert.equal(style.breakAfter, "page")
+  await shot(page, "44-forms-print-media")
+  const pdf = await page.pdf({ format: "A4", printBackground: true })
+  assert.ok(pdf.length > 1000)
+  await page.emulateMedia({ media: "screen" })
+  assert.equal(await page.locator("nav.bottomnav").isVisible(), true)
+  assert.deepEqual(errors, [])
+  await ctx.close()
+})

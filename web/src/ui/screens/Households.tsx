@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks"
 import { addressLabel } from "../../data/domain"
-import { sameAddress } from "../../data/forms"
+import { buildingsOf, sameAddress } from "../../data/forms"
 import type { CareFlag, Household, Member } from "../../generated"
 import { t, tr } from "../../i18n"
 import { Chip, Field, Screen, StatusChip, Toggle, savedToast, toast } from "../components"
@@ -60,6 +60,21 @@ export function Households() {
         ))}
       </ul>
       <p class="small">{t("hh.known")}</p>
+      {manages && list.length > 0 && (
+        <section class="panel" data-testid="print-links">
+          <h2>{t("print.open")}</h2>
+          <div class="row wrap">
+            {buildingsOf(list.map(([, h]) => h)).map(b => (
+              <a class="btn small" href={`#/print?building=${encodeURIComponent(b)}`}>
+                {t("print.building", { b })}
+              </a>
+            ))}
+            <a class="btn small" href="#/print">
+              {t("print.all")}
+            </a>
+          </div>
+        </section>
+      )}
     </Screen>
   )
 }
