@@ -264,7 +264,7 @@ describe("App directory on a first login", () => {
     expect(asked).toEqual(["g1"])
   })
 
-  it("fetches the next user's people at their login, not minutes later", async () => {
+  it("fetches the next user's people at their login, and again once their grids are known", async () => {
     const kv = memoryKV()
     const grids = [{ id: "g1", name: "一网格", risk_level: "low" as const }]
     saveSession(kv, { token: "t", expires_at: NOW / 1000 + 3600, user: { ...COORD, id: "u-li", username: "li.coord" }, grids })
@@ -278,7 +278,8 @@ describe("App directory on a first login", () => {
     await app.directory()
     await app.logout(true)
     await app.login(COORD.username, "pw")
-    // /api/me is not answered here: the grids come with the next check.
+    // /api/me is not answered here: no grids, no people, until the next check gives them.
+    expect(await app.directory()).toEqual([])
     app.state.session!.grids = grids
     expect((await app.directory()).map(u => u.username)).toEqual(["chen.vol"])
     expect(asked).toEqual(["g1", "g1"])

@@ -121,7 +121,7 @@ export class App {
   private probeRefreshedAt = -Infinity
   /** When the directory was last fetched (it changes rarely; rows change often). */
   private directoryFetchedAt = -Infinity
-  /** Whose directory that was (another user logging in fetches their own at once). */
+  /** Whose directory that was: a user and their grids. */
   private directoryFor: string | undefined
   private directoryFetch: Promise<void> | null = null
   private readonly ready: Promise<void>
@@ -448,10 +448,13 @@ export class App {
   async directory(): Promise<UserRow[]> {
     const session = this.state.session
     const key = `linli:${session?.user.id}:directory`
-    const stale = this.directoryFor !== session?.user.id || this.now() - this.directoryFetchedAt > DIRECTORY_MAX_AGE_MS
+    // Whose people: another user, or grids gained (a login whose /api/me failed has
+    // none until the next check), fetch at once.
+    const whose = `${session?.user.id} ${(session?.grids ?? []).map(g => g.id).join(",")}`
+    const stale = this.directoryFor !== whose || this.now() - this.directoryFetchedAt > DIRECTORY_MAX_AGE_MS
     if (session && session.user.role !== "volunteer" && this.isOnline() && stale && !this.directoryFetch) {
       this.directoryFetchedAt = this.now()
-      this.directoryFor = session.user.id
+      this.directoryFor = whose
       this.directoryFetch = this.fetchDirectory(session, key).finally(() => (this.directoryFetch = null))
     }
     // Every caller waits for a fetch under way: one that read the (empty) saved list
