@@ -245,6 +245,47 @@ describe("App directory", () => {
   })
 })
 
+describe("App directory on a first login", () => {
+  const people = (asked: string[]) => async (grid: string) => {
+    asked.push(grid)
+    await new Promise(r => setTimeout(r, 20))
+    return [{ id: "u-vol", username: "chen.vol", role: "volunteer", grids: [grid] }]
+  }
+
+  it("gives names to every screen that asks while the first fetch is under way", async () => {
+    const kv = memoryKV()
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 3600, user: COORD, grids: [{ id: "g1", name: "一网格", risk_level: "low" }] })
+    const asked: string[] = []
+    const { app } = makeApp(kv, { people: people(asked) } as unknown as Api, { value: true })
+    // The picker and the screen around it ask at once, before anything was saved.
+    const [a, b] = await Promise.all([app.directory(), app.directory()])
+    expect(a.map(u => u.username)).toEqual(["chen.vol"])
+    expect(b.map(u => u.username)).toEqual(["chen.vol"])
+    expect(asked).toEqual(["g1"])
+  })
+
+  it("fetches the next user's people at their login, and again once their grids are known", async () => {
+    const kv = memoryKV()
+    const grids = [{ id: "g1", name: "一网格", risk_level: "low" as const }]
+    saveSession(kv, { token: "t", expires_at: NOW / 1000 + 3600, user: { ...COORD, id: "u-li", username: "li.coord" }, grids })
+    const asked: string[] = []
+    const api = {
+      people: people(asked),
+      logout: async () => undefined,
+      login: async (): Promise<LoginResponse> => ({ token: "t2", expires_at: NOW / 1000 + 3600, user: COORD }),
+    } as unknown as Api
+    const { app } = makeApp(kv, api, { value: true })
+    await app.directory()
+    await app.logout(true)
+    await app.login(COORD.username, "pw")
+    // /api/me is not answered here: no grids, no people, until the next check gives them.
+    expect(await app.directory()).toEqual([])
+    app.state.session!.grids = grids
+    expect((await app.directory()).map(u => u.username)).toEqual(["chen.vol"])
+    expect(asked).toEqual(["g1", "g1"])
+  })
+})
+
 describe("App community time", () => {
   it("counts days with the server's UTC offset from /api/me, also after a restart with no network", async () => {
     const kv = memoryKV()

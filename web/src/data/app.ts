@@ -121,6 +121,9 @@ export class App {
   private probeRefreshedAt = -Infinity
   /** When the directory was last fetched (it changes rarely; rows change often). */
   private directoryFetchedAt = -Infinity
+  /** Whose directory that was: a user and their grids. */
+  private directoryFor: string | undefined
+  private directoryFetch: Promise<void> | null = null
   private readonly ready: Promise<void>
 
   constructor(deps: AppDeps = {}) {
@@ -449,21 +452,19 @@ export class App {
   async directory(): Promise<UserRow[]> {
     const session = this.state.session
     const key = `linli:${session?.user.id}:directory`
-    let known = getJSON<UserRow[]>(this.kv, key) ?? []
-    const stale = this.now() - this.directoryFetchedAt > DIRECTORY_MAX_AGE_MS
-    if (session && session.user.role !== "volunteer" && this.isOnline() && stale) {
+    // Whose people: another user, or grids gained (a login whose /api/me failed has
+    // none until the next check), fetch at once.
+    const whose = `${session?.user.id} ${(session?.grids ?? []).map(g => g.id).join(",")}`
+    const stale = this.directoryFor !== whose || this.now() - this.directoryFetchedAt > DIRECTORY_MAX_AGE_MS
+    if (session && session.user.role !== "volunteer" && this.isOnline() && stale && !this.directoryFetch) {
       this.directoryFetchedAt = this.now()
-      try {
-        const fetched =
-          session.user.role === "admin"
-            ? await this.api.users()
-            : (await Promise.all((session.grids ?? []).map(g => this.api.people(g.id)))).flat()
-        known = [...new Map(fetched.map(u => [u.id, u])).values()]
-        setJSON(this.kv, key, known)
-      } catch {
-        // offline or refused: keep what is known
-      }
+      this.directoryFor = whose
+      this.directoryFetch = this.fetchDirectory(session, key).finally(() => (this.directoryFetch = null))
     }
+    // Every caller waits for a fetch under way: one that read the (empty) saved list
+    // meanwhile would show ids instead of names until the next fetch, minutes later.
+    if (this.directoryFetch) await this.directoryFetch
+    const known = getJSON<UserRow[]>(this.kv, key) ?? []
     const byId = new Map(known.map(u => [u.id, u]))
     for (const row of Object.values(this.state.data?.rows ?? {})) {
       if (row.assignee && !byId.has(row.assignee)) {
@@ -471,6 +472,19 @@ export class App {
       }
     }
     return [...byId.values()]
+  }
+
+  private async fetchDirectory(session: Session, key: string): Promise<void> {
+    try {
+      const fetched =
+        session.user.role === "admin"
+          ? await this.api.users()
+          : (await Promise.all((session.grids ?? []).map(g => this.api.people(g.id)))).flat()
+      if (this.state.session?.user.id !== session.user.id) return
+      setJSON(this.kv, key, [...new Map(fetched.map(u => [u.id, u])).values()])
+    } catch {
+      // offline or refused: keep what is known
+    }
   }
 
   dispose(): void {

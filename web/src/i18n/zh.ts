@@ -363,6 +363,27 @@ export const zh = {
   "vol.undo": "撤销",
   "vol.undone": "已撤销“{step}”",
   "vol.risk": "{grid} · {risk}",
+  // Coordinator's forms and the printable daily list (issue 14, forms)
+  "forms.sameAddress": "{address} 已经登记了住户。是同一户吗？请先查看：",
+  "forms.saveAnyway": "仍然保存",
+  "print.open": "打印楼栋清单",
+  "print.title": "楼栋每日清单",
+  "print.all": "全部楼栋",
+  "print.building": "{b} 号楼",
+  "print.print": "打印",
+  "print.head": "{grid} · {date}",
+  "print.door": "门牌",
+  "print.what": "今日工作",
+  "print.done": "完成",
+  "print.delivery": "送货 · {category}",
+  "print.contactless": "无接触",
+  "print.due": "{time} 前",
+  "print.medicine": "药品 ×{n}",
+  "print.visit": "上门探访 · 第 {n} 次（{time} 前）",
+  "print.quiet": "另有 {n} 户今天没有工作。",
+  "print.nothing": "这栋楼今天没有待办工作。",
+  "print.noBuilding": "没有这栋楼的住户。",
+  "print.privacy": "本清单不含健康信息，张贴在楼道前请再核对。",
 } as const
 
 export type Key = keyof typeof zh

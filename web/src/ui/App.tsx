@@ -8,6 +8,7 @@ import { Alerts, Dashboard } from "./screens/Dashboard"
 import { HouseholdEdit, Households } from "./screens/Households"
 import { Login } from "./screens/Login"
 import { NewEpisode, NewTask } from "./screens/NewWork"
+import { PrintList } from "./screens/Print"
 import { Settings } from "./screens/Settings"
 import { TaskDetail } from "./screens/TaskDetail"
 import { Today } from "./screens/Today"
@@ -77,6 +78,9 @@ function Shell(props: { wasm: number }) {
       break
     case "new-episode":
       screen = <NewEpisode household={route.query.get("household") ?? undefined} />
+      break
+    case "print":
+      screen = <PrintList building={route.query.get("building") ?? undefined} />
       break
     case "alerts":
       screen = <Alerts />

@@ -18,6 +18,7 @@ import type { Episode, Household, Method, Symptom } from "../../generated"
 import { fmtDateTime, fmtTime, t, tr } from "../../i18n"
 import { Banner, Chip, Field, Screen, Segmented, StatusChip, Toggle, savedToast, toast } from "../components"
 import { useApp, useAppState, useNow, usePriority } from "../context"
+import { userLabel } from "../format"
 import { go } from "../router"
 import { AddressBlock } from "./TaskDetail"
 import { AssigneePicker, useNames } from "./people"
@@ -215,6 +216,7 @@ export function EpisodeDetail(props: { id: string }) {
                 <div>{c.symptoms.length ? c.symptoms.map(x => tr("symptom", x)).join(t("common.sep")) : t("checkin.noSymptoms")}</div>
                 <div class="small">
                   {t("checkin.by", { method: tr("method", c.method), time: fmtDateTime(c.at) })}
+                  <span class="who"> · {userLabel(c.by, names, me.id)}</span>
                   {c.note ? ` · ${c.note}` : ""}
                 </div>
               </li>

@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks"
 import { addressLabel } from "../../data/domain"
+import { buildingsOf, sameAddress } from "../../data/forms"
 import type { CareFlag, Household, Member } from "../../generated"
 import { t, tr } from "../../i18n"
 import { Chip, Field, Screen, StatusChip, Toggle, savedToast, toast } from "../components"
@@ -59,6 +60,21 @@ export function Households() {
         ))}
       </ul>
       <p class="small">{t("hh.known")}</p>
+      {manages && list.length > 0 && (
+        <section class="panel" data-testid="print-links">
+          <h2>{t("print.open")}</h2>
+          <div class="row wrap">
+            {buildingsOf(list.map(([, h]) => h)).map(b => (
+              <a class="btn small" href={`#/print?building=${encodeURIComponent(b)}`}>
+                {t("print.building", { b })}
+              </a>
+            ))}
+            <a class="btn small" href="#/print">
+              {t("print.all")}
+            </a>
+          </div>
+        </section>
+      )}
     </Screen>
   )
 }
@@ -101,8 +117,13 @@ export function HouseholdEdit(props: { id?: string }) {
   const { grid } = useGrid()
   const existing = props.id ? (s.data?.docs[props.id] as Household | undefined) : undefined
   const manages = s.session?.user.role === "coordinator" || s.session?.user.role === "admin"
-  const [d, setD] = useState<Draft>(() => draftOf(existing))
+  // The form follows the document until the user types: a household just created (or
+  // opened before it is loaded) shows its data once the store has it.
+  const [edited, setEdited] = useState<Draft | null>(null)
+  const d = edited ?? draftOf(existing)
   const [err, setErr] = useState<string | null>(null)
+  const [asked, setAsked] = useState(false)
+  const dupes = grid ? sameAddress(s.data?.docs ?? {}, { grid: existing?.grid ?? grid.id, ...d }, props.id) : []
   const rows = Object.entries(s.data?.rows ?? {}).filter(([, r]) => props.id && r.household === props.id)
   if (props.id && !existing) {
     return (
@@ -111,15 +132,23 @@ export function HouseholdEdit(props: { id?: string }) {
       </Screen>
     )
   }
-  const set = (patch: Partial<Draft>) => setD({ ...d, ...patch })
+  const set = (patch: Partial<Draft>) => {
+    setEdited({ ...d, ...patch })
+    if ("building" in patch || "unit" in patch || "room" in patch) setAsked(false)
+  }
   const setMember = (i: number, patch: Partial<Draft["members"][number]>) => set({ members: d.members.map((m, j) => (j === i ? { ...m, ...patch } : m)) })
-  const save = (e: Event) => {
-    e.preventDefault()
+  const save = (e?: Event, sure = false) => {
+    e?.preventDefault()
     if (!d.building.trim() || !d.room.trim()) return setErr(t("hh.required"))
+    setErr(null)
+    // Another household at this door: say so, show it, and save only when confirmed.
+    if (dupes.length > 0 && !sure) return setAsked(true)
+    setAsked(false)
     try {
       const online = s.online && s.data?.connection === "online"
       if (props.id) {
         app.store!.updateHousehold(props.id, { building: d.building, unit: d.unit, room: d.room, phone: d.phone, notes: d.notes, members: membersOf(d) })
+        setEdited(null)
         savedToast(t("hh.saved"), online)
       } else {
         const id = app.store!.createHousehold({ grid: grid!.id, building: d.building, unit: d.unit, room: d.room, phone: d.phone, notes: d.notes, members: membersOf(d) })
@@ -193,6 +222,29 @@ export function HouseholdEdit(props: { id?: string }) {
           {t("hh.addMember")}
         </button>
         {err && <p class="error">{err}</p>}
+        {asked && dupes.length > 0 && (
+          <div class="banner warn" role="alert" data-testid="same-address">
+            <p>{t("forms.sameAddress", { address: addressLabel(d) })}</p>
+            <ul class="rows">
+              {dupes.map(([id, h]) => (
+                <li>
+                  <a href={`#/household/${id}`} data-id={id}>
+                    <strong class="grow">{addressLabel(h)}</strong>
+                    <span class="small">{t("hh.members", { n: h.members.length })}</span>
+                  </a>
+                </li>
+              ))}
+            </ul>
+            <div class="row wrap">
+              <button type="button" class="btn" onClick={() => setAsked(false)}>
+                {t("common.cancel")}
+              </button>
+              <button type="button" class="btn primary" onClick={() => save(undefined, true)} data-testid="save-anyway">
+                {t("forms.saveAnyway")}
+              </button>
+            </div>
+          </div>
+        )}
         {manages && (
           <button class="btn primary big" type="submit">
             {t("hh.save")}

@@ -5,7 +5,7 @@ import type { Household, Task, TaskStatus } from "../../generated"
 import { fmtDateTime, t, tr } from "../../i18n"
 import { Banner, Chip, Field, Screen, StatusChip, savedToast, toast } from "../components"
 import { useApp, useAppState, useNow, usePriority } from "../context"
-import { fmtWhen, rowTitle } from "../format"
+import { fmtWhen, rowTitle, userLabel } from "../format"
 import { AssigneePicker, useNames } from "./people"
 
 export function TaskDetail(props: { id: string }) {
@@ -132,7 +132,7 @@ export function TaskDetail(props: { id: string }) {
               <span class="when">{fmtDateTime(e.at)}</span>{" "}
               {e.from === e.to ? t("task.logNote", { note: e.note }) : `${tr("status", e.from)} → ${tr("status", e.to)}`}
               {e.from !== e.to && e.note ? ` · ${e.note}` : ""}
-              <span class="who"> · {names[e.by] || (e.by === me.id ? t("common.you") : e.by.slice(0, 10))}</span>
+              <span class="who"> · {userLabel(e.by, names, me.id)}</span>
             </li>
           ))}
         </ol>
