@@ -44,7 +44,3 @@ export function saveTemplate(kv: KV, userId: string, name: string, category: Cat
   setJSON(kv, key(userId), [t, ...savedTemplates(kv, userId).filter(x => x.name !== t.name)])
   return t
 }
-
-export function deleteTemplate(kv: KV, userId: string, id: string): void {
-  setJSON(kv, key(userId), savedTemplates(kv, userId).filter(x => x.id !== id))
-}
