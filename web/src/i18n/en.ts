@@ -345,7 +345,7 @@ export const en: Record<Key, string> = {
   "nav.buildings": "Buildings",
   "dash.bulk": "+ Deliveries for a building",
   "desk.filters": "Filter and sort",
-  "desk.search": "Search: 3号楼, 3-1, 3-2-501, a name or a phone",
+  "desk.search": "Search: 3号楼, 3-2-501, name, phone",
   "desk.building": "Building",
   "desk.allBuildings": "All buildings",
   "desk.buildingName": "Building {b}",

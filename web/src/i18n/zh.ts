@@ -343,7 +343,7 @@ export const zh = {
   "nav.buildings": "楼栋",
   "dash.bulk": "＋ 按楼批量送货",
   "desk.filters": "筛选和排序",
-  "desk.search": "搜索：3号楼、3栋、3-1、3-2-501、姓名或电话",
+  "desk.search": "搜索：3号楼、3-2-501、姓名、电话",
   "desk.building": "楼栋",
   "desk.allBuildings": "全部楼栋",
   "desk.buildingName": "{b}号楼",

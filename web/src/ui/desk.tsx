@@ -16,10 +16,10 @@ export const WIDE = "(min-width: 1024px)"
 
 /** Whether the window is desk-wide; follows resizing. */
 export function useWide(): boolean {
-  const query = typeof matchMedia === "function" ? matchMedia(WIDE) : null
-  const [wide, setWide] = useState(() => query?.matches ?? false)
+  const [wide, setWide] = useState(() => typeof matchMedia === "function" && matchMedia(WIDE).matches)
   useEffect(() => {
-    if (!query) return
+    if (typeof matchMedia !== "function") return
+    const query = matchMedia(WIDE)
     const on = () => setWide(query.matches)
     query.addEventListener("change", on)
     on()
