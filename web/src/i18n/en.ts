@@ -345,7 +345,7 @@ export const en: Record<Key, string> = {
   "nav.buildings": "Buildings",
   "dash.bulk": "+ Deliveries for a building",
   "desk.filters": "Filter and sort",
-  "desk.search": "Search: 3号楼, 3-2-501, name, phone",
+  "desk.search": "Building, 3-2-501, name, phone",
   "desk.building": "Building",
   "desk.allBuildings": "All buildings",
   "desk.buildingName": "Building {b}",
@@ -421,6 +421,7 @@ export const en: Record<Key, string> = {
   "bulk.done": "{n} deliveries created for {place}; they sync when online.",
   "bulk.created": "{n} deliveries created",
   "bulk.partly": "Only {n} of {total} created: {msg}",
+  "bulk.see": "See the unassigned deliveries",
   "bulk.none": "No households here.",
 
   "common.cancel": "Cancel",

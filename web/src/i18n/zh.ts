@@ -343,7 +343,7 @@ export const zh = {
   "nav.buildings": "楼栋",
   "dash.bulk": "＋ 按楼批量送货",
   "desk.filters": "筛选和排序",
-  "desk.search": "搜索：3号楼、3-2-501、姓名、电话",
+  "desk.search": "3号楼、3-2-501、姓名或电话",
   "desk.building": "楼栋",
   "desk.allBuildings": "全部楼栋",
   "desk.buildingName": "{b}号楼",
@@ -419,6 +419,7 @@ export const zh = {
   "bulk.done": "已为{place}创建 {n} 项送货，联网后自动同步。",
   "bulk.created": "已创建 {n} 项送货",
   "bulk.partly": "只创建了 {n} / {total} 项：{msg}",
+  "bulk.see": "查看待分配的送货",
   "bulk.none": "这里没有住户。",
 
   "common.cancel": "取消",

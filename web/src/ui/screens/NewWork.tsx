@@ -261,7 +261,8 @@ export function BulkTask(props: { building?: string; unit?: string }) {
     <Screen title={t("bulk.title")} back>
       {done && (
         <Banner tone="ok">
-          <span data-testid="bulk-done">{done}</span>
+          <span data-testid="bulk-done">{done}</span>{" "}
+          <a href="#/work?kind=task&status=new">{t("bulk.see")}</a>
         </Banner>
       )}
       <form class="stack" onSubmit={ask} data-testid="new-bulk">
