@@ -15,7 +15,9 @@ import {
   workQuery,
 } from "./desk"
 import { memoryKV } from "./kv"
-import { saveTemplate, savedTemplates } from "./templates"
+import { en } from "../i18n/en"
+import { zh } from "../i18n/zh"
+import { BUILTIN_TEMPLATES, saveTemplate, savedTemplates } from "./templates"
 
 function hh(building: string, unit: string, room: string, extra: Partial<Household> = {}): Household {
   return { kind: "household", schema: 1, grid: "g1", building, unit, room, phone: "13800131000", notes: "", members: [], ...extra }
@@ -180,5 +182,16 @@ describe("item templates", () => {
     ])
     expect(savedTemplates(kv, "u2")).toEqual([])
     expect(kv.keys()).toEqual(["linli:u1:templates"])
+  })
+})
+
+describe("built-in templates", () => {
+  it("have their names, items and units in both dictionaries", () => {
+    const keys = BUILTIN_TEMPLATES.flatMap(t => [`tpl.${t.id}`, ...t.items.flatMap(i => [`tpl.item.${i.name}`, `tpl.unit.${i.unit}`])])
+    for (const k of keys) {
+      expect(k in zh, k).toBe(true)
+      expect(k in en, k).toBe(true)
+    }
+    expect(BUILTIN_TEMPLATES.find(t => t.id === "food")?.items.map(i => (zh as Record<string, string>)[`tpl.item.${i.name}`])).toEqual(["大米", "食用油", "蔬菜", "鸡蛋", "挂面"])
   })
 })
