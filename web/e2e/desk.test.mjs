@@ -145,6 +145,11 @@ test("a dashboard count opens the work list behind it; the list filters and sort
   const firstDone = statuses.findIndex(s => ["已送达", "未送达", "已确认", "已取消", "已结束"].includes(s))
   const openPrios = prios.slice(0, firstDone < 0 ? prios.length : firstDone).filter(p => p in rank).map(p => rank[p])
   assert.deepEqual(openPrios, [...openPrios].sort((a, b) => a - b), `by priority: ${prios}`)
+  // The table's headers sort too (due time is the default: no `sort` in the route).
+  await page.locator("th button", { hasText: "截止时间" }).click()
+  await page.waitForURL(u => !/sort=/.test(u.hash))
+  await page.locator("th button", { hasText: "优先级" }).click()
+  await page.waitForURL(/sort=priority/)
   await page.locator('[data-testid="filter-category"]').selectOption("medicine")
   const titles = await rows.locator("td:first-child").allInnerTexts()
   assert.ok(titles.length > 0 && titles.every(t => t.includes("药品")), `medicine only: ${titles}`)

@@ -77,3 +77,18 @@ export function FilterBar(props: { wide: boolean; active: boolean; children: Com
     </details>
   )
 }
+
+/** A table header cell; with `by`, a button that sorts the table by it (`current`). */
+export function SortHeader<T extends string>(props: { label: string; by?: T; current?: T; ascending?: boolean; onSort?: (by: T) => void }) {
+  const { by, current } = props
+  if (!by || !props.onSort) return <th>{props.label}</th>
+  const on = by === current
+  return (
+    <th aria-sort={!on ? "none" : props.ascending ? "ascending" : "descending"}>
+      <button type="button" class="th-sort" onClick={() => props.onSort!(by)}>
+        {props.label}
+        {on ? (props.ascending ? " ▲" : " ▼") : ""}
+      </button>
+    </th>
+  )
+}

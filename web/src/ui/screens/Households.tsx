@@ -5,7 +5,7 @@ import type { CareFlag, Household, Member, SummaryRow } from "../../generated"
 import { t, tr } from "../../i18n"
 import { Chip, Field, Screen, StatusChip, Toggle, savedToast, toast } from "../components"
 import { useApp, useAppState } from "../context"
-import { FilterBar, Select, placeName, useHouseholdFacts, useWide } from "../desk"
+import { FilterBar, Select, SortHeader, placeName, useHouseholdFacts, useWide } from "../desk"
 import { rowTitle } from "../format"
 import { go } from "../router"
 import { useGrid } from "./Dashboard"
@@ -17,7 +17,8 @@ export function Households(props: { query: URLSearchParams }) {
   const wide = useWide()
   const manages = s.session?.user.role === "coordinator" || s.session?.user.role === "admin"
   const all = useHouseholdFacts()
-  const [q, setQ] = useState(props.query.get("q") ?? "")
+  // The search stays out of the route: no name or phone number in a URL (DESIGN §9).
+  const [q, setQ] = useState("")
   const [building, setBuilding] = useState(props.query.get("building") ?? "")
   const [flag, setFlag] = useState<CareFlag | "any" | "">((props.query.get("flag") as CareFlag) ?? "")
   const [openWork, setOpenWork] = useState(props.query.get("open") === "1")
@@ -117,17 +118,7 @@ function HouseholdCards(props: { list: HouseholdFacts[] }) {
 
 /** The desk's table: a sortable header (care flags, address, open work). */
 function HouseholdTable(props: { list: HouseholdFacts[]; sort: HouseholdSort; onSort: (s: HouseholdSort) => void }) {
-  const head = (label: string, sort?: HouseholdSort) =>
-    sort ? (
-      <th aria-sort={props.sort === sort ? "descending" : "none"}>
-        <button type="button" class="th-sort" onClick={() => props.onSort(sort)}>
-          {label}
-          {props.sort === sort ? " ▼" : ""}
-        </button>
-      </th>
-    ) : (
-      <th>{label}</th>
-    )
+  const head = (label: string, by?: HouseholdSort) => <SortHeader label={label} by={by} current={props.sort} ascending={by === "address"} onSort={props.onSort} />
   return (
     <table class="desk-table" data-testid="households">
       <thead>

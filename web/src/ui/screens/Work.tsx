@@ -4,7 +4,7 @@ import type { Category, Household, Priority, Task } from "../../generated"
 import { fmtDateTime, t, tr } from "../../i18n"
 import { Chip, Screen, StatusChip, Toggle } from "../components"
 import { useAppState, useNow } from "../context"
-import { FilterBar, Select, useWide } from "../desk"
+import { FilterBar, Select, SortHeader, useWide } from "../desk"
 import { rowTitle, userLabel } from "../format"
 import { go } from "../router"
 import { GridPicker, useGrid } from "./Dashboard"
@@ -66,7 +66,7 @@ export function WorkList(props: { query: URLSearchParams }) {
         {t("work.count", { n: shown.length })}
       </p>
       {shown.length === 0 && <p class="empty">{t("work.empty")}</p>}
-      {wide ? <WorkTable list={shown} names={names} /> : <WorkRows list={shown} names={names} />}
+      {wide ? <WorkTable list={shown} names={names} sort={f.sort} onSort={sort => set({ sort })} /> : <WorkRows list={shown} names={names} />}
     </Screen>
   )
 }
@@ -108,17 +108,19 @@ function WorkRows(props: { list: WorkFacts[]; names: Record<string, string> }) {
   )
 }
 
-function WorkTable(props: { list: WorkFacts[]; names: Record<string, string> }) {
+/** Sorted by a header: status and priority most pressing first, due soonest first. */
+function WorkTable(props: { list: WorkFacts[]; names: Record<string, string>; sort: WorkSort; onSort: (s: WorkSort) => void }) {
+  const head = (label: string, by?: WorkSort) => <SortHeader label={label} by={by} current={props.sort} ascending={by === "due"} onSort={props.onSort} />
   return (
     <table class="desk-table" data-testid="work">
       <thead>
         <tr>
-          <th>{t("work.col.work")}</th>
-          <th>{t("work.status")}</th>
-          <th>{t("new.priority")}</th>
-          <th>{t("new.due")}</th>
-          <th>{t("work.col.assignee")}</th>
-          <th>{t("work.col.marks")}</th>
+          {head(t("work.col.work"))}
+          {head(t("work.status"), "status")}
+          {head(t("new.priority"), "priority")}
+          {head(t("new.due"), "due")}
+          {head(t("work.col.assignee"))}
+          {head(t("work.col.marks"), "care")}
         </tr>
       </thead>
       <tbody>
