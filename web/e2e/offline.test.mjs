@@ -57,9 +57,9 @@ async function scenario(e2e, shot) {
   await shot(coord, "01-coordinator-dashboard")
 
   await coord.goto(`${base}/#/new/task`)
-  const households = coord.locator('[data-testid="household"] option')
-  await waitUntil(async () => (await households.count()) > 1, 60_000, "households in the picker")
-  await coord.locator('[data-testid="household"]').selectOption(await households.nth(1).getAttribute("value"))
+  const households = coord.locator('[data-testid="household-option"]')
+  await waitUntil(async () => (await households.count()) > 0, 60_000, "households in the picker")
+  await households.first().click()
   await coord.locator('[data-testid="item-name"]').fill("面粉")
   await coord.locator('[data-testid="item-qty"]').fill("2")
   await coord.locator('[data-testid="item-unit"]').fill("袋")

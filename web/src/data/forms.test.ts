@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest"
 import type { Episode, Household, Task } from "../generated"
 import { TEST_NOW } from "../test/setup"
 import { communityDate, newEpisode, newHousehold, newTask, type AnyDoc } from "./domain"
-import { addressKey, buildingsOf, printList, sameAddress } from "./forms"
+import { buildingsOf } from "./desk"
+import { addressKey, printList, sameAddress } from "./forms"
 
 const hh = (building: string, unit: string, room: string, extra: Partial<Household> = {}): Household => ({
   ...newHousehold({ grid: "g1", building, unit, room, phone: "", notes: "", members: [] }),
@@ -83,6 +84,6 @@ describe("the stairwell's daily list", () => {
   })
 
   it("gives the buildings in numeric order", () => {
-    expect(buildingsOf([hh("10", "", "1"), hh("3", "", "1"), hh("3", "", "2"), hh(" ", "", "1")])).toEqual(["3", "10"])
+    expect(buildingsOf([hh("10", "", "1"), hh("3", "", "1"), hh("3", "", "2"), hh(" ", "", "1")].map(household => ({ household })))).toEqual(["3", "10"])
   })
 })

@@ -38,11 +38,6 @@ export function sameAddress(
   )
 }
 
-/** The buildings of these households, in numeric order. */
-export function buildingsOf(households: Household[]): string[] {
-  return [...new Set(households.map(h => h.building.trim()).filter(Boolean))].sort((a, b) => a.localeCompare(b, "zh-CN", { numeric: true }))
-}
-
 /** One thing to carry or do at a door. Nothing of health: no temperatures, symptoms,
  * reasons, notes; medicines only counted. */
 export type PrintLine =

@@ -2,12 +2,14 @@ import type { App as Controller } from "../data/app"
 import type { Key } from "../i18n"
 import { BottomNav, Notices, SessionBanner, TopBar } from "./components"
 import { AppContext, useAppState, useLang } from "./context"
+import { useWide } from "./desk"
 import { useRoute } from "./router"
+import { Buildings } from "./screens/Buildings"
 import { CheckinForm, EpisodeDetail } from "./screens/Checkin"
 import { Alerts, Dashboard } from "./screens/Dashboard"
 import { HouseholdEdit, Households } from "./screens/Households"
 import { Login } from "./screens/Login"
-import { NewEpisode, NewTask } from "./screens/NewWork"
+import { BulkTask, NewEpisode, NewTask } from "./screens/NewWork"
 import { PrintList } from "./screens/Print"
 import { Settings } from "./screens/Settings"
 import { TaskDetail } from "./screens/TaskDetail"
@@ -26,6 +28,7 @@ function Shell(props: { wasm: number }) {
   useLang()
   const s = useAppState()
   const route = useRoute()
+  const wide = useWide()
   if (!s.session) return <Login />
   const role = s.session.user.role
   const volunteer = role === "volunteer"
@@ -46,6 +49,9 @@ function Shell(props: { wasm: number }) {
         { path: "", key: "nav.dashboard" },
         { path: "work", key: "nav.work" },
         { path: "households", key: "nav.households" },
+        // The desk's side navigation has room for the building view; a phone reaches
+        // it from the households screen.
+        ...(wide ? [{ path: "buildings", key: "nav.buildings" as Key }] : []),
         { path: "alerts", key: "nav.alerts" },
         { path: "settings", key: "nav.settings" },
       ]
@@ -62,10 +68,13 @@ function Shell(props: { wasm: number }) {
       screen = <EpisodeDetail id={id} />
       break
     case "work":
-      screen = volunteer ? <Today wasm={props.wasm} /> : <WorkList />
+      screen = volunteer ? <Today wasm={props.wasm} /> : <WorkList query={route.query} />
       break
     case "households":
-      screen = <Households />
+      screen = <Households query={route.query} key={route.query.toString()} />
+      break
+    case "buildings":
+      screen = <Buildings query={route.query} />
       break
     case "household":
       screen = <HouseholdEdit id={id} key={id} />
@@ -75,6 +84,9 @@ function Shell(props: { wasm: number }) {
       break
     case "new-task":
       screen = <NewTask household={route.query.get("household") ?? undefined} />
+      break
+    case "new-bulk":
+      screen = <BulkTask building={route.query.get("building") ?? undefined} unit={route.query.get("unit") ?? undefined} />
       break
     case "new-episode":
       screen = <NewEpisode household={route.query.get("household") ?? undefined} />
@@ -93,12 +105,16 @@ function Shell(props: { wasm: number }) {
   }
   const active = route.name === "home" ? "" : route.name
   return (
-    <div class={`shell role-${role}`}>
+    <div class={`shell role-${role}${wide ? " desk" : ""}`}>
       <TopBar />
-      <SessionBanner />
-      <Notices />
-      {screen}
-      <BottomNav items={nav} active={active} />
+      <div class="shell-body">
+        <BottomNav items={nav} active={active} />
+        <div class="shell-main">
+          <SessionBanner />
+          <Notices />
+          {screen}
+        </div>
+      </div>
     </div>
   )
 }

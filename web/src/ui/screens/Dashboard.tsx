@@ -103,6 +103,9 @@ export function Dashboard() {
           <a class="btn" href="#/new/episode">
             {t("dash.newEpisode")}
           </a>
+          <a class="btn" href="#/new/bulk" data-testid="bulk-link">
+            {t("dash.bulk")}
+          </a>
         </div>
       )}
       {dash.data && (
@@ -114,9 +117,9 @@ export function Dashboard() {
       {!v && dash.failed && <Banner tone="warn">{t("dash.unavailable")}</Banner>}
       {v && (
         <div class="tiles" data-testid="dashboard">
-          <Tile label={t("dash.households")} value={v.households} />
-          {deliveries && <Tile label={t("dash.overdue")} value={v.overdue_tasks} tone={v.overdue_tasks ? "bad" : ""} />}
-          <Tile label={t("dash.missing")} value={v.missing_checkins} tone={v.missing_checkins ? "bad" : ""} />
+          <Tile label={t("dash.households")} value={v.households} href={deliveries ? "#/households" : undefined} />
+          {deliveries && <Tile label={t("dash.overdue")} value={v.overdue_tasks} tone={v.overdue_tasks ? "bad" : ""} href="#/work?kind=task&overdue=1" />}
+          <Tile label={t("dash.missing")} value={v.missing_checkins} tone={v.missing_checkins ? "bad" : ""} href="#/work?kind=episode" />
           <Tile label={t("dash.openAlerts")} value={v.open_alerts} tone={v.open_alerts ? "bad" : ""} href="#/alerts" />
         </div>
       )}
@@ -127,9 +130,9 @@ export function Dashboard() {
               <h2>{t("dash.tasks")}</h2>
               <div class="counts" data-testid="task-counts">
                 {Object.entries(v.tasks).map(([status, n]) => (
-                  <span class="count" data-status={status}>
+                  <a class="count" data-status={status} href={`#/work?kind=task&status=${status}`}>
                     <StatusChip status={status} /> <strong>{n}</strong>
-                  </span>
+                  </a>
                 ))}
               </div>
             </>
@@ -137,20 +140,30 @@ export function Dashboard() {
           <h2>{t("dash.episodes")}</h2>
           <div class="counts">
             {Object.entries(v.episodes).map(([status, n]) => (
-              <span class="count">
+              <a class="count" href={`#/work?kind=episode&status=${status}`}>
                 <StatusChip status={status} /> <strong>{n}</strong>
-              </span>
+              </a>
             ))}
           </div>
           {Object.keys(v.care_flags).length > 0 && (
             <>
               <h2>{t("dash.careFlags")}</h2>
               <div class="counts">
-                {Object.entries(v.care_flags).map(([flag, n]) => (
-                  <span class="count">
-                    <Chip tone="warn">{tr("flag", flag)}</Chip> <strong>{n}</strong>
-                  </span>
-                ))}
+                {Object.entries(v.care_flags).map(([flag, n]) => {
+                  const body = (
+                    <>
+                      <Chip tone="warn">{tr("flag", flag)}</Chip> <strong>{n}</strong>
+                    </>
+                  )
+                  // Medics have no household register to open.
+                  return deliveries ? (
+                    <a class="count" href={`#/households?flag=${flag}`}>
+                      {body}
+                    </a>
+                  ) : (
+                    <span class="count">{body}</span>
+                  )
+                })}
               </div>
             </>
           )}

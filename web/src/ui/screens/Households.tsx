@@ -1,70 +1,66 @@
 import { useState } from "preact/hooks"
+import { HOUSEHOLD_SORTS, buildingsOf, filterHouseholds, sortHouseholds, type HouseholdFacts, type HouseholdSort } from "../../data/desk"
 import { addressLabel } from "../../data/domain"
-import { buildingsOf, sameAddress } from "../../data/forms"
-import type { CareFlag, Household, Member } from "../../generated"
+import { sameAddress } from "../../data/forms"
+import type { CareFlag, Household, Member, SummaryRow } from "../../generated"
 import { t, tr } from "../../i18n"
 import { Chip, Field, Screen, StatusChip, Toggle, savedToast, toast } from "../components"
 import { useApp, useAppState } from "../context"
+import { FilterBar, Select, SortHeader, placeName, useHouseholdFacts, useWide } from "../desk"
 import { rowTitle } from "../format"
 import { go } from "../router"
 import { useGrid } from "./Dashboard"
 
-const FLAGS: CareFlag[] = ["elderly_alone", "child_unattended", "disabled", "chronic"]
+export const FLAGS: CareFlag[] = ["elderly_alone", "child_unattended", "disabled", "chronic"]
 
-/** Every household this phone knows, most special care first. */
-export function useHouseholds(): [string, Household][] {
+export function Households(props: { query: URLSearchParams }) {
   const s = useAppState()
-  const { grid } = useGrid()
-  return Object.entries(s.data?.docs ?? {})
-    .filter((e): e is [string, Household] => e[1].kind === "household" && (!grid || e[1].grid === grid.id))
-    .sort(([, a], [, b]) => addressLabel(a).localeCompare(addressLabel(b), "zh-CN", { numeric: true }))
-}
-
-export function Households() {
-  const s = useAppState()
+  const wide = useWide()
   const manages = s.session?.user.role === "coordinator" || s.session?.user.role === "admin"
-  const list = useHouseholds()
+  const all = useHouseholdFacts()
+  // The search stays out of the route: no name or phone number in a URL (DESIGN §9).
   const [q, setQ] = useState("")
-  const query = q.trim().toLowerCase()
-  const shown = query
-    ? list.filter(([, h]) => `${addressLabel(h)} ${h.members.map(m => m.name).join(" ")} ${h.phone}`.toLowerCase().includes(query))
-    : list
+  const [building, setBuilding] = useState(props.query.get("building") ?? "")
+  const [flag, setFlag] = useState<CareFlag | "any" | "">((props.query.get("flag") as CareFlag) ?? "")
+  const [openWork, setOpenWork] = useState(props.query.get("open") === "1")
+  const [sort, setSort] = useState<HouseholdSort>("care")
+  const shown = sortHouseholds(filterHouseholds(all, { query: q, building, flag, openWork }), sort)
   return (
     <Screen
       title={t("hh.title")}
       actions={
-        manages ? (
-          <a class="btn small primary" href="#/new/household">
-            {t("hh.new")}
+        <>
+          <a class="btn small" href="#/buildings">
+            {t("desk.byBuilding")}
           </a>
-        ) : null
+          {manages && (
+            <a class="btn small primary" href="#/new/household">
+              {t("hh.new")}
+            </a>
+          )}
+        </>
       }
     >
-      <input type="search" placeholder={t("hh.search")} aria-label={t("hh.search")} value={q} onInput={e => setQ(e.currentTarget.value)} />
-      {list.length === 0 && <p class="empty">{t("hh.empty")}</p>}
-      <ul class="rows" data-testid="households">
-        {shown.map(([id, h]) => (
-          <li>
-            <a href={`#/household/${id}`} data-id={id}>
-              <div class="grow">
-                <strong>{addressLabel(h)}</strong>
-                <div class="small">{t("hh.members", { n: h.members.length })}</div>
-              </div>
-              <span>
-                {[...new Set(h.members.flatMap(m => m.flags))].map(f => (
-                  <Chip tone="warn">{tr("flag", f)}</Chip>
-                ))}
-              </span>
-            </a>
-          </li>
-        ))}
-      </ul>
+      <input type="search" placeholder={t("desk.search")} aria-label={t("desk.search")} value={q} onInput={e => setQ(e.currentTarget.value)} data-testid="household-search" />
+      <FilterBar wide={wide} active={!!building || !!flag || openWork}>
+        <Select label={t("desk.building")} value={building} options={["", ...buildingsOf(all)]} text={b => (b ? placeName(b) : t("desk.allBuildings"))} onChange={setBuilding} testid="filter-building" />
+        <Select label={t("desk.care")} value={flag} options={["", "any", ...FLAGS]} text={f => (f === "any" ? t("desk.anyFlag") : f ? tr("flag", f) : t("desk.allHouseholds"))} onChange={setFlag} testid="filter-flag" />
+        <Select label={t("desk.sort")} value={sort} options={HOUSEHOLD_SORTS} text={x => t(`desk.sort.${x}`)} onChange={setSort} testid="sort" />
+        <Toggle on={openWork} onClick={() => setOpenWork(!openWork)}>
+          {t("desk.openWork")}
+        </Toggle>
+      </FilterBar>
+      <p class="small" data-testid="shown">
+        {t("desk.shown", { n: shown.length, total: all.length })}
+      </p>
+      {all.length === 0 && <p class="empty">{t("hh.empty")}</p>}
+      {wide ? <HouseholdTable list={shown} sort={sort} onSort={setSort} /> : <HouseholdCards list={shown} />}
       <p class="small">{t("hh.known")}</p>
-      {manages && list.length > 0 && (
+      {manages && all.length > 0 && (
         <section class="panel" data-testid="print-links">
           <h2>{t("print.open")}</h2>
           <div class="row wrap">
-            {buildingsOf(list.map(([, h]) => h)).map(b => (
+            {buildingsOf(all).map(b => (
               <a class="btn small" href={`#/print?building=${encodeURIComponent(b)}`}>
                 {t("print.building", { b })}
               </a>
@@ -76,6 +72,98 @@ export function Households() {
         </section>
       )}
     </Screen>
+  )
+}
+
+export function FlagChips(props: { flags: CareFlag[] }) {
+  return (
+    <>
+      {props.flags.map(f => (
+        <Chip tone="warn">{tr("flag", f)}</Chip>
+      ))}
+    </>
+  )
+}
+
+/** Work rows as links to the work: title and status. */
+export function WorkLinks(props: { rows: [string, SummaryRow][]; class?: string }) {
+  return (
+    <ul class={props.class ?? "rows"}>
+      {props.rows.map(([id, r]) => (
+        <li>
+          <a href={`#/${r.kind === "task" ? "task" : "episode"}/${id}`}>
+            <span class="grow">{rowTitle(r)}</span>
+            <StatusChip status={r.status} />
+          </a>
+        </li>
+      ))}
+    </ul>
+  )
+}
+
+/** Open deliveries and observations of a household, as chips. */
+export function WorkChips(props: { x: HouseholdFacts }) {
+  return (
+    <>
+      {props.x.openTasks > 0 && <Chip tone="info">{t("desk.openTasks", { n: props.x.openTasks })}</Chip>}
+      {props.x.openEpisodes > 0 && <Chip tone="info">{t("desk.openEpisodes", { n: props.x.openEpisodes })}</Chip>}
+    </>
+  )
+}
+
+function HouseholdCards(props: { list: HouseholdFacts[] }) {
+  return (
+    <ul class="rows desk-rows" data-testid="households">
+      {props.list.map(x => (
+        <li>
+          <a href={`#/household/${x.id}`} data-id={x.id}>
+            <div class="grow">
+              <strong>{addressLabel(x.household)}</strong>
+              <div class="small">{t("hh.members", { n: x.household.members.length })}</div>
+            </div>
+            <span>
+              <FlagChips flags={x.flags} />
+              <WorkChips x={x} />
+            </span>
+          </a>
+        </li>
+      ))}
+    </ul>
+  )
+}
+
+/** The desk's table: a sortable header (care flags, address, open work). */
+function HouseholdTable(props: { list: HouseholdFacts[]; sort: HouseholdSort; onSort: (s: HouseholdSort) => void }) {
+  const head = (label: string, by?: HouseholdSort) => <SortHeader label={label} by={by} current={props.sort} ascending={by === "address"} onSort={props.onSort} />
+  return (
+    <table class="desk-table" data-testid="households">
+      <thead>
+        <tr>
+          {head(t("desk.col.address"), "address")}
+          {head(t("desk.col.members"))}
+          {head(t("desk.col.phone"))}
+          {head(t("desk.col.flags"), "care")}
+          {head(t("desk.col.work"), "work")}
+        </tr>
+      </thead>
+      <tbody>
+        {props.list.map(x => (
+          <tr data-id={x.id}>
+            <td>
+              <a href={`#/household/${x.id}`}>{addressLabel(x.household)}</a>
+            </td>
+            <td>{x.household.members.map(m => m.name).join(t("common.sep"))}</td>
+            <td>{x.household.phone}</td>
+            <td>
+              <FlagChips flags={x.flags} />
+            </td>
+            <td>
+              <WorkChips x={x} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   )
 }
 
@@ -256,16 +344,7 @@ export function HouseholdEdit(props: { id?: string }) {
         <section class="panel">
           <h2>{t("hh.work")}</h2>
           {rows.length === 0 && <p class="empty">{t("hh.noWork")}</p>}
-          <ul class="rows">
-            {rows.map(([id, r]) => (
-              <li>
-                <a href={`#/${r.kind === "task" ? "task" : "episode"}/${id}`}>
-                  <span class="grow">{rowTitle(r)}</span>
-                  <StatusChip status={r.status} />
-                </a>
-              </li>
-            ))}
-          </ul>
+          <WorkLinks rows={rows} />
         </section>
       )}
     </Screen>

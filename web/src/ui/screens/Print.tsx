@@ -1,11 +1,12 @@
 import { communityDate } from "../../data/domain"
-import { buildingsOf, printList, type PrintLine } from "../../data/forms"
+import { buildingsOf } from "../../data/desk"
+import { printList, type PrintLine } from "../../data/forms"
 import { fmtDateTime, fmtTime, t, tr } from "../../i18n"
 import { Screen } from "../components"
 import { useAppState, useNow } from "../context"
 import { go } from "../router"
 import { useGrid } from "./Dashboard"
-import { useHouseholds } from "./Households"
+import { useHouseholds } from "../desk"
 
 /**
  * The daily list of a building (`#/print?building=3`, or every building), to print and
@@ -26,7 +27,7 @@ export function PrintList(props: { building?: string }) {
       </Screen>
     )
   }
-  const buildings = buildingsOf(households.map(([, h]) => h))
+  const buildings = buildingsOf(households.map(([, household]) => ({ household })))
   const list = printList(s.data?.docs ?? {}, grid.id, props.building ? [props.building] : [], now)
   return (
     <Screen
