@@ -40,8 +40,7 @@ test("a fresh login as coordinator names people in the assignee picker and the h
   await shot(page, "40-forms-assignee")
 
   // A delivery's history names who did each step.
-  await page.goto(`${e2e.stack.base}/#/work`)
-  await page.getByRole("button", { name: "全部", exact: true }).click()
+  await page.goto(`${e2e.stack.base}/#/work?kind=task&status=all`)
   const delivered = page.locator('[data-testid="work"] a[href^="#/task/"]', { hasText: "已送达" }).first()
   await delivered.click()
   const who = page.locator(".log .who")
@@ -136,8 +135,7 @@ test("a second household at one address is saved only after a warning that shows
 test("the daily list per building: today's work with boxes to tick, nothing of health, no navigation in print", { timeout: 180_000 }, async () => {
   const { ctx, page, errors } = await coordinator()
   // What the demo's episodes hold: names, reasons, temperatures, symptoms.
-  await page.goto(`${e2e.stack.base}/#/work`)
-  await page.getByRole("button", { name: "打卡", exact: true }).click()
+  await page.goto(`${e2e.stack.base}/#/work?kind=episode`)
   const links = page.locator('[data-testid="work"] a[href^="#/episode/"]')
   await links.first().waitFor({ timeout: 30_000 })
   const episodes = await links.evaluateAll(as => as.map(a => a.getAttribute("href")))
