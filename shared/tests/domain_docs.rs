@@ -304,7 +304,15 @@ fn validation_names_the_field() {
         (e(|x| x.end = "2026-12-31".into()), "end"),
         (e(|x| x.slots = 0), "slots"),
         (e(|x| x.slots = 5), "slots"),
-        (e(|x| x.slots = 1), "checkins.2026-01-31/1"),
+        // A check-in in a slot beyond `slots` stays valid (slots went down after it).
+        (e(|x| x.slots = 1), "ok"),
+        (
+            e(|x| {
+                let c = x.checkins["2026-01-31/0"].clone();
+                x.checkins.insert("2026-01-31/4".into(), c);
+            }),
+            "checkins.2026-01-31/4",
+        ),
         (e(|x| x.start = "2026-02-01".into()), "checkins.2026-01-31/0"),
         (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 33.9), "checkins.2026-01-31/0.temp_c"),
         (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 43.1), "checkins.2026-01-31/0.temp_c"),

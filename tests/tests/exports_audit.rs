@@ -293,11 +293,24 @@ async fn dashboard_alerts_and_risk_level() -> anyhow::Result<()> {
     assert_eq!(a["status"], "acknowledged");
     assert_eq!(a["acknowledged_by"], json!(alice_id));
     assert_eq!(api::post(s, &ta, &path("acknowledge"), None).await?.status, 400, "acknowledging twice");
-    let r = api::post(s, &ta, &path("resolve"), None).await?;
+    // Resolving takes a note: none, a blank one or a long one is refused.
+    for bad in [None, Some(json!({"note": "  "})), Some(json!({"note": "长".repeat(201)}))] {
+        let r = api::post(s, &ta, &path("resolve"), bad.as_ref()).await?;
+        assert_eq!(r.status, 400, "resolving with {bad:?}: {}", r.body);
+    }
+    let r = api::post(s, &ta, &path("resolve"), Some(&json!({"note": "已电话联系，明早复测"}))).await?;
     assert_eq!(r.status, 200, "resolve: {}", r.body);
     let a = &r.json()["alert"];
     assert_eq!(a["status"], "resolved");
     assert_eq!(a["resolved_by"], json!(alice_id));
+    assert_eq!(a["resolution_note"], "已电话联系，明早复测");
+    // The history of resolved alerts: who, when, with what note.
+    let done = api::get_ok(s, &ta, "/api/alerts?status=resolved").await?;
+    let listed = done["alerts"].as_array().and_then(|l| l.iter().find(|a| a["id"] == id.as_str()).cloned());
+    let listed = listed.unwrap_or_else(|| panic!("not in the history: {done:#}"));
+    assert_eq!(listed["resolution_note"], "已电话联系，明早复测", "{listed:#}");
+    assert!(listed["resolved_at"].is_i64(), "{listed:#}");
+    assert!(done["alerts"].as_array().is_some_and(|l| l.iter().all(|a| a["status"] == "resolved")), "{done:#}");
     let open = api::get_ok(s, &ta, "/api/alerts").await?;
     assert!(
         !open["alerts"].as_array().is_some_and(|l| l.iter().any(|a| a["id"] == id.as_str())),

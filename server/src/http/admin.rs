@@ -167,7 +167,16 @@ pub async fn set_risk(
             other => ApiError::internal(other),
         })?
         .ok_or(ApiError::NotFound("no such grid"))?;
-    Ok(HttpResponse::Ok().json(json!({"grid": grid_json(&grid, caller.user.role)})))
+    // The new policy reaches the grid's open work, written by the server itself.
+    let applied =
+        crate::projector::policy::apply(&state.store, &state.hub, &state.projector, &grid.id, level.policy()).await?;
+    state.audit.record(
+        crate::auth::SERVER_USER,
+        "grid.risk.apply",
+        None,
+        format!("{}: {} episodes, {} deliveries", grid.id, applied.episodes, applied.tasks),
+    );
+    Ok(HttpResponse::Ok().json(json!({"grid": grid_json(&grid, caller.user.role), "applied": applied})))
 }
 
 #[derive(Debug, Deserialize)]

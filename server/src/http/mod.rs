@@ -12,6 +12,7 @@ pub mod login_limiter;
 pub mod ops;
 pub mod socket;
 pub mod static_files;
+pub mod stats;
 pub mod sync_ws;
 pub mod views;
 pub mod work;
@@ -77,6 +78,7 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
                 .route("/grids/{id}/risk", web::put().to(admin::set_risk))
                 .route("/grids/{id}/dashboard", web::get().to(work::dashboard))
                 .route("/grids/{id}/people", web::get().to(work::people))
+                .route("/stats/daily", web::get().to(stats::daily))
                 .route("/alerts", web::get().to(work::list_alerts))
                 .route("/alerts/{id:.*}/acknowledge", web::post().to(work::acknowledge))
                 .route("/alerts/{id:.*}/resolve", web::post().to(work::resolve))

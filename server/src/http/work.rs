@@ -33,7 +33,7 @@ fn no_volunteers(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// The grid `id`, if the caller oversees it (403 otherwise, 404 if there is no such grid).
-async fn overseen_grid(
+pub(super) async fn overseen_grid(
     req: &HttpRequest,
     state: &AppState,
     id: String,
@@ -124,11 +124,13 @@ pub async fn dashboard(
 #[derive(Debug, Deserialize)]
 pub struct AlertQuery {
     grid: Option<String>,
-    /// `open` (default: open and acknowledged), `all`
+    /// `open` (default: open and acknowledged), `resolved` (the history), `all`
     status: Option<String>,
 }
 
-/// `GET /api/alerts`: alerts of the caller's grids, newest first.
+/// `GET /api/alerts`: alerts of the caller's grids. Open ones (the default) by severity
+/// (red, amber, info), newest first within each; resolved ones (`status=resolved`, the
+/// history: who resolved, when, with what note) newest resolved first.
 pub async fn list_alerts(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -136,7 +138,11 @@ pub async fn list_alerts(
 ) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&req, &state, false).await?;
     no_volunteers(&caller)?;
-    let all = q.status.as_deref() == Some("all");
+    let wanted = |a: &Alert| match q.status.as_deref() {
+        Some("all") => true,
+        Some("resolved") => a.status == AlertStatus::Resolved,
+        _ => a.status != AlertStatus::Resolved,
+    };
     let mut list: Vec<Alert> = state
         .store
         .alerts(None)
@@ -144,9 +150,13 @@ pub async fn list_alerts(
         .into_iter()
         .filter(|a| oversees(&caller, &a.grid))
         .filter(|a| q.grid.as_deref().is_none_or(|g| a.grid == g))
-        .filter(|a| all || a.status != AlertStatus::Resolved)
+        .filter(wanted)
         .collect();
-    list.sort_by_key(|a| std::cmp::Reverse(a.raised_at));
+    if q.status.as_deref() == Some("resolved") {
+        list.sort_by_key(|a| std::cmp::Reverse(a.resolved_at));
+    } else {
+        list.sort_by_key(|a| (a.status == AlertStatus::Resolved, a.severity, std::cmp::Reverse(a.raised_at)));
+    }
     // Check-in alerts tell what an episode's check-ins said: reads of those episodes.
     let read: Vec<(Kind, DocumentId)> = list
         .iter()
@@ -158,11 +168,15 @@ pub async fn list_alerts(
     Ok(HttpResponse::Ok().json(json!({"alerts": list})))
 }
 
+/// Longest resolution note, in characters: a line on what was done, not a record.
+pub const MAX_RESOLUTION_NOTE: usize = 200;
+
 async fn update_alert(
     req: &HttpRequest,
     state: &AppState,
     id: &str,
     to: AlertStatus,
+    note: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(req, state, false).await?;
     no_volunteers(&caller)?;
@@ -181,6 +195,7 @@ async fn update_alert(
             alert.status = to;
             alert.resolved_by = Some(caller.user.id.clone());
             alert.resolved_at = Some(now);
+            alert.resolution_note = note;
         }
         _ => return Err(ApiError::BadRequest(format!("the alert is already {:?}", alert.status).to_lowercase())),
     }
@@ -196,14 +211,28 @@ pub async fn acknowledge(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    update_alert(&req, &state, &path.into_inner(), AlertStatus::Acknowledged).await
+    update_alert(&req, &state, &path.into_inner(), AlertStatus::Acknowledged, None).await
 }
 
-/// `POST /api/alerts/{id}/resolve`
+#[derive(Debug, Deserialize)]
+pub struct ResolveBody {
+    /// What was done (required, at most [`MAX_RESOLUTION_NOTE`] characters).
+    note: String,
+}
+
+/// `POST /api/alerts/{id}/resolve` with `{"note": "…"}`: what was done, kept with the alert.
 pub async fn resolve(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    body: web::Json<ResolveBody>,
 ) -> Result<HttpResponse, ApiError> {
-    update_alert(&req, &state, &path.into_inner(), AlertStatus::Resolved).await
+    let note = body.into_inner().note.trim().to_owned();
+    if note.is_empty() {
+        return Err(ApiError::BadRequest("a resolution needs a note: what was done".into()));
+    }
+    if note.chars().count() > MAX_RESOLUTION_NOTE {
+        return Err(ApiError::BadRequest(format!("the note is longer than {MAX_RESOLUTION_NOTE} characters")));
+    }
+    update_alert(&req, &state, &path.into_inner(), AlertStatus::Resolved, Some(note)).await
 }

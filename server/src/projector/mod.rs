@@ -14,6 +14,7 @@
 
 pub mod erasure;
 mod indexes;
+pub mod policy;
 pub mod redaction;
 mod retention;
 
@@ -323,6 +324,17 @@ impl ProjectorCore {
                 _ => String::new(),
             },
             first_seen: old.as_ref().and_then(|o| o.first_seen).or(Some(now)),
+            slots: match value {
+                DomainDoc::Episode(e) => Some(e.slots),
+                _ => None,
+            },
+            slots_since: None,
+        };
+        // Check-ins a day changed (a risk level applied): slots added are due from now on.
+        let slots_changed = old.as_ref().is_some_and(|o| o.slots.is_some() && o.slots != row.slots);
+        let row = ProjRow {
+            slots_since: if slots_changed { Some(now) } else { old.as_ref().and_then(|o| o.slots_since) },
+            ..row
         };
         rows.put(row.clone());
         writes.push(Write::Row(row.clone()));
@@ -362,7 +374,10 @@ impl ProjectorCore {
         let doc = row.doc.as_str();
         let now = self.store.now_ms();
         let facts: Vec<AlertFact> = match value {
-            DomainDoc::Episode(e) => episode_alerts(e, self.local(now), self.local(row.first_seen.unwrap_or(now))),
+            DomainDoc::Episode(e) => {
+                let known_since = row.first_seen.unwrap_or(now).max(row.slots_since.unwrap_or(i64::MIN));
+                episode_alerts(e, self.local(now), self.local(known_since))
+            }
             DomainDoc::Task(t) => task_alerts(t, now),
             _ => Vec::new(),
         };
@@ -372,9 +387,14 @@ impl ProjectorCore {
         for fact in facts {
             let id = format!("{doc}/{}", fact.key);
             match existing.remove(&id) {
-                Some(a) => {
+                Some(mut a) => {
                     if a.status != AlertStatus::Resolved {
                         open += 1;
+                        // A delivery made urgent moves its overdue alert up the list.
+                        if a.severity != fact.severity {
+                            a.severity = fact.severity;
+                            writes.push(Write::Alert(a));
+                        }
                     }
                 }
                 None => {
@@ -391,6 +411,8 @@ impl ProjectorCore {
                         acknowledged_at: None,
                         resolved_by: None,
                         resolved_at: None,
+                        severity: fact.severity,
+                        resolution_note: None,
                     }));
                     open += 1;
                 }

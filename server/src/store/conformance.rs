@@ -270,6 +270,8 @@ pub async fn projections(e: &dyn Engine) {
         erased: false,
         title: String::new(),
         first_seen: Some(1),
+        slots: None,
+        slots_since: None,
     };
     e.commit(vec![Write::Row(row("a", "g1")), Write::Row(row("b", "g2"))]).await.expect("rows");
     assert_eq!(e.row("a").await.expect("row"), Some(row("a", "g1")));
@@ -322,6 +324,8 @@ fn alert(id: &str, grid: &str, date: Option<&str>, detail: &str) -> Alert {
         acknowledged_at: None,
         resolved_by: None,
         resolved_at: None,
+        severity: linli_shared::domain::Severity::Amber,
+        resolution_note: None,
     }
 }
 
@@ -346,6 +350,8 @@ pub async fn any_text_is_kept(e: &dyn Engine) {
         erased: false,
         title: odd.into(),
         first_seen: None,
+        slots: Some(2),
+        slots_since: Some(3),
     };
     let alert = alert(&format!("d1/{odd}"), &row.grid, Some(odd), odd);
     let q = QuarantineEntry { reason: odd.into(), code: odd.into(), ..quarantined("q1", 1) };

@@ -7,7 +7,7 @@
 //! its status, an alert its kind and date, an audit entry who did what to which
 //! document — the readings stay in the documents, where retention erases them.
 
-use linli_shared::domain::{AlertKind, Kind, RiskLevel, Role};
+use linli_shared::domain::{AlertKind, Kind, RiskLevel, Role, Severity};
 use linli_shared::DocumentId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -147,6 +147,12 @@ pub struct ProjRow {
     /// When the server first accepted the document (ms): a slot due before it was not missed.
     #[serde(default)]
     pub first_seen: Option<i64>,
+    /// An episode's check-ins a day, as last projected.
+    #[serde(default)]
+    pub slots: Option<u32>,
+    /// When an episode's check-ins a day last changed (ms): a slot due before it was not missed.
+    #[serde(default)]
+    pub slots_since: Option<i64>,
 }
 
 /// An alert: raised by the server, acknowledged and resolved by people.
@@ -165,6 +171,13 @@ pub struct Alert {
     pub acknowledged_at: Option<i64>,
     pub resolved_by: Option<String>,
     pub resolved_at: Option<i64>,
+    /// How soon it needs somebody (the list is ordered by it, then by time).
+    #[serde(default)]
+    pub severity: Severity,
+    /// What the person who resolved it did (required of people; none when the server
+    /// resolved it because its cause went away). Short, and about the action taken.
+    #[serde(default)]
+    pub resolution_note: Option<String>,
 }
 
 impl Alert {

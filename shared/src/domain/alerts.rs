@@ -4,7 +4,9 @@
 //! recomputation; the server prefixes the document id.
 //!
 //! - **Fever**: a check-in with temperature ≥ 37.3 °C. Key `fever:<date>/<slot>`.
-//! - **Symptoms**: a check-in with any symptom. Key `symptoms:<date>/<slot>`.
+//! - **Symptoms**: a check-in with any symptom and no fever. Key `symptoms:<date>/<slot>`.
+//!   One check-in raises at most one alert: a fever with symptoms is one fever alert
+//!   whose detail names both.
 //! - **Three days abnormal** (the plan's "连续3日以上健康状况异常"): a run of three or
 //!   more consecutive calendar days each with an abnormal check-in (fever or any
 //!   symptom), across month and year ends. One alert per run, keyed by the run's first
@@ -18,6 +20,10 @@
 //!   `missed_checkin:<date>/<slot>`.
 //! - **Overdue delivery**: a task past `due` still new, assigned, accepted or picked up.
 //!   Key `overdue_delivery:<due>`, so moving the due date resolves the old alert.
+//!
+//! Every alert has a [`Severity`] for triage: red for a fever of 38.5 °C or more, three
+//! days abnormal and an overdue urgent delivery; amber for other fevers, symptoms, missed
+//! check-ins and overdue high-priority deliveries; info for other overdue deliveries.
 
 use std::collections::BTreeSet;
 
@@ -25,10 +31,13 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{AlertKind, CheckinKey, Episode, EpisodeStatus, Task};
+use super::{AlertKind, CheckinKey, Episode, EpisodeStatus, Priority, Severity, Task};
 
 /// Temperature from which a check-in is a fever, °C.
 pub const FEVER_THRESHOLD_C: f64 = 37.3;
+
+/// Temperature from which a fever is a red alert, °C.
+pub const HIGH_FEVER_C: f64 = 38.5;
 
 /// Longest stretch of days examined for missed check-ins: a bound on the work, far above
 /// any episode the schema accepts.
@@ -44,6 +53,8 @@ pub struct AlertFact {
     pub date: Option<String>,
     /// A short explanation for coordinators and medics, e.g. "38.2 °C".
     pub detail: String,
+    /// How soon it needs somebody.
+    pub severity: Severity,
 }
 
 /// The deadline of check-in `slot` (from 0) on an episode with `slots` check-ins a day:
@@ -71,21 +82,23 @@ pub fn episode_alerts(ep: &Episode, now_local: NaiveDateTime, known_since_local:
         let Ok(key) = raw.parse::<CheckinKey>() else { continue };
         let date = Some(key.date.to_string());
         let fever = c.temp_c >= FEVER_THRESHOLD_C;
+        let names: Vec<&str> = c.symptoms.iter().map(|s| s.as_str()).collect();
         if fever {
+            let reading = format!("{:.1} °C", c.temp_c);
             alerts.push(AlertFact {
                 key: format!("{}:{key}", AlertKind::Fever),
                 kind: AlertKind::Fever,
-                date: date.clone(),
-                detail: format!("{:.1} °C", c.temp_c),
+                date,
+                detail: if names.is_empty() { reading } else { format!("{reading}; {}", names.join(", ")) },
+                severity: if c.temp_c >= HIGH_FEVER_C { Severity::Red } else { Severity::Amber },
             });
-        }
-        if !c.symptoms.is_empty() {
-            let names: Vec<&str> = c.symptoms.iter().map(|s| s.as_str()).collect();
+        } else if !names.is_empty() {
             alerts.push(AlertFact {
                 key: format!("{}:{key}", AlertKind::Symptoms),
                 kind: AlertKind::Symptoms,
                 date,
                 detail: names.join(", "),
+                severity: Severity::Amber,
             });
         }
         if fever || !c.symptoms.is_empty() {
@@ -100,6 +113,7 @@ pub fn episode_alerts(ep: &Episode, now_local: NaiveDateTime, known_since_local:
                 kind: AlertKind::ThreeDaysAbnormal,
                 date: Some(first.to_string()),
                 detail: format!("abnormal {days} days in a row, {first} to {last}"),
+                severity: Severity::Red,
             });
         }
     }
@@ -136,6 +150,7 @@ fn missed_checkins(ep: &Episode, now_local: NaiveDateTime, known_since_local: Na
                     kind: AlertKind::MissedCheckin,
                     date: Some(date.to_string()),
                     detail: format!("check-in {} of {} due by {}", slot + 1, ep.slots, deadline.format("%H:%M")),
+                    severity: Severity::Amber,
                 });
             }
         }
@@ -152,6 +167,11 @@ pub fn task_alerts(task: &Task, now_ms: i64) -> Vec<AlertFact> {
             kind: AlertKind::OverdueDelivery,
             date: None,
             detail: format!("{} delivery, {} priority", task.category, task.priority),
+            severity: match task.priority {
+                Priority::Urgent => Severity::Red,
+                Priority::High => Severity::Amber,
+                Priority::Normal => Severity::Info,
+            },
         }]
     } else {
         Vec::new()
@@ -172,5 +192,71 @@ mod tests {
         assert_eq!((0..4).map(|s| slot_deadline(4, s)).collect::<Vec<_>>(), [t(8), t(12), t(16), t(20)]);
         assert_eq!(slot_deadline(0, 0), t(20));
         assert_eq!(slot_deadline(9, 9), t(20));
+    }
+
+    fn episode(checkins: serde_json::Value) -> Episode {
+        serde_json::from_value(serde_json::json!({
+            "kind": "episode", "schema": 1, "grid": "g1", "household": crate::DocumentId::from_bytes([1; 16]).to_string(),
+            "person": {"name": "x", "age": 40}, "reason": "close_contact",
+            "start": "2026-02-01", "end": "2026-02-14", "slots": 1, "assignee": null,
+            "status": "active", "checkins": checkins, "medic_notes": [],
+        }))
+        .unwrap()
+    }
+
+    fn reading(temp_c: f64, symptoms: &[&str]) -> serde_json::Value {
+        serde_json::json!({"temp_c": temp_c, "symptoms": symptoms, "method": "phone", "note": "", "by": "u-1", "at": 1})
+    }
+
+    fn facts(ep: &Episode) -> Vec<AlertFact> {
+        let at = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap().and_hms_opt(21, 0, 0).unwrap();
+        // Known since long ago, looked at in the evening of the last check-in's day.
+        episode_alerts(ep, at("2026-02-04"), at("2026-01-01"))
+    }
+
+    #[test]
+    fn one_check_in_raises_at_most_one_alert() {
+        let ep = episode(serde_json::json!({
+            "2026-02-01/0": reading(38.2, &["cough", "fatigue"]),
+            "2026-02-02/0": reading(36.6, &["cough"]),
+            "2026-02-03/0": reading(37.5, &[]),
+            "2026-02-04/0": reading(36.5, &[]),
+        }));
+        let per_checkin: Vec<(String, AlertKind)> = facts(&ep)
+            .into_iter()
+            .filter(|f| matches!(f.kind, AlertKind::Fever | AlertKind::Symptoms))
+            .map(|f| (f.key, f.kind))
+            .collect();
+        assert_eq!(
+            per_checkin,
+            [
+                ("fever:2026-02-01/0".to_owned(), AlertKind::Fever),
+                ("symptoms:2026-02-02/0".to_owned(), AlertKind::Symptoms),
+                ("fever:2026-02-03/0".to_owned(), AlertKind::Fever),
+            ]
+        );
+        let first = facts(&ep).into_iter().next().unwrap();
+        assert_eq!(first.detail, "38.2 °C; cough, fatigue", "the fever alert names the symptoms too");
+    }
+
+    #[test]
+    fn severity_triages_alerts() {
+        let ep = episode(serde_json::json!({
+            "2026-02-01/0": reading(38.5, &[]),
+            "2026-02-02/0": reading(38.4, &[]),
+            "2026-02-03/0": reading(36.6, &["cough"]),
+        }));
+        let by_key: Vec<(String, Severity)> = facts(&ep).into_iter().map(|f| (f.key, f.severity)).collect();
+        assert_eq!(
+            by_key,
+            [
+                ("fever:2026-02-01/0".to_owned(), Severity::Red),
+                ("fever:2026-02-02/0".to_owned(), Severity::Amber),
+                ("symptoms:2026-02-03/0".to_owned(), Severity::Amber),
+                ("three_days_abnormal:2026-02-01".to_owned(), Severity::Red),
+                ("missed_checkin:2026-02-04/0".to_owned(), Severity::Amber),
+            ]
+        );
+        assert!(Severity::Red < Severity::Amber && Severity::Amber < Severity::Info, "the list's order");
     }
 }

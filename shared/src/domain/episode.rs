@@ -233,10 +233,13 @@ impl Episode {
                 format!("the date is outside the episode, {}..{}", self.start, self.end),
             ));
         }
-        if parsed.slot >= self.slots {
+        // Any slot an episode can have: `slots` may go down (a lower risk level) after a
+        // check-in was taken in a later slot, and that check-in stays valid. New check-ins
+        // are held to `slots` by the change rules.
+        if parsed.slot >= MAX_SLOTS {
             return Err(Violation::new(
                 field,
-                format!("slot {} does not exist: {} check-ins a day", parsed.slot, self.slots),
+                format!("slot {} does not exist: at most {MAX_SLOTS} check-ins a day", parsed.slot),
             ));
         }
         if !(checkin.temp_c.is_finite() && (MIN_TEMP_C..=MAX_TEMP_C).contains(&checkin.temp_c)) {

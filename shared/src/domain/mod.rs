@@ -76,8 +76,8 @@ pub use household::{Household, Member, MAX_AGE};
 pub use index::{GridIndex, Inbox, MedicIndex, SummaryRow};
 pub use limits::DomainLimits;
 pub use names::{
-    AlertKind, CareFlag, Category, EpisodeStatus, Kind, Method, Priority, Reason, RiskLevel, RiskPolicy, Role, Symptom,
-    TaskStatus, UnknownName,
+    AlertKind, CareFlag, Category, EpisodeStatus, Kind, Method, Priority, Reason, RiskLevel, RiskPolicy, Role,
+    Severity, Symptom, TaskStatus, UnknownName,
 };
 pub use rules::{check_change, may_create, may_read, transition_allowed, Actor, DocFacts};
 pub use task::{Item, LogEntry, Task};

@@ -245,6 +245,27 @@ names! {
     }
 }
 
+names! {
+    /// How soon an alert needs somebody (triage): `red` first, then `amber`, then `info`
+    /// (declaration order is the order of the alert list).
+    Severity("severity") {
+        /// Act now: a fever of 38.5 °C or more, abnormal three days running, an urgent
+        /// delivery overdue.
+        Red = "red",
+        /// Look today: a fever, symptoms, a missed check-in, a high-priority delivery overdue.
+        Amber = "amber",
+        /// For information: an ordinary delivery overdue.
+        Info = "info",
+    }
+}
+
+impl Default for Severity {
+    /// Alerts stored before severities existed count as `amber`.
+    fn default() -> Self {
+        Severity::Amber
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -275,6 +296,7 @@ mod tests {
         check(Method::ALL);
         check(Symptom::ALL);
         check(AlertKind::ALL);
+        check(Severity::ALL);
     }
 
     #[test]

@@ -11,8 +11,8 @@ use super::{
 };
 use super::{
     AlertFact, AlertKind, CareFlag, Category, Checkin, DomainDoc, Episode, EpisodeStatus, GridIndex, Household, Inbox,
-    Item, Kind, LogEntry, MedicIndex, MedicNote, Member, Method, Person, Priority, Reason, Role, SummaryRow, Symptom,
-    Task, TaskStatus,
+    Item, Kind, LogEntry, MedicIndex, MedicNote, Member, Method, Person, Priority, Reason, Role, Severity, SummaryRow,
+    Symptom, Task, TaskStatus,
 };
 
 /// Every generated file, by file name (`Task.ts`, …, `constants.ts` with the schema's
@@ -43,6 +43,7 @@ pub fn typescript_bindings() -> Result<BTreeMap<String, String>, ExportError> {
         Method,
         Symptom,
         AlertKind,
+        Severity,
         Household,
         Member,
         Task,

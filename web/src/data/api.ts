@@ -1,4 +1,4 @@
-import type { AlertKind } from "../generated"
+import type { AlertKind, Severity } from "../generated"
 import type { GridInfo, RiskLevel, Session, SessionUser } from "./session"
 
 /** An HTTP error of the Linli API (`{"error": {"code", "message"}}`), or `offline`. */
@@ -57,6 +57,27 @@ export interface Alert {
   acknowledged_at: number | null
   resolved_by: string | null
   resolved_at: number | null
+  /** Triage: red, then amber, then info (older servers: absent). */
+  severity?: Severity
+  /** What was done, written by whoever resolved it (none when the server did). */
+  resolution_note?: string | null
+}
+
+/** One community-local day of `GET /api/stats/daily`: counts only. */
+export interface StatsDay {
+  date: string
+  checkins_done: number
+  checkins_due: number
+  alerts_raised: number
+  alerts_resolved: number
+  /** `null` for medics. */
+  deliveries_done: number | null
+}
+
+/** What setting a risk level changed in the grid's open work. */
+export interface RiskApplied {
+  episodes: number
+  tasks: number
 }
 
 export interface UserRow {
@@ -133,21 +154,26 @@ export class Api {
   dashboard(grid: string): Promise<Dashboard> {
     return this.json("GET", `/api/grids/${encodeURIComponent(grid)}/dashboard`)
   }
-  async alerts(grid?: string, all = false): Promise<Alert[]> {
+  async alerts(grid?: string, status?: "all" | "resolved"): Promise<Alert[]> {
     const q = new URLSearchParams()
     if (grid) q.set("grid", grid)
-    if (all) q.set("status", "all")
+    if (status) q.set("status", status)
     const qs = q.toString()
     return (await this.json<{ alerts: Alert[] }>("GET", `/api/alerts${qs ? `?${qs}` : ""}`)).alerts
   }
   async acknowledge(id: string): Promise<Alert> {
     return (await this.json<{ alert: Alert }>("POST", `/api/alerts/${encodeURIComponent(id)}/acknowledge`)).alert
   }
-  async resolve(id: string): Promise<Alert> {
-    return (await this.json<{ alert: Alert }>("POST", `/api/alerts/${encodeURIComponent(id)}/resolve`)).alert
+  /** Resolving takes a note: what was done. */
+  async resolve(id: string, note: string): Promise<Alert> {
+    return (await this.json<{ alert: Alert }>("POST", `/api/alerts/${encodeURIComponent(id)}/resolve`, { note })).alert
   }
-  async setRisk(grid: string, level: RiskLevel): Promise<GridInfo> {
-    return (await this.json<{ grid: GridInfo }>("PUT", `/api/grids/${encodeURIComponent(grid)}/risk`, { level })).grid
+  async stats(grid: string, days = 14): Promise<StatsDay[]> {
+    const q = new URLSearchParams({ grid, days: String(days) })
+    return (await this.json<{ days: StatsDay[] }>("GET", `/api/stats/daily?${q}`)).days
+  }
+  async setRisk(grid: string, level: RiskLevel): Promise<{ grid: GridInfo; applied?: RiskApplied }> {
+    return this.json("PUT", `/api/grids/${encodeURIComponent(grid)}/risk`, { level })
   }
   /** An export needs a purpose: the server audits it and writes it into the file. */
   async exportCsv(name: ExportName, purpose: string): Promise<Blob> {

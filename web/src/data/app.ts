@@ -12,7 +12,7 @@
  * stopped.
  */
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
-import { Api, ApiError, sessionFrom, type Alert, type Dashboard, type ExportName, type UserRow } from "./api"
+import { Api, ApiError, sessionFrom, type Alert, type Dashboard, type ExportName, type RiskApplied, type StatsDay, type UserRow } from "./api"
 import { setCommunityUtcOffset } from "./domain"
 import { browserKV, getJSON, setJSON, type KV } from "./kv"
 import { clearSession, isExpired, loadSession, saveSession, syncUrl, wantsRefresh, type RiskLevel, type Session } from "./session"
@@ -426,17 +426,28 @@ export class App {
     return this.api.acknowledge(id)
   }
 
-  async resolve(id: string): Promise<Alert> {
-    return this.api.resolve(id)
+  async resolve(id: string, note: string): Promise<Alert> {
+    return this.api.resolve(id, note)
   }
 
-  async setRisk(grid: string, level: RiskLevel): Promise<void> {
-    const g = await this.api.setRisk(grid, level)
+  /** Resolved alerts (who, when, note), newest first. */
+  alertHistory(grid?: string) {
+    return this.cached<Alert[]>(`alerts-resolved:${grid ?? "*"}`, () => this.api.alerts(grid, "resolved"))
+  }
+
+  /** The dashboard's daily counts over the last `days` days. */
+  stats(grid: string, days = 14) {
+    return this.cached<StatsDay[]>(`stats:${grid}:${days}`, () => this.api.stats(grid, days))
+  }
+
+  async setRisk(grid: string, level: RiskLevel): Promise<RiskApplied | undefined> {
+    const { grid: g, applied } = await this.api.setRisk(grid, level)
     const s = this.state.session
-    if (!s) return
+    if (!s) return applied
     const next = { ...s, grids: (s.grids ?? []).map(x => (x.id === grid ? { ...x, ...g } : x)) }
     saveSession(this.kv, next)
     this.set({ session: next })
+    return applied
   }
 
   async exportCsv(name: ExportName, purpose: string): Promise<Blob> {

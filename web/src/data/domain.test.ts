@@ -18,6 +18,7 @@ import {
   parseCheckinKey,
   parseTemp,
   retemp,
+  riskPolicy,
   slotDeadline,
   toggleSymptom,
   volunteerNext,
@@ -47,6 +48,17 @@ describe("task status graph", () => {
     expect(ok("delivered", "confirmed") && ok("failed", "confirmed") && ok("assigned", "new")).toBe(true)
     expect(ok("picked_up", "cancelled") && ok("new", "cancelled")).toBe(true)
     expect(ok("delivered", "cancelled") || ok("confirmed", "new") || ok("accepted", "assigned")).toBe(false)
+  })
+
+  it("lets coordinators send a failed delivery again, as the server's rules do (issue 14)", () => {
+    expect(coordinatorMove("failed", "assigned")).toBe(true)
+    expect(volunteerNext("failed")).toEqual([])
+    expect(coordinatorMove("confirmed", "assigned") || coordinatorMove("failed", "new")).toBe(false)
+  })
+
+  it("knows what each risk level asks (the server's RiskLevel::policy)", () => {
+    expect(riskPolicy("low")).toEqual({ checkins_per_day: 1, contactless: false })
+    expect(riskPolicy("high")).toEqual({ checkins_per_day: 2, contactless: true })
   })
 })
 

@@ -105,7 +105,9 @@ export function coordinatorMove(from: TaskStatus, to: TaskStatus): boolean {
     (from === "accepted" && to === "picked_up") ||
     (from === "picked_up" && (to === "delivered" || to === "failed")) ||
     ((from === "delivered" || from === "failed") && to === "confirmed") ||
-    (from === "assigned" && to === "new")
+    (from === "assigned" && to === "new") ||
+    // A failed delivery sent again; the log keeps the failure.
+    (from === "failed" && to === "assigned")
   return forward || (to === "cancelled" && isOpenTask(from))
 }
 
@@ -490,4 +492,12 @@ export function newEpisode(e: NewEpisode): Episode {
     medic_notes: [],
     erased: false,
   }
+}
+
+/**
+ * What a risk level asks of a grid's work (the server's `RiskLevel::policy`): low, one
+ * check-in a day; medium and high, two and contactless delivery.
+ */
+export function riskPolicy(level: "low" | "medium" | "high"): { checkins_per_day: number; contactless: boolean } {
+  return level === "low" ? { checkins_per_day: 1, contactless: false } : { checkins_per_day: 2, contactless: true }
 }

@@ -1296,6 +1296,22 @@ export class LinliStore {
     })
   }
 
+  /**
+   * Sends a failed delivery again (failed → assigned), to the same or another volunteer.
+   * The failure stays in the log (its reason is the failing entry's note).
+   */
+  resendTask(id: string, userId: string): void {
+    const t = this.doc<Task>(id)
+    if (!t || t.status !== "failed") throw new Error("only a failed delivery is sent again")
+    const now = this.now()
+    this.change<Task>(id, d => {
+      d.log.push(logEntry(this.user.id, "failed", "assigned", "", now))
+      d.status = "assigned"
+      d.assignee = userId
+      d.failure_reason = null
+    })
+  }
+
   /** Coordinator moves: confirm (delivered | failed → confirmed) and cancel. */
   moveTask(id: string, to: TaskStatus, note = ""): void {
     const t = this.doc<Task>(id)

@@ -21,6 +21,7 @@ export * from "./Person";
 export * from "./Priority";
 export * from "./Reason";
 export * from "./Role";
+export * from "./Severity";
 export * from "./SummaryRow";
 export * from "./Symptom";
 export * from "./Task";

@@ -87,7 +87,11 @@ fn check_added(ctx: &Ctx<'_>, b: &Episode, a: &Episode, key: &str, c: &Checkin) 
     }
     ctx.not_future(&format!("{field}.at"), c.at)?;
     // The schema already checked the key; a late check-in is fine, an early one is not.
-    let day = key.parse::<CheckinKey>()?.date;
+    let parsed = key.parse::<CheckinKey>()?;
+    if parsed.slot >= a.slots {
+        return Err(Violation::new(field, format!("slot {} does not exist: {} check-ins a day", parsed.slot, a.slots)));
+    }
+    let day = parsed.date;
     match ctx.limits.local_datetime(c.at) {
         Some(taken) if taken.date() >= day => Ok(()),
         _ => Err(Violation::new(format!("{field}.at"), "is before the day the check-in is for")),

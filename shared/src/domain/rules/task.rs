@@ -14,6 +14,9 @@ pub(super) fn coordinator_move(from: TaskStatus, to: TaskStatus) -> bool {
             | (S::PickedUp, S::Delivered | S::Failed)
             | (S::Delivered | S::Failed, S::Confirmed)
             | (S::Assigned, S::New)
+            // A failed delivery is sent again (to the same or another volunteer); the
+            // log keeps the failure.
+            | (S::Failed, S::Assigned)
     );
     forward || (to == S::Cancelled && from.is_open())
 }
@@ -156,5 +159,15 @@ mod tests {
         assert!(reachable(S::New, S::Confirmed, coordinator_move));
         assert!(!reachable(S::Cancelled, S::New, coordinator_move));
         assert!(!reachable(S::Delivered, S::Cancelled, coordinator_move));
+    }
+
+    #[test]
+    fn a_failed_delivery_is_sent_again_by_coordinators_only() {
+        use TaskStatus as S;
+        assert!(coordinator_move(S::Failed, S::Assigned));
+        assert!(!volunteer_move(S::Failed, S::Assigned), "a volunteer cannot undo their own failure");
+        assert!(!coordinator_move(S::Failed, S::New) && !coordinator_move(S::Failed, S::Accepted));
+        assert!(reachable(S::Failed, S::Delivered, coordinator_move), "and it can still be delivered");
+        assert!(!coordinator_move(S::Confirmed, S::Assigned), "a confirmed failure is final");
     }
 }

@@ -2,9 +2,12 @@ import { useCallback, useEffect, useState } from "preact/hooks"
 import type { Alert, Dashboard as Dash } from "../../data/api"
 import type { GridInfo } from "../../data/session"
 import { fmtDateTime, fmtTime, t, tr } from "../../i18n"
-import { Banner, Chip, Screen, StatusChip, toast } from "../components"
+import type { Severity, SummaryRow } from "../../generated"
+import { Banner, Chip, Field, Screen, Segmented, StatusChip, toast } from "../components"
 import { useApp, useAppState } from "../context"
 import { alertDetail, rowTitle } from "../format"
+import { DailyCharts } from "./Charts"
+import { useNames } from "./people"
 
 export function useGrid(): { grids: GridInfo[]; grid: GridInfo | undefined; setGrid: (id: string) => void } {
   const s = useAppState()
@@ -169,6 +172,7 @@ export function Dashboard() {
           )}
         </section>
       )}
+      {gid && <DailyCharts grid={gid} />}
       {deliveries && (
         <section class="panel">
           <h2>{t("dash.toConfirm")}</h2>
@@ -209,17 +213,26 @@ function Tile(props: { label: string; value: number; tone?: string; href?: strin
   )
 }
 
+const SEVERITIES: Severity[] = ["red", "amber", "info"]
+
+/** Open alerts, grouped by severity (red, amber, info) as the server orders them. */
 export function AlertList(props: { alerts: Alert[]; onChanged: () => void; offline?: boolean }) {
   const app = useApp()
   const s = useAppState()
   const rows = s.data?.rows ?? {}
   const [busy, setBusy] = useState<string | null>(null)
+  const [resolving, setResolving] = useState<string | null>(null)
+  const [note, setNote] = useState("")
   if (props.offline) return <Banner tone="warn">{t("alerts.offline")}</Banner>
   if (props.alerts.length === 0) return <p class="empty">{t("dash.noAlerts")}</p>
   const act = async (a: Alert, what: "acknowledge" | "resolve") => {
     setBusy(a.id)
     try {
-      await (what === "acknowledge" ? app.acknowledge(a.id) : app.resolve(a.id))
+      await (what === "acknowledge" ? app.acknowledge(a.id) : app.resolve(a.id, note.trim()))
+      if (what === "resolve") {
+        setResolving(null)
+        setNote("")
+      }
       props.onChanged()
     } catch (e) {
       toast(t("alerts.failed", { msg: (e as Error).message }))
@@ -228,38 +241,115 @@ export function AlertList(props: { alerts: Alert[]; onChanged: () => void; offli
     }
   }
   return (
-    <ul class="alerts" data-testid="alerts">
-      {props.alerts.map(a => {
-        const row = rows[a.doc]
-        const href = row ? `#/${row.kind === "task" ? "task" : "episode"}/${a.doc}` : undefined
+    <div data-testid="alerts">
+      {SEVERITIES.map(sev => {
+        const group = props.alerts.filter(a => (a.severity ?? "amber") === sev)
+        if (group.length === 0) return null
         return (
-          <li class={`alert ${a.status}`} data-kind={a.kind} data-doc={a.doc}>
-            <div class="row spread">
-              <strong>
-                {tr("alert", a.kind)}
-                {a.detail ? ` · ${alertDetail(a)}` : ""}
-              </strong>
-              <Chip tone={a.status === "open" ? "bad" : a.status === "acknowledged" ? "warn" : "ok"}>{t(`alerts.${a.status}` as "alerts.open")}</Chip>
-            </div>
-            <div class="small">
-              {href ? <a href={href}>{rowTitle(row)}</a> : a.doc.slice(0, 8)}
-              {a.date ? ` · ${a.date}` : ""} · {t("alerts.raised", { time: fmtDateTime(a.raised_at) })}
-            </div>
-            {a.status !== "resolved" && (
-              <div class="row">
-                {a.status === "open" && (
-                  <button class="btn small" disabled={busy === a.id || !s.online} onClick={() => act(a, "acknowledge")}>
-                    {t("alerts.ack")}
-                  </button>
-                )}
-                <button class="btn small primary" disabled={busy === a.id || !s.online} onClick={() => act(a, "resolve")}>
-                  {t("alerts.resolve")}
-                </button>
-              </div>
-            )}
-          </li>
+          <section class={`alert-group ${sev}`} data-severity={sev}>
+            <h3>
+              {t(`severity.${sev}` as "severity.red")} · {group.length}
+            </h3>
+            <ul class="alerts">
+              {group.map(a => (
+                <li class={`alert ${a.status} sev-${sev}`} data-kind={a.kind} data-doc={a.doc} data-severity={sev}>
+                  <AlertHead a={a} rows={rows} />
+                  {a.status !== "resolved" && resolving !== a.id && (
+                    <div class="row">
+                      {a.status === "open" && (
+                        <button class="btn small" disabled={busy === a.id || !s.online} onClick={() => act(a, "acknowledge")}>
+                          {t("alerts.ack")}
+                        </button>
+                      )}
+                      <button
+                        class="btn small primary"
+                        disabled={busy === a.id || !s.online}
+                        onClick={() => {
+                          setResolving(a.id)
+                          setNote("")
+                        }}
+                      >
+                        {t("alerts.resolve")}
+                      </button>
+                    </div>
+                  )}
+                  {resolving === a.id && (
+                    <form
+                      class="stack resolve-form"
+                      onSubmit={e => {
+                        e.preventDefault()
+                        if (note.trim()) void act(a, "resolve")
+                      }}
+                    >
+                      <Field label={t("alerts.note")}>
+                        <textarea maxLength={MAX_NOTE} rows={2} value={note} placeholder={t("alerts.notePlaceholder")} onInput={e => setNote(e.currentTarget.value)} data-testid="resolve-note" />
+                      </Field>
+                      <div class="row">
+                        <button type="button" class="btn small" onClick={() => setResolving(null)}>
+                          {t("common.cancel")}
+                        </button>
+                        <button type="submit" class="btn small primary" disabled={!note.trim() || busy === a.id || !s.online} data-testid="resolve-confirm">
+                          {t("alerts.resolveConfirm")}
+                        </button>
+                      </div>
+                    </form>
+                  )}
+                </li>
+              ))}
+            </ul>
+          </section>
         )
       })}
+    </div>
+  )
+}
+
+/** The most a resolution note may hold (the server's `MAX_RESOLUTION_NOTE`). */
+const MAX_NOTE = 200
+
+function AlertHead(props: { a: Alert; rows: Record<string, Pick<SummaryRow, "title" | "kind">> }) {
+  const a = props.a
+  const row = props.rows[a.doc]
+  const href = row ? `#/${row.kind === "task" ? "task" : "episode"}/${a.doc}` : undefined
+  const sev = a.severity ?? "amber"
+  return (
+    <>
+      <div class="row spread">
+        <strong>
+          {tr("alert", a.kind)}
+          {a.detail ? ` · ${alertDetail(a)}` : ""}
+        </strong>
+        <Chip tone={a.status === "open" ? (sev === "info" ? "warn" : "bad") : a.status === "acknowledged" ? "warn" : "ok"}>{t(`alerts.${a.status}` as "alerts.open")}</Chip>
+      </div>
+      <div class="small">
+        {href ? <a href={href}>{rowTitle(row)}</a> : a.doc.slice(0, 8)}
+        {a.date ? ` · ${a.date}` : ""} · {t("alerts.raised", { time: fmtDateTime(a.raised_at) })}
+      </div>
+    </>
+  )
+}
+
+/** Resolved alerts: who resolved each, when, and the note they left. */
+function AlertHistory(props: { alerts: Alert[]; offline?: boolean }) {
+  const s = useAppState()
+  const names = useNames()
+  const rows = s.data?.rows ?? {}
+  if (props.offline) return <Banner tone="warn">{t("alerts.offline")}</Banner>
+  if (props.alerts.length === 0) return <p class="empty">{t("alerts.noHistory")}</p>
+  return (
+    <ul class="alerts" data-testid="alert-history">
+      {props.alerts.map(a => (
+        <li class="alert resolved" data-kind={a.kind} data-doc={a.doc} data-severity={a.severity ?? "amber"}>
+          <AlertHead a={a} rows={rows} />
+          <div class="small resolution">
+            {t("alerts.resolvedBy", {
+              who: a.resolved_by === "server" ? t("alerts.bySystem") : names[a.resolved_by ?? ""] || (a.resolved_by ?? "").slice(0, 10),
+              time: a.resolved_at ? fmtDateTime(a.resolved_at) : "",
+            })}
+          </div>
+          <p class="resolution-note">{a.resolution_note || t("alerts.autoResolved")}</p>
+        </li>
+      ))}
     </ul>
   )
 }
@@ -268,18 +358,20 @@ export function Alerts() {
   const app = useApp()
   const { grid } = useGrid()
   const s = useAppState()
+  const [tab, setTab] = useState<"open" | "resolved">("open")
   const [data, setData] = useState<{ value: Alert[]; stale: boolean } | null>(null)
   const [failed, setFailed] = useState(false)
   const load = useCallback(() => {
-    app.alerts(grid?.id).then(
+    ;(tab === "open" ? app.alerts(grid?.id) : app.alertHistory(grid?.id)).then(
       v => {
         setData(v)
         setFailed(false)
       },
       () => setFailed(true),
     )
-  }, [grid?.id, s.online])
+  }, [grid?.id, s.online, tab])
   useEffect(() => {
+    setData(null)
     load()
     const timer = setInterval(load, 15_000)
     return () => clearInterval(timer)
@@ -287,8 +379,13 @@ export function Alerts() {
   return (
     <Screen title={t("alerts.title")}>
       <GridPicker />
+      <Segmented name={t("alerts.title")} value={tab} options={["open", "resolved"] as const} label={v => t(v === "open" ? "alerts.tabOpen" : "alerts.tabResolved")} onChange={setTab} />
       {data?.stale && <p class="small">{t("dash.stale")}</p>}
-      <AlertList alerts={data?.value ?? []} onChanged={load} offline={!data && failed} />
+      {tab === "open" ? (
+        <AlertList alerts={data?.value ?? []} onChanged={load} offline={!data && failed} />
+      ) : (
+        <AlertHistory alerts={data?.value ?? []} offline={!data && failed} />
+      )}
     </Screen>
   )
 }

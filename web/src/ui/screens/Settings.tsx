@@ -5,6 +5,7 @@ import { fmtDateTime, lang, setLang, t, tr } from "../../i18n"
 import type { ShelvedSummary } from "../../data/shelf"
 import { Banner, Confirm, exportKept, Field, KeptText, saveFile, Screen, Segmented, toast } from "../components"
 import { useApp, useAppState } from "../context"
+import { riskPolicy } from "../../data/domain"
 import { useGrid } from "./Dashboard"
 
 const RISKS: RiskLevel[] = ["low", "medium", "high"]
@@ -25,11 +26,13 @@ export function Settings() {
       toast(t("set.exportFailed", { msg: (e as Error).message }))
     }
   }
+  const [askRisk, setAskRisk] = useState<RiskLevel | null>(null)
   const setRisk = async (level: RiskLevel) => {
+    setAskRisk(null)
     if (!grid) return
     try {
-      await app.setRisk(grid.id, level)
-      toast(t("risk.saved"))
+      const applied = await app.setRisk(grid.id, level)
+      toast(applied ? t("risk.savedApplied", { episodes: applied.episodes, tasks: applied.tasks }) : t("risk.saved"))
     } catch (e) {
       toast(t("common.error", { msg: (e as Error).message }))
     }
@@ -70,7 +73,27 @@ export function Settings() {
           <h2>
             {t("risk.title")} · {grid.name}
           </h2>
-          <Segmented name={t("risk.title")} value={grid.risk_level} options={RISKS} label={r => tr("risk", r)} onChange={r => (s.online ? void setRisk(r) : toast(t("set.offline")))} />
+          <Segmented
+            name={t("risk.title")}
+            value={askRisk ?? grid.risk_level}
+            options={RISKS}
+            label={r => tr("risk", r)}
+            onChange={r => (!s.online ? toast(t("set.offline")) : setAskRisk(r === grid.risk_level ? null : r))}
+          />
+          {askRisk && (
+            <div data-testid="risk-confirm">
+              <Confirm
+                text={t("risk.confirm", {
+                  level: tr("risk", askRisk),
+                  n: riskPolicy(askRisk).checkins_per_day,
+                  contactless: riskPolicy(askRisk).contactless ? t("risk.contactless") : t("risk.contact"),
+                })}
+                label={t("risk.set", { level: tr("risk", askRisk) })}
+                onCancel={() => setAskRisk(null)}
+                onConfirm={() => void setRisk(askRisk)}
+              />
+            </div>
+          )}
         </section>
       )}
       {user.role !== "volunteer" && (

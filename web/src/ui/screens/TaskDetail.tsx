@@ -97,16 +97,21 @@ export function TaskDetail(props: { id: string }) {
       )}
       {held && <HeldStep to={held.to} onUndo={() => app.store!.undoStep(id) && toast(t("vol.undone", { step: tr("status", held.to) }))} />}
 
+      {manages && task.status === "failed" && !d.gone[id] && (
+        <ResendForm assignee={task.assignee} names={names} onResend={user => run(() => app.store!.resendTask(id, user), t("task.resend"))} />
+      )}
+
       {manages && (
         <section class="panel">
           <h2>{t("task.assignee")}</h2>
-          <AssigneePicker
+          {/* A failed delivery is re-assigned by 再次派送 above. */}
+          {task.status !== "failed" && <AssigneePicker
             value={task.assignee}
             names={names}
             disabled={!open || !(task.status === "new" || task.status === "assigned" || task.status === "accepted" || task.status === "picked_up")}
             allowNone={task.status === "new" || task.status === "assigned"}
             onChange={user => run(() => app.store!.assignTask(id, user), user ? t("task.assign") : t("step.new"))}
-          />
+          />}
           <div class="row wrap">
             {(["confirmed", "cancelled"] as TaskStatus[])
               .filter(to => coordinatorMove(task.status, to))
@@ -261,3 +266,17 @@ function NoteForm(props: { onSave: (note: string) => void }) {
   )
 }
 
+/** A failed delivery sent again: to the volunteer who tried, or another. */
+function ResendForm(props: { assignee: string | null; names: Record<string, string>; onResend: (user: string) => void }) {
+  const [user, setUser] = useState<string | null>(props.assignee)
+  return (
+    <section class="panel resend" data-testid="resend">
+      <h2>{t("task.resendTitle")}</h2>
+      <p class="small">{t("task.resendHint")}</p>
+      <AssigneePicker value={user} names={props.names} immediate allowNone={false} onChange={setUser} />
+      <button class="btn primary" disabled={!user} onClick={() => user && props.onResend(user)} data-testid="resend-button">
+        {t("task.resend")}
+      </button>
+    </section>
+  )
+}
