@@ -176,7 +176,7 @@ pub async fn open_for_writing(choice: &EngineChoice, options: &OpenOptions) -> R
                 },
                 Err(e) => tracing::warn!(error = %e, "could not close the store to vacuum it"),
             }
-            Ok(Arc::new(SledEngine::open(dir, options.sled()).await?))
+            Ok(Arc::new(super::vacuum::reopen(dir, options.sled()).await?))
         }
         EngineChoice::Postgres(url) => open_postgres(url, options, SchemaUse::Migrate).await,
     }

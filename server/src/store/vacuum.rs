@@ -11,8 +11,13 @@
 //!
 //! PostgreSQL frees deleted rows itself (autovacuum); `VACUUM FULL` rewrites its files.
 
+use crate::store::kv::sled::SledOpenError;
 use crate::store::{export, Engine, SledEngine, SledOptions, StoreError, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long [`reopen`] waits for sled to let go of a store this process just closed.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// Staging directories of a vacuum start so (removed if a crash left one behind).
 const STAGING_PREFIX: &str = ".vacuum-";
@@ -75,7 +80,7 @@ pub async fn vacuum_sled(dir: &Path, options: SledOptions) -> anyhow::Result<exp
         need / (1024 * 1024),
         free / (1024 * 1024)
     );
-    let source = SledEngine::open(dir, options.clone()).await?;
+    let source = reopen(dir, options.clone()).await?;
     let staging = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(dir)?;
     let counts = {
         let target = SledEngine::open(staging.path(), options).await?;
@@ -93,4 +98,24 @@ pub async fn vacuum_sled(dir: &Path, options: SledOptions) -> anyhow::Result<exp
     std::fs::File::open(dir)?.sync_all()?;
     std::fs::remove_dir_all(dir.join(OLD))?;
     Ok(counts)
+}
+
+/// Opens a sled store that this process has just closed. sled releases the store's file
+/// lock only when its background flusher lets go of the files, a moment after the last
+/// handle is dropped (longer on a loaded machine); until then the store reads as in use
+/// (`linli erase` once failed to vacuum so). Waits up to [`RELEASE_WAIT`] for that.
+///
+/// # Errors
+///
+/// As [`SledEngine::open`]; `InUse` if the lock is still held after the wait.
+pub async fn reopen(dir: &Path, options: SledOptions) -> Result<SledEngine, SledOpenError> {
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        match SledEngine::open(dir, options.clone()).await {
+            Err(SledOpenError::InUse(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            opened => return opened,
+        }
+    }
 }
