@@ -155,6 +155,20 @@ describe("the work list", () => {
     expect(ids(filterWork(list, { overdue: true }))).toEqual(["w1"])
   })
 
+  it("counts an observation overdue when a check-in slot passed without a check-in (漏打卡)", () => {
+    // 2026-03-16 22:00 in the community (UTC+8): the day's one check-in was due by 20:00.
+    const late = Date.parse("2026-03-16T22:00:00+08:00")
+    const morning = Date.parse("2026-03-16T10:00:00+08:00")
+    const checkin = { temp_c: 36.6, symptoms: [], method: "visit" as const, note: "", by: "u-v", at: late - 3_600_000 }
+    const episode = (checkins: Record<string, typeof checkin>) => ({ start: "2026-03-10", end: "2026-03-20", status: "active" as const, slots: 1, checkins })
+    const facts = (e: ReturnType<typeof episode>, at: number) => workFacts("e1", row("episode", "e", "active"), at, e, H.e).overdue
+    expect(facts(episode({ "2026-03-15/0": checkin }), late)).toBe(true)
+    expect(facts(episode({ "2026-03-15/0": checkin, "2026-03-16/0": checkin }), late)).toBe(false)
+    expect(facts(episode({ "2026-03-15/0": checkin }), morning)).toBe(false)
+    // Yesterday's slot missed counts as well.
+    expect(facts(episode({}), morning)).toBe(true)
+  })
+
   it("sorts open work first, by due, priority, status or care flag", () => {
     expect(ids(sortWork(list))).toEqual(["w1", "w5", "w2", "w4", "w3"])
     expect(ids(sortWork(list, "priority"))).toEqual(["w2", "w5", "w1", "w4", "w3"])

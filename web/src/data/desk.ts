@@ -4,8 +4,8 @@
  * households and work; grouping households by building and unit. No I/O: screens pass
  * in what the store holds, so every rule here is tested without a browser.
  */
-import type { CareFlag, Category, Household, Priority, SummaryRow } from "../generated"
-import { CATEGORIES, isOpenTask, priorityRank } from "./domain"
+import type { CareFlag, Category, Episode, Household, Priority, SummaryRow } from "../generated"
+import { CATEGORIES, isOpenTask, openSlots, priorityRank } from "./domain"
 
 // ---- search --------------------------------------------------------------------------
 
@@ -208,17 +208,23 @@ export function workFacts(
   id: string,
   row: SummaryRow,
   now: number,
-  doc?: { category?: Category },
+  doc?: { category?: Category } | Pick<Episode, "start" | "end" | "status" | "slots" | "checkins">,
   household?: Pick<Household, "members">,
 ): WorkFacts {
   const open = isOpenRow(row)
+  // An observation is overdue when a check-in slot's deadline passed without a check-in
+  // (what the dashboard counts as 漏打卡); a delivery when its due time passed.
+  const missed =
+    row.kind === "episode" && doc && "checkins" in doc
+      ? openSlots(doc, Object.keys(doc.checkins), now).some(s => s.deadline < now)
+      : false
   return {
     id,
     row,
-    category: rowCategory(row, doc),
+    category: rowCategory(row, doc && "category" in doc ? doc : undefined),
     care: !!household?.members.some(m => m.flags.length > 0),
     open,
-    overdue: open && row.kind === "task" && row.due != null && row.due < now,
+    overdue: open && (row.kind === "task" ? row.due != null && row.due < now : missed),
   }
 }
 

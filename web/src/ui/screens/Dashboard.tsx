@@ -122,7 +122,7 @@ export function Dashboard() {
         <div class="tiles" data-testid="dashboard">
           <Tile label={t("dash.households")} value={v.households} href={deliveries ? "#/households" : undefined} />
           {deliveries && <Tile label={t("dash.overdue")} value={v.overdue_tasks} tone={v.overdue_tasks ? "bad" : ""} href="#/work?kind=task&overdue=1" />}
-          <Tile label={t("dash.missing")} value={v.missing_checkins} tone={v.missing_checkins ? "bad" : ""} href="#/work?kind=episode" />
+          <Tile label={t("dash.missing")} value={v.missing_checkins} tone={v.missing_checkins ? "bad" : ""} href="#/work?kind=episode&overdue=1" />
           <Tile label={t("dash.openAlerts")} value={v.open_alerts} tone={v.open_alerts ? "bad" : ""} href="#/alerts" />
         </div>
       )}

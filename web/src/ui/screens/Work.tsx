@@ -1,6 +1,6 @@
 import { WORK_SORTS, filterWork, sortWork, workFacts, workFilterOf, workQuery, type WorkFacts, type WorkFilter, type WorkSort } from "../../data/desk"
 import { CATEGORIES, PRIORITIES, TASK_STATUSES } from "../../data/domain"
-import type { Category, Household, Priority, Task } from "../../generated"
+import type { Category, Episode, Household, Priority, Task } from "../../generated"
 import { fmtDateTime, t, tr } from "../../i18n"
 import { Chip, Screen, StatusChip, Toggle } from "../components"
 import { useAppState, useNow } from "../context"
@@ -36,7 +36,7 @@ export function WorkList(props: { query: URLSearchParams }) {
   const all: WorkFacts[] = Object.entries(s.data?.rows ?? {})
     .filter(([id]) => !grid || (s.data?.rowGrids[id] ?? docs[id]?.grid ?? grid.id) === grid.id)
     .filter(([, r]) => !medic || r.kind === "episode")
-    .map(([id, r]) => workFacts(id, r, now, docs[id] as Task | undefined, r.household ? (docs[r.household] as Household | undefined) : undefined))
+    .map(([id, r]) => workFacts(id, r, now, docs[id] as Task | Episode | undefined, r.household ? (docs[r.household] as Household | undefined) : undefined))
   const shown = sortWork(filterWork(all, f), f.sort)
   const statuses = ["open", "closed", "all", ...(f.kind === "episode" ? [] : TASK_STATUSES), ...(f.kind === "task" ? [] : EPISODE_STATUSES)]
   const statusText = (x: string) => (x === "open" || x === "closed" || x === "all" ? t(`work.filter.${x}`) : tr("status", x))
