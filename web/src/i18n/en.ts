@@ -432,6 +432,7 @@ export const en: Record<Key, string> = {
   "common.error": "Something went wrong: {msg}",
   "common.notLoaded": "Still reading data…",
   "common.unknownUser": "User {id}",
+  "common.staff": "staff",
   "common.you": "me",
   "common.sep": ", ",
 

@@ -430,6 +430,7 @@ export const zh = {
   "common.error": "出错了：{msg}",
   "common.notLoaded": "数据还在读取…",
   "common.unknownUser": "用户 {id}",
+  "common.staff": "工作人员",
   "common.you": "我",
   "common.sep": "、",
 

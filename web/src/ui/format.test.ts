@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { setLang } from "../i18n"
-import { fmtWhen } from "./format"
+import { fmtWhen, userLabel } from "./format"
 
 /** An instant given in community time at +08:00. */
 const at = (s: string) => Date.parse(`${s}+08:00`)
@@ -42,5 +42,18 @@ describe("fmtWhen: deadlines on the volunteer's list", () => {
     expect(fmtWhen(due, now, -300)).toBe("13:30")
     // Just after midnight community time, 23:00 the evening before is yesterday.
     expect(fmtWhen(Date.parse("2026-03-16T15:00:00Z"), Date.parse("2026-03-16T16:05:00Z"), 480)).toBe("昨天 23:00")
+  })
+})
+
+describe("userLabel: who wrote a log entry", () => {
+  const names = { "u-coord": "wang.coord" }
+  it("names known people, marks oneself, and shows an unknown id to those who oversee", () => {
+    expect(userLabel("u-coord", names, { id: "u-me", role: "coordinator" })).toBe("wang.coord")
+    expect(userLabel("u-me", { "u-me": "chen.vol" }, { id: "u-me", role: "volunteer" })).toBe("chen.vol (我)")
+    expect(userLabel("u-571f1df4abcdef", {}, { id: "u-me", role: "coordinator" })).toBe("用户 u-571f1df4…")
+  })
+  it("a volunteer, who has no directory, sees other people as staff, never an id", () => {
+    expect(userLabel("u-571f1df4abcdef", {}, { id: "u-me", role: "volunteer" })).toBe("工作人员")
+    expect(userLabel(null, {}, { id: "u-me", role: "volunteer" })).toBe("未分配")
   })
 })

@@ -43,11 +43,15 @@ export function rowTitle(row: Pick<SummaryRow, "title" | "kind"> | undefined | n
 }
 
 /** A user shown by name when known, else by a short id. */
-export function userLabel(id: string | null | undefined, names: Record<string, string>, me?: string): string {
+export function userLabel(id: string | null | undefined, names: Record<string, string>, me?: { id: string; role: string } | string): string {
   if (!id) return t("task.unassigned")
   const name = names[id]
-  const label = name || t("common.unknownUser", { id: id.length > 12 ? `${id.slice(0, 10)}…` : id })
-  return id === me ? `${label} (${t("common.you")})` : label
+  const myId = typeof me === "string" ? me : me?.id
+  // A volunteer's phone has no directory of people (the server names the grid's people
+  // only to those who oversee it): whoever else wrote is "staff", not a raw id.
+  const unknown = typeof me === "object" && me.role === "volunteer" ? t("common.staff") : t("common.unknownUser", { id: id.length > 12 ? `${id.slice(0, 10)}…` : id })
+  const label = name || unknown
+  return id === myId ? `${label} (${t("common.you")})` : label
 }
 
 export function statusClass(status: string): string {

@@ -216,7 +216,7 @@ export function EpisodeDetail(props: { id: string }) {
                 <div>{c.symptoms.length ? c.symptoms.map(x => tr("symptom", x)).join(t("common.sep")) : t("checkin.noSymptoms")}</div>
                 <div class="small">
                   {t("checkin.by", { method: tr("method", c.method), time: fmtDateTime(c.at) })}
-                  <span class="who"> · {userLabel(c.by, names, me.id)}</span>
+                  <span class="who"> · {userLabel(c.by, names, me)}</span>
                   {c.note ? ` · ${c.note}` : ""}
                 </div>
               </li>

@@ -137,7 +137,7 @@ export function TaskDetail(props: { id: string }) {
               <span class="when">{fmtDateTime(e.at)}</span>{" "}
               {e.from === e.to ? t("task.logNote", { note: e.note }) : `${tr("status", e.from)} → ${tr("status", e.to)}`}
               {e.from !== e.to && e.note ? ` · ${e.note}` : ""}
-              <span class="who"> · {userLabel(e.by, names, me.id)}</span>
+              <span class="who"> · {userLabel(e.by, names, me)}</span>
             </li>
           ))}
         </ol>
