@@ -10,6 +10,10 @@
 //!   zeroes the log's tail): on a full disk that destroys the store. So nothing opens a
 //!   store without `min_free_bytes` free on its disk, writes stop before the disk is that
 //!   full, and the read-only commands open a copy (`super::super::open`).
+//! - **A batch cut short by an I/O error is recovered in part**: what reached the log
+//!   before the error comes back on the next open as if it stood alone. So a batch's
+//!   puts and its deletes go to sled as two batches, puts first (`apply_in_order`):
+//!   nothing acknowledged is deleted unless what replaces it is on disk.
 //! - **File modes**: the directory holds the signing key, password hashes and health
 //!   data: it is made 0700 and every file in it 0600.
 
@@ -79,8 +83,8 @@ pub struct SledKv {
     commit: Arc<GroupCommit>,
     generation: AtomicU64,
     failing: Mutex<Option<String>>,
-    /// When free space was last checked, and whether there was enough.
-    space: Mutex<(Option<Instant>, bool)>,
+    /// What the last look at the disk found, and what was written since.
+    space: Mutex<Space>,
 }
 
 impl SledEngine {
@@ -110,7 +114,7 @@ impl SledEngine {
             commit,
             generation: AtomicU64::new(0),
             failing: Mutex::new(None),
-            space: Mutex::new((None, true)),
+            space: Mutex::new(Space::default()),
         };
         KvEngine::open_kv(kv)
             .await
@@ -195,6 +199,58 @@ pub fn private_files(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Applies `ops` as one sled batch (one tree) or one transaction (several).
+///
+/// sled recovers a batch whole only if it was written whole: when a write fails half way
+/// (a full disk fails the large value's blob file after the batch's small deletes went
+/// to the log), the part already logged is recovered as if it stood alone. So the engine
+/// never puts a delete and a put in one sled batch: the puts go first, then the deletes
+/// (the log keeps their order, so a recovered delete means its puts were recovered too).
+/// A compaction cut short keeps its chunks beside its snapshot, which load the same
+/// document; it never loses the chunks without the snapshot that replaces them.
+fn apply_in_order(i: &Inner, ops: &[KvOp]) -> sled::Result<()> {
+    let mut tables: Vec<Table> = ops
+        .iter()
+        .map(|op| match op {
+            KvOp::Put(t, _, _) | KvOp::Delete(t, _) => *t,
+        })
+        .collect();
+    tables.sort();
+    tables.dedup();
+    if let [only] = tables[..] {
+        let mut batch = sled::Batch::default();
+        for op in ops {
+            match op {
+                KvOp::Put(_, k, v) => batch.insert(k.as_slice(), v.as_slice()),
+                KvOp::Delete(_, k) => batch.remove(k.as_slice()),
+            }
+        }
+        return i.trees[only.index()].apply_batch(batch);
+    }
+    // Several tables: one sled transaction across their trees.
+    use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+    let trees: Vec<sled::Tree> = tables.iter().map(|t| i.trees[t.index()].clone()).collect();
+    let slot = |t: Table| tables.iter().position(|x| *x == t).unwrap_or(0);
+    let outcome = trees.as_slice().transaction(|views| {
+        for op in ops {
+            match op {
+                KvOp::Put(t, k, v) => {
+                    views[slot(*t)].insert(k.as_slice(), v.as_slice())?;
+                }
+                KvOp::Delete(t, k) => {
+                    views[slot(*t)].remove(k.as_slice())?;
+                }
+            }
+        }
+        Ok::<(), ConflictableTransactionError<()>>(())
+    });
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Storage(e)) => Err(e),
+        Err(TransactionError::Abort(())) => Err(sled::Error::Unsupported("transaction aborted".into())),
+    }
+}
+
 impl SledKv {
     fn fail(&self, e: impl std::fmt::Display) -> StoreError {
         let reason = e.to_string();
@@ -224,24 +280,61 @@ impl SledKv {
         })
     }
 
-    /// Stops writes before the disk is full (checked at most once a second).
-    fn check_space(&self) -> Result<(), StoreError> {
+    /// Stops writes before the disk is full. The disk is looked at again after a second,
+    /// or as soon as what was written since the last look could have used up half the
+    /// room above the floor: a burst (a dozen compactions of large documents) fills
+    /// megabytes in well under a second, and sled must never be the one to find the disk
+    /// full (see the module docs).
+    fn check_space(&self, batch_bytes: u64) -> Result<(), StoreError> {
+        let floor = self.options.min_free_bytes;
         let mut space = self.space.lock();
-        let stale = space.0.is_none_or(|at| at.elapsed() > Duration::from_secs(1));
-        if stale {
-            space.1 = require_space(&self.dir, self.options.min_free_bytes).is_ok();
-            space.0 = Some(Instant::now());
+        if space.needs_look(floor, batch_bytes) {
+            space.free = free_bytes(&self.dir).ok();
+            space.at = Some(Instant::now());
+            space.written = 0;
         }
-        if space.1 {
-            Ok(())
-        } else {
-            drop(space);
-            Err(self.fail(
-                require_space(&self.dir, self.options.min_free_bytes)
-                    .err()
-                    .map_or_else(|| "the disk is almost full".to_owned(), |e| e.to_string()),
-            ))
+        if space.room_for(floor, batch_bytes) {
+            space.written = space.written.saturating_add(batch_bytes.saturating_mul(SLED_WRITE_AMPLIFICATION));
+            return Ok(());
         }
+        let free = space.free.unwrap_or(0);
+        drop(space);
+        Err(self.fail(SledOpenError::NoSpace {
+            path: self.dir.display().to_string(),
+            free_mib: free / (1024 * 1024),
+            need_mib: floor.div_ceil(1024 * 1024),
+        }))
+    }
+}
+
+/// How many bytes of disk one byte of a batch may cost before sled's log is cleaned:
+/// the log record, and the relocation of live pages when segments are rewritten.
+const SLED_WRITE_AMPLIFICATION: u64 = 3;
+
+/// The free space on the store's disk, as last seen, and an estimate of what was written
+/// since.
+#[derive(Debug, Default, Clone)]
+struct Space {
+    at: Option<Instant>,
+    /// `None`: never looked, or the file system does not say.
+    free: Option<u64>,
+    written: u64,
+}
+
+impl Space {
+    fn needs_look(&self, floor: u64, batch_bytes: u64) -> bool {
+        let Some(at) = self.at else { return true };
+        let Some(free) = self.free else { return at.elapsed() > Duration::from_secs(1) };
+        let room = free.saturating_sub(floor);
+        let spent = self.written.saturating_add(batch_bytes.saturating_mul(SLED_WRITE_AMPLIFICATION));
+        at.elapsed() > Duration::from_secs(1) || spent.saturating_mul(2) > room
+    }
+
+    /// Whether a batch of `batch_bytes` leaves at least `floor` free, by the estimate.
+    fn room_for(&self, floor: u64, batch_bytes: u64) -> bool {
+        let Some(free) = self.free else { return true };
+        let spent = self.written.saturating_add(batch_bytes.saturating_mul(SLED_WRITE_AMPLIFICATION));
+        free.saturating_sub(spent) >= floor
     }
 }
 
@@ -281,53 +374,34 @@ impl super::Kv for SledKv {
 
     fn apply(&self, ops: Vec<KvOp>) -> Result<Generation, StoreError> {
         self.refuse_if_failing()?;
-        self.check_space()?;
-        let generation = self.generation.load(Ordering::SeqCst);
-        let mut tables: Vec<Table> = ops
+        let bytes: usize = ops
             .iter()
             .map(|op| match op {
-                KvOp::Put(t, _, _) | KvOp::Delete(t, _) => *t,
+                KvOp::Put(_, k, v) => k.len() + v.len(),
+                KvOp::Delete(_, k) => k.len(),
             })
-            .collect();
-        tables.sort();
-        tables.dedup();
-        if tables.is_empty() {
-            return Ok(generation);
+            .sum();
+        self.check_space(bytes as u64)?;
+        let generation = self.generation.load(Ordering::SeqCst);
+        // Puts before deletes, as two sled batches: see `apply_in_order`. A key written
+        // twice keeps its last write, as in one batch.
+        let mut last: std::collections::HashMap<(Table, &[u8]), usize> = std::collections::HashMap::new();
+        for (n, op) in ops.iter().enumerate() {
+            let (KvOp::Put(t, k, _) | KvOp::Delete(t, k)) = op;
+            last.insert((*t, k.as_slice()), n);
         }
-        self.with(|i| {
-            if let [only] = tables[..] {
-                let mut batch = sled::Batch::default();
-                for op in &ops {
-                    match op {
-                        KvOp::Put(_, k, v) => batch.insert(k.as_slice(), v.as_slice()),
-                        KvOp::Delete(_, k) => batch.remove(k.as_slice()),
-                    }
-                }
-                return i.trees[only.index()].apply_batch(batch);
+        let keep: std::collections::HashSet<usize> = last.into_values().collect();
+        let (puts, deletes): (Vec<KvOp>, Vec<KvOp>) = ops
+            .into_iter()
+            .enumerate()
+            .filter(|(n, _)| keep.contains(n))
+            .map(|(_, op)| op)
+            .partition(|op| matches!(op, KvOp::Put(..)));
+        for part in [puts, deletes] {
+            if !part.is_empty() {
+                self.with(|i| apply_in_order(i, &part))?;
             }
-            // Several tables: one sled transaction across their trees, atomic on disk too.
-            use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-            let trees: Vec<sled::Tree> = tables.iter().map(|t| i.trees[t.index()].clone()).collect();
-            let slot = |t: Table| tables.iter().position(|x| *x == t).unwrap_or(0);
-            let outcome = trees.as_slice().transaction(|views| {
-                for op in &ops {
-                    match op {
-                        KvOp::Put(t, k, v) => {
-                            views[slot(*t)].insert(k.as_slice(), v.as_slice())?;
-                        }
-                        KvOp::Delete(t, k) => {
-                            views[slot(*t)].remove(k.as_slice())?;
-                        }
-                    }
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-            match outcome {
-                Ok(()) => Ok(()),
-                Err(TransactionError::Storage(e)) => Err(e),
-                Err(TransactionError::Abort(())) => Err(sled::Error::Unsupported("transaction aborted".into())),
-            }
-        })?;
+        }
         Ok(generation)
     }
 
@@ -382,7 +456,7 @@ impl super::Kv for SledKv {
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         reopened.map_err(StoreError::Unavailable)?;
         self.generation.fetch_add(1, Ordering::SeqCst);
-        *self.space.lock() = (None, true);
+        *self.space.lock() = Space::default();
         *self.failing.lock() = None;
         tracing::info!(dir = %self.dir.display(), "the store recovered");
         Ok(())
@@ -390,5 +464,38 @@ impl super::Kv for SledKv {
 
     fn name(&self) -> &'static str {
         "sled"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn seen(free: u64, written: u64) -> Space {
+        Space { at: Some(Instant::now()), free: Some(free), written }
+    }
+
+    #[test]
+    fn a_burst_is_counted_against_the_floor_before_the_next_look() {
+        // 10 MiB free, a 4 MiB floor: 6 MiB of room, so batches estimated past 3 MiB of
+        // disk make the engine look again, within the same second.
+        let floor = 4 * MIB;
+        assert!(!seen(10 * MIB, 0).needs_look(floor, 100 * 1024));
+        assert!(seen(10 * MIB, 3 * MIB).needs_look(floor, 100 * 1024));
+        // A batch that would take the disk under the floor is refused by the estimate,
+        // even if no look happens.
+        assert!(seen(10 * MIB, 0).room_for(floor, MIB));
+        assert!(!seen(10 * MIB, 0).room_for(floor, 3 * MIB));
+    }
+
+    #[test]
+    fn the_disk_is_looked_at_first_and_again_after_a_second() {
+        assert!(Space::default().needs_look(MIB, 1));
+        let old = Space { at: Some(Instant::now() - Duration::from_secs(2)), free: Some(100 * MIB), written: 0 };
+        assert!(old.needs_look(MIB, 1));
+        // A file system that does not say how much is free never stops writes.
+        assert!(Space { at: Some(Instant::now()), free: None, written: u64::MAX }.room_for(MIB, u64::MAX));
     }
 }
