@@ -28,8 +28,9 @@
 //! the audit entries it causes, the marker that it still needs projecting — is one batch
 //! and commits together.
 //!
-//! A write that returns `Err` may or may not be durable (a failed fsync leaves it unknown);
-//! the caller must not acknowledge it. Writes are idempotent where they can be retried
+//! A write that returns `Err` may or may not be durable (a failed fsync leaves it unknown),
+//! and on sled it may be durable in part, never its deletes without its puts (see
+//! `kv::sled`); the caller must not acknowledge it. Writes are idempotent where they can be retried
 //! (chunks are content addressed, quarantine entries keyed by their content), so retrying
 //! a batch whose outcome is unknown is harmless.
 //!
