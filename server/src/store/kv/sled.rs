@@ -217,6 +217,9 @@ fn apply_in_order(i: &Inner, ops: &[KvOp]) -> sled::Result<()> {
         .collect();
     tables.sort();
     tables.dedup();
+    if tables.is_empty() {
+        return Ok(());
+    }
     if let [only] = tables[..] {
         let mut batch = sled::Batch::default();
         for op in ops {
@@ -383,6 +386,12 @@ impl super::Kv for SledKv {
             .sum();
         self.check_space(bytes as u64)?;
         let generation = self.generation.load(Ordering::SeqCst);
+        let mixed =
+            ops.iter().any(|op| matches!(op, KvOp::Put(..))) && ops.iter().any(|op| matches!(op, KvOp::Delete(..)));
+        if !mixed {
+            self.with(|i| apply_in_order(i, &ops))?;
+            return Ok(generation);
+        }
         // Puts before deletes, as two sled batches: see `apply_in_order`. A key written
         // twice keeps its last write, as in one batch.
         let mut last: std::collections::HashMap<(Table, &[u8]), usize> = std::collections::HashMap::new();
@@ -398,9 +407,7 @@ impl super::Kv for SledKv {
             .map(|(_, op)| op)
             .partition(|op| matches!(op, KvOp::Put(..)));
         for part in [puts, deletes] {
-            if !part.is_empty() {
-                self.with(|i| apply_in_order(i, &part))?;
-            }
+            self.with(|i| apply_in_order(i, &part))?;
         }
         Ok(generation)
     }
