@@ -297,7 +297,7 @@ impl SledKv {
             space.written = 0;
         }
         if space.room_for(floor, batch_bytes) {
-            space.written = space.written.saturating_add(batch_bytes.saturating_mul(SLED_WRITE_AMPLIFICATION));
+            space.written = space.spent_with(batch_bytes);
             return Ok(());
         }
         let free = space.free.unwrap_or(0);
@@ -329,15 +329,18 @@ impl Space {
         let Some(at) = self.at else { return true };
         let Some(free) = self.free else { return at.elapsed() > Duration::from_secs(1) };
         let room = free.saturating_sub(floor);
-        let spent = self.written.saturating_add(batch_bytes.saturating_mul(SLED_WRITE_AMPLIFICATION));
-        at.elapsed() > Duration::from_secs(1) || spent.saturating_mul(2) > room
+        at.elapsed() > Duration::from_secs(1) || self.spent_with(batch_bytes).saturating_mul(2) > room
     }
 
     /// Whether a batch of `batch_bytes` leaves at least `floor` free, by the estimate.
     fn room_for(&self, floor: u64, batch_bytes: u64) -> bool {
         let Some(free) = self.free else { return true };
-        let spent = self.written.saturating_add(batch_bytes.saturating_mul(SLED_WRITE_AMPLIFICATION));
-        free.saturating_sub(spent) >= floor
+        free.saturating_sub(self.spent_with(batch_bytes)) >= floor
+    }
+
+    /// The disk written since the last look, with a batch of `batch_bytes` more.
+    fn spent_with(&self, batch_bytes: u64) -> u64 {
+        self.written.saturating_add(batch_bytes.saturating_mul(SLED_WRITE_AMPLIFICATION))
     }
 }
 
