@@ -250,12 +250,12 @@ pub async fn seed_documents(
                 );
             }
             write(json!({
-                "kind": "episode", "schema": 1, "grid": GRIDS[g].0, "household": household.to_string(),
+                "kind": "episode", "schema": 2, "grid": GRIDS[g].0, "household": household.to_string(),
                 "person": {"name": format!("{}{}", SURNAMES[(e * 5 + g) % 20], GIVEN[(e * 11 + g) % 20]), "age": 25 + 10 * e as u32},
                 "reason": REASONS[e],
                 "start": day(-4), "end": day(9), "slots": 1, "assignee": volunteer,
                 "status": if g == 0 && e == 0 { "escalated" } else { "active" }, "closed_at": null,
-                "checkins": checkins, "medic_notes": [], "erased": false,
+                "checkins": checkins, "medical": null, "erased": false,
             }))?;
         }
     }

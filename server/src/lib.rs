@@ -20,6 +20,7 @@ pub mod demo;
 pub mod grids;
 pub mod http;
 pub mod metrics;
+pub mod migrate;
 pub mod projector;
 pub mod quarantine;
 pub mod read_audit;

@@ -34,6 +34,7 @@ pub fn read_action(kind: Kind) -> Option<&'static str> {
     match kind {
         Kind::Household => Some("read.household"),
         Kind::Episode => Some("read.episode"),
+        Kind::Medical => Some("read.medical"),
         Kind::Task | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => None,
     }
 }

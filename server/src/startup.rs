@@ -50,13 +50,24 @@ impl Application {
     pub async fn build_with_store(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let storage_id = store.storage_id().await?;
         let server_peer = server_peer(&store).await?;
+        let server_actor = crate::sync::hub::server_actor_for(server_peer.as_str().as_bytes());
+        // Before anything reads a document: a store written by an older Linli is brought
+        // to today's schemas first.
+        let migrated = crate::migrate::run(&store, &server_actor).await?;
+        if migrated.episodes > 0 || !migrated.failed.is_empty() {
+            tracing::info!(
+                episodes = migrated.episodes,
+                notes = migrated.notes,
+                failed = migrated.failed.len(),
+                "store migrated to schema 2 (medical notes in documents of their own)"
+            );
+        }
         let audit = Audit::start(store.clone());
         let quarantine = Quarantine::new(store.clone(), settings.quarantine_limits());
         // The gate needs the projector, the projector needs the hub, the hub needs the gate.
         let (hub_tx, hub_rx) = tokio::sync::oneshot::channel();
         let projector = Projector::start(store.clone(), hub_rx, audit.clone(), settings.projector_settings());
         let reads = crate::read_audit::ReadAudit::new(store.clone(), audit.clone(), settings.utc_offset_minutes);
-        let server_actor = crate::sync::hub::server_actor_for(server_peer.as_str().as_bytes());
         let gate = RulesGate::new(
             store.clone(),
             reads.clone(),

@@ -186,12 +186,21 @@ fn sync_seeds(dir: &Path) -> Result<Vec<(String, Automerge)>> {
             }),
         ),
         (
-            "medic-adds-note",
+            "medic-escalates",
             Case { role: Role::Medic, base: BaseDoc::Episode },
-            Box::new(|e| {
-                push(e, "medic_notes", json!({"at": 1_769_918_000_000_i64, "by": "u-medic", "text": "call tomorrow"}));
-                e["status"] = json!("escalated");
+            Box::new(|e| e["status"] = json!("escalated")),
+        ),
+        (
+            "medic-adds-note",
+            Case { role: Role::Medic, base: BaseDoc::Medical },
+            Box::new(|m| {
+                push(m, "notes", json!({"at": 1_769_918_000_000_i64, "by": "u-medic", "text": "call tomorrow"}));
             }),
+        ),
+        (
+            "medic-rewrites-note",
+            Case { role: Role::Medic, base: BaseDoc::Medical },
+            Box::new(|m| m["notes"][0]["text"] = json!("stable, no fever")),
         ),
         (
             "coordinator-edits-household",
@@ -234,7 +243,13 @@ fn sync_seeds(dir: &Path) -> Result<Vec<(String, Automerge)>> {
 
 /// Saved documents (whole and as one incremental chunk) and their JSON forms.
 fn hydrate_seeds(dir: &Path, changed: &[(String, Automerge)]) -> Result<()> {
-    for (name, base) in [("household", BaseDoc::Household), ("task", BaseDoc::Task), ("episode", BaseDoc::Episode)] {
+    let bases = [
+        ("household", BaseDoc::Household),
+        ("task", BaseDoc::Task),
+        ("episode", BaseDoc::Episode),
+        ("medical", BaseDoc::Medical),
+    ];
+    for (name, base) in bases {
         let doc = base_document(base);
         write(dir, &format!("{name}.automerge"), &doc.save())?;
         if let Some(value) = DomainDoc::hydrate(doc)? {

@@ -42,6 +42,13 @@ fn read_matrix() {
         ("open episode", facts(Episode, GRID, Some(VOL), None, true), false, "YY nY Yn"),
         ("closed episode", facts(Episode, GRID, Some(VOL), None, false), false, "YY nY nn"),
         ("episode of g2", facts(Episode, OTHER_GRID, Some(VOL), None, true), false, "Yn Yn Yn"),
+        // Medical notes are for the grid's medics alone (DESIGN §9): not admins, not
+        // coordinators, not the volunteer, whatever the server passes.
+        ("medical record", facts(Medical, GRID, None, None, true), false, "nn nY nn"),
+        ("medical record, linked household", facts(Medical, GRID, None, None, true), true, "nn nY nn"),
+        ("medical record naming the volunteer", facts(Medical, GRID, Some(VOL), None, true), true, "nn nY nn"),
+        ("closed medical record", facts(Medical, GRID, None, None, false), false, "nn nY nn"),
+        ("medical record of g2", facts(Medical, OTHER_GRID, None, None, true), true, "nn nn nn"),
         // It lists every delivery (address, status, assignee, due): not for medics.
         ("grid index", facts(GridIndex, GRID, None, None, true), true, "YY nn nn"),
         ("medic index", facts(MedicIndex, GRID, None, None, true), true, "YY nY nn"),
@@ -57,11 +64,39 @@ fn read_matrix() {
 }
 
 #[test]
+fn medical_records_are_read_by_the_grid_s_medics_only() {
+    let record = DocFacts::of(&DomainDoc::Medical(medical()));
+    assert_eq!(record, DocFacts { kind: Kind::Medical, grid: GRID.into(), assignee: None, owner: None, open: true });
+    let of_g2 = DocFacts { grid: OTHER_GRID.into(), ..record.clone() };
+    let medic_of_both = Actor { user_id: MEDIC, role: Role::Medic, grids: &BOTH };
+    let admin_of_g1 = Actor { user_id: ADMIN, role: Role::Admin, grids: &G1 };
+    let cases = [
+        ("medic of the grid", medic(), &record, true),
+        ("medic of both grids", medic_of_both, &record, true),
+        ("medic of both grids, g2's record", medic_of_both, &of_g2, true),
+        ("medic of another grid", medic_other(), &record, false),
+        ("medic of g2, g2's record", medic_other(), &of_g2, true),
+        ("medic of g1, g2's record", medic(), &of_g2, false),
+        ("coordinator", coord(), &record, false),
+        ("coordinator of another grid", coord_other(), &record, false),
+        ("admin", admin(), &record, false),
+        ("admin listed in the grid", admin_of_g1, &record, false),
+        ("assigned volunteer", vol(), &record, false),
+        ("other volunteer", vol2(), &record, false),
+    ];
+    for (who, actor, facts, want) in cases {
+        for linked in [false, true] {
+            assert_eq!(may_read(&actor, facts, linked), want, "{who} reading a medical record (linked: {linked})");
+        }
+    }
+}
+
+#[test]
 fn create_matrix() {
     for kind in Kind::ALL.iter().copied() {
         for grid in [GRID, OTHER_GRID] {
             let pattern = match (kind, grid) {
-                (Kind::GridIndex | Kind::MedicIndex | Kind::Inbox, _) => "nn nn nn",
+                (Kind::Medical | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox, _) => "nn nn nn",
                 (_, GRID) => "YY nn nn",
                 _ => "Yn Yn nn",
             };
@@ -88,9 +123,10 @@ fn created_by(actor: &Actor<'_>, kind: Kind) -> DomainDoc {
         Kind::Episode => {
             let mut e = episode();
             e.checkins.clear();
-            e.medic_notes.clear();
+            e.medical = None;
             DomainDoc::Episode(e)
         }
+        Kind::Medical => DomainDoc::Medical(Medical::for_episode(GRID, episode_id(), household_id())),
         Kind::GridIndex => DomainDoc::GridIndex(grid_index()),
         Kind::MedicIndex => DomainDoc::MedicIndex(medic_index()),
         Kind::Inbox => DomainDoc::Inbox(inbox()),
@@ -140,6 +176,10 @@ fn creation_rules() {
     assert_eq!(create(DomainDoc::Episode(episode())), "checkins.2026-01-31/0");
     assert_eq!(create(DomainDoc::Episode(Episode { status: EpisodeStatus::Escalated, ..e.clone() })), "status");
     assert_eq!(create(DomainDoc::Episode(e.erased_summary(now()))), "status");
+    // Only the server links an episode to its medical record, after creating both.
+    let linked = Episode { medical: Some(medical_id()), ..e.clone() };
+    assert_eq!(create(DomainDoc::Episode(linked.clone())), "medical");
+    assert_eq!(verdict(check_change(&admin(), None, &DomainDoc::Episode(linked), &limits(), now())), "medical");
     // A coordinator of g1 cannot create in g2, an invalid document is refused first.
     assert_eq!(create(DomainDoc::Household(Household { grid: OTHER_GRID.into(), ..household() })), "grid");
     assert_eq!(create(DomainDoc::Household(Household { schema: 0, ..household() })), "schema");
@@ -157,6 +197,16 @@ fn on_episode(d: DomainDoc, f: impl FnOnce(&mut Episode)) -> DomainDoc {
     let DomainDoc::Episode(mut e) = d else { unreachable!() };
     f(&mut e);
     DomainDoc::Episode(e)
+}
+
+fn on_medical(d: DomainDoc, f: impl FnOnce(&mut Medical)) -> DomainDoc {
+    let DomainDoc::Medical(mut m) = d else { unreachable!() };
+    f(&mut m);
+    DomainDoc::Medical(m)
+}
+
+fn note(by: &str, at: i64, text: &str) -> MedicNote {
+    MedicNote { at, by: by.into(), text: text.into() }
 }
 
 fn on_household(d: DomainDoc, f: impl FnOnce(&mut Household)) -> DomainDoc {
@@ -279,19 +329,41 @@ fn write_matrix() {
             "nn nn nn",
         ),
         (
-            "episode.medic note",
+            "episode.medical relinked",
             DomainDoc::Episode(episode()),
-            |d, a| {
-                on_episode(d, |e| {
-                    e.medic_notes.push(MedicNote { at: now(), by: a.user_id.into(), text: "call GP".into() });
-                })
-            },
-            "YY nY nn",
+            |d, _| on_episode(d, |e| e.medical = Some(task_id())),
+            "nn nn nn",
         ),
         (
-            "episode.edit medic note",
+            "episode.medical unlinked",
             DomainDoc::Episode(episode()),
-            |d, _| on_episode(d, |e| e.medic_notes[0].text = "x".into()),
+            |d, _| on_episode(d, |e| e.medical = None),
+            "nn nn nn",
+        ),
+        (
+            "medical.add note",
+            DomainDoc::Medical(medical()),
+            |d, a| on_medical(d, |m| m.notes.push(note(a.user_id, now(), "call GP"))),
+            "nn nY nn",
+        ),
+        (
+            "medical.edit note",
+            DomainDoc::Medical(medical()),
+            |d, _| on_medical(d, |m| m.notes[0].text = "x".into()),
+            "nn nn nn",
+        ),
+        ("medical.remove note", DomainDoc::Medical(medical()), |d, _| on_medical(d, |m| m.notes.clear()), "nn nn nn"),
+        ("medical.episode", DomainDoc::Medical(medical()), |d, _| on_medical(d, |m| m.episode = task_id()), "nn nn nn"),
+        (
+            "medical.household",
+            DomainDoc::Medical(medical()),
+            |d, _| on_medical(d, |m| m.household = task_id()),
+            "nn nn nn",
+        ),
+        (
+            "medical.grid",
+            DomainDoc::Medical(medical()),
+            |d, _| on_medical(d, |m| m.grid = OTHER_GRID.into()),
             "nn nn nn",
         ),
         (
@@ -645,20 +717,95 @@ fn coordinators_correct_their_own_check_ins_only() {
 }
 
 #[test]
-fn medics_escalate_and_write_notes() {
+fn medics_only_escalate_episodes() {
     let before = DomainDoc::Episode(episode());
     let escalated = on_episode(before.clone(), |e| e.status = EpisodeStatus::Escalated);
     assert_eq!(verdict(change(&medic(), &before, &escalated)), "ok");
     assert_eq!(verdict(change(&medic(), &escalated, &before)), "ok", "back to active");
     let closed = on_episode(before.clone(), |e| (e.status, e.closed_at) = (EpisodeStatus::Closed, Some(now())));
     assert_eq!(verdict(change(&medic(), &before, &closed)), "closed_at");
-    let note = |by: &str| {
-        on_episode(before.clone(), |e| {
-            e.medic_notes.push(MedicNote { at: now(), by: by.into(), text: "fever clinic".into() })
-        })
-    };
-    assert_eq!(verdict(change(&medic(), &before, &note(MEDIC))), "ok");
-    assert_eq!(verdict(change(&medic(), &before, &note(COORD))), "medic_notes.1.by");
-    let other_medic = Actor { user_id: MEDIC, role: Role::Medic, grids: &G2 };
-    assert_eq!(verdict(change(&other_medic, &before, &note(MEDIC))), "medic_notes");
+    let reassigned = on_episode(before.clone(), |e| e.assignee = Some(VOL2.into()));
+    assert_eq!(verdict(change(&medic(), &before, &reassigned)), "assignee");
+    // The link to the medical record is the server's, for medics too.
+    let unlinked = on_episode(escalated.clone(), |e| e.medical = None);
+    assert_eq!(verdict(change(&medic(), &before, &unlinked)), "medical");
+    assert_eq!(verdict(change(&medic_other(), &before, &escalated)), "status", "a medic of another grid");
+}
+
+#[test]
+fn only_the_server_links_an_episode_to_its_medical_record() {
+    let before = DomainDoc::Episode(episode());
+    let relinked = on_episode(before.clone(), |e| e.medical = Some(task_id()));
+    let unlinked = on_episode(before.clone(), |e| e.medical = None);
+    for (who, actor) in actors() {
+        assert_eq!(verdict(change(&actor, &before, &relinked)), "medical", "{who} relinking");
+        assert_eq!(verdict(change(&actor, &before, &unlinked)), "medical", "{who} unlinking");
+    }
+    // Not even along with a change the coordinator may make, nor on an episode not linked yet.
+    let along = on_episode(unlinked.clone(), |e| e.slots = 3);
+    assert_eq!(verdict(change(&coord(), &before, &along)), "medical");
+    assert_eq!(verdict(change(&coord(), &unlinked, &before)), "medical", "linking an unlinked episode");
+    assert_eq!(verdict(change(&coord(), &unlinked, &on_episode(unlinked.clone(), |e| e.slots = 3))), "ok");
+}
+
+#[test]
+fn medics_append_notes_to_the_medical_record() {
+    let before = DomainDoc::Medical(medical());
+    let with = |notes: &[MedicNote]| on_medical(before.clone(), |m| m.notes.extend_from_slice(notes));
+    let ok = |by: &str| note(by, now(), "fever clinic");
+
+    assert_eq!(verdict(change(&medic(), &before, &with(&[ok(MEDIC)]))), "ok");
+    assert_eq!(verdict(change(&medic(), &before, &with(&[ok(MEDIC), ok(MEDIC)]))), "ok", "two at once");
+    let medic_of_both = Actor { user_id: MEDIC, role: Role::Medic, grids: &BOTH };
+    assert_eq!(verdict(change(&medic_of_both, &before, &with(&[ok(MEDIC)]))), "ok");
+    // Each new note is signed by its writer…
+    assert_eq!(verdict(change(&medic(), &before, &with(&[ok(COORD)]))), "notes.1.by");
+    assert_eq!(verdict(change(&medic(), &before, &with(&[ok(MEDIC), ok(MEDIC2)]))), "notes.2.by");
+    // …and not in the future beyond the clock skew.
+    let future = note(MEDIC, now() + 2 * 3_600_000, "tomorrow");
+    assert_eq!(verdict(change(&medic(), &before, &with(&[future]))), "notes.1.at");
+    assert_eq!(verdict(change(&medic(), &before, &with(&[note(MEDIC, now() + 60_000, "x")]))), "ok", "within skew");
+    // Notes already there are never changed or removed, not even the writer's own.
+    let edit = |f: fn(&mut Medical)| verdict(change(&medic(), &before, &on_medical(before.clone(), f)));
+    assert_eq!(edit(|m| m.notes[0].text = "unstable".into()), "notes.0");
+    assert_eq!(edit(|m| m.notes[0].at += 1), "notes.0");
+    assert_eq!(edit(|m| m.notes.clear()), "notes.0");
+    assert_eq!(edit(|m| m.notes[0] = note(MEDIC, now(), "replaced")), "notes.0");
+    assert_eq!(edit(|m| m.notes.insert(0, note(MEDIC, now(), "first"))), "notes.0");
+    // Nothing but the notes changes, by anyone.
+    assert_eq!(edit(|m| m.episode = task_id()), "episode");
+    assert_eq!(edit(|m| m.household = task_id()), "household");
+    assert_eq!(edit(|m| m.grid = OTHER_GRID.into()), "grid");
+    assert_eq!(edit(|m| m.schema = 2), "schema");
+    let sneaky = on_medical(with(&[ok(MEDIC)]), |m| m.episode = task_id());
+    assert_eq!(verdict(change(&medic(), &before, &sneaky)), "episode");
+    let moved = on_medical(before.clone(), |m| m.grid = OTHER_GRID.into());
+    assert_eq!(verdict(change(&admin(), &before, &moved)), "grid", "an admin moves documents, not this one");
+    // Only the grid's medics write notes.
+    let others = [
+        ("admin", admin()),
+        ("coordinator", coord()),
+        ("coordinator of g2", coord_other()),
+        ("assigned volunteer", vol()),
+        ("other volunteer", vol2()),
+        ("medic of g2", medic_other()),
+    ];
+    for (who, actor) in others {
+        assert_eq!(verdict(change(&actor, &before, &with(&[ok(actor.user_id)]))), "notes", "{who}");
+    }
+}
+
+#[test]
+fn nobody_creates_a_medical_record_through_sync() {
+    let fresh = DomainDoc::Medical(Medical::for_episode(GRID, episode_id(), household_id()));
+    let noted = DomainDoc::Medical(medical());
+    let everyone = actors().into_iter().chain([("medic of g2", medic_other())]);
+    for (who, actor) in everyone {
+        for grid in [GRID, OTHER_GRID] {
+            assert!(!may_create(&actor, Kind::Medical, grid), "{who} may create a medical record in {grid}");
+        }
+        for doc in [&fresh, &noted] {
+            assert_eq!(verdict(check_change(&actor, None, doc, &limits(), now())), "kind", "{who}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ fn episode_with(start: &str, end: &str, days: &[(NaiveDate, bool)]) -> Episode {
         let temp = if abnormal { 37.5 } else { 36.5 };
         checkins.insert(format!("{d}/0"), checkin(VOL, now(), temp, vec![]));
     }
-    Episode { start: start.into(), end: end.into(), slots: 1, checkins, medic_notes: vec![], ..episode() }
+    Episode { start: start.into(), end: end.into(), slots: 1, checkins, ..episode() }
 }
 
 /// An episode the server has known since long before any of its days.

@@ -24,6 +24,65 @@ fn every_kind_round_trips_through_an_automerge_document() {
     assert_eq!(autosurgeon::hydrate::<_, Task>(&am).unwrap(), task());
     let am = through_automerge(&DomainDoc::Episode(episode()));
     assert_eq!(autosurgeon::hydrate::<_, Episode>(&am).unwrap(), episode());
+    let am = through_automerge(&DomainDoc::Medical(medical()));
+    assert_eq!(autosurgeon::hydrate::<_, Medical>(&am).unwrap(), medical());
+}
+
+#[test]
+fn each_kind_has_its_schema_version() {
+    assert_eq!(Kind::Episode.schema_version(), 2, "episode 2: the medics' notes moved to `medical`");
+    for kind in [Kind::Household, Kind::Task, Kind::Medical, Kind::GridIndex, Kind::MedicIndex, Kind::Inbox] {
+        assert_eq!(kind.schema_version(), SCHEMA_VERSION, "{kind}");
+    }
+    for doc in samples() {
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["schema"], doc.kind().schema_version(), "{}", doc.kind());
+    }
+    let fresh = Medical::for_episode(GRID, episode_id(), household_id());
+    assert_eq!((fresh.kind, fresh.schema, fresh.notes.len()), (Kind::Medical, 1, 0));
+    DomainDoc::Medical(fresh).validate(&limits()).unwrap();
+}
+
+#[test]
+fn a_schema_1_episode_is_refused() {
+    // What a phone still on schema 1 writes without notes: valid in every field but `schema`.
+    let old = DomainDoc::Episode(Episode { schema: 1, medical: None, ..episode() });
+    let v = old.validate(&limits()).unwrap_err();
+    assert_eq!((v.field.as_str(), v.reason.as_str()), ("schema", "must be 2"));
+    assert_eq!(verdict(check_change(&coord(), None, &old, &limits(), now())), "schema");
+    assert_eq!(verdict(change(&coord(), &DomainDoc::Episode(episode()), &old)), "schema");
+    // Through automerge too, and the other way round for the kinds still at 1.
+    let mut am = automerge::AutoCommit::new();
+    DomainDoc::Episode(episode()).reconcile_into(&mut am).unwrap();
+    am.put(&ROOT, "schema", ScalarValue::Int(1)).unwrap();
+    let hydrated = DomainDoc::hydrate(am.document()).unwrap().unwrap();
+    assert_eq!(hydrated.validate(&limits()).unwrap_err().field, "schema");
+    let v = DomainDoc::Medical(Medical { schema: 2, ..medical() }).validate(&limits()).unwrap_err();
+    assert_eq!((v.field.as_str(), v.reason.as_str()), ("schema", "must be 1"));
+}
+
+#[test]
+fn episodes_carry_no_medic_notes() {
+    // A `medic_notes` key (schema 1's) is a field the schema does not know.
+    let mut json = serde_json::to_value(DomainDoc::Episode(episode())).unwrap();
+    json["medic_notes"] = serde_json::json!([{"at": now(), "by": MEDIC, "text": "stable"}]);
+    assert_eq!(DomainDoc::from_json(json.clone()).unwrap_err().field, "medic_notes");
+    json["medic_notes"] = serde_json::json!([]);
+    assert_eq!(DomainDoc::from_json(json).unwrap_err().field, "medic_notes", "even an empty list");
+    let field = refused_field(DomainDoc::Episode(episode()), |d| {
+        let notes = d.put_object(&ROOT, "medic_notes", ObjType::List).unwrap();
+        let n = d.insert_object(&notes, 0, ObjType::Map).unwrap();
+        d.put(&n, "text", "stable").unwrap();
+    });
+    assert_eq!(field, "medic_notes");
+    // The notes are in the medical record, which the episode links; an absent link reads
+    // as `null`, as the JavaScript client may leave it out.
+    let mut json = serde_json::to_value(DomainDoc::Episode(episode())).unwrap();
+    assert_eq!(json["medical"], medical_id().to_string());
+    json.as_object_mut().unwrap().remove("medical");
+    let Some(DomainDoc::Episode(e)) = DomainDoc::from_json(json).unwrap() else { panic!("not an episode") };
+    assert_eq!(e, Episode { medical: None, ..episode() });
+    assert_eq!(refused_field(DomainDoc::Episode(episode()), |d| d.put(&ROOT, "medical", "nope").unwrap()), "medical");
 }
 
 #[test]
@@ -235,6 +294,18 @@ fn hydration_names_the_field_it_refuses() {
         }),
         "person"
     );
+    let m = || DomainDoc::Medical(medical());
+    assert_eq!(refused_field(m(), |d| d.put(&ROOT, "episode", "nope").unwrap()), "episode");
+    assert_eq!(refused_field(m(), |d| d.delete(&ROOT, "household").unwrap()), "household");
+    assert_eq!(refused_field(m(), |d| d.put(&ROOT, "erased", true).unwrap()), "erased");
+    assert_eq!(
+        refused_field(m(), |d| {
+            let notes = d.get(&ROOT, "notes").unwrap().unwrap().1;
+            let n = d.get(&notes, 0).unwrap().unwrap().1;
+            d.put(&n, "at", "yesterday").unwrap();
+        }),
+        "notes.0.at"
+    );
 }
 
 #[test]
@@ -267,6 +338,7 @@ fn validation_names_the_field() {
     let e = |f: fn(&mut Episode)| validated(episode, DomainDoc::Episode, f);
     let i = |f: fn(&mut Inbox)| validated(inbox, DomainDoc::Inbox, f);
     let g = |f: fn(&mut GridIndex)| validated(grid_index, DomainDoc::GridIndex, f);
+    let m = |f: fn(&mut Medical)| validated(medical, DomainDoc::Medical, f);
 
     let cases: Vec<(String, &str)> = vec![
         (h(|_| {}), "ok"),
@@ -334,7 +406,25 @@ fn validation_names_the_field() {
         (e(|x| x.closed_at = Some(now())), "closed_at"),
         (e(|x| (x.status, x.closed_at) = (EpisodeStatus::Closed, Some(now()))), "ok"),
         (e(|x| x.erased = true), "status"),
-        (e(|x| x.medic_notes[0].text = long(2001)), "medic_notes.0.text"),
+        (e(|x| x.schema = 1), "schema"),
+        (e(|x| x.medical = None), "ok"),
+        (
+            e(|x| {
+                (x.status, x.closed_at, x.erased) = (EpisodeStatus::Closed, Some(now()), true);
+                x.checkins.clear();
+            }),
+            "medical",
+        ),
+        (m(|_| {}), "ok"),
+        (m(|x| x.kind = Kind::Episode), "kind"),
+        (m(|x| x.schema = 2), "schema"),
+        (m(|x| x.grid = String::new()), "grid"),
+        (m(|x| x.notes.clear()), "ok"),
+        (m(|x| x.notes[0].text = long(2000)), "ok"),
+        (m(|x| x.notes[0].text = long(2001)), "notes.0.text"),
+        (m(|x| x.notes[0].by = String::new()), "notes.0.by"),
+        (m(|x| x.notes[0].at = 0), "notes.0.at"),
+        (m(|x| x.notes = vec![x.notes[0].clone(); 201]), "notes"),
         (i(|_| {}), "ok"),
         (i(|x| x.grid = String::new()), "ok"),
         (i(|x| x.user = String::new()), "user"),
@@ -385,6 +475,15 @@ fn summaries_are_short_and_carry_no_names_or_health_data() {
         assert!(!json.contains(secret), "{secret} leaked into {json}");
     }
     assert_eq!(row.status, "active");
+    // A medical record's row, in its grid's medic index, says nothing of the notes.
+    let mut m = medical();
+    m.notes.push(MedicNote { at: now(), by: MEDIC.into(), text: "suspected pneumonia".into() });
+    let row = DomainDoc::Medical(m).summary().unwrap();
+    assert_eq!((row.kind, row.household.clone()), (Kind::Medical, Some(household_id().to_string())));
+    let json = serde_json::to_string(&row).unwrap();
+    for secret in ["stable", "pneumonia", MEDIC] {
+        assert!(!json.contains(secret), "{secret} leaked into {json}");
+    }
     // A household is listed by its address: no names, phone, flags or medicines.
     let row = DomainDoc::Household(household()).summary().unwrap();
     assert_eq!((row.kind, row.status.as_str(), row.title.as_str()), (Kind::Household, "active", "3-2-501"));
@@ -429,17 +528,25 @@ fn facts_describe_the_document() {
         (d.kind(), d.grid(), d.assignee(), d.household()),
         (Kind::Episode, GRID, Some(VOL), Some(household_id()))
     );
+    let d = DomainDoc::Medical(medical());
+    assert_eq!((d.kind(), d.grid(), d.assignee(), d.household()), (Kind::Medical, GRID, None, Some(household_id())));
+    assert_eq!(
+        DocFacts::of(&d),
+        DocFacts { kind: Kind::Medical, grid: GRID.into(), assignee: None, owner: None, open: true }
+    );
 }
 
 #[test]
 fn erasure_keeps_only_the_non_sensitive_summary() {
     let erased = episode().erased_summary(now());
     DomainDoc::Episode(erased.clone()).validate(&limits()).unwrap();
-    assert!(erased.erased && erased.checkins.is_empty() && erased.medic_notes.is_empty());
+    assert!(erased.erased && erased.checkins.is_empty());
+    assert_eq!(erased.medical, None, "the link to the medical record goes too");
     assert_eq!(erased.person.name, "");
     assert_eq!(erased.status, EpisodeStatus::Closed);
     assert_eq!(erased.closed_at, Some(now()));
     assert_eq!((erased.household, erased.start.as_str(), erased.grid.as_str()), (household_id(), "2026-01-25", GRID));
     let json = serde_json::to_string(&erased).unwrap();
     assert!(!json.contains("张三") && !json.contains("36.6"));
+    assert!(!json.contains(&medical_id().to_string()), "{json}");
 }

@@ -1,6 +1,7 @@
 //! Property tests of the domain: `check_change`, validation and the alert rules never
-//! panic on arbitrary documents and users; what a volunteer gets accepted never touches
-//! more than the rules allow; valid-shaped documents survive an automerge round trip.
+//! panic on arbitrary documents and users; what a volunteer or a medic gets accepted never
+//! touches more than the rules allow; valid-shaped documents survive an automerge round
+//! trip.
 
 #![allow(clippy::unwrap_used)]
 
@@ -124,18 +125,19 @@ fn episode_strategy() -> impl Strategy<Value = Episode> {
         (option::of(user()), select(EpisodeStatus::ALL.to_vec()), option::of(time())),
         (
             btree_map(key(), checkin_strategy(), 0..5),
-            vec((time(), user(), text()), 0..3),
+            option::of(doc_id()),
             prop_oneof![9 => Just(false), 1 => Just(true)],
+            schema(Kind::Episode),
         ),
     )
         .prop_map(
             |(
                 (grid, name, age, reason, start, end, slots),
                 (assignee, status, closed_at),
-                (checkins, notes, erased),
+                (checkins, medical, erased, schema),
             )| Episode {
                 kind: Kind::Episode,
-                schema: SCHEMA_VERSION,
+                schema,
                 grid,
                 household: household_id(),
                 person: Person { name, age },
@@ -147,10 +149,64 @@ fn episode_strategy() -> impl Strategy<Value = Episode> {
                 status,
                 closed_at,
                 checkins,
-                medic_notes: notes.into_iter().map(|(at, by, text)| MedicNote { at, by, text }).collect(),
+                medical,
                 erased,
             },
         )
+}
+
+/// Mostly the kind's own version, sometimes another (the previous one, or anything).
+fn schema(kind: Kind) -> impl Strategy<Value = u64> {
+    let v = kind.schema_version();
+    prop_oneof![8 => Just(v), 1 => Just(v.saturating_sub(1)), 1 => any::<u64>()]
+}
+
+fn doc_id() -> impl Strategy<Value = DocumentId> {
+    prop_oneof![
+        3 => select(vec![medical_id(), episode_id(), household_id(), task_id()]),
+        1 => any::<[u8; 16]>().prop_map(DocumentId::from_bytes),
+    ]
+}
+
+fn note_strategy() -> impl Strategy<Value = MedicNote> {
+    (time(), user(), text()).prop_map(|(at, by, text)| MedicNote { at, by, text })
+}
+
+fn medical_strategy() -> impl Strategy<Value = Medical> {
+    (grid(), doc_id(), doc_id(), vec(note_strategy(), 0..4), schema(Kind::Medical)).prop_map(
+        |(grid, episode, household, notes, schema)| Medical {
+            kind: Kind::Medical,
+            schema,
+            grid,
+            episode,
+            household,
+            notes,
+        },
+    )
+}
+
+/// An edit of a medical record by one of a few likely changes, or none.
+fn apply_medical_edit(mut m: Medical, edits: &[u8], by: &str) -> Medical {
+    for e in edits {
+        match e {
+            0 | 1 => m.notes.push(MedicNote { at: now(), by: by.into(), text: "call tomorrow".into() }),
+            2 => m.notes.push(MedicNote { at: now(), by: MEDIC2.into(), text: "forged".into() }),
+            3 => m.notes.push(MedicNote { at: now() + 86_400_000, by: by.into(), text: "tomorrow".into() }),
+            4 => {
+                m.notes.pop();
+            }
+            5 => {
+                if let Some(n) = m.notes.first_mut() {
+                    n.text.push('!');
+                }
+            }
+            6 => m.episode = task_id(),
+            7 => m.household = task_id(),
+            8 => m.grid = OTHER_GRID.into(),
+            _ => m.notes.insert(0, MedicNote { at: now(), by: by.into(), text: "first".into() }),
+        }
+    }
+    m
 }
 
 fn role() -> impl Strategy<Value = Role> {
@@ -233,6 +289,45 @@ proptest! {
     }
 
     #[test]
+    fn check_change_never_panics_on_medical_records(
+        role in role(), user in user(), grids in grids(),
+        before in option::of(medical_strategy()), after in medical_strategy(), now_ms in time(),
+    ) {
+        let actor = Actor { user_id: &user, role, grids };
+        let before = before.map(DomainDoc::Medical);
+        let after = DomainDoc::Medical(after);
+        let r = check_change(&actor, before.as_ref(), &after, &limits(), now_ms);
+        // Nobody creates one through sync.
+        if before.is_none() {
+            prop_assert!(r.is_err());
+        }
+        let _ = check_change(&actor, Some(&after), &after, &limits(), now_ms);
+        let _ = check_change(&actor, Some(&DomainDoc::Episode(episode())), &after, &limits(), now_ms);
+        let _ = after.summary();
+        let _ = DocFacts::of(&after);
+    }
+
+    #[test]
+    fn a_medic_only_ever_appends_own_notes(
+        role in role(), user in user(), grids in grids(), edits in vec(0u8..10, 0..4),
+    ) {
+        let before = medical();
+        let after = apply_medical_edit(before.clone(), &edits, &user);
+        let actor = Actor { user_id: &user, role, grids };
+        let r = check_change(&actor, Some(&DomainDoc::Medical(before.clone())), &DomainDoc::Medical(after.clone()), &limits(), now());
+        if r.is_ok() && after != before {
+            prop_assert_eq!(role, Role::Medic);
+            prop_assert!(grids.iter().any(|g| g == GRID));
+            prop_assert!(after.notes.starts_with(&before.notes));
+            for n in &after.notes[before.notes.len()..] {
+                prop_assert_eq!(&n.by, &user);
+                prop_assert!(n.at <= now() + limits().max_clock_skew_ms);
+            }
+            prop_assert_eq!(Medical { notes: vec![], ..after }, Medical { notes: vec![], ..before });
+        }
+    }
+
+    #[test]
     fn a_volunteer_only_ever_moves_status_and_writes_the_log(
         user in select(vec![VOL, VOL2]), edits in task_edit(), from in status(),
     ) {
@@ -266,7 +361,7 @@ proptest! {
     }
 
     #[test]
-    fn documents_survive_an_automerge_round_trip(t in task_strategy(), ep in episode_strategy()) {
+    fn documents_survive_an_automerge_round_trip(t in task_strategy(), ep in episode_strategy(), m in medical_strategy()) {
         let finite = |x: f64| if x.is_finite() { x } else { 1.0 };
         let mut t = t;
         for item in &mut t.items {
@@ -276,7 +371,7 @@ proptest! {
         for c in ep.checkins.values_mut() {
             c.temp_c = finite(c.temp_c);
         }
-        for doc in [DomainDoc::Task(t), DomainDoc::Episode(ep)] {
+        for doc in [DomainDoc::Task(t), DomainDoc::Episode(ep), DomainDoc::Medical(m)] {
             let am = through_automerge(&doc);
             prop_assert_eq!(DomainDoc::hydrate(&am).unwrap(), Some(doc));
         }

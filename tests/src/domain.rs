@@ -80,11 +80,11 @@ pub fn local_date(days: i64) -> String {
 /// 14 days, one check-in a day, with the check-ins done by `assignee`.
 pub fn episode(grid: &str, household: &DocumentId, assignee: Option<&str>) -> Value {
     json!({
-        "kind": "episode", "schema": 1, "grid": grid, "household": household.to_string(),
+        "kind": "episode", "schema": 2, "grid": grid, "household": household.to_string(),
         "person": {"name": "李建国", "age": 45}, "reason": "home_isolation",
         "start": local_date(0), "end": local_date(13), "slots": 1,
         "assignee": assignee, "status": "active", "closed_at": null,
-        "checkins": {}, "medic_notes": [], "erased": false,
+        "checkins": {}, "medical": null, "erased": false,
     })
 }
 
@@ -162,7 +162,13 @@ pub async fn sync_until(
     loop {
         peer.push().await?;
         if !peer.heads(id).is_empty() {
-            last = read(peer.doc(id));
+            // A document part-way through its history (or in an older schema, on an old
+            // phone) need not be a valid domain document yet: read it raw until it is.
+            let doc = peer.doc(id);
+            last = match DomainDoc::hydrate_from(doc) {
+                Ok(Some(value)) => serde_json::to_value(value).expect("json"),
+                _ => serde_json::to_value(automerge::AutoSerde::from(&*doc)).expect("json"),
+            };
             if ok(&last) {
                 return Ok(last);
             }
@@ -195,4 +201,40 @@ pub fn acknowledged(peer: &mut TestPeer, id: &DocumentId) -> bool {
     ours.sort();
     acked.sort();
     ours == acked
+}
+
+/// The `medical` record of episode `episode` (DESIGN §9: medics' notes live there), once
+/// the server has made and linked it: syncs `peer` (a medic) until both are there.
+pub async fn medical_of(
+    peer: &mut TestPeer,
+    episode: &DocumentId,
+    timeout: std::time::Duration,
+) -> anyhow::Result<DocumentId> {
+    let ep = sync_until(peer, episode, timeout, |v| v["medical"].is_string()).await?;
+    let id: DocumentId = ep["medical"].as_str().unwrap_or_default().parse()?;
+    sync_until(peer, &id, timeout, |v| v["kind"] == "medical").await?;
+    Ok(id)
+}
+
+/// A medical note in schema 1's shape, `medic_notes: [{at, by, text}]` on the episode
+/// itself, as an app of that release writes it (raw operations: schema 2 has no such
+/// field, so the domain writer cannot). Not pushed.
+pub fn put_old_medic_note(doc: &mut AutoCommit, by: &str, text: &str) {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT};
+    let list = doc.put_object(ROOT, "medic_notes", ObjType::List).expect("medic_notes");
+    let note = doc.insert_object(&list, 0, ObjType::Map).expect("a note");
+    doc.put(&note, "at", now_ms()).expect("at");
+    let by_text = doc.put_object(&note, "by", ObjType::Text).expect("by");
+    doc.splice_text(&by_text, 0, 0, by).expect("by");
+    let t = doc.put_object(&note, "text", ObjType::Text).expect("text");
+    doc.splice_text(&t, 0, 0, text).expect("text");
+    doc.commit();
+}
+
+/// Appends a note by `by` to the medical record `medical` (not pushed).
+pub fn add_medic_note(peer: &mut TestPeer, medical: &DocumentId, by: &str, text: &str) {
+    let mut v = read(peer.doc(medical));
+    v["notes"].as_array_mut().expect("notes").push(serde_json::json!({"at": now_ms(), "by": by, "text": text}));
+    write(peer.doc(medical), v);
 }

@@ -17,7 +17,9 @@
 
 use linli_shared::DocumentId;
 use linli_tests::api;
-use linli_tests::domain::{checkin, create, episode, household, now_ms, read, task, write};
+use linli_tests::domain::{
+    checkin, create, episode, household, medical_of, now_ms, put_old_medic_note, read, task, write,
+};
 use linli_tests::outcome::{fetch, give_copy, push_change, wait_for_doc, Outcome};
 use linli_tests::server::{ADMIN, ALICE, BOB, DAVE, ERIN, FRANK};
 use linli_tests::{Community, TestPeer};
@@ -41,6 +43,8 @@ enum Target {
     Household,
     Task,
     Episode,
+    /// The episode's medical record (medics' notes; DESIGN §9).
+    Medical,
     GridIndex,
     /// g1's medic index (its episodes and the households with an open episode).
     MedicIndex,
@@ -62,8 +66,12 @@ enum Edit {
     Person,
     /// A check-in added to an episode (the assignee and coordinators may).
     Checkin,
-    /// A medical note appended to an episode (medics and coordinators may).
+    /// A medical note appended to a medical record (the grid's medics may).
     MedicNote,
+    /// A note in the old shape (schema 1): `medic_notes` on the episode itself.
+    OldMedicNote,
+    /// The episode's link to its medical record (only the server sets it).
+    MedicalLink,
     /// A row added to a grid index or inbox (only the server writes them).
     Row,
 }
@@ -75,6 +83,7 @@ enum NewDoc {
     HouseholdOwnGrid,
     Task,
     Episode,
+    Medical,
     GridIndex,
     MedicIndex,
     Inbox,
@@ -95,6 +104,7 @@ const MATRIX: &[(&str, Action, &str)] = &[
     ("read household",               Action::Read(Target::Household),                     "A A H A A H"),
     ("read task",                    Action::Read(Target::Task),                          "A A H H A H"),
     ("read episode",                 Action::Read(Target::Episode),                       "A A H A A H"),
+    ("read medical record",          Action::Read(Target::Medical),                       "H H H A H H"),
     ("read grid-index g1",           Action::Read(Target::GridIndex),                     "A A H H H H"),
     ("read medic-index g1",          Action::Read(Target::MedicIndex),                    "A A H A H H"),
     ("read own inbox",               Action::Read(Target::OwnInbox),                      "A A A A A A"),
@@ -104,7 +114,9 @@ const MATRIX: &[(&str, Action, &str)] = &[
     ("append task.log note",         Action::Write(Target::Task, Edit::LogNote),          "A A H H A H"),
     ("write episode.person",         Action::Write(Target::Episode, Edit::Person),        "A A H R R H"),
     ("add episode check-in",         Action::Write(Target::Episode, Edit::Checkin),       "A A H R A H"),
-    ("append episode medic note",    Action::Write(Target::Episode, Edit::MedicNote),     "A A H A R H"),
+    ("append medical note",          Action::Write(Target::Medical, Edit::MedicNote),     "H H H A H H"),
+    ("append old-shape episode note",Action::Write(Target::Episode, Edit::OldMedicNote),  "R R H R R H"),
+    ("write episode.medical link",   Action::Write(Target::Episode, Edit::MedicalLink),   "R R H R R H"),
     ("write grid-index row",         Action::Write(Target::GridIndex, Edit::Row),         "R R H H H H"),
     ("write medic-index row",        Action::Write(Target::MedicIndex, Edit::Row),        "R R H R H H"),
     ("write own inbox row",          Action::Write(Target::OwnInbox, Edit::Row),          "R R R R R R"),
@@ -113,6 +125,7 @@ const MATRIX: &[(&str, Action, &str)] = &[
     ("create household in own grid", Action::Create(NewDoc::HouseholdOwnGrid),            "A A A R R R"),
     ("create task in g1",            Action::Create(NewDoc::Task),                        "A A R R R R"),
     ("create episode in g1",         Action::Create(NewDoc::Episode),                     "A A R R R R"),
+    ("create medical record in g1",  Action::Create(NewDoc::Medical),                     "R R R R R R"),
     ("create grid-index",            Action::Create(NewDoc::GridIndex),                   "R R R R R R"),
     ("create medic-index",           Action::Create(NewDoc::MedicIndex),                  "R R R R R R"),
     ("create inbox",                 Action::Create(NewDoc::Inbox),                       "R R R R R R"),
@@ -133,6 +146,7 @@ struct World {
     household: DocumentId,
     task: DocumentId,
     episode: DocumentId,
+    medical: DocumentId,
     index: DocumentId,
     medic_index: DocumentId,
     bobs_inbox: DocumentId,
@@ -144,6 +158,7 @@ impl World {
             Target::Household => self.household,
             Target::Task => self.task,
             Target::Episode => self.episode,
+            Target::Medical => self.medical,
             Target::GridIndex => self.index,
             Target::MedicIndex => self.medic_index,
             Target::OwnInbox => user.inbox,
@@ -153,6 +168,15 @@ impl World {
 
     fn url(&self, user: &User) -> String {
         self.c.server.ws_url(&user.token)
+    }
+
+    /// Who checks the canonical document from the outside: an administrator, except for
+    /// medical records, which only the grid's medics read.
+    fn checker_url(&self, target: Target) -> String {
+        match target {
+            Target::Medical => self.url(&self.users[3]),
+            _ => self.admin_url.clone(),
+        }
     }
 }
 
@@ -190,10 +214,12 @@ fn edit(value: &mut Value, e: Edit, user: &User) {
             value["checkins"][key] = checkin(36.6, &user.id, &format!("by {}", user.role));
         }
         Edit::MedicNote => {
-            value["medic_notes"].as_array_mut().expect("medic_notes").push(json!({
+            value["notes"].as_array_mut().expect("notes").push(json!({
                 "at": now_ms(), "by": user.id, "text": format!("note by {}", user.role),
             }));
         }
+        Edit::OldMedicNote => unreachable!("written as raw operations: put_old_medic_note"),
+        Edit::MedicalLink => value["medical"] = json!(DocumentId::random().to_string()),
         Edit::Row => value["docs"][DocumentId::random().to_string()] = fake_row(),
     }
 }
@@ -204,6 +230,8 @@ fn new_doc(kind: NewDoc, user: &User, w: &World) -> Value {
         NewDoc::HouseholdOwnGrid => household(user.grid, "902"),
         NewDoc::Task => task("g1", &w.household, Some(&w.users[4].id), &user.id),
         NewDoc::Episode => episode("g1", &w.household, Some(&w.users[4].id)),
+        NewDoc::Medical => json!({"kind": "medical", "schema": 1, "grid": "g1", "episode": w.episode.to_string(),
+                                  "household": w.household.to_string(), "notes": []}),
         NewDoc::GridIndex => json!({"kind": "grid-index", "schema": 1, "grid": "g1", "docs": {}}),
         NewDoc::MedicIndex => json!({"kind": "medic-index", "schema": 1, "grid": "g1", "docs": {}}),
         NewDoc::Inbox => json!({"kind": "inbox", "schema": 1, "grid": user.grid, "user": user.id, "docs": {}}),
@@ -229,6 +257,7 @@ async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(cha
                 Target::Household => "household",
                 Target::Task => "task",
                 Target::Episode => "episode",
+                Target::Medical => "medical",
                 Target::GridIndex => "grid-index",
                 Target::MedicIndex => "medic-index",
                 Target::OwnInbox | Target::BobsInbox => "inbox",
@@ -238,18 +267,23 @@ async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(cha
         }
         Action::Write(target, e) => {
             let id = w.doc(target, user);
-            let mut before = fetch(&w.admin_url, &id, T).await?;
-            anyhow::ensure!(before.available(), "the administrator cannot fetch {target:?}");
+            let mut before = fetch(&w.checker_url(target), &id, T).await?;
+            anyhow::ensure!(before.available(), "the checker cannot fetch {target:?}");
             let before_value = before.value();
             let mut peer = TestPeer::new("writer");
             peer.connect(&w.url(user)).await?;
             give_copy(&mut peer, id, before.doc.as_mut().expect("available"))?;
-            let mut value = read(peer.doc(&id));
-            edit(&mut value, e, user);
-            write(peer.doc(&id), value);
+            if e == Edit::OldMedicNote {
+                // Not a schema-2 document any more: written as raw operations.
+                put_old_medic_note(peer.doc(&id), &user.id, &format!("note by {}", user.role));
+            } else {
+                let mut value = read(peer.doc(&id));
+                edit(&mut value, e, user);
+                write(peer.doc(&id), value);
+            }
             let mine = peer.heads(&id);
             let outcome = push_change(&mut peer, &id, T).await?;
-            let mut after = fetch(&w.admin_url, &id, T).await?;
+            let mut after = fetch(&w.checker_url(target), &id, T).await?;
             let merged = mine.iter().all(|h| after.has_change(h));
             let detail = match &outcome {
                 Outcome::Rejected(r) => format!("rejected: {}", r.reason),
@@ -270,14 +304,21 @@ async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(cha
             peer.connect(&w.url(user)).await?;
             let id = create(&mut peer, new_doc(kind, user, w));
             let outcome = push_change(&mut peer, &id, T).await?;
-            let mut after = fetch(&w.admin_url, &id, T).await?;
+            let checker = if kind == NewDoc::Medical { Target::Medical } else { Target::Household };
+            let mut after = fetch(&w.checker_url(checker), &id, T).await?;
             let detail = match &outcome {
                 Outcome::Rejected(r) => format!("rejected: {}", r.reason),
                 _ => String::new(),
             };
             if outcome == Outcome::Accepted {
                 anyhow::ensure!(after.available(), "acknowledged, but the administrator cannot fetch it");
-                anyhow::ensure!(after.heads() == peer.heads(&id), "acknowledged, but the server has other heads");
+                // Every change of the creator's is the server's; the server may have added its
+                // own on top (an episode's link to its medical record).
+                let mine = peer.heads(&id);
+                anyhow::ensure!(
+                    mine.iter().all(|h| after.has_change(h)),
+                    "acknowledged, but the server lacks the creator's changes"
+                );
             } else {
                 anyhow::ensure!(!after.available(), "denied ({detail}), yet the server serves the document");
             }
@@ -317,6 +358,11 @@ async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> any
     })
     .await?;
 
+    // The server makes the episode's medical record and links it.
+    let mut medic = TestPeer::new("dave");
+    medic.connect(&c.server.ws_url(&users[3].token)).await?;
+    let medical = medical_of(&mut medic, &episode_id, T).await?;
+    drop(medic);
     let admin_url = c.server.ws_url(&users[0].token);
     let bobs_inbox = users[4].inbox;
     let w = World {
@@ -326,6 +372,7 @@ async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> any
         household: household_id,
         task: task_id,
         episode: episode_id,
+        medical,
         index,
         medic_index,
         bobs_inbox,

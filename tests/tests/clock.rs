@@ -21,11 +21,11 @@ fn ms(instant: &str) -> i64 {
 /// An episode of one check-in a day (due 20:00), `start`..=`end`, checked by `assignee`.
 fn episode(household: &DocumentId, assignee: &str, start: &str, end: &str) -> Value {
     json!({
-        "kind": "episode", "schema": 1, "grid": "g1", "household": household.to_string(),
+        "kind": "episode", "schema": 2, "grid": "g1", "household": household.to_string(),
         "person": {"name": "李建国", "age": 45}, "reason": "home_isolation",
         "start": start, "end": end, "slots": 1,
         "assignee": assignee, "status": "active", "closed_at": null,
-        "checkins": {}, "medic_notes": [], "erased": false,
+        "checkins": {}, "medical": null, "erased": false,
     })
 }
 

@@ -8,7 +8,7 @@
 
 use linli_shared::DocumentId;
 use linli_tests::backup::{backup_entries, raw_finds, readable_text};
-use linli_tests::domain::{checkin, checkin_key, create, episode, household, put_checkin, read, set, task, write};
+use linli_tests::domain::{checkin, checkin_key, create, episode, household, put_checkin, set, task};
 use linli_tests::outcome::{fetch, give_copy, push_change, Outcome};
 use linli_tests::server::{linli_cli, ADMIN, ALICE, BOB, DAVE};
 use linli_tests::{api, Community, TestPeer};
@@ -23,6 +23,7 @@ const GONE_MEDICINE: &str = "ERASE-MEDICINE-4417";
 const GONE_ITEM: &str = "ERASE-ITEM-4417";
 const GONE_CHECKIN: &str = "ERASE-CHECKIN-4417";
 const GONE_REFUSED: &str = "ERASE-REFUSED-4417";
+const GONE_NOTE: &str = "ERASE-NOTE-4417";
 /// …and in a household that stays.
 const KEPT_NAME: &str = "KEEP-NAME-9023";
 
@@ -35,6 +36,8 @@ struct Scene {
     h: DocumentId,
     t: DocumentId,
     e: DocumentId,
+    /// The episode's medical record (the server made it; a medic wrote a note in it).
+    m: DocumentId,
     kept: DocumentId,
     /// Alice's phone's copy of the task, as it was before the erasure.
     old_task: automerge::AutoCommit,
@@ -84,15 +87,14 @@ async fn scene() -> anyhow::Result<Scene> {
     dave.connect(&c.server.ws_url(&td)).await?;
     dave.want(e);
     dave.sync_all(T).await?;
-    let mut v = read(dave.doc(&e));
-    v["medic_notes"] = json!([{"at": linli_tests::domain::now_ms(), "by": dave_id, "text": "stable"}]);
-    write(dave.doc(&e), v);
-    assert_eq!(push_change(&mut dave, &e, T).await?, Outcome::Accepted);
+    let record = linli_tests::domain::medical_of(&mut dave, &e, T).await?;
+    linli_tests::domain::add_medic_note(&mut dave, &record, &dave_id, GONE_NOTE);
+    assert_eq!(push_change(&mut dave, &record, T).await?, Outcome::Accepted);
     assert!(
         api::quarantine(&c.server, &tadmin).await?.iter().any(|q| q["doc"] == t.to_string()),
         "the refused change is not in the quarantine: the test proves nothing"
     );
-    Ok(Scene { c, tadmin, alice_url, bob_url, bob_id, h, t, e, kept, old_task })
+    Ok(Scene { c, tadmin, alice_url, bob_url, bob_id, h, t, e, m: record, kept, old_task })
 }
 
 /// Stops the server, backs the store up, and checks what the backup holds.
@@ -103,7 +105,7 @@ async fn assert_gone_from_the_store(c: &mut Community) -> anyhow::Result<()> {
     let entries = backup_entries(&std::fs::read(&file)?)?;
     let text = readable_text(&entries);
     assert!(text.contains(KEPT_NAME), "the search does not find {KEPT_NAME}, which was not erased: it proves nothing");
-    for gone in [GONE_NAME, GONE_MEDICINE, GONE_ITEM, GONE_CHECKIN, GONE_REFUSED, "1201"] {
+    for gone in [GONE_NAME, GONE_MEDICINE, GONE_ITEM, GONE_CHECKIN, GONE_REFUSED, GONE_NOTE, "1201"] {
         assert!(!text.contains(gone), "{gone} can still be read from the store after the erasure");
     }
     Ok(())
@@ -111,7 +113,7 @@ async fn assert_gone_from_the_store(c: &mut Community) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::Result<()> {
-    let Scene { mut c, tadmin, alice_url, bob_url, bob_id, h, t, e, kept, mut old_task } = scene().await?;
+    let Scene { mut c, tadmin, alice_url, bob_url, bob_id, h, t, e, m, kept, mut old_task } = scene().await?;
     let (ta, _) = c.login_full(ALICE).await?;
     let path = format!("/api/households/{h}/erase");
     assert_eq!(api::post(&c.server, &ta, &path, None).await?.status, 403, "a coordinator may not erase");
@@ -119,12 +121,15 @@ async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::R
     assert_eq!(api::post(&c.server, &tadmin, &nowhere, None).await?.status, 404);
     let reply = api::post(&c.server, &tadmin, &path, None).await?;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json()["erased_documents"], 3, "{}", reply.body);
+    // The household, its task, its episode and the episode's medical record.
+    assert_eq!(reply.json()["erased_documents"], 4, "{}", reply.body);
     assert_eq!(reply.json()["complete"], true, "{}", reply.body);
 
     for id in [h, t, e] {
         assert!(!fetch(&alice_url, &id, T).await?.available(), "{id} can still be fetched");
     }
+    let (td, _) = c.login_full(DAVE).await?;
+    assert!(!fetch(&c.server.ws_url(&td), &m, T).await?.available(), "the medic can still fetch the medical record");
     assert!(fetch(&alice_url, &kept, T).await?.available(), "the other household went too");
     let alerts = api::get_ok(&c.server, &tadmin, "/api/alerts?status=all").await?;
     let named = |v: &serde_json::Value| [h, t, e].iter().any(|id| v["doc"] == id.to_string());
@@ -160,13 +165,14 @@ async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::R
 
 #[tokio::test]
 async fn the_cli_erases_a_household_on_a_stopped_server() -> anyhow::Result<()> {
-    let Scene { mut c, tadmin: _, alice_url: _, bob_url: _, bob_id: _, h, t, e, kept, old_task: _ } = scene().await?;
+    let Scene { mut c, tadmin: _, alice_url: _, bob_url: _, bob_id: _, h, t, e, m, kept, old_task: _ } =
+        scene().await?;
     c.server.kill9().await?;
     let store = c.data_dir().join("store");
-    let gone = [GONE_NAME, GONE_MEDICINE, GONE_ITEM, GONE_CHECKIN, GONE_REFUSED];
+    let gone = [GONE_NAME, GONE_MEDICINE, GONE_ITEM, GONE_CHECKIN, GONE_REFUSED, GONE_NOTE];
     assert!(!raw_finds(&store, KEPT_NAME, &gone)?.is_empty(), "nothing to erase in sled's files: proves nothing");
     let out = linli_cli(&c.data_dir(), &["erase", "--household", &h.to_string()], "")?;
-    assert!(out.contains("2 documents") && out.contains("vacuumed"), "{out}");
+    assert!(out.contains("3 documents") && out.contains("vacuumed"), "{out}");
     // Not only through the API: the bytes are gone from the store's files.
     let left = raw_finds(&store, KEPT_NAME, &gone)?;
     assert!(left.is_empty(), "erased values in the files after `linli erase`:\n{}", left.join("\n"));
@@ -176,6 +182,8 @@ async fn the_cli_erases_a_household_on_a_stopped_server() -> anyhow::Result<()> 
     for id in [h, t, e] {
         assert!(!fetch(&alice_url, &id, T).await?.available(), "{id} can still be fetched");
     }
+    let (td, _) = c.login_full(DAVE).await?;
+    assert!(!fetch(&c.server.ws_url(&td), &m, T).await?.available(), "the medic can still fetch the medical record");
     assert!(fetch(&alice_url, &kept, T).await?.available());
     assert_gone_from_the_store(&mut c).await
 }

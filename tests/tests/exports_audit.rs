@@ -7,7 +7,8 @@
 use linli_shared::DocumentId;
 use linli_tests::api::{self, encode_segment};
 use linli_tests::domain::{
-    checkin, checkin_key, create, episode, household, log_entry, now_ms, put_checkin, read, set, task, write,
+    add_medic_note, checkin, checkin_key, create, episode, household, log_entry, medical_of, now_ms, put_checkin, read,
+    set, task, write,
 };
 use linli_tests::exports::{self, export, Csv};
 use linli_tests::outcome::{fetch, push_change, Outcome};
@@ -434,10 +435,9 @@ async fn exports_need_a_purpose_name_who_when_and_why_and_follow_the_role() -> a
     dave.connect(&s.ws_url(&td)).await?;
     dave.want(e);
     dave.sync_all(T).await?;
-    let mut value = read(dave.doc(&e));
-    value["medic_notes"] = json!([{"at": now_ms(), "by": dave_id, "text": "建议复查肝功能"}]);
-    write(dave.doc(&e), value);
-    assert_eq!(push_change(&mut dave, &e, T).await?, Outcome::Accepted);
+    let record = medical_of(&mut dave, &e, T).await?;
+    add_medic_note(&mut dave, &record, &dave_id, "建议复查肝功能");
+    assert_eq!(push_change(&mut dave, &record, T).await?, Outcome::Accepted);
 
     // No purpose, a blank one, one too long or with a line break: refused, and clearly.
     for purpose in [None, Some("   "), Some("a\nb")] {

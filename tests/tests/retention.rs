@@ -11,7 +11,8 @@ use linli_shared::DocumentId;
 use linli_tests::api;
 use linli_tests::backup::{backup_entries, raw_finds, readable_text};
 use linli_tests::domain::{
-    checkin, checkin_key, create, episode, household, now_ms, put_checkin, read, set, task, write,
+    add_medic_note, checkin, checkin_key, create, episode, household, medical_of, now_ms, put_checkin, read, set, task,
+    write,
 };
 use linli_tests::outcome::{fetch, give_copy, push_change, Outcome};
 use linli_tests::server::{linli_cli, ADMIN, ALICE, BOB, DAVE};
@@ -93,10 +94,9 @@ async fn erased_episode() -> anyhow::Result<Scene> {
     dave.connect(&c.server.ws_url(&td)).await?;
     dave.want(e);
     dave.sync_all(T).await?;
-    let mut v = read(dave.doc(&e));
-    v["medic_notes"] = json!([{"at": now_ms(), "by": dave_id, "text": ERASED_MEDIC}]);
-    write(dave.doc(&e), v);
-    assert_eq!(push_change(&mut dave, &e, T).await?, Outcome::Accepted);
+    let record = medical_of(&mut dave, &e, T).await?;
+    add_medic_note(&mut dave, &record, &dave_id, ERASED_MEDIC);
+    assert_eq!(push_change(&mut dave, &record, T).await?, Outcome::Accepted);
     drop(dave);
     bob.disconnect(); // the phone goes offline, keeping the full history
 

@@ -16,11 +16,11 @@ const T: Duration = Duration::from_secs(15);
 
 fn episode(household: &DocumentId, assignee: &str) -> Value {
     json!({
-        "kind": "episode", "schema": 1, "grid": "g1", "household": household.to_string(),
+        "kind": "episode", "schema": 2, "grid": "g1", "household": household.to_string(),
         "person": {"name": "李建国", "age": 45}, "reason": "home_isolation",
         "start": "2026-03-14", "end": "2026-03-27", "slots": 1,
         "assignee": assignee, "status": "active", "closed_at": null,
-        "checkins": {}, "medic_notes": [], "erased": false,
+        "checkins": {}, "medical": null, "erased": false,
     })
 }
 

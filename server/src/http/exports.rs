@@ -213,7 +213,7 @@ pub fn columns(kind: Kind, role: Role) -> Result<Vec<Col>, ApiError> {
         Kind::Household => {
             vec![Id, Grid, Building, Unit, Room, Phone, Notes, Members, CareFlags, Medicines]
         }
-        Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => {
+        Kind::Medical | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => {
             return Err(ApiError::NotFound("exports are tasks.csv, episodes.csv and households.csv"))
         }
     })
@@ -352,12 +352,18 @@ async fn episode_cell(ctx: &mut Ctx<'_>, col: Col, doc: &str, e: &Episode) -> Re
             .map(|c| c.symptoms.iter().map(|s| name("symptom", s.as_str())).collect::<Vec<_>>().join("、"))
             .unwrap_or_default(),
         Col::CheckinNote => latest.map(|c| c.note.clone()).unwrap_or_default(),
-        Col::MedicNotes => e
-            .medic_notes
-            .iter()
-            .map(|n| format!("{} {}：{}", ctx.local(n.at), ctx.username(&n.by), n.text))
-            .collect::<Vec<_>>()
-            .join(" | "),
+        Col::MedicNotes => match e.medical {
+            Some(id) => match crate::projector::load_doc(&ctx.state.store, &id).await? {
+                Some(DomainDoc::Medical(m)) => m
+                    .notes
+                    .iter()
+                    .map(|n| format!("{} {}：{}", ctx.local(n.at), ctx.username(&n.by), n.text))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                _ => String::new(),
+            },
+            None => String::new(),
+        },
         _ => String::new(),
     })
 }
@@ -417,7 +423,8 @@ pub async fn export(
     let (body, read) = render(&state, &caller, kind, title, &cols, &rows, &purpose).await?;
     // The file goes out only once its reads and the export itself are durably audited.
     state.reads.record_all(&caller.user.id, &read, Via::Api(&format!("export {name}"))).await?;
-    let detail = format!("{name}: {} rows; purpose: {purpose}", read.len());
+    let listed = read.iter().filter(|(k, _)| *k == kind).count();
+    let detail = format!("{name}: {listed} rows; purpose: {purpose}");
     state.store.commit(vec![state.audit.entry(&caller.user.id, "export", None, detail)]).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
@@ -450,7 +457,7 @@ async fn render(
     let mut write =
         |fields: Vec<String>| table.write_record(fields.into_iter().map(csv_cell)).map_err(ApiError::internal);
     write(cols.iter().map(|c| c.label().to_owned()).collect())?;
-    let mut read = Vec::new();
+    let (mut read, mut written) = (Vec::new(), 0);
     for row in rows {
         let Ok(id) = row.doc.parse::<DocumentId>() else { continue };
         let Some(doc) = crate::projector::load_doc(&state.store, &id).await? else { continue };
@@ -465,11 +472,16 @@ async fn render(
             cells.push(cell);
         }
         write(cells)?;
+        written += 1;
         read.push((kind, id));
+        // The medical record the notes column read is a read of its own.
+        if let (DomainDoc::Episode(Episode { medical: Some(m), .. }), true) = (&doc, cols.contains(&Col::MedicNotes)) {
+            read.push((Kind::Medical, *m));
+        }
     }
     let table = table.into_inner().map_err(ApiError::internal)?;
     let mut out = "\u{feff}".as_bytes().to_vec();
-    out.extend(header_block(state, caller, title, read.len(), purpose).await?);
+    out.extend(header_block(state, caller, title, written, purpose).await?);
     out.extend(b"\r\n");
     out.extend(table);
     Ok((out, read))

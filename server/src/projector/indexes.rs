@@ -103,20 +103,12 @@ pub(crate) fn write_rows(doc: &mut Automerge, kind: &IndexTarget, rows: BTreeMap
             }
         }
     }
-    let mut tx = doc.transaction();
-    let reconciled = match &value {
-        DomainDoc::GridIndex(g) => autosurgeon::reconcile(&mut tx, g),
-        DomainDoc::MedicIndex(m) => autosurgeon::reconcile(&mut tx, m),
-        DomainDoc::Inbox(i) => autosurgeon::reconcile(&mut tx, i),
-        _ => Ok(()),
-    };
-    if let Err(e) = reconciled {
-        tracing::error!(error = %e, "could not write index document");
-        tx.rollback();
-        return false;
+    match &value {
+        DomainDoc::GridIndex(g) => super::reconcile_in_one_change(doc, g),
+        DomainDoc::MedicIndex(m) => super::reconcile_in_one_change(doc, m),
+        DomainDoc::Inbox(i) => super::reconcile_in_one_change(doc, i),
+        _ => true,
     }
-    tx.commit();
-    true
 }
 
 fn ensure(hub: &Arc<Hub>, doc: DocumentId, target: IndexTarget) {

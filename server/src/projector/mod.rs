@@ -14,6 +14,7 @@
 
 pub mod erasure;
 mod indexes;
+pub mod medical;
 pub mod policy;
 pub mod redaction;
 mod retention;
@@ -28,7 +29,7 @@ use crate::sync::Hub;
 use automerge::Automerge;
 use chrono::{NaiveDateTime, TimeZone};
 use indexes::{IndexTarget, IndexWrites};
-use linli_shared::domain::{episode_alerts, task_alerts, AlertFact, DomainDoc, Kind, SummaryRow};
+use linli_shared::domain::{episode_alerts, task_alerts, AlertFact, DomainDoc, Kind, Medical, SummaryRow};
 use linli_shared::DocumentId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -291,6 +292,7 @@ impl ProjectorCore {
         let (status, open, erased, care_flags) = match value {
             DomainDoc::Task(t) => (t.status.to_string(), t.status.is_open(), false, BTreeMap::new()),
             DomainDoc::Episode(e) => (e.status.to_string(), e.is_open(), e.erased, BTreeMap::new()),
+            DomainDoc::Medical(_) => (String::new(), true, false, BTreeMap::new()),
             DomainDoc::Household(h) => {
                 let mut flags = BTreeMap::new();
                 for m in &h.members {
@@ -338,6 +340,19 @@ impl ProjectorCore {
         };
         rows.put(row.clone());
         writes.push(Write::Row(row.clone()));
+        if let DomainDoc::Medical(_) = value {
+            // Listed in its grid's medic index alone, while its episode is (see
+            // `medic_rows`): written once, when the server makes it.
+            if old.is_none() {
+                if let Some(grid) = self.store.grid(&row.grid).await? {
+                    index.put(medic_index(&grid), IndexTarget::Medic(grid.id.clone()), &row.doc, value.summary());
+                }
+            }
+            return Ok(());
+        }
+        if let DomainDoc::Episode(e) = value {
+            medical::ensure(&self.hub, id, e);
+        }
         if value.kind() == Kind::Household {
             // Its grid index lists it by address: written when that row would change, not
             // on every edit of the household (members, notes…).
@@ -456,8 +471,19 @@ impl ProjectorCore {
         if let Some(grid) = self.store.grid(&row.grid).await? {
             index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, summary.clone());
             if row.kind == Kind::Episode {
-                self.medic_rows(old, row, &grid, plain, addressed, listed, household_id, household.as_ref(), index)
-                    .await?;
+                self.medic_rows(
+                    old,
+                    row,
+                    value,
+                    &grid,
+                    plain,
+                    addressed,
+                    listed,
+                    household_id,
+                    household.as_ref(),
+                    index,
+                )
+                .await?;
             }
         }
         // The assignee's inbox lists it; a previous assignee's inbox no longer does.
@@ -479,6 +505,7 @@ impl ProjectorCore {
         &self,
         old: Option<&ProjRow>,
         row: &ProjRow,
+        value: &DomainDoc,
         grid: &crate::store::Grid,
         plain: Option<SummaryRow>,
         addressed: Option<SummaryRow>,
@@ -494,6 +521,17 @@ impl ProjectorCore {
             (true, true) => addressed,
             (true, false) => plain,
         };
+        // Its medical record is listed while it is, with its status (a phone keeps the
+        // record of an open episode only).
+        if let (DomainDoc::Episode(e), Ok(episode)) = (value, row.doc.parse::<DocumentId>()) {
+            if let Some(m) = e.medical {
+                let record = DomainDoc::Medical(Medical::for_episode(&e.grid, episode, e.household));
+                let record_row = episode_row
+                    .as_ref()
+                    .and_then(|er| record.summary().map(|r| SummaryRow { status: er.status.clone(), ..r }));
+                index.put(medic, target(), &m.to_string(), record_row);
+            }
+        }
         index.put(medic, target(), &row.doc, episode_row);
         let (Some(h_id), Some(h)) = (household_id, household) else { return Ok(()) };
         // Open: listed (every time, so a server that gained the medic index lists the
@@ -593,4 +631,17 @@ impl RowCache {
 /// The automerge document's domain value, for the projector (`None` if outside the schema).
 pub fn domain_value(doc: &Automerge) -> Option<DomainDoc> {
     DomainDoc::hydrate(doc).ok().flatten()
+}
+
+/// Writes `value` onto `doc` as one change by the server, or nothing at all: `false` (and
+/// the error logged) if autosurgeon could not reconcile it.
+pub fn reconcile_in_one_change<T: autosurgeon::Reconcile>(doc: &mut Automerge, value: &T) -> bool {
+    let mut tx = doc.transaction();
+    if let Err(e) = autosurgeon::reconcile(&mut tx, value) {
+        tracing::error!(error = %e, "could not write a server change");
+        tx.rollback();
+        return false;
+    }
+    tx.commit();
+    true
 }

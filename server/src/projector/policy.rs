@@ -81,16 +81,9 @@ fn write(doc: &mut automerge::Automerge, policy: RiskPolicy) -> bool {
         }
         _ => return false,
     };
-    let mut tx = doc.transaction();
-    let reconciled = match &value {
-        DomainDoc::Episode(e) => autosurgeon::reconcile(&mut tx, e),
-        DomainDoc::Task(t) => autosurgeon::reconcile(&mut tx, t),
-        _ => return false,
-    };
-    if reconciled.is_err() {
-        tx.rollback();
-        return false;
+    match &value {
+        DomainDoc::Episode(e) => super::reconcile_in_one_change(doc, e),
+        DomainDoc::Task(t) => super::reconcile_in_one_change(doc, t),
+        _ => false,
     }
-    tx.commit();
-    true
 }

@@ -25,10 +25,12 @@ impl ProjectorCore {
         let now = self.store.now_ms();
         let retention_ms = i64::from(self.settings.retention_days) * 86_400_000;
         let mut expired: BTreeSet<DocumentId> = BTreeSet::new();
+        let mut medical_records: BTreeSet<DocumentId> = BTreeSet::new();
         let mut grids: BTreeSet<String> = BTreeSet::new();
         let mut to_redact: Vec<DocumentId> = Vec::new();
         for row in self.store.rows(None).await? {
-            if row.kind == Kind::Household {
+            // A household stays until erased; a medical record goes with its episode.
+            if matches!(row.kind, Kind::Household | Kind::Medical) {
                 continue;
             }
             let Ok(id) = row.doc.parse::<DocumentId>() else { continue };
@@ -39,6 +41,10 @@ impl ProjectorCore {
                 && !erasure::is_erased(&self.store, &id).await?
             {
                 expired.insert(id);
+                // Its medical record goes with it, whatever the episode's link says.
+                let record = super::medical::medical_id(&id);
+                expired.insert(record);
+                medical_records.insert(record);
                 grids.insert(row.grid.clone());
                 continue;
             }
@@ -67,7 +73,7 @@ impl ProjectorCore {
             ));
         }
         if !expired.is_empty() {
-            let n = expired.len();
+            let n = expired.iter().filter(|id| !medical_records.contains(id)).count();
             let grids: Vec<String> = grids.into_iter().collect();
             let plan = erasure::plan(&self.store, expired.clone(), &grids, true).await?;
             erasure::apply_live(&self.store, &self.hub, plan).await?;
@@ -78,7 +84,7 @@ impl ProjectorCore {
                 crate::auth::SERVER_USER,
                 "retention.erase",
                 None,
-                format!("{n} episodes erased"),
+                format!("{n} episodes erased, with their medical records"),
             ));
         }
         Ok(())
@@ -110,13 +116,7 @@ impl ProjectorCore {
                     }
                     current.status = target.status;
                     current.closed_at = target.closed_at;
-                    let mut tx = doc.transaction();
-                    if autosurgeon::reconcile(&mut tx, &current).is_err() {
-                        tx.rollback();
-                        return false;
-                    }
-                    tx.commit();
-                    true
+                    super::reconcile_in_one_change(doc, &current)
                 })),
                 done: None,
             },

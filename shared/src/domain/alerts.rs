@@ -196,10 +196,11 @@ mod tests {
 
     fn episode(checkins: serde_json::Value) -> Episode {
         serde_json::from_value(serde_json::json!({
-            "kind": "episode", "schema": 1, "grid": "g1", "household": crate::DocumentId::from_bytes([1; 16]).to_string(),
+            "kind": "episode", "schema": crate::domain::Kind::Episode.schema_version(), "grid": "g1",
+            "household": crate::DocumentId::from_bytes([1; 16]).to_string(),
             "person": {"name": "x", "age": 40}, "reason": "close_contact",
             "start": "2026-02-01", "end": "2026-02-14", "slots": 1, "assignee": null,
-            "status": "active", "checkins": checkins, "medic_notes": [],
+            "status": "active", "checkins": checkins, "medical": null,
         }))
         .unwrap()
     }

@@ -1,7 +1,8 @@
 //! `episode` documents: one per person under home medical observation (居家隔离医学观察).
 //! The coordinator opens and closes it; the assigned volunteer adds the daily check-ins
-//! (temperature and symptoms) under keys `"YYYY-MM-DD/<slot>"`; medics add notes and
-//! escalate. After the retention period the server erases the health details and only
+//! (temperature and symptoms) under keys `"YYYY-MM-DD/<slot>"`; medics escalate, and
+//! write their notes in the episode's `medical` document (schema 2: before, the notes
+//! were here, and so on every phone that had the episode). After the retention period the server erases the health details and only
 //! the non-sensitive summary remains, with `erased` set.
 
 use std::collections::BTreeMap;
@@ -54,8 +55,11 @@ pub struct Episode {
     pub closed_at: Option<i64>,
     /// Check-ins by `"YYYY-MM-DD/<slot>"` (slot counts from 0).
     pub checkins: BTreeMap<String, Checkin>,
-    /// Medics' notes, append-only.
-    pub medic_notes: Vec<MedicNote>,
+    /// The `medical` document holding the medics' notes on this episode, which only the
+    /// grid's medics read (DESIGN §9). Set by the server; `null` until it has made it.
+    #[serde(default)]
+    #[ts(type = "string | null")]
+    pub medical: Option<DocumentId>,
     /// Set by the server's retention: the health details are gone and nothing may change.
     #[serde(default)]
     pub erased: bool,
@@ -85,7 +89,7 @@ pub struct Checkin {
     pub at: i64,
 }
 
-/// A medic's note on an episode.
+/// A medic's note on an episode (in its `medical` document).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct MedicNote {
@@ -159,7 +163,7 @@ impl Episode {
             status: EpisodeStatus::Closed,
             closed_at: self.closed_at.or(Some(now_ms)),
             checkins: BTreeMap::new(),
-            medic_notes: Vec::new(),
+            medical: None,
             erased: true,
             ..self.clone()
         }
@@ -200,18 +204,15 @@ impl Episode {
         for (key, checkin) in &self.checkins {
             self.validate_checkin(c, key, checkin, start, end)?;
         }
-        c.list("medic_notes", self.medic_notes.len())?;
-        for (i, n) in self.medic_notes.iter().enumerate() {
-            timestamp(&format!("medic_notes.{i}.at"), n.at)?;
-            c.user(&format!("medic_notes.{i}.by"), &n.by)?;
-            c.text(&format!("medic_notes.{i}.text"), &n.text)?;
-        }
         if self.erased {
             if self.status != EpisodeStatus::Closed {
                 return Err(Violation::new("status", "an erased episode is closed"));
             }
-            if !self.checkins.is_empty() || !self.medic_notes.is_empty() {
-                return Err(Violation::new("erased", "an erased episode keeps no check-ins or notes"));
+            if !self.checkins.is_empty() {
+                return Err(Violation::new("erased", "an erased episode keeps no check-ins"));
+            }
+            if self.medical.is_some() {
+                return Err(Violation::new("medical", "an erased episode keeps no medical record"));
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! functions: no I/O, no clock (callers pass the time), no automerge sync.
 //!
 //! - [`DomainDoc`]: one Rust struct per document kind ([`Household`], [`Task`],
-//!   [`Episode`], [`GridIndex`], [`MedicIndex`], [`Inbox`]), read from and written to automerge documents
+//!   [`Episode`], [`Medical`], [`GridIndex`], [`MedicIndex`], [`Inbox`]), read from and written to automerge documents
 //!   ([`DomainDoc::hydrate`], [`DomainDoc::reconcile_into`]) and checked against the schema
 //!   ([`DomainDoc::validate`]).
 //! - [`rules`]: who may read ([`may_read`]), create ([`may_create`]) and change
@@ -57,6 +57,8 @@ mod episode;
 mod household;
 mod index;
 mod limits;
+mod medical;
+pub mod migrate;
 mod names;
 pub mod rules;
 mod task;
@@ -75,6 +77,7 @@ pub use episode::{Checkin, CheckinKey, Episode, MedicNote, Person, MAX_SLOTS, MA
 pub use household::{Household, Member, MAX_AGE};
 pub use index::{GridIndex, Inbox, MedicIndex, SummaryRow};
 pub use limits::DomainLimits;
+pub use medical::Medical;
 pub use names::{
     AlertKind, CareFlag, Category, EpisodeStatus, Kind, Method, Priority, Reason, RiskLevel, RiskPolicy, Role,
     Severity, Symptom, TaskStatus, UnknownName,
@@ -86,7 +89,8 @@ pub use violation::Violation;
 
 use check::Check;
 
-/// The version of the document schemas in this module; every document's root `schema`.
+/// The schema version of the kinds that never changed (households, tasks, indexes,
+/// inboxes); each kind's own is [`Kind::schema_version`].
 pub const SCHEMA_VERSION: u64 = 1;
 
 /// Any Linli document. Each struct carries its own `kind`, so the serde form is the
@@ -97,6 +101,7 @@ pub enum DomainDoc {
     Household(Household),
     Task(Task),
     Episode(Episode),
+    Medical(Medical),
     GridIndex(GridIndex),
     MedicIndex(MedicIndex),
     Inbox(Inbox),
@@ -145,6 +150,7 @@ impl DomainDoc {
             Kind::Household => DomainDoc::Household(am_json::from_json(json, "")?),
             Kind::Task => DomainDoc::Task(am_json::from_json(json, "")?),
             Kind::Episode => DomainDoc::Episode(am_json::from_json(json, "")?),
+            Kind::Medical => DomainDoc::Medical(am_json::from_json(json, "")?),
             Kind::GridIndex => DomainDoc::GridIndex(am_json::from_json(json, "")?),
             Kind::MedicIndex => DomainDoc::MedicIndex(am_json::from_json(json, "")?),
             Kind::Inbox => DomainDoc::Inbox(am_json::from_json(json, "")?),
@@ -163,6 +169,7 @@ impl DomainDoc {
             DomainDoc::Household(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Task(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Episode(d) => autosurgeon::reconcile(doc, d),
+            DomainDoc::Medical(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::GridIndex(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::MedicIndex(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Inbox(d) => autosurgeon::reconcile(doc, d),
@@ -176,6 +183,7 @@ impl DomainDoc {
             DomainDoc::Household(_) => Kind::Household,
             DomainDoc::Task(_) => Kind::Task,
             DomainDoc::Episode(_) => Kind::Episode,
+            DomainDoc::Medical(_) => Kind::Medical,
             DomainDoc::GridIndex(_) => Kind::GridIndex,
             DomainDoc::MedicIndex(_) => Kind::MedicIndex,
             DomainDoc::Inbox(_) => Kind::Inbox,
@@ -188,6 +196,7 @@ impl DomainDoc {
             DomainDoc::Household(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Task(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Episode(d) => (d.kind, d.schema, &d.grid),
+            DomainDoc::Medical(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::GridIndex(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::MedicIndex(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Inbox(d) => (d.kind, d.schema, &d.grid),
@@ -216,6 +225,7 @@ impl DomainDoc {
         match self {
             DomainDoc::Task(t) => Some(t.household),
             DomainDoc::Episode(e) => Some(e.household),
+            DomainDoc::Medical(m) => Some(m.household),
             _ => None,
         }
     }
@@ -233,8 +243,9 @@ impl DomainDoc {
         if kind != self.kind() {
             return Err(Violation::new("kind", format!("is `{kind}` in a `{}` document", self.kind())));
         }
-        if schema != SCHEMA_VERSION {
-            return Err(Violation::new("schema", format!("must be {SCHEMA_VERSION}")));
+        let version = kind.schema_version();
+        if schema != version {
+            return Err(Violation::new("schema", format!("must be {version}")));
         }
         match self {
             DomainDoc::Inbox(_) => c.short("grid", grid)?,
@@ -244,6 +255,7 @@ impl DomainDoc {
             DomainDoc::Household(d) => d.validate_fields(c),
             DomainDoc::Task(d) => d.validate_fields(c),
             DomainDoc::Episode(d) => d.validate_fields(c),
+            DomainDoc::Medical(d) => d.validate_fields(c),
             DomainDoc::GridIndex(d) => index::validate_rows(c, &d.docs),
             DomainDoc::MedicIndex(d) => index::validate_rows(c, &d.docs),
             DomainDoc::Inbox(d) => {
@@ -280,6 +292,17 @@ impl DomainDoc {
                 // "check-in", not the reason or the person: the row is seen by everyone
                 // working on the grid.
                 title: "check-in".to_string(),
+            }),
+            // Only its grid's medic index lists it.
+            DomainDoc::Medical(m) => Some(SummaryRow {
+                kind: Kind::Medical,
+                status: "active".to_string(),
+                assignee: None,
+                priority: None,
+                due: None,
+                alerts: 0,
+                household: Some(m.household.to_string()),
+                title: "medical".to_string(),
             }),
             // Its grid's index lists every household by address, so a coordinator's phone
             // holds them all (care flags and names stay in the document).

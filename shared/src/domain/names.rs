@@ -72,10 +72,26 @@ names! {
         Household = "household",
         Task = "task",
         Episode = "episode",
+        /// A medic's notes on one episode, for the grid's medics only (DESIGN §9).
+        Medical = "medical",
         GridIndex = "grid-index",
         /// A grid's episodes and the households with an open episode, for its medics.
         MedicIndex = "medic-index",
         Inbox = "inbox",
+    }
+}
+
+impl Kind {
+    /// The schema version this build writes and accepts for documents of this kind (their
+    /// root `schema`). A store written with older versions is migrated when the server
+    /// opens it (`server/src/migrate.rs`): `episode` 2 moved the medics' notes into a
+    /// `medical` document of their own.
+    #[must_use]
+    pub const fn schema_version(self) -> u64 {
+        match self {
+            Kind::Episode => 2,
+            Kind::Household | Kind::Task | Kind::Medical | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => 1,
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use super::{
 };
 use super::{
     AlertFact, AlertKind, CareFlag, Category, Checkin, DomainDoc, Episode, EpisodeStatus, GridIndex, Household, Inbox,
-    Item, Kind, LogEntry, MedicIndex, MedicNote, Member, Method, Person, Priority, Reason, Role, Severity, SummaryRow,
-    Symptom, Task, TaskStatus,
+    Item, Kind, LogEntry, MedicIndex, MedicNote, Medical, Member, Method, Person, Priority, Reason, Role, Severity,
+    SummaryRow, Symptom, Task, TaskStatus,
 };
 
 /// Every generated file, by file name (`Task.ts`, …, `constants.ts` with the schema's
@@ -53,6 +53,7 @@ pub fn typescript_bindings() -> Result<BTreeMap<String, String>, ExportError> {
         Person,
         Checkin,
         MedicNote,
+        Medical,
         GridIndex,
         MedicIndex,
         Inbox,
@@ -85,6 +86,8 @@ fn constants() -> String {
     format!(
         "// Generated from shared/src/domain by `UPDATE_TS=1 cargo test -p linli-shared ts_bindings`. Do not edit.\n\n\
          export const SCHEMA_VERSION = {SCHEMA_VERSION};\n\
+         /** The schema version of each kind this build writes (a document's root `schema`). */\n\
+         export const SCHEMA_VERSIONS = {{ {versions} }} as const;\n\
          /** Body temperatures accepted in a check-in, °C. */\n\
          export const MIN_TEMP_C = {MIN_TEMP_C:?};\n\
          export const MAX_TEMP_C = {MAX_TEMP_C:?};\n\
@@ -102,5 +105,10 @@ fn constants() -> String {
         l.max_checkins,
         l.max_episode_days,
         deadlines = deadlines.join(", "),
+        versions = Kind::ALL
+            .iter()
+            .map(|k| format!("\"{k}\": {}", k.schema_version()))
+            .collect::<Vec<_>>()
+            .join(", "),
     )
 }

@@ -26,8 +26,17 @@ pub enum BaseDoc {
     Household,
     /// A food delivery assigned to the volunteer.
     Task,
-    /// An active observation episode assigned to the volunteer, with two check-ins.
+    /// An active observation episode assigned to the volunteer, with two check-ins,
+    /// linked to its medical record.
     Episode,
+    /// The episode's medical record, with one note by the medic.
+    Medical,
+}
+
+impl BaseDoc {
+    /// Every base document, in selector order.
+    pub const ALL: [BaseDoc; 5] =
+        [BaseDoc::Empty, BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode, BaseDoc::Medical];
 }
 
 /// One sync-message case: who sends it, and to which document.
@@ -39,12 +48,15 @@ pub struct Case {
 
 impl Case {
     /// The case a selector byte names: bits 0–1 the role (admin, coordinator, medic,
-    /// volunteer), bits 2–3 the document (empty, household, task, episode). Other bits
-    /// are ignored.
+    /// volunteer), bits 2–4 the document (empty, household, task, episode, medical; 5–7
+    /// name empty, household and task again). Other bits are ignored.
+    ///
+    /// Bit 4 was ignored before the medical record became a base document: an input
+    /// kept from then with bit 4 set now goes to another document.
     #[must_use]
     pub fn from_selector(b: u8) -> Self {
         let role = [Role::Admin, Role::Coordinator, Role::Medic, Role::Volunteer][usize::from(b & 3)];
-        let base = [BaseDoc::Empty, BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode][usize::from((b >> 2) & 3)];
+        let base = BaseDoc::ALL[usize::from((b >> 2) & 7) % BaseDoc::ALL.len()];
         Self { role, base }
     }
 
@@ -62,6 +74,7 @@ impl Case {
             BaseDoc::Household => 1,
             BaseDoc::Task => 2,
             BaseDoc::Episode => 3,
+            BaseDoc::Medical => 4,
         };
         role | base << 2
     }
@@ -79,8 +92,8 @@ impl Case {
     }
 }
 
-static BASES: LazyLock<[Automerge; 4]> = LazyLock::new(|| {
-    [BaseDoc::Empty, BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode].map(|b| match sample(b) {
+static BASES: LazyLock<[Automerge; 5]> = LazyLock::new(|| {
+    BaseDoc::ALL.map(|b| match sample(b) {
         None => Automerge::new().with_actor(ActorId::from(BASE_ACTOR)),
         Some(value) => {
             let mut doc = AutoCommit::new().with_actor(ActorId::from(BASE_ACTOR));
@@ -102,6 +115,8 @@ pub fn base_document(base: BaseDoc) -> &'static Automerge {
 
 fn sample(base: BaseDoc) -> Option<DomainDoc> {
     let household = "1Bhh3pU9gLXZiNDL6PEa1Gs9fh";
+    // `DocumentId::from_bytes([9; 16])` and `([10; 16])`.
+    let (episode, medical) = ("8JT5gXGHPWfPRoMrV1mqqo4QBFn", "97VykuxeYTWmFfd4RgXVVS4U1mm");
     let json = match base {
         BaseDoc::Empty => return None,
         BaseDoc::Household => json!({
@@ -122,7 +137,7 @@ fn sample(base: BaseDoc) -> Option<DomainDoc> {
             "created_by": "u-coord", "created_at": 1_769_907_300_000_i64,
         }),
         BaseDoc::Episode => json!({
-            "kind": "episode", "schema": 1, "grid": "g1", "household": household,
+            "kind": "episode", "schema": 2, "grid": "g1", "household": household,
             "person": {"name": "张三", "age": 45}, "reason": "close_contact",
             "start": "2026-01-25", "end": "2026-02-08", "slots": 2, "assignee": "u-vol",
             "status": "active", "closed_at": null,
@@ -130,8 +145,12 @@ fn sample(base: BaseDoc) -> Option<DomainDoc> {
                 "2026-01-31/0": {"temp_c": 36.6, "symptoms": [], "method": "visit", "note": "", "by": "u-vol", "at": 1_769_821_200_000_i64},
                 "2026-01-31/1": {"temp_c": 37.8, "symptoms": ["cough"], "method": "phone", "note": "", "by": "u-coord", "at": 1_769_857_200_000_i64},
             },
-            "medic_notes": [{"at": 1_769_738_400_000_i64, "by": "u-medic", "text": "stable"}],
+            "medical": medical,
             "erased": false,
+        }),
+        BaseDoc::Medical => json!({
+            "kind": "medical", "schema": 1, "grid": "g1", "episode": episode, "household": household,
+            "notes": [{"at": 1_769_738_400_000_i64, "by": "u-medic", "text": "stable"}],
         }),
     };
     // The samples are valid by construction (the tests check it).
@@ -147,11 +166,20 @@ mod tests {
     #[test]
     fn the_base_documents_are_valid_linli_documents() {
         assert_eq!(DomainDoc::hydrate(base_document(BaseDoc::Empty)).unwrap(), None);
-        for base in [BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode] {
+        for base in [BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode, BaseDoc::Medical] {
             let doc = DomainDoc::hydrate(base_document(base)).unwrap().unwrap();
             doc.validate(&DomainLimits::default()).unwrap();
             assert_eq!(base_document(base).get_heads().len(), 1);
         }
+    }
+
+    #[test]
+    fn the_episode_is_linked_to_the_medical_record_about_it() {
+        let Some(DomainDoc::Episode(e)) = sample(BaseDoc::Episode) else { panic!("not an episode") };
+        let Some(DomainDoc::Medical(m)) = sample(BaseDoc::Medical) else { panic!("not a medical record") };
+        assert_eq!(e.medical, Some(crate::DocumentId::from_bytes([10; 16])));
+        assert_eq!(m.episode, crate::DocumentId::from_bytes([9; 16]));
+        assert_eq!((m.household, m.grid.as_str()), (e.household, e.grid.as_str()));
     }
 
     #[test]
@@ -165,10 +193,14 @@ mod tests {
 
     #[test]
     fn selectors_round_trip() {
-        for b in 0..16u8 {
+        for b in 0..20u8 {
             assert_eq!(Case::from_selector(b).selector(), b);
         }
+        for b in 20..=u8::MAX {
+            assert_eq!(Case::from_selector(b), Case::from_selector((b & 0b1_1111) % 20), "{b}");
+        }
         assert_eq!(Case::from_selector(0b1011), Case { role: Role::Volunteer, base: BaseDoc::Task });
+        assert_eq!(Case::from_selector(0b1_0010), Case { role: Role::Medic, base: BaseDoc::Medical });
     }
 
     #[test]

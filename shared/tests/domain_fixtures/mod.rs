@@ -1,6 +1,7 @@
 //! Sample documents and users shared by the domain tests: one grid `g1` with a
 //! coordinator, a medic and two volunteers, a household, a delivery assigned to the first
-//! volunteer and an observation episode (2026-01-25..2026-02-08, two check-ins a day).
+//! volunteer, an observation episode (2026-01-25..2026-02-08, two check-ins a day) and
+//! its medical record (one medic's note).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -16,6 +17,7 @@ pub const ADMIN: &str = "u-admin";
 pub const COORD: &str = "u-coord";
 pub const COORD2: &str = "u-coord2";
 pub const MEDIC: &str = "u-medic";
+pub const MEDIC2: &str = "u-medic2";
 pub const VOL: &str = "u-vol";
 pub const VOL2: &str = "u-vol2";
 
@@ -35,6 +37,10 @@ pub fn coord_other() -> Actor<'static> {
 }
 pub fn medic() -> Actor<'static> {
     Actor { user_id: MEDIC, role: Role::Medic, grids: &G1 }
+}
+/// A medic of another grid.
+pub fn medic_other() -> Actor<'static> {
+    Actor { user_id: MEDIC2, role: Role::Medic, grids: &G2 }
 }
 /// The volunteer the sample task and episode are assigned to.
 pub fn vol() -> Actor<'static> {
@@ -130,7 +136,7 @@ pub fn episode() -> Episode {
     checkins.insert("2026-01-31/1".to_string(), checkin(COORD, ms("2026-01-31T19:00:00+08:00"), 36.8, vec![]));
     Episode {
         kind: Kind::Episode,
-        schema: SCHEMA_VERSION,
+        schema: Kind::Episode.schema_version(),
         grid: GRID.into(),
         household: household_id(),
         person: Person { name: "张三".into(), age: 45 },
@@ -142,8 +148,16 @@ pub fn episode() -> Episode {
         status: EpisodeStatus::Active,
         closed_at: None,
         checkins,
-        medic_notes: vec![MedicNote { at: ms("2026-01-30T10:00:00+08:00"), by: MEDIC.into(), text: "stable".into() }],
+        medical: Some(medical_id()),
         erased: false,
+    }
+}
+
+/// The sample episode's medical record, as the server made it, with one note by the medic.
+pub fn medical() -> Medical {
+    Medical {
+        notes: vec![MedicNote { at: ms("2026-01-30T10:00:00+08:00"), by: MEDIC.into(), text: "stable".into() }],
+        ..Medical::for_episode(GRID, episode_id(), household_id())
     }
 }
 
@@ -153,6 +167,10 @@ pub fn task_id() -> DocumentId {
 
 pub fn episode_id() -> DocumentId {
     DocumentId::from_bytes([9; 16])
+}
+
+pub fn medical_id() -> DocumentId {
+    DocumentId::from_bytes([10; 16])
 }
 
 pub fn grid_index() -> GridIndex {
@@ -165,6 +183,7 @@ pub fn grid_index() -> GridIndex {
 pub fn medic_index() -> MedicIndex {
     let mut docs = BTreeMap::new();
     docs.insert(episode_id().to_string(), DomainDoc::Episode(episode()).summary().unwrap().with_address(&household()));
+    docs.insert(medical_id().to_string(), DomainDoc::Medical(medical()).summary().unwrap());
     docs.insert(household_id().to_string(), DomainDoc::Household(household()).summary().unwrap());
     MedicIndex { kind: Kind::MedicIndex, schema: SCHEMA_VERSION, grid: GRID.into(), docs }
 }
@@ -179,6 +198,7 @@ pub fn samples() -> Vec<DomainDoc> {
         DomainDoc::Household(household()),
         DomainDoc::Task(task()),
         DomainDoc::Episode(episode()),
+        DomainDoc::Medical(medical()),
         DomainDoc::GridIndex(grid_index()),
         DomainDoc::MedicIndex(medic_index()),
         DomainDoc::Inbox(inbox()),

@@ -9,7 +9,7 @@ import {
   FEVER_THRESHOLD_C,
   MAX_TEMP_C,
   MIN_TEMP_C,
-  SCHEMA_VERSION,
+  SCHEMA_VERSIONS,
   SLOT_DEADLINES,
   type Category,
   type Checkin,
@@ -411,7 +411,7 @@ export interface NewHousehold {
 export function newHousehold(h: NewHousehold): Household {
   return {
     kind: "household",
-    schema: SCHEMA_VERSION,
+    schema: SCHEMA_VERSIONS.household,
     grid: h.grid,
     building: h.building.trim(),
     unit: h.unit.trim(),
@@ -443,7 +443,7 @@ export function newTask(t: NewTask, me: string, now: number): Task {
   const assignee = t.assignee || null
   return {
     kind: "task",
-    schema: SCHEMA_VERSION,
+    schema: SCHEMA_VERSIONS.task,
     grid: t.grid,
     household: bareId(t.household),
     category: t.category,
@@ -477,7 +477,7 @@ export interface NewEpisode {
 export function newEpisode(e: NewEpisode): Episode {
   return {
     kind: "episode",
-    schema: SCHEMA_VERSION,
+    schema: SCHEMA_VERSIONS.episode,
     grid: e.grid,
     household: bareId(e.household),
     person: { name: e.person.name.trim(), age: Math.max(0, Math.round(e.person.age)) },
@@ -489,7 +489,8 @@ export function newEpisode(e: NewEpisode): Episode {
     status: "active",
     closed_at: null,
     checkins: {},
-    medic_notes: [],
+    // The server links the medical record (medics' notes, DESIGN §9) once it has made it.
+    medical: null,
     erased: false,
   }
 }

@@ -489,7 +489,8 @@ export class LinliStore {
   private keepsRow(row: SummaryRow): boolean {
     if (!this.mayRead(row)) return false
     if (row.kind === "task") return row.status !== "confirmed" && row.status !== "cancelled"
-    if (row.kind === "episode") return row.status !== "closed"
+    // A medical record is listed with its episode's status.
+    if (row.kind === "episode" || row.kind === "medical") return row.status !== "closed"
     return true
   }
 

@@ -15,6 +15,7 @@ export * from "./Kind";
 export * from "./LogEntry";
 export * from "./MedicIndex";
 export * from "./MedicNote";
+export * from "./Medical";
 export * from "./Member";
 export * from "./Method";
 export * from "./Person";

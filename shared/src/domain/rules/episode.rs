@@ -1,8 +1,8 @@
-//! Change rules for `episode` documents: who adds check-ins, who closes and escalates,
-//! and what a check-in must look like to be added.
+//! Change rules for `episode` documents (who adds check-ins, who closes and escalates,
+//! and what a check-in must look like to be added) and for their `medical` records.
 
 use super::{first_rewritten, only, Ctx};
-use crate::domain::{Checkin, CheckinKey, Episode, EpisodeStatus, Role, Violation};
+use crate::domain::{Checkin, CheckinKey, Episode, EpisodeStatus, MedicNote, Medical, Role, Violation};
 
 pub(super) fn check_creation(e: &Episode) -> Result<(), Violation> {
     if e.status != EpisodeStatus::Active {
@@ -14,8 +14,8 @@ pub(super) fn check_creation(e: &Episode) -> Result<(), Violation> {
     if let Some(key) = e.checkins.keys().next() {
         return Err(Violation::new(format!("checkins.{key}"), "a new episode has no check-ins yet"));
     }
-    if !e.medic_notes.is_empty() {
-        return Err(Violation::new("medic_notes.0", "a new episode has no medical notes yet"));
+    if e.medical.is_some() {
+        return Err(Violation::new("medical", "only the server links an episode's medical record"));
     }
     Ok(())
 }
@@ -27,18 +27,20 @@ pub(super) fn check(ctx: &Ctx<'_>, b: &Episode, a: &Episode) -> Result<(), Viola
     if b.erased != a.erased {
         return Err(Violation::new("erased", "only the server's retention erases an episode"));
     }
+    if b.medical != a.medical {
+        return Err(Violation::new("medical", "only the server links an episode's medical record"));
+    }
     let actor = ctx.actor;
     if actor.manages(&b.grid) {
-        check_checkins(ctx, b, a, true)?;
-        check_medic_notes(ctx, b, a)
+        check_checkins(ctx, b, a, true)
     } else if actor.role == Role::Medic && actor.in_grid(&b.grid) {
         let changed = super::changed_fields(b, a);
-        only(&changed, &["status", "medic_notes"], "a medic writes notes and escalates, nothing else")?;
+        only(&changed, &["status"], "a medic escalates an episode, nothing else; notes go in its medical record")?;
         let medical = |s: EpisodeStatus| matches!(s, EpisodeStatus::Active | EpisodeStatus::Escalated);
         if b.status != a.status && !(medical(b.status) && medical(a.status)) {
             return Err(Violation::new("status", "a medic moves an episode only between `active` and `escalated`"));
         }
-        check_medic_notes(ctx, b, a)
+        Ok(())
     } else if actor.role == Role::Volunteer && b.assignee.as_deref() == Some(actor.user_id) {
         let changed = super::changed_fields(b, a);
         only(&changed, &["checkins"], "the assigned volunteer adds check-ins, nothing else")?;
@@ -98,17 +100,26 @@ fn check_added(ctx: &Ctx<'_>, b: &Episode, a: &Episode, key: &str, c: &Checkin) 
     }
 }
 
-/// Medics' notes are append-only; each new one is signed by its writer and not in the
-/// future.
-fn check_medic_notes(ctx: &Ctx<'_>, b: &Episode, a: &Episode) -> Result<(), Violation> {
-    if let Some(i) = first_rewritten(&b.medic_notes, &a.medic_notes) {
-        return Err(Violation::new(format!("medic_notes.{i}"), "medical notes are never changed or removed"));
+/// A medical record: the grid's medics append notes, each signed by its writer and not in
+/// the future; nothing else of it changes, and no note is changed or removed.
+pub(super) fn check_medical(ctx: &Ctx<'_>, b: &Medical, a: &Medical) -> Result<(), Violation> {
+    if !(ctx.actor.role == Role::Medic && ctx.actor.in_grid(&b.grid)) {
+        return Err(Violation::new(super::first_changed(b, a), "only the grid's medics write medical notes"));
     }
-    for (i, note) in a.medic_notes.iter().enumerate().skip(b.medic_notes.len()) {
+    let changed = super::changed_fields(b, a);
+    only(&changed, &["notes"], "a medic appends notes to a medical record, nothing else")?;
+    check_notes(ctx, &b.notes, &a.notes)
+}
+
+fn check_notes(ctx: &Ctx<'_>, before: &[MedicNote], after: &[MedicNote]) -> Result<(), Violation> {
+    if let Some(i) = first_rewritten(before, after) {
+        return Err(Violation::new(format!("notes.{i}"), "medical notes are never changed or removed"));
+    }
+    for (i, note) in after.iter().enumerate().skip(before.len()) {
         if note.by != ctx.actor.user_id {
-            return Err(Violation::new(format!("medic_notes.{i}.by"), "must be the writer's own user id"));
+            return Err(Violation::new(format!("notes.{i}.by"), "must be the writer's own user id"));
         }
-        ctx.not_future(&format!("medic_notes.{i}.at"), note.at)?;
+        ctx.not_future(&format!("notes.{i}.at"), note.at)?;
     }
     Ok(())
 }

@@ -7,9 +7,9 @@
 //!
 //! | role | reads |
 //! |---|---|
-//! | admin | everything |
+//! | admin | everything but medical records |
 //! | coordinator | every household, task, episode, grid index and medic index of their grids; their own inbox |
-//! | medic | episodes and medic indexes of their grids; a household of their grid only when the server says an open episode refers to it; their own inbox; never tasks, never a grid index (it lists deliveries) |
+//! | medic | episodes, medical records and medic indexes of their grids; a household of their grid only when the server says an open episode refers to it; their own inbox; never tasks, never a grid index (it lists deliveries) |
 //! | volunteer | a task or episode assigned to them while it is open; a household only while they have open assigned work referring to it; their own inbox; never an index |
 //!
 //! An inbox is read by its owner and admins only, coordinators included.
@@ -17,10 +17,10 @@
 //! # Creating ([`may_create`])
 //!
 //! Admins create households, tasks and episodes in any grid; coordinators in their grids;
-//! medics and volunteers create nothing. Nobody creates a `grid-index`, `medic-index` or `inbox` through
-//! sync: the server writes those itself, without [`check_change`]. A new task must be
+//! medics and volunteers create nothing. Nobody creates a `medical` record, `grid-index`,
+//! `medic-index` or `inbox` through sync: the server writes those itself, without [`check_change`]. A new task must be
 //! `created_by` its creator, start `new` or `assigned`, and carry no `created_at` in the
-//! future; a new episode starts `active` with no check-ins or notes and not erased.
+//! future; a new episode starts `active` with no check-ins, no `medical` link and not erased.
 //!
 //! # Changing ([`check_change`])
 //!
@@ -45,8 +45,9 @@
 //!   in the change that fails the task, and appends to the log; nothing else.
 //! - **Episodes**: the grid's coordinators and admins change anything else, and add
 //!   check-ins (phone check-ins); they may correct or remove check-ins they took
-//!   themselves but never those of others. Medics of the grid append notes and move the
-//!   status between `active` and `escalated`. The assigned volunteer only adds check-ins:
+//!   themselves but never those of others. Medics of the grid move the status between
+//!   `active` and `escalated`. Only the server sets the `medical` link.
+//! - **Medical records**: medics of the grid append notes; nothing else changes. The assigned volunteer only adds check-ins:
 //!   new keys, signed by them.
 //! - **Check-ins** (whoever adds them): the key's date lies in `start..=end` and its slot
 //!   below `slots` (schema); `at` is not in the future and not before the key's date (in
@@ -142,16 +143,19 @@ pub fn may_read(actor: &Actor<'_>, facts: &DocFacts, assigned_to_household: bool
     let own_inbox = facts.kind == Kind::Inbox && facts.owner.as_deref() == Some(actor.user_id);
     let assigned_open = facts.open && facts.assignee.as_deref() == Some(actor.user_id);
     match actor.role {
-        Role::Admin => true,
+        // Medical notes are for the grid's medics alone (DESIGN §9), administrators
+        // included.
+        Role::Admin => facts.kind != Kind::Medical,
         Role::Coordinator => match facts.kind {
             Kind::Inbox => own_inbox,
             Kind::Household | Kind::Task | Kind::Episode | Kind::GridIndex | Kind::MedicIndex => {
                 actor.in_grid(&facts.grid)
             }
+            Kind::Medical => false,
         },
         Role::Medic => match facts.kind {
             Kind::Inbox => own_inbox,
-            Kind::Episode | Kind::MedicIndex => actor.in_grid(&facts.grid),
+            Kind::Episode | Kind::Medical | Kind::MedicIndex => actor.in_grid(&facts.grid),
             Kind::Household => actor.in_grid(&facts.grid) && assigned_to_household,
             Kind::Task | Kind::GridIndex => false,
         },
@@ -159,7 +163,7 @@ pub fn may_read(actor: &Actor<'_>, facts: &DocFacts, assigned_to_household: bool
             Kind::Inbox => own_inbox,
             Kind::Task | Kind::Episode => assigned_open,
             Kind::Household => assigned_to_household,
-            Kind::GridIndex | Kind::MedicIndex => false,
+            Kind::Medical | Kind::GridIndex | Kind::MedicIndex => false,
         },
     }
 }
@@ -223,6 +227,7 @@ pub fn check_change(
         }
         (DomainDoc::Task(b), DomainDoc::Task(a)) => task::check(&ctx, b, a),
         (DomainDoc::Episode(b), DomainDoc::Episode(a)) => episode::check(&ctx, b, a),
+        (DomainDoc::Medical(b), DomainDoc::Medical(a)) => episode::check_medical(&ctx, b, a),
         _ => Err(Violation::new("kind", format!("a {} is written only by the server", after.kind()))),
     }
 }
@@ -250,6 +255,7 @@ fn check_header(actor: &Actor<'_>, before: &DomainDoc, after: &DomainDoc) -> Res
         DomainDoc::Household(x) => x.schema,
         DomainDoc::Task(x) => x.schema,
         DomainDoc::Episode(x) => x.schema,
+        DomainDoc::Medical(x) => x.schema,
         DomainDoc::GridIndex(x) => x.schema,
         DomainDoc::MedicIndex(x) => x.schema,
         DomainDoc::Inbox(x) => x.schema,

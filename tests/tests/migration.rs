@@ -1,0 +1,305 @@
+//! A store written by the schema-1 release opens in this one, is migrated once, and keeps
+//! every datum (issue 11, DESIGN §9; docs/need-to-know.md).
+//!
+//! The store is `tests/fixtures/store-schema1.backup`, made by that release's own binary
+//! from its demo community (see tests/fixtures/README.md). Its demo wrote no medical notes,
+//! so before restoring it the test appends, to two of its episodes, the change a medic of
+//! that release made to add one (`medic_notes` on the episode, by the medic's own actor):
+//! the backup format is plain records, rewritten with its checksum.
+//!
+//! Then, with this tree's binary: restore, serve (the migration runs before the server
+//! listens), stop, back up again, and compare document by document: households and tasks
+//! unchanged; every episode schema 2 with its history kept, `medic_notes` gone and its
+//! notes in the linked `medical` record; that record readable by the grid's medic and by
+//! no one else; a check-in made offline on the old shape merges; a second start migrates
+//! nothing.
+
+use automerge::{AutoCommit, Automerge, ChangeHash, ReadDoc};
+use linli_shared::DocumentId;
+use linli_tests::backup::{backup_entries, parse_backup, write_backup};
+use linli_tests::domain::{acknowledged, checkin, checkin_key, login, read, sync_until};
+use linli_tests::peer::PeerDoc;
+use linli_tests::server::linli_cli;
+use linli_tests::{ServerProcess, TestPeer};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/store-schema1.backup");
+/// The instant the fixture was made at: the server's clock stands there, so that nothing
+/// (retention, the end of an episode) moves but the migration.
+const CLOCK: &str = "2026-03-16T10:00:00+08:00";
+const MEDIC: (&str, &str) = ("zhao.medic", "demo-medic-2026");
+const COORD: (&str, &str) = ("wang.coord", "demo-coord-2026");
+const VOLUNTEER_PASSWORD: &str = "demo-vol-2026";
+const NOTES: [&str; 2] = ["建议明日复查血常规", "已电话随访，情况稳定"];
+
+/// The documents of a backup, each loaded from all its chunks.
+fn documents(backup: &[u8]) -> BTreeMap<DocumentId, Automerge> {
+    let mut docs: BTreeMap<DocumentId, Automerge> = BTreeMap::new();
+    for (tree, key, bytes) in backup_entries(backup).expect("a readable backup") {
+        if tree != "docs" {
+            continue;
+        }
+        // doc/<id>/<c|s>/<hash>
+        let key = String::from_utf8(key).expect("utf-8 key");
+        let id: DocumentId = key.split('/').nth(1).expect("doc/<id>/…").parse().expect("a document id");
+        docs.entry(id).or_default().load_incremental(&bytes).expect("a loadable chunk");
+    }
+    docs
+}
+
+/// A document's current value as JSON, whatever its schema (Text as strings).
+fn json_of(doc: &Automerge) -> Value {
+    serde_json::to_value(automerge::AutoSerde::from(doc)).expect("json")
+}
+
+/// The users of a backup (its `U` records).
+fn users(backup: &[u8]) -> Vec<Value> {
+    parse_backup(backup)
+        .into_iter()
+        .filter(|(tag, _)| *tag == b'U')
+        .map(|(_, payload)| serde_json::from_slice(&payload).expect("a user record"))
+        .collect()
+}
+
+/// The fixture, with a note by `medic` (as that release's medics wrote them) on each of the
+/// first two episodes that have check-ins. Returns the backup and those episodes.
+fn fixture_with_notes(medic: &str) -> (Vec<u8>, Vec<DocumentId>) {
+    let bytes = std::fs::read(FIXTURE).expect("the fixture");
+    let docs = documents(&bytes);
+    let noted: Vec<DocumentId> = docs
+        .iter()
+        .filter(|(_, d)| {
+            let v = json_of(d);
+            v["kind"] == "episode" && v["schema"] == 1 && v["checkins"].as_object().is_some_and(|c| !c.is_empty())
+        })
+        .map(|(id, _)| *id)
+        .take(NOTES.len())
+        .collect();
+    assert_eq!(noted.len(), NOTES.len(), "the fixture has episodes with check-ins");
+    let mut records = parse_backup(&bytes);
+    let at = records.iter().rposition(|(tag, _)| *tag == b'C').expect("chunk records");
+    for (i, (id, text)) in noted.iter().zip(NOTES).enumerate() {
+        let mut doc = AutoCommit::load(&docs[id].save())
+            .expect("load")
+            .with_actor(automerge::ActorId::from(format!("release-1-medic-{i}").into_bytes()));
+        let before = doc.get_heads();
+        let list = match doc.get(automerge::ROOT, "medic_notes").expect("read") {
+            Some((automerge::Value::Object(automerge::ObjType::List), list)) => list,
+            other => panic!("{id}: medic_notes is {other:?}"),
+        };
+        use automerge::transaction::Transactable;
+        let note = doc.insert_object(&list, 0, automerge::ObjType::Map).expect("insert");
+        doc.put(&note, "at", 1_773_620_000_000_i64 + i as i64).expect("at");
+        doc.put(&note, "by", medic).expect("by");
+        let t = doc.put_object(&note, "text", automerge::ObjType::Text).expect("text");
+        doc.splice_text(&t, 0, 0, text).expect("text");
+        doc.commit();
+        let chunk = doc.save_after(&before);
+        // A chunk record: <len><key><len><bytes>, the key content-addressed as the store does.
+        let hash = linli_tests::backup::sha256(&chunk);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("doc/{id}/c/{hex}");
+        let mut payload = Vec::new();
+        for part in [key.as_bytes(), &chunk] {
+            payload.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            payload.extend_from_slice(part);
+        }
+        records.insert(at + 1, (b'C', payload));
+    }
+    (write_backup(&records), noted)
+}
+
+fn restore(dir: &Path, backup: &[u8]) -> std::path::PathBuf {
+    let file = dir.join("schema1.backup");
+    std::fs::write(&file, backup).expect("write the backup");
+    let data = dir.join("data");
+    linli_cli(&data, &["restore", file.to_str().expect("utf-8")], "").expect("linli restore");
+    data
+}
+
+fn backup_of(dir: &Path, data: &Path, name: &str) -> Vec<u8> {
+    let file = dir.join(name);
+    linli_cli(data, &["backup", file.to_str().expect("utf-8")], "").expect("linli backup");
+    std::fs::read(file).expect("the backup")
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads
+}
+
+#[tokio::test]
+async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let fixture = std::fs::read(FIXTURE)?;
+    let medic_id = users(&fixture)
+        .into_iter()
+        .find(|u| u["username"] == MEDIC.0)
+        .and_then(|u| u["id"].as_str().map(str::to_owned))
+        .expect("the demo's medic in the fixture");
+    let (backup, noted) = fixture_with_notes(&medic_id);
+    let before = documents(&backup);
+    let data = restore(dir.path(), &backup);
+
+    // ---- the first start migrates, before it listens --------------------------------------
+    let mut server = ServerProcess::start(&data, 0, &["--test-clock", CLOCK]).await?;
+    // The grid's medic reads a migrated episode's record; its coordinator gets none.
+    let (medic_token, _) = login(&server, MEDIC).await?;
+    let mut medic = TestPeer::new("medic");
+    medic.connect(&server.ws_url(&medic_token)).await?;
+    let episode = sync_until(&mut medic, &noted[0], T, |v| v["schema"] == 2).await?;
+    let record: DocumentId = episode["medical"].as_str().expect("linked").parse()?;
+    let seen = sync_until(&mut medic, &record, T, |v| v["kind"] == "medical").await?;
+    assert_eq!(seen["notes"][0]["text"], NOTES[0], "the medic reads the note where it moved");
+    let (coord_token, _) = login(&server, COORD).await?;
+    let mut coord = TestPeer::new("coord");
+    coord.connect(&server.ws_url(&coord_token)).await?;
+    coord.want(record);
+    coord.sync_all(T).await?;
+    assert!(coord.docs[&record].unavailable, "the coordinator is refused the medical record");
+    assert!(coord.heads(&record).is_empty(), "and receives nothing of it");
+
+    // An old app's check-in, made offline on a schema-1 episode, arrives after the upgrade.
+    let offline = *before
+        .iter()
+        .find(|(_, d)| {
+            let v = json_of(d);
+            v["kind"] == "episode" && v["status"] == "active" && v["assignee"].is_string()
+        })
+        .expect("an open, assigned episode in the fixture")
+        .0;
+    let old = json_of(&before[&offline]);
+    let slots = old["slots"].as_u64().expect("slots") as u32;
+    let start = old["start"].as_str().expect("start").to_owned();
+    let assignee = old["assignee"].as_str().expect("an assigned episode").to_owned();
+    let username = users(&fixture)
+        .into_iter()
+        .find(|u| u["id"] == assignee.as_str())
+        .and_then(|u| u["username"].as_str().map(str::to_owned))
+        .expect("the assignee in the fixture");
+    let (vol_token, vol_id) = login(&server, (&username, VOLUNTEER_PASSWORD)).await?;
+    let mut phone = TestPeer::new("old-phone");
+    let mut old_doc = AutoCommit::load(&before[&offline].save())?;
+    // A slot not taken yet, today or earlier, not before the episode started.
+    let slot = (0..14)
+        .flat_map(|d| (0..slots).map(move |s| checkin_key(-d, s)))
+        .find(|k| old["checkins"].get(k).is_none() && k.as_str() >= start.as_str())
+        .expect("a free slot");
+    old_doc.set_actor(automerge::ActorId::from(b"old-phone".to_vec()));
+    phone.docs.insert(offline, PeerDoc { doc: old_doc, state: automerge::sync::State::new(), unavailable: false });
+    put_checkin_raw(&mut phone, &offline, &slot, checkin(37.9, &vol_id, "离线打卡"));
+    phone.connect(&server.ws_url(&vol_token)).await?;
+    let merged =
+        sync_until(&mut phone, &offline, T, |v| v["checkins"].get(&slot).is_some() && v["schema"] == 2).await?;
+    assert_eq!(merged["checkins"][&slot]["temp_c"], 37.9);
+    phone.sync_all(T).await?;
+    assert!(acknowledged(&mut phone, &offline), "the server took the old phone's check-in");
+    server.kill9().await?;
+
+    // ---- document by document ------------------------------------------------------------
+    let after_bytes = backup_of(dir.path(), &data, "after.backup");
+    let after = documents(&after_bytes);
+    let (mut episodes, mut others) = (0, 0);
+    for (id, old_doc) in &before {
+        let old = json_of(old_doc);
+        let new_doc = after.get(id).unwrap_or_else(|| panic!("{id} ({}) is gone", old["kind"]));
+        let new = json_of(new_doc);
+        // Every change of before is still in the history.
+        for h in old_doc.get_heads() {
+            assert!(new_doc.get_change_by_hash(&h).is_some(), "{id} lost change {h}");
+        }
+        match old["kind"].as_str() {
+            Some("household" | "task") => {
+                others += 1;
+                assert_eq!(new, old, "{id} changed");
+            }
+            Some("episode") => {
+                episodes += 1;
+                let record: DocumentId = new["medical"].as_str().unwrap_or_else(|| panic!("{id}: no link")).parse()?;
+                let mut want = old.clone();
+                let notes = want.as_object_mut().expect("map").remove("medic_notes").expect("schema 1 had notes");
+                want["schema"] = json!(2);
+                want["medical"] = json!(record.to_string());
+                let mut got = new.clone();
+                if *id == offline {
+                    got["checkins"].as_object_mut().expect("map").remove(&slot);
+                }
+                assert_eq!(got, want, "{id}: the episode keeps every datum but its notes");
+                let rec = json_of(after.get(&record).unwrap_or_else(|| panic!("{id}: no record {record}")));
+                assert_eq!(
+                    rec,
+                    json!({"kind": "medical", "schema": 1, "grid": old["grid"], "episode": id.to_string(),
+                           "household": old["household"], "notes": notes}),
+                    "{id}'s medical record"
+                );
+                // Readable by this release's schema reader, as a domain document.
+                let mut reread = AutoCommit::load(&new_doc.save())?;
+                assert_eq!(read(&mut reread)["schema"], 2);
+            }
+            _ => {}
+        }
+    }
+    assert!(episodes >= 2 && others > 40, "{episodes} episodes and {others} households and tasks compared");
+    for (id, text) in noted.iter().zip(NOTES) {
+        let record: DocumentId = json_of(&after[id])["medical"].as_str().expect("link").parse()?;
+        let rec = json_of(&after[&record]);
+        assert_eq!(rec["notes"][0]["text"], text, "{id}'s note moved");
+        assert_eq!(rec["notes"][0]["by"], medic_id.as_str());
+    }
+    let report = linli_cli(&data, &["check"], "")?;
+    assert!(report.contains("store OK"), "{report}");
+
+    // ---- a second start migrates nothing -------------------------------------------------
+    let mut again = ServerProcess::start(&data, 0, &["--test-clock", CLOCK]).await?;
+    again.login(MEDIC.0, MEDIC.1).await?;
+    again.kill9().await?;
+    let again_bytes = backup_of(dir.path(), &data, "again.backup");
+    let twice = documents(&again_bytes);
+    for id in before.keys() {
+        if json_of(&before[id])["kind"] == "episode" {
+            assert_eq!(sorted(twice[id].get_heads()), sorted(after[id].get_heads()), "{id} was migrated again");
+        }
+    }
+    for (name, bytes) in [("after the first start", &after_bytes), ("after the second", &again_bytes)] {
+        let audit = String::from_utf8_lossy(bytes).matches("schema.migrate").count();
+        assert_eq!(audit, 1, "one audit entry for the migration {name}");
+    }
+    Ok(())
+}
+
+/// `put_checkin` without the domain reader, which reads schema 2: the document is in the
+/// old shape.
+fn put_checkin_raw(peer: &mut TestPeer, id: &DocumentId, key: &str, value: Value) {
+    use automerge::transaction::Transactable;
+    let doc = peer.doc(id);
+    let checkins = match doc.get(automerge::ROOT, "checkins").expect("read") {
+        Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
+        other => panic!("checkins is {other:?}"),
+    };
+    let c = doc.put_object(&checkins, key, automerge::ObjType::Map).expect("checkin");
+    for (k, v) in value.as_object().expect("a check-in") {
+        match v {
+            Value::Number(n) if n.is_i64() => doc.put(&c, k, n.as_i64().expect("i64")),
+            Value::Number(n) => doc.put(&c, k, n.as_f64().expect("f64")),
+            Value::String(s) => {
+                let t = doc.put_object(&c, k, automerge::ObjType::Text).expect("text");
+                doc.splice_text(&t, 0, 0, s)
+            }
+            Value::Array(items) => {
+                let l = doc.put_object(&c, k, automerge::ObjType::List).expect("list");
+                items
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, item)| doc.insert(&l, i, item.as_str().expect("a string item")).map(|_| ()))
+            }
+            Value::Null => doc.put(&c, k, ()),
+            other => panic!("{k}: {other}"),
+        }
+        .expect("put");
+    }
+    doc.commit();
+}
