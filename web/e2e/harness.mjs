@@ -54,14 +54,16 @@ export const CHROMIUM_ARGS = [
  * Starts `linli serve --demo` on a free port; resolves with its URL and a stop function.
  * `origin` is the page's origin (the static server in front), allowed to use the cookie;
  * `clock` (RFC 3339) the instant the server's clock stands at (the demo's dates follow it).
+ * Options (the upgrade test): `bin`, another server binary; `data`, a data directory the
+ * caller keeps (not removed at `stop`); `demo: false`, no `--demo`.
  */
-export async function startLinli(origin, extra = [], clock, env = {}) {
+export async function startLinli(origin, extra = [], clock, env = {}, { bin = linliBin(), data, demo = true } = {}) {
   if (!existsSync(join(WEB, "dist/index.html"))) throw new Error("no dist/: run `npm run build` first")
-  const dir = mkdtempSync(join(tmpdir(), "linli-e2e-"))
-  const args = ["--data", join(dir, "data"), "serve", "--demo", "--bind", "127.0.0.1:0", ...extra]
+  const dir = data ? null : mkdtempSync(join(tmpdir(), "linli-e2e-"))
+  const args = ["--data", data ?? join(dir, "data"), "serve", ...(demo ? ["--demo"] : []), "--bind", "127.0.0.1:0", ...extra]
   if (origin) args.push("--allowed-origins", origin)
   if (clock) args.push("--test-clock", clock)
-  const child = spawn(linliBin(), args, {
+  const child = spawn(bin, args, {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LINLI_LOG: process.env.LINLI_LOG ?? "warn", LINLI_COOKIE_SECURE: "false", ...env },
   })
@@ -95,9 +97,10 @@ export async function startLinli(origin, extra = [], clock, env = {}) {
   return {
     url,
     log: () => err,
-    async stop() {
+    /** `signal`: SIGTERM (a graceful stop, SIGKILL after 5 s) or SIGKILL at once. */
+    async stop(signal = "SIGTERM") {
       if (child.exitCode == null) {
-        child.kill("SIGTERM")
+        child.kill(signal)
         await new Promise(r => {
           const t = setTimeout(() => {
             child.kill("SIGKILL")
@@ -110,18 +113,19 @@ export async function startLinli(origin, extra = [], clock, env = {}) {
         })
       }
       process.off("exit", reap)
-      rmSync(dir, { recursive: true, force: true })
+      if (dir) rmSync(dir, { recursive: true, force: true })
     },
   }
 }
 
-/** Serves dist/ (built by `npm run build`) in front of the Linli server. */
-export async function startStatic(upstream = "http://127.0.0.1:9") {
-  if (!existsSync(join(WEB, "dist/index.html"))) throw new Error("no dist/: run `npm run build` first")
-  const server = await startServer({ port: 0, upstream, dir: join(WEB, "dist") })
-  const { port } = server.address()
+/** Serves dist/ (built by `npm run build`) in front of the Linli server; `dir`, another
+ * build of the app, `port`, a given port (the upgrade test keeps the page's origin). */
+export async function startStatic(upstream = "http://127.0.0.1:9", { dir = join(WEB, "dist"), port = 0 } = {}) {
+  if (!existsSync(join(dir, "index.html"))) throw new Error(`no ${dir}/index.html: run \`npm run build\` first`)
+  const server = await startServer({ port, upstream, dir })
+  const bound = server.address().port
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     setUpstream: u => server.setUpstream(u),
     stats: () => JSON.parse(JSON.stringify(server.stats)),
     resetStats: () => server.resetStats(),
@@ -200,6 +204,12 @@ export async function phone(browser, extra = {}, clock) {
 
 /** Content-Security-Policy violations seen in any watched context since the last test. */
 const cspViolations = []
+
+/** Fails if a page of a `phone()` context violated the CSP since the last call. */
+export function assertNoCspViolations() {
+  const seen = cspViolations.splice(0)
+  if (seen.length) throw new Error(`Content-Security-Policy violations:\n${seen.join("\n")}`)
+}
 
 /**
  * Records every CSP violation of `ctx`'s pages: the `securitypolicyviolation` event each
@@ -318,10 +328,7 @@ export function useStack({ clock = CLOCKS.morning, env, extra } = {}) {
     e2e.stack = await startStack({ clock, env, extra })
     e2e.browser = await launch()
   })
-  afterEach(() => {
-    const seen = cspViolations.splice(0)
-    if (seen.length) throw new Error(`Content-Security-Policy violations:\n${seen.join("\n")}`)
-  })
+  afterEach(assertNoCspViolations)
   after(async () => {
     await e2e.browser?.close()
     await e2e.stack?.stop()
