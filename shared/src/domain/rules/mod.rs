@@ -18,9 +18,10 @@
 //!
 //! Admins create households, tasks and episodes in any grid; coordinators in their grids;
 //! medics and volunteers create nothing. Nobody creates a `medical` record, `grid-index`,
-//! `medic-index` or `inbox` through sync: the server writes those itself, without [`check_change`]. A new task must be
-//! `created_by` its creator, start `new` or `assigned`, and carry no `created_at` in the
-//! future; a new episode starts `active` with no check-ins, no `medical` link and not erased.
+//! `medic-index` or `inbox` through sync: the server writes those itself, without
+//! [`check_change`]. A new task must be `created_by` its creator, start `new` or
+//! `assigned`, and carry no `created_at` in the future; a new episode starts `active`
+//! with no check-ins, no `medical` link and not erased.
 //!
 //! # Changing ([`check_change`])
 //!
@@ -46,9 +47,10 @@
 //! - **Episodes**: the grid's coordinators and admins change anything else, and add
 //!   check-ins (phone check-ins); they may correct or remove check-ins they took
 //!   themselves but never those of others. Medics of the grid move the status between
-//!   `active` and `escalated`. Only the server sets the `medical` link.
-//! - **Medical records**: medics of the grid append notes; nothing else changes. The assigned volunteer only adds check-ins:
-//!   new keys, signed by them.
+//!   `active` and `escalated`. Only the server sets the `medical` link. The assigned
+//!   volunteer only adds check-ins: new keys, signed by them.
+//! - **Medical records**: medics of the grid append notes, each signed by its writer and
+//!   not in the future; nothing else changes, and no note is changed or removed.
 //! - **Check-ins** (whoever adds them): the key's date lies in `start..=end` and its slot
 //!   below `slots` (schema); `at` is not in the future and not before the key's date (in
 //!   the community's time zone, [`DomainLimits::utc_offset_minutes`]) — a check-in taken
