@@ -40,16 +40,22 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
 
     let dave_url = c.server.ws_url(&td);
     let (es, hs) = (e.to_string(), observed.to_string());
-    let index =
-        wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&es).is_some() && v["docs"].get(&hs).is_some())
-            .await?;
+    // The server makes the episode's medical record and links it; the index lists it too.
+    let episode_seen = wait_for_doc(&dave_url, &e, T, |v| v["medical"].is_string()).await?;
+    let ms = episode_seen["medical"].as_str().expect("linked").to_owned();
+    let index = wait_for_doc(&dave_url, &medic_index, T, |v| {
+        v["docs"].get(&es).is_some() && v["docs"].get(&hs).is_some() && v["docs"].get(&ms).is_some()
+    })
+    .await?;
     assert_eq!(index["kind"], "medic-index");
     for (id, row) in rows(&index) {
         assert_ne!(row["kind"], "task", "a delivery in the medic index: {id} {row}");
         assert_ne!(id, t.to_string(), "the task is listed");
         assert_ne!(id, delivered_to.to_string(), "a household without an episode is listed: {row}");
     }
-    assert_eq!(rows(&index).len(), 2, "the episode and its household: {index}");
+    assert_eq!(rows(&index).len(), 3, "the episode, its medical record and its household: {index}");
+    assert_eq!(index["docs"][&ms]["kind"], "medical", "{index}");
+    assert_eq!(index["docs"][&ms]["status"], "active", "the record follows its episode's status: {index}");
     assert!(index["docs"][&es]["title"].as_str().is_some_and(|t| t.contains("401")), "{}", index["docs"][&es]);
     // Dave reads what the index lists, and not the task.
     let dave_reads = |id| fetch(&dave_url, id, T);
@@ -64,7 +70,10 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
     let e2s = e2.to_string();
     wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&e2s).is_some()).await?;
     close(&mut alice, &e).await?;
-    let index = wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"][&es]["status"] == "closed").await?;
+    let index = wait_for_doc(&dave_url, &medic_index, T, |v| {
+        v["docs"][&es]["status"] == "closed" && v["docs"][&ms]["status"] == "closed"
+    })
+    .await?;
     assert!(index["docs"].get(&hs).is_some(), "the household left while an episode there is open");
     let row = &index["docs"][&es];
     assert!(row["title"].as_str().is_some_and(|t| !t.contains("401")), "the address of a closed episode: {row}");

@@ -78,6 +78,8 @@ async fn a_volunteers_refused_changes_leave_the_canonical_documents_unchanged_an
     let t2 = create(&mut alice, task("g1", &h, Some(&bob_id), &alice_id));
     let e = create(&mut alice, episode("g1", &h, Some(&erin_id)));
     alice.sync_all(T).await?;
+    // The server links the episode's medical record: a change of its own, made once.
+    wait_for_doc(&alice_url, &e, T, |v| v["medical"].is_string()).await?;
 
     // Erin takes today's check-in, then alice hands the episode over to bob.
     let key = checkin_key(0, 0);
@@ -211,6 +213,8 @@ async fn schema_breaking_changes_are_refused_naming_the_field_and_quarantined() 
     let cancelled = create(&mut alice, task("g1", &h, None, &alice_id));
     let e = create(&mut alice, episode("g1", &h, Some(&bob_id)));
     alice.sync_all(T).await?;
+    // The server's own change to the episode (its medical link) is in before the cases.
+    wait_for_doc(&alice_url, &e, T, |v| v["medical"].is_string()).await?;
     set(&mut alice, &cancelled, "status", json!("cancelled"));
     alice.sync_all(T).await?;
     let start = now_ms();
