@@ -148,6 +148,8 @@ test("each role's phone forgets what its user may no longer read, and a logout f
   await uiLogin(med, base, MEDIC)
   await waitUntil(async () => (await hasDoc(med, ids.episode)) && (await hasDoc(med, ids.house)), 60_000, "the episode on the medic's phone")
   for (const [who, page] of [["coordinator", coord], ["medic", med]]) {
+    // In memory first, in IndexedDB once automerge-repo's throttled save has run.
+    await waitUntil(async () => (await search(page, [P.person])).found[P.person].length > 0, 30_000, `control: the episode saved on the ${who}'s phone`)
     const before = await search(page, [P.person, P.house])
     console.log(`${who} before the close:`, JSON.stringify(before))
     assert.ok(before.found[P.person].length > 0, `control: the episode on the ${who}'s phone`)
