@@ -8,108 +8,15 @@
 // it offline, and the coordinator's copy, dashboard and grid index show it delivered.
 import { after, test } from "node:test"
 import assert from "node:assert/strict"
-import fs from "node:fs"
-import os from "node:os"
-import path from "node:path"
 import WebSocket from "ws"
-import { Repo, encodeHeads, generateAutomergeUrl, splice } from "@automerge/automerge-repo"
-import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
-import { NodeFSStorageAdapter } from "@automerge/automerge-repo-storage-nodefs"
+import { encodeHeads, generateAutomergeUrl, splice } from "@automerge/automerge-repo"
 import { serverKind, startLinli, startServer, TEST_NOW } from "./servers.mjs"
+import {
+  acknowledged, api, cleanup, client, connected, eventually, household, member, plain, rejections, servers,
+  sortedHeads, step, withTimeout,
+} from "./clients.mjs"
 
-const STEP_MS = 15_000 // bound of every wait: a broken server fails, never hangs
-
-const repos = []
-const servers = []
-after(async () => {
-  for (const repo of repos) {
-    // shutdown() throws if the adapter is already disconnected, and flush() rejects
-    // for unavailable handles: neither matters here.
-    try {
-      await repo.shutdown()
-    } catch {}
-  }
-  for (const server of servers) await server.kill9()
-  for (const dir of [...tmpDirs, ...servers.map(s => s.dataDir)]) fs.rmSync(dir, { recursive: true, force: true })
-  // After disconnect(), a client adapter may still fire a reconnect timer set when its
-  // socket closed, and then retry forever: do not let that keep this process alive.
-  setTimeout(() => process.exit(), 2000).unref()
-})
-
-const tmpDirs = []
-function tmp(prefix) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `interop-${prefix}-`))
-  tmpDirs.push(dir)
-  return dir
-}
-
-/** A client repo with its own on-disk storage, connected to `url`. */
-function client(name, url, storageDir = tmp(name)) {
-  const adapter = new WebSocketClientAdapter(url, 500) // retry every 500 ms
-  const repo = new Repo({ network: [adapter], storage: new NodeFSStorageAdapter(storageDir), peerId: `${name}-${process.pid}` })
-  repo.label = name
-  // Heads the server reported in its sync messages, per document: what it acknowledged.
-  repo.serverHeads = {}
-  repo.synchronizer.on("sync-state", ({ documentId, syncState }) => {
-    if (syncState.theirHeads) repo.serverHeads[documentId] = syncState.theirHeads
-  })
-  repos.push(repo)
-  return repo
-}
-
-const t0 = Date.now()
-function step(what) {
-  if (process.env.INTEROP_VERBOSE === "1") process.stderr.write(`[test +${Date.now() - t0} ms] ${what}\n`)
-}
-
-/** Polls `check` (which throws while not yet true) until it passes, at most `ms`. */
-async function eventually(what, check, ms = STEP_MS) {
-  const deadline = Date.now() + ms
-  for (;;) {
-    try {
-      return await check()
-    } catch (e) {
-      if (Date.now() > deadline) {
-        e.message = `timed out after ${ms} ms waiting for ${what}: ${e.message}`
-        throw e
-      }
-    }
-    await new Promise(r => setTimeout(r, 100))
-  }
-}
-
-function withTimeout(what, promise, ms = STEP_MS) {
-  let timer
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
-const connected = async repo => {
-  await eventually(`${repo.label} to be connected`, () => assert.ok(repo.peers.length > 0, "no peer yet"))
-  step(`${repo.label} connected`)
-}
-
-/** Waits until the server's sync messages to `repo` carry the heads of `handles`. */
-const acknowledged = (repo, handles, what) =>
-  eventually(`the server to acknowledge ${what}`, () => {
-    for (const h of handles) {
-      assert.deepEqual(encodeHeads(repo.serverHeads[h.documentId] ?? []).sort(), sortedHeads(h))
-    }
-  })
-
-const plain = doc => JSON.parse(JSON.stringify(doc)) // Counter → number, text → string
-const sortedHeads = handle => [...handle.heads()].sort()
-
-/** A valid household of grid g1 (Linli refuses documents outside its schema). */
-const household = (room, fields = {}) => ({
-  kind: "household", schema: 1, grid: "g1", building: "3", unit: "2", room,
-  phone: "", notes: "", members: [], ...fields,
-})
-const member = (name, age = 40) => ({ name, age, flags: [], medicines: [] })
+after(cleanup)
 
 test("automerge-repo clients sync through the server, offline and across a kill -9", { timeout: 90_000 }, async () => {
   const server = await startServer()
@@ -312,23 +219,6 @@ test("the WebSocket upgrade without a valid token is refused with 401", { skip: 
     throw e
   }
 })
-
-/** `GET path` of Linli's HTTP API as `user`. */
-async function api(server, user, path) {
-  const res = await fetch(`${server.httpBase}${path}`, { headers: { authorization: `Bearer ${server.token(user)}` } })
-  const text = await res.text()
-  assert.equal(res.status, 200, `GET ${path} as ${user}: ${text}`)
-  return JSON.parse(text)
-}
-
-/** Collects the `{"linli":"rejected"}` messages the server sends about `handle`. */
-function rejections(handle) {
-  const got = []
-  handle.on("ephemeral-message", ({ message }) => {
-    if (message?.linli === "rejected") got.push(message)
-  })
-  return got
-}
 
 test("a volunteer delivers an assigned task offline; the coordinator sees it delivered", { timeout: 90_000, skip: serverKind() !== "linli" && "Linli's inboxes, grid indexes and dashboard" }, async t => {
   const server = await startServer()

@@ -5,7 +5,8 @@
 //   startReference({dataDir, port})  reference-server.mjs (the official JS sync server setup)
 //   startServer(opts)                picks one by INTEROP_SERVER=linli|reference (default linli)
 // Each returns { kind, port, httpBase, url(user), token(user), userId(user), kill9(), stop(), restart(),
-// dumpLogs() }. Linli gets grid g1 with USERS: alice and carol coordinate it, bob volunteers in it.
+// dumpLogs() }. Linli gets grid g1 with USERS: alice and carol coordinate it, bob volunteers in it
+// (or the `users` given: {name: {password, role, grids = ["g1"]}}).
 // Linli's clock stands still at TEST_CLOCK (`--test-clock`), and the documents the tests
 // write use the same instant (TEST_NOW), so no test depends on the time of day.
 // Child output is kept in memory and printed by dumpLogs() (the tests call it on
@@ -226,14 +227,15 @@ function engineEnv(dir) {
   return { LINLI_DATABASE_URL: url.toString() }
 }
 
-export async function startLinli({ dataDir, port, flags = [] } = {}) {
+export async function startLinli({ dataDir, port, flags = [], users = USERS } = {}) {
   const bin = linliBin()
   const { dir, fresh } = freshDir(dataDir, "interop-linli-")
   const env = engineEnv(dir)
   if (fresh) {
     runCli(bin, dir, ["grid", "add", "g1", "--name", "一网格"], undefined, env)
-    for (const [username, u] of Object.entries(USERS)) {
-      runCli(bin, dir, ["user", "add", "--username", username, "--role", u.role, "--grid", "g1"], `${u.password}\n`, env)
+    for (const [username, u] of Object.entries(users)) {
+      const grids = (u.grids ?? ["g1"]).flatMap(g => ["--grid", g])
+      runCli(bin, dir, ["user", "add", "--username", username, "--role", u.role, ...grids], `${u.password}\n`, env)
     }
   }
   const tokens = {}
@@ -245,7 +247,7 @@ export async function startLinli({ dataDir, port, flags = [] } = {}) {
       spawnListening("linli", bin, ["--data", dir, "serve", "--bind", `127.0.0.1:${p}`, "--test-clock", TEST_CLOCK, ...flags], logs, env),
     afterStart: async s => {
       try {
-        for (const [username, u] of Object.entries(USERS)) {
+        for (const [username, u] of Object.entries(users)) {
           const body = await login(s.httpBase, username, u.password)
           tokens[username] = body.token
           ids[username] = body.user?.id
