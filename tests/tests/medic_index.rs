@@ -56,15 +56,17 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
     assert_eq!(rows(&index).len(), 3, "the episode, its medical record and its household: {index}");
     assert_eq!(index["docs"][&ms]["kind"], "medical", "{index}");
     assert_eq!(index["docs"][&ms]["status"], "active", "the record follows its episode's status: {index}");
-    assert!(index["docs"][&es]["title"].as_str().is_some_and(|t| t.contains("401")), "{}", index["docs"][&es]);
+    // No address in the medic index: its history would keep it after the episode closes.
+    assert_eq!(index["docs"][&es]["title"], "check-in", "{}", index["docs"][&es]);
+    assert_eq!(index["docs"][&hs]["title"], "", "{}", index["docs"][&hs]);
     // Dave reads what the index lists, and not the task.
     let dave_reads = |id| fetch(&dave_url, id, T);
     assert!(dave_reads(&e).await?.available() && dave_reads(&observed).await?.available());
     assert!(!dave_reads(&t).await?.available(), "a medic read a delivery");
 
     // A second person of the household is observed too; the first episode closes: the
-    // household stays listed (an episode there is still open), the closed row loses the
-    // address. When the second closes too, the household leaves the medic index.
+    // household stays listed (an episode there is still open). When the second closes
+    // too, the household leaves the medic index.
     let e2 = create(&mut alice, episode("g1", &observed, Some(&bob_id)));
     assert_eq!(push_change(&mut alice, &e2, T).await?, Outcome::Accepted);
     let e2s = e2.to_string();
@@ -75,8 +77,6 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
     })
     .await?;
     assert!(index["docs"].get(&hs).is_some(), "the household left while an episode there is open");
-    let row = &index["docs"][&es];
-    assert!(row["title"].as_str().is_some_and(|t| !t.contains("401")), "the address of a closed episode: {row}");
     close(&mut alice, &e2).await?;
     let index = wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&hs).is_none()).await?;
     assert_eq!(index["docs"][&es]["status"], "closed", "recently closed work stays listed");

@@ -462,28 +462,22 @@ impl ProjectorCore {
             },
             None => None,
         };
+        // Only the grid index, which coordinators read and which lists every household of
+        // the grid anyway, puts the address in a row's title. An inbox or a medic index
+        // keeps every row it ever had in its history, long after its reader's access to
+        // the household ended (DESIGN §9: the address only while the work is open); their
+        // phones read the address from the household document while they may.
         let plain = value.summary().map(|s| SummaryRow { alerts: open_alerts, ..s });
         let addressed = plain.clone().map(|s| match &household {
             Some(h) => s.with_address(h),
             None => s,
         });
-        let summary = if listed { addressed.clone() } else { None };
+        let summary = if listed { plain.clone() } else { None };
         if let Some(grid) = self.store.grid(&row.grid).await? {
-            index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, summary.clone());
+            index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, if listed { addressed } else { None });
             if row.kind == Kind::Episode {
-                self.medic_rows(
-                    old,
-                    row,
-                    value,
-                    &grid,
-                    plain,
-                    addressed,
-                    listed,
-                    household_id,
-                    household.as_ref(),
-                    index,
-                )
-                .await?;
+                self.medic_rows(old, row, value, &grid, summary.clone(), household_id, household.is_some(), index)
+                    .await?;
             }
         }
         // The assignee's inbox lists it; a previous assignee's inbox no longer does.
@@ -498,8 +492,8 @@ impl ProjectorCore {
         Ok(())
     }
 
-    /// An episode's rows in its grid's medic index: the episode (with the household's
-    /// address while it is open), and the household while any open episode refers to it.
+    /// An episode's rows in its grid's medic index: the episode, and the household while
+    /// any open episode refers to it; neither with an address (see `update_indexes`).
     #[allow(clippy::too_many_arguments)]
     async fn medic_rows(
         &self,
@@ -507,20 +501,13 @@ impl ProjectorCore {
         row: &ProjRow,
         value: &DomainDoc,
         grid: &crate::store::Grid,
-        plain: Option<SummaryRow>,
-        addressed: Option<SummaryRow>,
-        listed: bool,
+        episode_row: Option<SummaryRow>,
         household_id: Option<DocumentId>,
-        household: Option<&linli_shared::domain::Household>,
+        household_exists: bool,
         index: &mut IndexWrites,
     ) -> Result<(), StoreError> {
         let medic = medic_index(grid);
         let target = || IndexTarget::Medic(grid.id.clone());
-        let episode_row = match (listed, row.open) {
-            (false, _) => None,
-            (true, true) => addressed,
-            (true, false) => plain,
-        };
         // Its medical record is listed while it is, with its status (a phone keeps the
         // record of an open episode only).
         if let (DomainDoc::Episode(e), Ok(episode)) = (value, row.doc.parse::<DocumentId>()) {
@@ -533,7 +520,7 @@ impl ProjectorCore {
             }
         }
         index.put(medic, target(), &row.doc, episode_row);
-        let (Some(h_id), Some(h)) = (household_id, household) else { return Ok(()) };
+        let (Some(h_id), true) = (household_id, household_exists) else { return Ok(()) };
         // Open: listed (every time, so a server that gained the medic index lists the
         // households of episodes already open). Closed just now: listed only while another
         // open episode refers to it.
@@ -550,7 +537,16 @@ impl ProjectorCore {
         } else {
             return Ok(());
         };
-        let household_row = if listed { DomainDoc::Household(h.clone()).summary() } else { None };
+        let household_row = listed.then(|| SummaryRow {
+            kind: Kind::Household,
+            status: "active".to_owned(),
+            assignee: None,
+            priority: None,
+            due: None,
+            alerts: 0,
+            household: None,
+            title: String::new(),
+        });
         index.put(medic, target(), &h_id.to_string(), household_row);
         Ok(())
     }

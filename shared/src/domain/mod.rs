@@ -266,8 +266,9 @@ impl DomainDoc {
     }
 
     /// The row a task, episode or household shows in grid indexes (tasks and episodes also
-    /// in inboxes; `None` for other kinds). `alerts` is 0: the server fills in the count from its alert store, and may
-    /// put the address in front of the title with [`SummaryRow::with_address`].
+    /// in inboxes and medic indexes; `None` for other kinds). `alerts` is 0: the server
+    /// fills in the count from its alert store, and in a grid index puts the address in
+    /// front of the title with [`SummaryRow::with_address`].
     #[must_use]
     pub fn summary(&self) -> Option<SummaryRow> {
         match self {

@@ -145,6 +145,13 @@ describe("the work list", () => {
     ])
   })
 
+  it("takes a medic's or volunteer's row address from the household on the phone (their lists carry none)", () => {
+    const titled = (title: string, household?: Household) => workFacts("w6", row("episode", "a", "active", { title }), now, undefined, household).row.title
+    expect(titled("check-in", H.a)).toBe("3-1-303 check-in") // a medic index row
+    expect(titled("3-2-501 check-in", H.a)).toBe("3-2-501 check-in") // a grid index row: as written
+    expect(titled("check-in")).toBe("check-in") // the household is not on the phone (yet)
+  })
+
   it("filters by status, category, priority, care flag and overdue", () => {
     expect(ids(filterWork(list, {}))).toEqual(["w1", "w2", "w4", "w5"])
     expect(ids(filterWork(list, { status: "closed" }))).toEqual(["w3"])

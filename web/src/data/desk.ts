@@ -5,7 +5,7 @@
  * in what the store holds, so every rule here is tested without a browser.
  */
 import type { CareFlag, Category, Episode, Household, Priority, SummaryRow } from "../generated"
-import { CATEGORIES, isOpenTask, openSlots, priorityRank } from "./domain"
+import { CATEGORIES, isOpenTask, openSlots, priorityRank, withAddress } from "./domain"
 
 // ---- search --------------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ export function workFacts(
   row: SummaryRow,
   now: number,
   doc?: { category?: Category } | Pick<Episode, "start" | "end" | "status" | "slots" | "checkins">,
-  household?: Pick<Household, "members">,
+  household?: Pick<Household, "kind" | "members" | "building" | "unit" | "room">,
 ): WorkFacts {
   const open = isOpenRow(row)
   // An observation is overdue when a check-in slot's deadline passed without a check-in
@@ -220,7 +220,7 @@ export function workFacts(
       : false
   return {
     id,
-    row,
+    row: withAddress(row, household),
     category: rowCategory(row, doc && "category" in doc ? doc : undefined),
     care: !!household?.members.some(m => m.flags.length > 0),
     open,

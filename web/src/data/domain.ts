@@ -393,6 +393,18 @@ export function addressLabel(h: Pick<Household, "building" | "unit" | "room">): 
     .join("-")
 }
 
+/**
+ * A row with the address in its title. Only the grid index's rows carry one: an inbox or
+ * a medic index keeps every row it ever had in its history, after its reader's access to
+ * the household ended (DESIGN §9), so the phone takes the address from the household
+ * document while it holds it.
+ */
+export function withAddress<R extends { title: string }>(row: R, household?: Pick<Household, "kind" | "building" | "unit" | "room">): R {
+  if (!household || household.kind !== "household" || row.title.includes(" ")) return row
+  const label = addressLabel(household)
+  return label ? { ...row, title: row.title ? `${label} ${row.title}` : label } : row
+}
+
 /** Removes the `automerge:` prefix: documents refer to each other by bare DocumentId. */
 export function bareId(idOrUrl: string): string {
   return idOrUrl.startsWith("automerge:") ? idOrUrl.slice("automerge:".length) : idOrUrl

@@ -23,7 +23,9 @@ alerts: number,
  */
 household: string | null, 
 /**
- * Short and non-sensitive, e.g. `"3-2-501 food"`: an address and a kind of work, never
- * a name or health data.
+ * Short and non-sensitive: the kind of work (`"food"`, `"check-in"`), in a grid index
+ * after the address (`"3-2-501 food"`); never a name or health data. Inboxes and
+ * medic indexes carry no address, since their history outlives their reader's access
+ * to the household (DESIGN §9).
  */
 title: string, };

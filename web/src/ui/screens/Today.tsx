@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks"
 import type { DeferredStep } from "../../data/deferred"
-import { addressLabel, communityDate, workItems, type AnyDoc, type WorkItem } from "../../data/domain"
+import { addressLabel, communityDate, withAddress, workItems, type AnyDoc, type WorkItem } from "../../data/domain"
 import type { Episode, Household } from "../../generated"
 import { t, tr } from "../../i18n"
 import { Chip, Loading, Screen, StatusChip } from "../components"
@@ -77,9 +77,13 @@ export function Today(props: { wasm: number }) {
  * (when its document is on the phone) its first member. */
 function workFor(item: WorkItem, docs: Record<string, AnyDoc>): string {
   if (item.kind === "episode") return (docs[item.id] as Episode | undefined)?.person?.name ?? ""
-  const h = item.household ? (docs[item.household] as Household | undefined) : undefined
+  const h = household(item, docs)
   if (!h || h.kind !== "household") return ""
   return [addressLabel(h), h.members[0]?.name].filter(Boolean).join(" · ")
+}
+
+function household(item: WorkItem, docs: Record<string, AnyDoc>): Household | undefined {
+  return item.household ? (docs[item.household] as Household | undefined) : undefined
 }
 
 function WorkCard(props: { item: WorkItem; now: number; docs: Record<string, AnyDoc>; held?: DeferredStep; isNew: boolean }) {
@@ -92,7 +96,7 @@ function WorkCard(props: { item: WorkItem; now: number; docs: Record<string, Any
     <li>
       <a class={`card ${item.priority === "urgent" && item.todo ? "urgent" : ""}`} href={href} data-kind={item.kind} data-id={item.id}>
         <div class="card-top">
-          <strong class="card-title">{rowTitle({ title: item.title, kind: item.kind })}</strong>
+          <strong class="card-title">{rowTitle(withAddress({ title: item.title, kind: item.kind }, household(item, props.docs)))}</strong>
           {props.isNew && (
             <Chip tone="bad">
               <span data-testid="new">{t("vol.new")}</span>
