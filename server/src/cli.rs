@@ -407,9 +407,7 @@ async fn run_command(command: Command, data: &Path, settings: Settings) -> anyho
             let store = open(&engine, &settings, &options).await?;
             let plan = crate::projector::erasure::plan_household(&store, household, crate::auth::OPERATOR).await?;
             let n = plan.erased.len();
-            let peer = crate::startup::server_peer(&store).await?;
-            let actor = crate::sync::hub::server_actor_for(peer.as_str().as_bytes());
-            crate::projector::erasure::apply_offline(&store, &actor, plan).await?;
+            crate::projector::erasure::apply_offline(&store, plan).await?;
             println!("erased household {household} and {} documents that named it", n - 1);
             // The erased bytes leave sled's files only in a rewritten copy of the store.
             store.engine().close().await?;

@@ -148,7 +148,14 @@ impl RulesGate {
             }
             seen.push(actor);
             if *actor == self.server_actor {
-                return Err(refusal("actor_binding", "changes may not claim the server's actor id").into());
+                // A phone still holding a list whose history the server replaced (an
+                // erasure) sends the server's old changes back: it is to drop that copy.
+                return Err(refusal(
+                    "actor_binding",
+                    "changes may not claim the server's actor id; if this is a copy of a list the server \
+                     rebuilt, drop it and fetch it again",
+                )
+                .into());
             }
             let owner = self.store.bind_actor(actor.to_bytes(), user).await?;
             if owner != user {

@@ -24,6 +24,12 @@ export async function cleanup() {
     } catch {}
   }
   for (const server of servers) await server.kill9()
+  // A repo whose shutdown() threw may still be writing a sync state to its directory:
+  // let those writes land, and ignore one that finds its directory gone.
+  await new Promise(r => setTimeout(r, 300))
+  process.on("unhandledRejection", e => {
+    if (e?.code !== "ENOENT") throw e
+  })
   for (const dir of [...tmpDirs, ...servers.map(s => s.dataDir)]) fs.rmSync(dir, { recursive: true, force: true })
   // After disconnect(), a client adapter may still fire a reconnect timer set when its
   // socket closed, and then retry forever: do not let that keep this process alive.

@@ -157,8 +157,11 @@ fn empty_snapshot() -> Vec<u8> {
 }
 
 /// A server list (grid index, medic index, inbox) without the rows of `erased`, as a
-/// fresh history written by the server's actor; `None` if `current` is not such a list.
-pub fn list_without(current: &Automerge, erased: &BTreeSet<String>, actor: &ActorId) -> Option<Vec<u8>> {
+/// fresh history written by a fresh actor, which the server then goes on writing it with
+/// (`sync::server_writer`: phones holding the old history also hold the server's old
+/// changes); `None` if `current` is not such a list.
+pub fn list_without(current: &Automerge, erased: &BTreeSet<String>) -> Option<Vec<u8>> {
+    let actor = ActorId::random();
     let mut value = DomainDoc::hydrate(current).ok().flatten()?;
     let docs = match &mut value {
         DomainDoc::GridIndex(g) => &mut g.docs,
@@ -185,8 +188,8 @@ pub async fn apply_live(store: &Store, hub: &Arc<Hub>, erasure: Erasure) -> Resu
     let names: Arc<BTreeSet<String>> = Arc::new(erasure.erased.iter().map(ToString::to_string).collect());
     let emptied = erasure.erased.iter().map(|doc| (*doc, ReplaceFn::snapshot(empty_snapshot())));
     let rebuilt = erasure.lists.iter().map(|list| {
-        let (names, actor) = (names.clone(), hub.server_actor().clone());
-        (*list, ReplaceFn(Box::new(move |current: &Automerge| list_without(current, &names, &actor))))
+        let names = names.clone();
+        (*list, ReplaceFn(Box::new(move |current: &Automerge| list_without(current, &names))))
     });
     let wanted = erasure.erased.len() + erasure.lists.len();
     let all = replace_histories(hub, emptied.chain(rebuilt)).await == wanted;
@@ -223,7 +226,7 @@ pub(super) async fn replace_histories(
 /// # Errors
 ///
 /// A store error.
-pub async fn apply_offline(store: &Store, actor: &ActorId, erasure: Erasure) -> Result<(), StoreError> {
+pub async fn apply_offline(store: &Store, erasure: Erasure) -> Result<(), StoreError> {
     let names: BTreeSet<String> = erasure.erased.iter().map(ToString::to_string).collect();
     let mut writes: Vec<Write> = vec![crate::store::vacuum::mark()];
     for doc in &erasure.erased {
@@ -233,7 +236,7 @@ pub async fn apply_offline(store: &Store, actor: &ActorId, erasure: Erasure) -> 
     for list in &erasure.lists {
         let stored = store.load(list).await?;
         let Ok(current) = stored.to_automerge() else { continue };
-        let Some(snapshot) = list_without(&current, &names, actor) else { continue };
+        let Some(snapshot) = list_without(&current, &names) else { continue };
         let Ok(fresh) = Automerge::load(&snapshot) else { continue };
         let covers = stored.chunks.into_iter().map(|(k, _)| k).collect();
         writes.push(Write::Compact { doc: *list, heads: fresh.get_heads(), snapshot, covers });

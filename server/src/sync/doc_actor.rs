@@ -70,6 +70,39 @@ impl std::fmt::Debug for ReplaceFn {
     }
 }
 
+/// What a phone holding a replaced list is told (see `DocActor::tell_if_stale_list`).
+pub const STALE_LIST: &str =
+    "the server rebuilt this list (an erasure): this copy is out of date; drop it and fetch it again";
+
+/// Whether `doc` is a list only the server writes: an inbox, a grid index, a medic index.
+fn is_server_list(doc: &Automerge) -> bool {
+    use automerge::ReadDoc;
+    // `kind` is a string, or a text object when an automerge-repo client wrote it.
+    let kind = match doc.get(automerge::ROOT, "kind") {
+        Ok(Some((automerge::Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
+        Ok(Some((automerge::Value::Object(automerge::ObjType::Text), obj))) => doc.text(&obj).ok(),
+        _ => None,
+    };
+    matches!(kind.as_deref(), Some("inbox" | "grid-index" | "medic-index"))
+}
+
+/// The Automerge actor the server writes `doc` with: its own, except that a list only the
+/// server writes (an inbox, a grid index, a medic index) goes on with the author of its
+/// history. An erasure replaces a list's history by one written by a fresh actor, and
+/// phones may still hold the old one: had the server gone on writing as itself, its next
+/// change would reuse a sequence number of its old changes, and Automerge refuses a sync
+/// message holding two different changes with one actor and sequence number (the phone's
+/// whole message, each time it connects).
+pub fn server_writer(doc: &Automerge, server: &automerge::ActorId) -> automerge::ActorId {
+    use automerge::ReadDoc;
+    let list = is_server_list(doc);
+    let author = || doc.get_heads().first().and_then(|h| doc.get_change_by_hash(h)).map(|c| c.actor_id().clone());
+    match list.then(author).flatten() {
+        Some(actor) => actor,
+        None => server.clone(),
+    }
+}
+
 /// See [`DocCommand::ServerWrite`].
 pub struct ServerWriteFn(pub Box<dyn FnOnce(&mut Automerge) -> bool + Send>);
 
@@ -386,7 +419,7 @@ impl DocActor {
                 }
                 DocCommand::ServerWrite { write, done } => {
                     if let Some(doc) = self.doc.as_mut() {
-                        doc.set_actor(self.reg.server_actor().clone());
+                        doc.set_actor(server_writer(doc, self.reg.server_actor()));
                         if std::panic::catch_unwind(AssertUnwindSafe(|| (write.0)(doc))).is_err() {
                             tracing::error!(doc = %self.id, "a server write panicked");
                             panicked = true;
@@ -566,6 +599,7 @@ impl DocActor {
             return self.refuse_unread(&conn, data, &message, e).await;
         }
         let mut peer = self.peers.remove(&id).unwrap_or_else(|| Peer::new(conn.clone()));
+        self.tell_if_stale_list(&conn, &mut peer, &message);
         let outcome = self.apply_to_fork(&conn, &mut peer, message).await;
         let outcome = match outcome {
             Ok(o) => o,
@@ -614,6 +648,32 @@ impl DocActor {
             }
         };
         Ok(reply)
+    }
+
+    /// A phone holding a list (inbox, grid index, medic index) with heads the server does
+    /// not have holds a history the server replaced (an erasure rebuilds the lists that
+    /// showed what it erased): phones never write lists. Automerge would merge the two
+    /// histories on the phone, and the old rows would stay there. The phone is told, as a
+    /// refusal naming those heads, to drop its copy and fetch the list again; its changes
+    /// to the list are not taken this session.
+    fn tell_if_stale_list(&self, conn: &ConnHandle, peer: &mut Peer, message: &sync::Message) {
+        let Some(doc) = self.doc.as_ref() else { return };
+        if peer.state.read_only || !is_server_list(doc) {
+            return;
+        }
+        let unknown: Vec<ChangeHash> = message
+            .heads
+            .iter()
+            .copied()
+            .filter(|h| automerge::ReadDoc::get_change_by_hash(doc, h).is_none())
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        self.reg.metrics().changes_refused.get_or_create(&crate::metrics::CodeLabel { code: "stale_list" }).inc();
+        tracing::info!(conn = conn.id().0, doc = %self.id, "a phone holds a list history the server replaced");
+        send_rejected(self.reg.as_ref(), conn, self.id, STALE_LIST, &unknown);
+        peer.state.read_only = true;
     }
 
     /// A sync message whose changes would inflate beyond the limits is refused before

@@ -433,6 +433,25 @@ describe("LinliStore", () => {
     expect(store.state.pending).toBe(1)
   })
 
+  it("drops its copy of a list the server refuses, and takes the server's, keeping nothing aside", async () => {
+    const { w, c, store } = await syncedPhone()
+    const id = w.inbox.documentId
+    // Linli refuses any change to a list: it holds a history the server replaced (an
+    // erasure). Here the phone's copy lost a row the server's still has.
+    refuseChanges(c, id, () =>
+      w.inbox.broadcast({ linli: "rejected", reason: "the server rebuilt this list (an erasure): drop it", changes: [] }))
+    const mine = await store.repo.find<Inbox>(w.inbox.url)
+    mine.change(d => {
+      delete d.docs[w.episode.documentId]
+    })
+    await waitFor(() => !store.state.rows[w.episode.documentId], 5000, "the row gone from the phone's copy")
+    await waitFor(() => !!store.state.rows[w.episode.documentId], 5000, "the server's copy back")
+    const again = await store.repo.find<Inbox>(w.inbox.url)
+    expect(Object.keys(again.doc().docs).sort()).toEqual(Object.keys(serverDoc(w.inbox).docs).sort())
+    expect(store.state.shelved).toEqual([])
+    expect(store.state.notices).toEqual([])
+  })
+
   it("removes work that left the inbox, and households without open work, from the phone", async () => {
     const w = world()
     const kv = memoryKV()

@@ -387,8 +387,13 @@ export class LinliStore {
   private attachList(id: string, handle: DocHandle<GridIndex | Inbox>): void {
     this.listHandles.set(id, handle)
     const onChange = () => this.onListChange()
+    const onEphemeral = (p: DocHandleEphemeralMessagePayload<GridIndex | Inbox>) => this.onEphemeral(id, p.senderId, p.message)
     handle.on("change", onChange)
-    const detach = () => handle.off("change", onChange)
+    handle.on("ephemeral-message", onEphemeral)
+    const detach = () => {
+      handle.off("change", onChange)
+      handle.off("ephemeral-message", onEphemeral)
+    }
     this.listDetachers.set(id, detach)
     this.cleanups.push(detach)
   }
@@ -702,7 +707,44 @@ export class LinliStore {
     const m = message as { linli?: string; reason?: string; changes?: unknown } | null
     if (!m || m.linli !== "rejected") return
     if (!this.serverPeer || sender !== this.serverPeer) return
-    void this.recover(id, String(m.reason ?? ""), m.changes)
+    if (this.listIds.includes(id)) void this.reloadList(id)
+    else void this.recover(id, String(m.reason ?? ""), m.changes)
+  }
+
+  /**
+   * The server refused our copy of a list. The phone never writes a list, so the copy
+   * holds a history the server replaced (an erasure rebuilds the lists that showed what
+   * it erased); merged with the new one it may go on showing the old rows. Nothing of
+   * the user's is in it: drop it and fetch the server's. Until it is back the lists are
+   * not ready, so nothing is let go of meanwhile.
+   */
+  async reloadList(id: string): Promise<void> {
+    await this.exclusively(id, async () => {
+      const handle = this.listHandles.get(id)
+      this.listDetachers.get(id)?.()
+      this.listDetachers.delete(id)
+      this.listHandles.delete(id)
+      if (handle) await this.repo.flush([handle.documentId]).catch(() => undefined)
+      await this.deleteCopy(id, handle)
+      if (!this.stopped && this.listIds.includes(id)) await this.openListAgain(id)
+    })
+  }
+
+  /** Runs `work` on `id` unless a recovery of it is under way already. */
+  private async exclusively(id: string, work: () => Promise<void>): Promise<void> {
+    if (this.recovering.has(id)) return
+    this.recovering.add(id)
+    try {
+      await work()
+    } finally {
+      this.recovering.delete(id)
+    }
+  }
+
+  /** Deletes the phone's copy of `id`: the repo's handle, and what its storage holds. */
+  private async deleteCopy(id: string, handle?: DocHandle<unknown>): Promise<void> {
+    if (handle) this.repo.delete(handle.documentId)
+    await this.repo.storageSubsystem?.removeDoc(id as never).catch(() => undefined)
   }
 
   private notify(n: Omit<Notice, "id" | "at" | "title">): void {
@@ -788,9 +830,7 @@ export class LinliStore {
    * user is told.
    */
   async recover(id: string, reason = "", refused: unknown = []): Promise<void> {
-    if (this.recovering.has(id)) return
-    this.recovering.add(id)
-    try {
+    await this.exclusively(id, async () => {
       const handle = this.handles.get(id)
       // No more changes through the store from here: what is kept aside is final.
       this.detachers.get(id)?.()
@@ -805,18 +845,16 @@ export class LinliStore {
           return
         }
         await new Promise(r => setTimeout(r, 150))
-        this.repo.delete(handle.documentId)
       }
-      await this.repo.storageSubsystem?.removeDoc(id as never).catch(() => undefined)
+      await this.deleteCopy(id, handle)
       this.pending.clear(id)
       const { [id]: _d, ...docs } = this.state.docs
       const { [id]: _s, ...summaries } = this.state.summaries
       this.set({ docs, summaries, pending: this.pendingCount() }, true)
       if (this.wanted(id) && !this.stopped) await this.load(id)
-    } finally {
-      this.recovering.delete(id)
-    }
+    })
   }
+
 
   /**
    * The server says this user may not read `id` (any more): work that was reassigned or
