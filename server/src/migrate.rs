@@ -10,11 +10,13 @@
 use crate::projector::medical::medical_id;
 use crate::store::{Store, StoreError, Write};
 use automerge::ActorId;
-use linli_shared::domain::migrate;
+use linli_shared::domain::{migrate, DomainDoc};
 use linli_shared::DocumentId;
 
 /// The `meta` key that says every episode is schema 2.
 const EPISODE_2_DONE: &str = "migrated/episode-2";
+/// The `meta` key that says no inbox or medic index holds an address in its history.
+const LISTS_DONE: &str = "migrated/lists-without-addresses";
 
 /// What a migration did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub struct Migrated {
     pub episodes: usize,
     /// Medical notes moved out of them.
     pub notes: usize,
+    /// Inboxes and medic indexes rebuilt without the addresses their rows had.
+    pub lists: usize,
     /// Documents that could not be migrated (left as they were, and reported).
     pub failed: Vec<(DocumentId, String)>,
 }
@@ -34,9 +38,37 @@ pub struct Migrated {
 /// A store error (what was committed before it stays migrated).
 pub async fn run(store: &Store, actor: &ActorId) -> Result<Migrated, StoreError> {
     let mut done = Migrated::default();
-    if store.meta(EPISODE_2_DONE).await?.is_some() {
-        return Ok(done);
+    let mut markers = Vec::new();
+    if store.meta(EPISODE_2_DONE).await?.is_none() {
+        episodes_to_2(store, actor, &mut done).await?;
+        if done.failed.is_empty() {
+            markers.push(Write::Meta { key: EPISODE_2_DONE.to_owned(), value: b"done".to_vec() });
+        }
     }
+    if store.meta(LISTS_DONE).await?.is_none() {
+        lists_without_addresses(store, &mut done).await?;
+        markers.push(Write::Meta { key: LISTS_DONE.to_owned(), value: b"done".to_vec() });
+    }
+    if done.episodes > 0 || done.lists > 0 {
+        markers.push(Write::Audit(crate::store::AuditEntry {
+            at: store.now_ms(),
+            user: crate::auth::SERVER_USER.to_owned(),
+            action: "schema.migrate".to_owned(),
+            doc: None,
+            detail: format!(
+                "{} episodes to schema 2; {} medical notes moved to medical records; {} lists rebuilt without addresses",
+                done.episodes, done.notes, done.lists
+            ),
+        }));
+    }
+    if !markers.is_empty() {
+        store.commit(markers).await?;
+    }
+    Ok(done)
+}
+
+/// Episode 1 → 2: the medics' notes move to a `medical` record of their own.
+async fn episodes_to_2(store: &Store, actor: &ActorId, done: &mut Migrated) -> Result<(), StoreError> {
     for id in store.list_docs().await? {
         let stored = store.load(&id).await?;
         let Ok(mut doc) = stored.to_automerge() else { continue };
@@ -71,21 +103,39 @@ pub async fn run(store: &Store, actor: &ActorId) -> Result<Migrated, StoreError>
             ])
             .await?;
     }
-    if done.failed.is_empty() {
-        let mut marker = vec![Write::Meta { key: EPISODE_2_DONE.to_owned(), value: b"done".to_vec() }];
-        if done.episodes > 0 {
-            marker.push(Write::Audit(crate::store::AuditEntry {
-                at: store.now_ms(),
-                user: crate::auth::SERVER_USER.to_owned(),
-                action: "schema.migrate".to_owned(),
-                doc: None,
-                detail: format!(
-                    "{} episodes to schema 2; {} medical notes moved to medical records",
-                    done.episodes, done.notes
-                ),
-            }));
+    Ok(())
+}
+
+/// Inboxes and medic indexes written before their rows lost the address (DESIGN §9: a
+/// list's history outlives its reader's access to the households it names) are rebuilt
+/// as fresh histories, by a fresh actor as an erasure rebuilds a list, with the address
+/// taken out of every title. Phones holding the old copy are told to drop it
+/// (`sync::DocActor::tell_if_stale_list`).
+async fn lists_without_addresses(store: &Store, done: &mut Migrated) -> Result<(), StoreError> {
+    for id in store.list_docs().await? {
+        let stored = store.load(&id).await?;
+        let Ok(doc) = stored.to_automerge() else { continue };
+        let mut value = match DomainDoc::hydrate(&doc) {
+            Ok(Some(v @ (DomainDoc::Inbox(_) | DomainDoc::MedicIndex(_)))) => v,
+            _ => continue,
+        };
+        let rows = match &mut value {
+            DomainDoc::Inbox(i) => &mut i.docs,
+            DomainDoc::MedicIndex(m) => &mut m.docs,
+            _ => continue,
+        };
+        if !migrate::titles_without_addresses(rows) {
+            continue;
         }
-        store.commit(marker).await?;
+        let mut fresh = automerge::AutoCommit::new().with_actor(ActorId::random());
+        if let Err(e) = value.reconcile_into(&mut fresh) {
+            tracing::error!(doc = %id, error = %e, "a list could not be rebuilt without addresses; left as it was");
+            continue;
+        }
+        let heads = fresh.get_heads();
+        let covers = stored.chunks.into_iter().map(|(k, _)| k).collect();
+        store.commit(vec![Write::Compact { doc: id, heads, snapshot: fresh.save(), covers }]).await?;
+        done.lists += 1;
     }
-    Ok(done)
+    Ok(())
 }

@@ -7,12 +7,17 @@
 //! - `episode` 1 → 2: the medics' notes leave the episode for a `medical` document of
 //!   their own ([`Medical`]), which only the grid's medics read; the episode gets its
 //!   link. Everything else (the person, reason, dates, assignee, status, check-ins) stays.
+//! - inboxes and medic indexes lose the addresses in their rows' titles
+//!   ([`titles_without_addresses`]); the server rebuilds them as fresh histories, since
+//!   a list's history outlives its reader's access to the households it names.
 
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT};
 use serde_json::Value as Json;
 
-use super::{am_json, DomainDoc, Episode, Kind, MedicNote, Medical, Violation};
+use std::collections::BTreeMap;
+
+use super::{am_json, DomainDoc, Episode, Kind, MedicNote, Medical, SummaryRow, Violation};
 use crate::DocumentId;
 
 /// The `kind` and `schema` at the root of a document, if it has them (read without the
@@ -72,4 +77,22 @@ pub fn episode_1_to_2(
         Ok(_) => Err(Violation::new("kind", "the migrated episode is not an episode")),
         Err(e) => Err(e),
     }
+}
+
+/// Takes the address out of every row title of an inbox or a medic index: a task's or an
+/// episode's title keeps its last word, the kind of work (`"3-2-501 food"` → `"food"`), a
+/// household's becomes empty. Returns whether any title changed.
+pub fn titles_without_addresses(rows: &mut BTreeMap<String, SummaryRow>) -> bool {
+    let mut changed = false;
+    for row in rows.values_mut() {
+        let title = match row.kind {
+            Kind::Household => String::new(),
+            _ => row.title.rsplit(' ').next().unwrap_or_default().to_owned(),
+        };
+        if title != row.title {
+            row.title = title;
+            changed = true;
+        }
+    }
+    changed
 }
