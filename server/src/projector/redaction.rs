@@ -39,12 +39,15 @@ pub fn without_texts(mut task: Task) -> Task {
     task
 }
 
-/// The redacted task as a fresh history by the server's `actor`; `None` if `current` is
-/// not a task.
+/// The redacted task as a fresh history by a fresh actor; `None` if `current` is not a
+/// task. Not by the server's own: the server may have written the task before (a grid's
+/// risk level sets `contactless`), and phones still holding that change would then hold
+/// two different changes with one actor and sequence number, which Automerge refuses in
+/// a sync message whole (see `sync::server_writer`).
 #[must_use]
-pub fn redacted_history(current: &Automerge, actor: &ActorId) -> Option<Vec<u8>> {
+pub fn redacted_history(current: &Automerge) -> Option<Vec<u8>> {
     let Ok(Some(DomainDoc::Task(task))) = DomainDoc::hydrate(current) else { return None };
-    let mut fresh = automerge::AutoCommit::new().with_actor(actor.clone());
+    let mut fresh = automerge::AutoCommit::new().with_actor(ActorId::random());
     DomainDoc::Task(without_texts(task)).reconcile_into(&mut fresh).ok()?;
     Some(fresh.save())
 }
@@ -59,10 +62,8 @@ pub fn redacted_history(current: &Automerge, actor: &ActorId) -> Option<Vec<u8>>
 pub async fn apply_live(store: &Store, hub: &Arc<Hub>, tasks: &[DocumentId]) -> Result<usize, StoreError> {
     let markers = tasks.iter().map(|d| Write::Meta { key: redaction_key(d), value: b"redacted".to_vec() });
     store.commit(markers.chain([crate::store::vacuum::mark()]).collect()).await?;
-    let replacements = tasks.iter().map(|doc| {
-        let actor = hub.server_actor().clone();
-        (*doc, ReplaceFn(Box::new(move |current: &Automerge| redacted_history(current, &actor))))
-    });
+    let replacements =
+        tasks.iter().map(|doc| (*doc, ReplaceFn(Box::new(move |current: &Automerge| redacted_history(current)))));
     Ok(super::erasure::replace_histories(hub, replacements).await)
 }
 
@@ -72,7 +73,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_redacted_history_holds_none_of_the_texts() {
+    fn a_redacted_history_holds_none_of_the_texts_and_merges_with_the_old_one() {
         let task = serde_json::json!({
             "kind": "task", "schema": 1, "grid": "g1",
             "household": DocumentId::random().to_string(), "category": "medicine",
@@ -83,15 +84,28 @@ mod tests {
             "created_by": "u-coord", "created_at": 0
         });
         let Some(DomainDoc::Task(t)) = DomainDoc::from_json(task).unwrap() else { panic!("not a task") };
+        // Written by a coordinator, then by the server (a risk level applied).
+        let server = ActorId::random();
         let mut doc = automerge::AutoCommit::new();
         DomainDoc::Task(t.clone()).reconcile_into(&mut doc).unwrap();
-        let actor = ActorId::random();
-        let saved = redacted_history(doc.document(), &actor).unwrap();
+        doc.set_actor(server.clone());
+        let mut changed = t.clone();
+        changed.contactless = true;
+        DomainDoc::Task(changed).reconcile_into(&mut doc).unwrap();
+        let old_phone = doc.clone();
+        let saved = redacted_history(doc.document()).unwrap();
         let fresh = Automerge::load(&saved).unwrap();
         assert!(!saved.windows(9).any(|w| w == b"REDACT-ME"), "the texts are in the saved bytes");
         let Ok(Some(DomainDoc::Task(r))) = DomainDoc::hydrate(&fresh) else { panic!("not a task") };
         assert!(r.items.is_empty() && r.failure_reason.is_none() && r.log.iter().all(|e| e.note.is_empty()));
         assert_eq!((r.status, r.assignee.clone(), r.log.len(), r.due), (t.status, t.assignee.clone(), 1, t.due));
-        assert!(fresh.get_changes(&[]).iter().all(|c| c.actor_id() == &actor), "one author: the server");
+        let authors: Vec<_> = fresh.get_changes(&[]).iter().map(|c| c.actor_id().clone()).collect();
+        assert!(authors.len() == 1 && authors[0] != server, "one author, not the server's actor: {authors:?}");
+        // A phone still holding the old history can take the new one, and the other way
+        // round: no actor has two different changes with one sequence number.
+        let mut phone = old_phone;
+        phone.merge(&mut automerge::AutoCommit::load(&saved).unwrap()).unwrap();
+        let mut server_side = automerge::AutoCommit::load(&saved).unwrap();
+        server_side.merge(&mut phone).unwrap();
     }
 }
