@@ -138,8 +138,12 @@ pub struct Migrated {
 /// once, and again and again.
 pub(crate) async fn migrate(client: &mut Client) -> Result<Migrated, PgError> {
     if let Err(e) = client.batch_execute(VERSIONS_TABLE).await {
-        // Two starters racing to create the table: one of them sees a duplicate type.
-        let raced = e.code().is_some_and(|c| *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_TABLE);
+        // Two starters racing to create the table: the loser sees the table, or its row
+        // type, already made (a unique violation in the catalog, `duplicate_table`, or
+        // `duplicate_object`: 'type "linli_schema_versions" already exists').
+        let raced = e.code().is_some_and(|c| {
+            *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_TABLE || *c == SqlState::DUPLICATE_OBJECT
+        });
         if !raced {
             return Err(classify(e));
         }
