@@ -127,14 +127,13 @@ async fn lists_without_addresses(store: &Store, done: &mut Migrated) -> Result<(
         if !migrate::titles_without_addresses(rows) {
             continue;
         }
-        let mut fresh = automerge::AutoCommit::new().with_actor(ActorId::random());
-        if let Err(e) = value.reconcile_into(&mut fresh) {
-            tracing::error!(doc = %id, error = %e, "a list could not be rebuilt without addresses; left as it was");
+        let Some(snapshot) = crate::projector::erasure::fresh_history(&value) else {
+            tracing::error!(doc = %id, "a list could not be rebuilt without addresses; left as it was");
             continue;
-        }
-        let heads = fresh.get_heads();
+        };
+        let Ok(heads) = automerge::Automerge::load(&snapshot).map(|d| d.get_heads()) else { continue };
         let covers = stored.chunks.into_iter().map(|(k, _)| k).collect();
-        store.commit(vec![Write::Compact { doc: id, heads, snapshot: fresh.save(), covers }]).await?;
+        store.commit(vec![Write::Compact { doc: id, heads, snapshot, covers }]).await?;
         done.lists += 1;
     }
     Ok(())

@@ -156,12 +156,22 @@ fn empty_snapshot() -> Vec<u8> {
     automerge::AutoCommit::new().save()
 }
 
+/// `value` as a fresh history: what a replaced history (an erasure's lists, a redacted
+/// delivery, a migrated list) is made of. Its author is a fresh Automerge actor, never the
+/// server's own: phones may still hold the old history, with the server's changes in it,
+/// and a history that reused the server's sequence numbers would give them two different
+/// changes with one actor and number, which Automerge refuses in a sync message whole.
+/// The server goes on writing a list as its author (`sync::server_writer`).
+#[must_use]
+pub fn fresh_history(value: &DomainDoc) -> Option<Vec<u8>> {
+    let mut fresh = automerge::AutoCommit::new().with_actor(ActorId::random());
+    value.reconcile_into(&mut fresh).ok()?;
+    Some(fresh.save())
+}
+
 /// A server list (grid index, medic index, inbox) without the rows of `erased`, as a
-/// fresh history written by a fresh actor, which the server then goes on writing it with
-/// (`sync::server_writer`: phones holding the old history also hold the server's old
-/// changes); `None` if `current` is not such a list.
+/// [`fresh_history`]; `None` if `current` is not such a list.
 pub fn list_without(current: &Automerge, erased: &BTreeSet<String>) -> Option<Vec<u8>> {
-    let actor = ActorId::random();
     let mut value = DomainDoc::hydrate(current).ok().flatten()?;
     let docs = match &mut value {
         DomainDoc::GridIndex(g) => &mut g.docs,
@@ -170,9 +180,7 @@ pub fn list_without(current: &Automerge, erased: &BTreeSet<String>) -> Option<Ve
         _ => return None,
     };
     docs.retain(|id, _| !erased.contains(id));
-    let mut fresh = automerge::AutoCommit::new().with_actor(actor.clone());
-    value.reconcile_into(&mut fresh).ok()?;
-    Some(fresh.save())
+    fresh_history(&value)
 }
 
 /// Applies an erasure through the running server: tombstones first (from then on no

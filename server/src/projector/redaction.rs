@@ -12,7 +12,7 @@
 
 use crate::store::{Store, StoreError, Write};
 use crate::sync::{Hub, ReplaceFn};
-use automerge::{ActorId, Automerge};
+use automerge::Automerge;
 use linli_shared::domain::{DomainDoc, Task};
 use linli_shared::DocumentId;
 use std::sync::Arc;
@@ -39,17 +39,13 @@ pub fn without_texts(mut task: Task) -> Task {
     task
 }
 
-/// The redacted task as a fresh history by a fresh actor; `None` if `current` is not a
-/// task. Not by the server's own: the server may have written the task before (a grid's
-/// risk level sets `contactless`), and phones still holding that change would then hold
-/// two different changes with one actor and sequence number, which Automerge refuses in
-/// a sync message whole (see `sync::server_writer`).
+/// The redacted task as a fresh history (by an actor of its own, see
+/// [`super::erasure::fresh_history`]: the server may have written the task before, when
+/// a risk level set `contactless`); `None` if `current` is not a task.
 #[must_use]
 pub fn redacted_history(current: &Automerge) -> Option<Vec<u8>> {
     let Ok(Some(DomainDoc::Task(task))) = DomainDoc::hydrate(current) else { return None };
-    let mut fresh = automerge::AutoCommit::new().with_actor(ActorId::random());
-    DomainDoc::Task(without_texts(task)).reconcile_into(&mut fresh).ok()?;
-    Some(fresh.save())
+    super::erasure::fresh_history(&DomainDoc::Task(without_texts(task)))
 }
 
 /// Redacts `tasks` through the running server: the markers first (from then on no
@@ -71,6 +67,7 @@ pub async fn apply_live(store: &Store, hub: &Arc<Hub>, tasks: &[DocumentId]) -> 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use automerge::ActorId;
 
     #[test]
     fn a_redacted_history_holds_none_of_the_texts_and_merges_with_the_old_one() {

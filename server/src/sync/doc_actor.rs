@@ -83,7 +83,8 @@ fn is_server_list(doc: &Automerge) -> bool {
         Ok(Some((automerge::Value::Object(automerge::ObjType::Text), obj))) => doc.text(&obj).ok(),
         _ => None,
     };
-    matches!(kind.as_deref(), Some("inbox" | "grid-index" | "medic-index"))
+    use linli_shared::domain::Kind;
+    matches!(kind.and_then(|k| k.parse().ok()), Some(Kind::Inbox | Kind::GridIndex | Kind::MedicIndex))
 }
 
 /// The Automerge actor the server writes `doc` with: its own, except that a list only the
