@@ -476,7 +476,7 @@ impl ProjectorCore {
         if let Some(grid) = self.store.grid(&row.grid).await? {
             index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, if listed { addressed } else { None });
             if row.kind == Kind::Episode {
-                self.medic_rows(old, row, value, &grid, summary.clone(), household_id, household.is_some(), index)
+                self.medic_rows(old, row, value, &grid, summary.clone(), household_id, household.as_ref(), index)
                     .await?;
             }
         }
@@ -503,7 +503,7 @@ impl ProjectorCore {
         grid: &crate::store::Grid,
         episode_row: Option<SummaryRow>,
         household_id: Option<DocumentId>,
-        household_exists: bool,
+        household: Option<&linli_shared::domain::Household>,
         index: &mut IndexWrites,
     ) -> Result<(), StoreError> {
         let medic = medic_index(grid);
@@ -520,7 +520,7 @@ impl ProjectorCore {
             }
         }
         index.put(medic, target(), &row.doc, episode_row);
-        let (Some(h_id), true) = (household_id, household_exists) else { return Ok(()) };
+        let (Some(h_id), Some(h)) = (household_id, household) else { return Ok(()) };
         // Open: listed (every time, so a server that gained the medic index lists the
         // households of episodes already open). Closed just now: listed only while another
         // open episode refers to it.
@@ -537,16 +537,11 @@ impl ProjectorCore {
         } else {
             return Ok(());
         };
-        let household_row = listed.then(|| SummaryRow {
-            kind: Kind::Household,
-            status: "active".to_owned(),
-            assignee: None,
-            priority: None,
-            due: None,
-            alerts: 0,
-            household: None,
-            title: String::new(),
-        });
+        let household_row = if listed {
+            DomainDoc::Household(h.clone()).summary().map(|r| SummaryRow { title: String::new(), ..r })
+        } else {
+            None
+        };
         index.put(medic, target(), &h_id.to_string(), household_row);
         Ok(())
     }
