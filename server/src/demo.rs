@@ -125,19 +125,20 @@ pub async fn seed_documents(
     let limits = DomainLimits::default();
     let mut seeded: Seeded = Vec::new();
     let mut batch: Vec<Write> = Vec::new();
-    let mut write = |value: serde_json::Value| -> anyhow::Result<linli_shared::DocumentId> {
-        let doc = DomainDoc::from_json(value)
-            .map_err(|v| anyhow::anyhow!("demo document: {v}"))?
-            .ok_or_else(|| anyhow::anyhow!("empty demo document"))?;
-        doc.validate(&limits).map_err(|v| anyhow::anyhow!("demo document: {v}"))?;
-        let mut am = automerge::AutoCommit::new().with_actor(server_actor.clone());
-        doc.reconcile_into(&mut am).map_err(|e| anyhow::anyhow!("demo document: {e}"))?;
-        let id = linli_shared::DocumentId::random();
-        batch.push(Write::Chunk { doc: id, bytes: am.save() });
-        batch.push(Write::Dirty { doc: id, dirty: true });
-        seeded.push((id, doc));
-        Ok(id)
-    };
+    let mut write_at =
+        |id: linli_shared::DocumentId, value: serde_json::Value| -> anyhow::Result<linli_shared::DocumentId> {
+            let doc = DomainDoc::from_json(value)
+                .map_err(|v| anyhow::anyhow!("demo document: {v}"))?
+                .ok_or_else(|| anyhow::anyhow!("empty demo document"))?;
+            doc.validate(&limits).map_err(|v| anyhow::anyhow!("demo document: {v}"))?;
+            let mut am = automerge::AutoCommit::new().with_actor(server_actor.clone());
+            doc.reconcile_into(&mut am).map_err(|e| anyhow::anyhow!("demo document: {e}"))?;
+            batch.push(Write::Chunk { doc: id, bytes: am.save() });
+            batch.push(Write::Dirty { doc: id, dirty: true });
+            seeded.push((id, doc));
+            Ok(id)
+        };
+    let mut write = |value: serde_json::Value| write_at(linli_shared::DocumentId::random(), value);
 
     let flags_for = |i: usize| -> Vec<&str> {
         match i % 8 {
@@ -249,14 +250,30 @@ pub async fn seed_documents(
                     json!({"temp_c": (temp * 10.0).round() / 10.0, "symptoms": symptoms, "method": if e % 2 == 0 { "visit" } else { "phone" }, "note": "", "by": volunteer, "at": noon(d)}),
                 );
             }
-            write(json!({
-                "kind": "episode", "schema": 2, "grid": GRIDS[g].0, "household": household.to_string(),
-                "person": {"name": format!("{}{}", SURNAMES[(e * 5 + g) % 20], GIVEN[(e * 11 + g) % 20]), "age": 25 + 10 * e as u32},
-                "reason": REASONS[e],
-                "start": day(-4), "end": day(9), "slots": 1, "assignee": volunteer,
-                "status": if g == 0 && e == 0 { "escalated" } else { "active" }, "closed_at": null,
-                "checkins": checkins, "medical": null, "erased": false,
-            }))?;
+            // The episode, and its readings beside it (DESIGN §9); the server makes its
+            // medical record.
+            let id = linli_shared::DocumentId::random();
+            let readings = crate::projector::readings::readings_id(&id);
+            let status = if g == 0 && e == 0 { "escalated" } else { "active" };
+            write_at(
+                id,
+                json!({
+                    "kind": "episode", "schema": 3, "grid": GRIDS[g].0, "household": household.to_string(),
+                    "person": {"name": format!("{}{}", SURNAMES[(e * 5 + g) % 20], GIVEN[(e * 11 + g) % 20]), "age": 25 + 10 * e as u32},
+                    "reason": REASONS[e],
+                    "start": day(-4), "end": day(9), "slots": 1, "assignee": volunteer,
+                    "status": status, "closed_at": null,
+                    "readings": readings.to_string(), "medical": null, "erased": false,
+                }),
+            )?;
+            write_at(
+                readings,
+                json!({
+                    "kind": "readings", "schema": 1, "grid": GRIDS[g].0, "episode": id.to_string(),
+                    "household": household.to_string(), "start": day(-4), "end": day(9), "slots": 1,
+                    "assignee": volunteer, "status": status, "checkins": checkins,
+                }),
+            )?;
         }
     }
     // One batch: the demo is there whole, or not at all.

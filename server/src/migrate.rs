@@ -8,6 +8,7 @@
 //! document again.
 
 use crate::projector::medical::medical_id;
+use crate::projector::readings::readings_id;
 use crate::store::{Store, StoreError, Write};
 use automerge::ActorId;
 use linli_shared::domain::{migrate, DomainDoc};
@@ -15,6 +16,15 @@ use linli_shared::DocumentId;
 
 /// The `meta` key that says every episode is schema 2.
 const EPISODE_2_DONE: &str = "migrated/episode-2";
+/// The `meta` key that says every episode is schema 3.
+const EPISODE_3_DONE: &str = "migrated/episode-3";
+
+/// The `meta` key under which a migrated episode's old `checkins` map is named (its object
+/// id), where phones that have not seen the migration still write check-ins.
+#[must_use]
+pub fn legacy_checkins_key(episode: &DocumentId) -> String {
+    format!("legacy-checkins/{episode}")
+}
 /// The `meta` key that says no inbox or medic index holds an address in its history.
 const LISTS_DONE: &str = "migrated/lists-without-addresses";
 
@@ -25,6 +35,10 @@ pub struct Migrated {
     pub episodes: usize,
     /// Medical notes moved out of them.
     pub notes: usize,
+    /// Episodes moved from schema 2 to 3.
+    pub episodes_3: usize,
+    /// Check-ins moved out of them into readings.
+    pub checkins: usize,
     /// Inboxes and medic indexes rebuilt without the addresses their rows had.
     pub lists: usize,
     /// Documents that could not be migrated (left as they were, and reported).
@@ -45,19 +59,26 @@ pub async fn run(store: &Store, actor: &ActorId) -> Result<Migrated, StoreError>
             markers.push(Write::Meta { key: EPISODE_2_DONE.to_owned(), value: b"done".to_vec() });
         }
     }
+    if store.meta(EPISODE_3_DONE).await?.is_none() {
+        episodes_to_3(store, actor, &mut done).await?;
+        if done.failed.is_empty() {
+            markers.push(Write::Meta { key: EPISODE_3_DONE.to_owned(), value: b"done".to_vec() });
+        }
+    }
     if store.meta(LISTS_DONE).await?.is_none() {
         lists_without_addresses(store, &mut done).await?;
         markers.push(Write::Meta { key: LISTS_DONE.to_owned(), value: b"done".to_vec() });
     }
-    if done.episodes > 0 || done.lists > 0 {
+    if done.episodes > 0 || done.episodes_3 > 0 || done.lists > 0 {
         markers.push(Write::Audit(crate::store::AuditEntry {
             at: store.now_ms(),
             user: crate::auth::SERVER_USER.to_owned(),
             action: "schema.migrate".to_owned(),
             doc: None,
             detail: format!(
-                "{} episodes to schema 2; {} medical notes moved to medical records; {} lists rebuilt without addresses",
-                done.episodes, done.notes, done.lists
+                "{} episodes to schema 2; {} medical notes moved to medical records; {} episodes to schema 3; \
+                 {} check-ins moved to readings; {} lists rebuilt without addresses",
+                done.episodes, done.notes, done.episodes_3, done.checkins, done.lists
             ),
         }));
     }
@@ -102,6 +123,48 @@ async fn episodes_to_2(store: &Store, actor: &ActorId, done: &mut Migrated) -> R
                 Write::Dirty { doc: id, dirty: true },
             ])
             .await?;
+    }
+    Ok(())
+}
+
+/// Episode 2 → 3: the check-ins move to a `readings` document of their own, a fresh
+/// history (so the check-ins reach no phone that does not already have them); the old map
+/// is named in `meta`, for the check-ins phones still write there.
+async fn episodes_to_3(store: &Store, actor: &ActorId, done: &mut Migrated) -> Result<(), StoreError> {
+    for id in store.list_docs().await? {
+        let stored = store.load(&id).await?;
+        let Ok(mut doc) = stored.to_automerge() else { continue };
+        if !matches!(migrate::kind_and_schema(&doc), Ok(Some((ref k, 2))) if k == "episode") {
+            continue;
+        }
+        doc.set_actor(actor.clone());
+        let before = doc.get_heads();
+        let record = readings_id(&id);
+        let (readings, legacy) = match migrate::episode_2_to_3(&mut doc, id, record) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(v) => {
+                tracing::error!(doc = %id, error = %v, "an episode could not be migrated to schema 3; left as it was");
+                done.failed.push((id, v.to_string()));
+                continue;
+            }
+        };
+        let Some(fresh) = crate::projector::erasure::fresh_history(&DomainDoc::Readings(readings.clone())) else {
+            done.failed.push((id, "its readings could not be written".to_owned()));
+            continue;
+        };
+        done.episodes_3 += 1;
+        done.checkins += readings.checkins.len();
+        let mut writes = vec![
+            Write::Chunk { doc: record, bytes: fresh },
+            Write::Dirty { doc: record, dirty: true },
+            Write::Chunk { doc: id, bytes: doc.save_after(&before) },
+            Write::Dirty { doc: id, dirty: true },
+        ];
+        if let Some(legacy) = legacy {
+            writes.push(Write::Meta { key: legacy_checkins_key(&id), value: legacy.into_bytes() });
+        }
+        store.commit(writes).await?;
     }
     Ok(())
 }

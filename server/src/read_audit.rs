@@ -35,6 +35,7 @@ pub fn read_action(kind: Kind) -> Option<&'static str> {
         Kind::Household => Some("read.household"),
         Kind::Episode => Some("read.episode"),
         Kind::Medical => Some("read.medical"),
+        Kind::Readings => Some("read.readings"),
         Kind::Task | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => None,
     }
 }

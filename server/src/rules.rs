@@ -14,9 +14,9 @@ use crate::sync::conn::UserCtx;
 use crate::sync::{ConnHandle, Deferral, Gate, GateError, Incoming, Refusal};
 use async_trait::async_trait;
 use automerge::{ActorId, Automerge};
-use linli_shared::domain::{self, Actor, DocFacts, DomainDoc, DomainLimits, Kind, Role};
+use linli_shared::domain::{self, Actor, Checkin, DocFacts, DomainDoc, DomainLimits, Kind, Readings, Role};
 use linli_shared::DocumentId;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug)]
 pub struct RulesGate {
@@ -31,7 +31,14 @@ pub struct RulesGate {
     reference_wait_ms: i64,
     /// Since when (server clock, ms) each document's deferred changes wait.
     waiting_since: parking_lot::Mutex<HashMap<DocumentId, i64>>,
+    /// Check-ins a phone that had not seen the schema-3 migration wrote into a migrated
+    /// episode's old map, checked and waiting for the batch to be merged (then they go to
+    /// the episode's readings). A document's batches pass the gate one at a time.
+    late_checkins: parking_lot::Mutex<HashMap<DocumentId, LateCheckins>>,
 }
+
+/// Check-ins to carry over: the readings they go to, and the check-ins by key.
+type LateCheckins = (DocumentId, BTreeMap<String, Checkin>);
 
 /// Most documents whose waiting is remembered; beyond, those that waited longest are
 /// forgotten (they start waiting again: a hostile phone cannot grow this without bound).
@@ -58,6 +65,7 @@ impl RulesGate {
             reads,
             reference_wait_ms: i64::try_from(reference_wait.as_millis()).unwrap_or(i64::MAX),
             waiting_since: parking_lot::Mutex::new(HashMap::new()),
+            late_checkins: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
@@ -131,6 +139,40 @@ impl RulesGate {
             _ => false,
         };
         Ok(domain::may_read(&Self::actor(who), &facts, linked).then_some(Some(facts.kind)))
+    }
+
+    /// Check-ins written into a migrated episode's old `checkins` map by a phone that had
+    /// not seen the migration (the map is no longer reachable from the episode's root, so
+    /// nothing else looks at them): each is checked as if it were added to the episode's
+    /// readings by the sender, and kept to be carried over there once the batch merges.
+    async fn check_late_checkins(&self, incoming: &Incoming<'_>, after: &DomainDoc) -> Result<(), GateError> {
+        self.late_checkins.lock().remove(&incoming.doc);
+        let DomainDoc::Episode(episode) = after else { return Ok(()) };
+        let Some(readings_id) = episode.readings else { return Ok(()) };
+        let Some(legacy) = self.store.meta(&crate::migrate::legacy_checkins_key(&incoming.doc)).await? else {
+            return Ok(());
+        };
+        let legacy = String::from_utf8_lossy(&legacy);
+        let old = domain::migrate::legacy_checkins(incoming.before, &legacy);
+        let new = domain::migrate::legacy_checkins(incoming.after, &legacy);
+        if old == new {
+            return Ok(());
+        }
+        let before = Readings::for_episode(incoming.doc, episode, old);
+        let after_r = Readings { checkins: new.clone(), ..before.clone() };
+        let who = incoming.conn.who();
+        domain::check_change(
+            &Self::actor(who),
+            Some(&DomainDoc::Readings(before.clone())),
+            &DomainDoc::Readings(after_r),
+            &self.limits,
+            self.store.now_ms(),
+        )
+        .map_err(|v| GateError::Refused(Refusal { code: "rule", reason: v.to_string() }))?;
+        let late: BTreeMap<String, Checkin> =
+            new.into_iter().filter(|(k, c)| before.checkins.get(k) != Some(c)).collect();
+        self.late_checkins.lock().insert(incoming.doc, (readings_id, late));
+        Ok(())
     }
 
     fn actor<'a>(who: &'a UserCtx) -> Actor<'a> {
@@ -226,6 +268,7 @@ impl Gate for RulesGate {
         }
         domain::check_change(&Self::actor(who), before.as_ref(), &after, &self.limits, self.store.now_ms())
             .map_err(|v| GateError::Refused(Refusal { code: "rule", reason: v.to_string() }))?;
+        self.check_late_checkins(incoming, &after).await?;
         self.check_references(incoming.doc, before.as_ref(), &after).await
     }
 
@@ -237,6 +280,9 @@ impl Gate for RulesGate {
     }
 
     fn accepted(&self, doc: DocumentId, after: &Automerge) {
+        if let Some((readings, late)) = self.late_checkins.lock().remove(&doc) {
+            self.projector.carry_over(readings, late);
+        }
         if let Ok(Some(value)) = DomainDoc::hydrate(after) {
             self.projector.changed(doc, value);
         }

@@ -54,13 +54,15 @@ impl Application {
         // Before anything reads a document: a store written by an older Linli is brought
         // to today's schemas first.
         let migrated = crate::migrate::run(&store, &server_actor).await?;
-        if migrated.episodes > 0 || migrated.lists > 0 || !migrated.failed.is_empty() {
+        if migrated.episodes > 0 || migrated.episodes_3 > 0 || migrated.lists > 0 || !migrated.failed.is_empty() {
             tracing::info!(
                 episodes = migrated.episodes,
                 notes = migrated.notes,
+                episodes_3 = migrated.episodes_3,
+                checkins = migrated.checkins,
                 lists = migrated.lists,
                 failed = migrated.failed.len(),
-                "store migrated (medical notes in documents of their own; lists without addresses)"
+                "store migrated (medical notes and readings in documents of their own; lists without addresses)"
             );
         }
         let audit = Audit::start(store.clone());

@@ -180,7 +180,7 @@ fn sync_seeds(dir: &Path) -> Result<Vec<(String, Automerge)>> {
         ),
         (
             "volunteer-checks-in",
-            Case { role: Role::Volunteer, base: BaseDoc::Episode },
+            Case { role: Role::Volunteer, base: BaseDoc::Readings },
             Box::new(|e| {
                 e["checkins"]["2026-02-01/0"] = json!({"temp_c": 38.2, "symptoms": ["fever", "cough"], "method": "visit", "note": "", "by": "u-vol", "at": 1_769_918_000_000_i64});
             }),
@@ -248,6 +248,7 @@ fn hydrate_seeds(dir: &Path, changed: &[(String, Automerge)]) -> Result<()> {
         ("task", BaseDoc::Task),
         ("episode", BaseDoc::Episode),
         ("medical", BaseDoc::Medical),
+        ("readings", BaseDoc::Readings),
     ];
     for (name, base) in bases {
         let doc = base_document(base);

@@ -49,6 +49,12 @@ fn read_matrix() {
         ("medical record naming the volunteer", facts(Medical, GRID, Some(VOL), None, true), true, "nn nY nn"),
         ("closed medical record", facts(Medical, GRID, None, None, false), false, "nn nY nn"),
         ("medical record of g2", facts(Medical, OTHER_GRID, None, None, true), true, "nn nn nn"),
+        // Readings are for the volunteer taking them, while the episode is open, and the
+        // grid's medics (DESIGN §9): not admins, not coordinators.
+        ("open readings", facts(Readings, GRID, Some(VOL), None, true), true, "nn nY Yn"),
+        ("closed readings", facts(Readings, GRID, Some(VOL), None, false), true, "nn nY nn"),
+        ("unassigned readings", facts(Readings, GRID, None, None, true), true, "nn nY nn"),
+        ("readings of g2", facts(Readings, OTHER_GRID, Some(VOL), None, true), true, "nn nn Yn"),
         // It lists every delivery (address, status, assignee, due): not for medics.
         ("grid index", facts(GridIndex, GRID, None, None, true), true, "YY nn nn"),
         ("medic index", facts(MedicIndex, GRID, None, None, true), true, "YY nY nn"),
@@ -96,7 +102,7 @@ fn create_matrix() {
     for kind in Kind::ALL.iter().copied() {
         for grid in [GRID, OTHER_GRID] {
             let pattern = match (kind, grid) {
-                (Kind::Medical | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox, _) => "nn nn nn",
+                (Kind::Medical | Kind::Readings | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox, _) => "nn nn nn",
                 (_, GRID) => "YY nn nn",
                 _ => "Yn Yn nn",
             };
@@ -122,11 +128,12 @@ fn created_by(actor: &Actor<'_>, kind: Kind) -> DomainDoc {
         }
         Kind::Episode => {
             let mut e = episode();
-            e.checkins.clear();
+            e.readings = None;
             e.medical = None;
             DomainDoc::Episode(e)
         }
         Kind::Medical => DomainDoc::Medical(Medical::for_episode(GRID, episode_id(), household_id())),
+        Kind::Readings => DomainDoc::Readings(readings()),
         Kind::GridIndex => DomainDoc::GridIndex(grid_index()),
         Kind::MedicIndex => DomainDoc::MedicIndex(medic_index()),
         Kind::Inbox => DomainDoc::Inbox(inbox()),
@@ -173,12 +180,15 @@ fn creation_rules() {
         _ => unreachable!(),
     };
     assert_eq!(create(DomainDoc::Episode(e.clone())), "ok");
-    assert_eq!(create(DomainDoc::Episode(episode())), "checkins.2026-01-31/0");
+    assert_eq!(create(DomainDoc::Episode(Episode { medical: None, ..episode() })), "readings");
     assert_eq!(create(DomainDoc::Episode(Episode { status: EpisodeStatus::Escalated, ..e.clone() })), "status");
     assert_eq!(create(DomainDoc::Episode(e.erased_summary(now()))), "status");
     // Only the server links an episode to its medical record, after creating both.
     let linked = Episode { medical: Some(medical_id()), ..e.clone() };
     assert_eq!(create(DomainDoc::Episode(linked.clone())), "medical");
+    // …and to its readings.
+    let readings_linked = Episode { readings: Some(readings_id()), ..e.clone() };
+    assert_eq!(create(DomainDoc::Episode(readings_linked)), "readings");
     assert_eq!(verdict(check_change(&admin(), None, &DomainDoc::Episode(linked), &limits(), now())), "medical");
     // A coordinator of g1 cannot create in g2, an invalid document is refused first.
     assert_eq!(create(DomainDoc::Household(Household { grid: OTHER_GRID.into(), ..household() })), "grid");
@@ -197,6 +207,12 @@ fn on_episode(d: DomainDoc, f: impl FnOnce(&mut Episode)) -> DomainDoc {
     let DomainDoc::Episode(mut e) = d else { unreachable!() };
     f(&mut e);
     DomainDoc::Episode(e)
+}
+
+fn on_readings(d: DomainDoc, f: impl FnOnce(&mut Readings)) -> DomainDoc {
+    let DomainDoc::Readings(mut r) = d else { unreachable!() };
+    f(&mut r);
+    DomainDoc::Readings(r)
 }
 
 fn on_medical(d: DomainDoc, f: impl FnOnce(&mut Medical)) -> DomainDoc {
@@ -299,33 +315,58 @@ fn write_matrix() {
         ),
         ("task.log delete", DomainDoc::Task(task()), |d, _| on_task(d, |t| t.log.clear()), "nn nn nn"),
         (
-            "episode.add checkin",
-            DomainDoc::Episode(episode()),
+            "readings.add checkin",
+            DomainDoc::Readings(readings()),
             |d, a| {
-                on_episode(d, |e| {
-                    e.checkins.insert("2026-02-01/0".into(), checkin(a.user_id, now(), 36.5, vec![]));
+                on_readings(d, |r| {
+                    r.checkins.insert("2026-02-01/0".into(), checkin(a.user_id, now(), 36.5, vec![]));
                 })
             },
-            "YY nn Yn",
+            "nn nY Yn",
         ),
         (
-            "episode.edit volunteer's checkin",
-            DomainDoc::Episode(episode()),
+            "readings.edit volunteer's checkin",
+            DomainDoc::Readings(readings()),
             |d, _| {
-                on_episode(d, |e| {
-                    e.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9;
+                on_readings(d, |r| {
+                    r.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9;
                 })
             },
             "nn nn nn",
         ),
         (
-            "episode.remove volunteer's checkin",
-            DomainDoc::Episode(episode()),
+            "readings.remove volunteer's checkin",
+            DomainDoc::Readings(readings()),
             |d, _| {
-                on_episode(d, |e| {
-                    e.checkins.remove("2026-01-31/0");
+                on_readings(d, |r| {
+                    r.checkins.remove("2026-01-31/0");
                 })
             },
+            "nn nn nn",
+        ),
+        ("readings.slots", DomainDoc::Readings(readings()), |d, _| on_readings(d, |r| r.slots = 1), "nn nn nn"),
+        (
+            "readings.assignee",
+            DomainDoc::Readings(readings()),
+            |d, _| on_readings(d, |r| r.assignee = Some(VOL2.into())),
+            "nn nn nn",
+        ),
+        (
+            "readings.status",
+            DomainDoc::Readings(readings()),
+            |d, _| on_readings(d, |r| r.status = EpisodeStatus::Escalated),
+            "nn nn nn",
+        ),
+        (
+            "readings.episode",
+            DomainDoc::Readings(readings()),
+            |d, _| on_readings(d, |r| r.episode = task_id()),
+            "nn nn nn",
+        ),
+        (
+            "episode.readings relinked",
+            DomainDoc::Episode(episode()),
+            |d, _| on_episode(d, |e| e.readings = Some(task_id())),
             "nn nn nn",
         ),
         (
@@ -630,14 +671,14 @@ fn a_volunteer_gives_the_failure_reason_when_failing() {
 // ---- check-ins ----
 
 fn with_checkin(key: &str, c: Checkin) -> DomainDoc {
-    on_episode(DomainDoc::Episode(episode()), |e| {
-        e.checkins.insert(key.into(), c);
+    on_readings(DomainDoc::Readings(readings()), |r| {
+        r.checkins.insert(key.into(), c);
     })
 }
 
 #[test]
 fn volunteer_check_in_cases() {
-    let before = DomainDoc::Episode(episode());
+    let before = DomainDoc::Readings(readings());
     let add = |actor: &Actor<'_>, key: &str, c: Checkin| verdict(change(actor, &before, &with_checkin(key, c)));
     let ok = |by: &str| checkin(by, now(), 36.7, vec![]);
 
@@ -666,28 +707,33 @@ fn volunteer_check_in_cases() {
 
     // Overwriting or removing, even one's own, is refused.
     assert_eq!(add(&vol(), "2026-01-31/0", ok(VOL)), "checkins.2026-01-31/0", "overwrite own");
-    assert_eq!(add(&vol(), "2026-01-31/1", ok(VOL)), "checkins.2026-01-31/1", "overwrite the coordinator's");
-    let removed = on_episode(before.clone(), |e| {
-        e.checkins.remove("2026-01-31/0");
+    assert_eq!(add(&vol(), "2026-01-31/1", ok(VOL)), "checkins.2026-01-31/1", "overwrite the medic's");
+    let removed = on_readings(before.clone(), |r| {
+        r.checkins.remove("2026-01-31/0");
     });
     assert_eq!(verdict(change(&vol(), &before, &removed)), "checkins.2026-01-31/0");
-    // A volunteer changes nothing else on the way.
-    let sneaky = on_episode(with_checkin("2026-02-01/0", ok(VOL)), |e| e.end = "2026-02-20".into());
+    // A volunteer changes nothing else on the way: the rest is the server's copy.
+    let sneaky = on_readings(with_checkin("2026-02-01/0", ok(VOL)), |r| r.end = "2026-02-20".into());
     assert_eq!(verdict(change(&vol(), &before, &sneaky)), "end");
-    // Medics do not take check-ins.
-    assert_eq!(add(&medic(), "2026-02-01/0", ok(MEDIC)), "checkins");
+    // Coordinators and admins take no readings (DESIGN §9: they do not see them).
+    assert_eq!(add(&coord(), "2026-02-01/0", ok(COORD)), "checkins");
+    assert_eq!(add(&admin(), "2026-02-01/0", ok(ADMIN)), "checkins");
+    // Nor does the volunteer in the episode itself: check-ins are not part of it.
+    let episode_before = DomainDoc::Episode(episode());
+    let moved = on_episode(episode_before.clone(), |e| e.slots = 1);
+    assert_eq!(verdict(change(&vol(), &episode_before, &moved)), "slots");
 }
 
 #[test]
-fn no_check_ins_on_closed_or_erased_episodes() {
-    let mut closed = episode();
-    (closed.status, closed.closed_at) = (EpisodeStatus::Closed, Some(now()));
-    let before = DomainDoc::Episode(closed.clone());
+fn no_check_ins_on_closed_episodes() {
+    let mut closed = readings();
+    closed.status = EpisodeStatus::Closed;
+    let before = DomainDoc::Readings(closed.clone());
     let mut after = closed.clone();
     after.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 36.5, vec![]));
-    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Episode(after.clone()))), "checkins.2026-02-01/0");
-    after.checkins.get_mut("2026-02-01/0").unwrap().by = COORD.into();
-    assert_eq!(verdict(change(&coord(), &before, &DomainDoc::Episode(after))), "checkins.2026-02-01/0");
+    assert_eq!(verdict(change(&vol(), &before, &DomainDoc::Readings(after.clone()))), "checkins.2026-02-01/0");
+    after.checkins.get_mut("2026-02-01/0").unwrap().by = MEDIC.into();
+    assert_eq!(verdict(change(&medic(), &before, &DomainDoc::Readings(after))), "checkins.2026-02-01/0");
 
     let erased = DomainDoc::Episode(episode().erased_summary(now()));
     let mut touched = episode().erased_summary(now());
@@ -698,22 +744,29 @@ fn no_check_ins_on_closed_or_erased_episodes() {
 }
 
 #[test]
-fn coordinators_correct_their_own_check_ins_only() {
-    let before = DomainDoc::Episode(episode());
-    let fixed = on_episode(before.clone(), |e| e.checkins.get_mut("2026-01-31/1").unwrap().temp_c = 36.9);
-    assert_eq!(verdict(change(&coord(), &before, &fixed)), "ok");
-    let removed = on_episode(before.clone(), |e| {
-        e.checkins.remove("2026-01-31/1");
+fn medics_correct_their_own_check_ins_only() {
+    let before = DomainDoc::Readings(readings());
+    let fixed = on_readings(before.clone(), |r| r.checkins.get_mut("2026-01-31/1").unwrap().temp_c = 36.9);
+    assert_eq!(verdict(change(&medic(), &before, &fixed)), "ok");
+    let removed = on_readings(before.clone(), |r| {
+        r.checkins.remove("2026-01-31/1");
     });
-    assert_eq!(verdict(change(&coord(), &before, &removed)), "ok");
-    let theirs = on_episode(before.clone(), |e| e.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9);
-    assert_eq!(verdict(change(&coord(), &before, &theirs)), "checkins.2026-01-31/0");
-    let phone = on_episode(before.clone(), |e| {
-        let mut c = checkin(COORD, now(), 36.5, vec![]);
+    assert_eq!(verdict(change(&medic(), &before, &removed)), "ok");
+    let theirs = on_readings(before.clone(), |r| r.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 36.9);
+    assert_eq!(verdict(change(&medic(), &before, &theirs)), "checkins.2026-01-31/0");
+    let phone = on_readings(before.clone(), |r| {
+        let mut c = checkin(MEDIC, now(), 36.5, vec![]);
         c.method = Method::Phone;
-        e.checkins.insert("2026-02-01/0".into(), c);
+        r.checkins.insert("2026-02-01/0".into(), c);
     });
-    assert_eq!(verdict(change(&coord(), &before, &phone)), "ok");
+    assert_eq!(verdict(change(&medic(), &before, &phone)), "ok");
+    // A medic of another grid takes none.
+    let mut other = checkin(MEDIC2, now(), 36.5, vec![]);
+    other.method = Method::Phone;
+    let from_g2 = on_readings(before.clone(), |r| {
+        r.checkins.insert("2026-02-01/0".into(), other);
+    });
+    assert_eq!(verdict(change(&medic_other(), &before, &from_g2)), "checkins");
 }
 
 #[test]

@@ -30,8 +30,14 @@ fn every_kind_round_trips_through_an_automerge_document() {
 
 #[test]
 fn each_kind_has_its_schema_version() {
-    assert_eq!(Kind::Episode.schema_version(), 2, "episode 2: the medics' notes moved to `medical`");
-    for kind in [Kind::Household, Kind::Task, Kind::Medical, Kind::GridIndex, Kind::MedicIndex, Kind::Inbox] {
+    assert_eq!(
+        Kind::Episode.schema_version(),
+        3,
+        "episode 2: the medics' notes moved to `medical`; 3: check-ins to `readings`"
+    );
+    for kind in
+        [Kind::Household, Kind::Task, Kind::Medical, Kind::Readings, Kind::GridIndex, Kind::MedicIndex, Kind::Inbox]
+    {
         assert_eq!(kind.schema_version(), SCHEMA_VERSION, "{kind}");
     }
     for doc in samples() {
@@ -44,11 +50,12 @@ fn each_kind_has_its_schema_version() {
 }
 
 #[test]
-fn a_schema_1_episode_is_refused() {
-    // What a phone still on schema 1 writes without notes: valid in every field but `schema`.
-    let old = DomainDoc::Episode(Episode { schema: 1, medical: None, ..episode() });
+fn an_episode_of_an_older_schema_is_refused() {
+    // What a phone still on schema 1 or 2 writes without notes or check-ins: valid in
+    // every field but `schema`.
+    let old = DomainDoc::Episode(Episode { schema: 2, medical: None, readings: None, ..episode() });
     let v = old.validate(&limits()).unwrap_err();
-    assert_eq!((v.field.as_str(), v.reason.as_str()), ("schema", "must be 2"));
+    assert_eq!((v.field.as_str(), v.reason.as_str()), ("schema", "must be 3"));
     assert_eq!(verdict(check_change(&coord(), None, &old, &limits(), now())), "schema");
     assert_eq!(verdict(change(&coord(), &DomainDoc::Episode(episode()), &old)), "schema");
     // Through automerge too, and the other way round for the kinds still at 1.
@@ -220,12 +227,12 @@ fn hydrates_what_the_javascript_client_writes() {
 #[test]
 fn integral_temperatures_and_ages_from_javascript_hydrate() {
     let mut d = automerge::AutoCommit::new();
-    DomainDoc::Episode(episode()).reconcile_into(&mut d).unwrap();
+    DomainDoc::Readings(readings()).reconcile_into(&mut d).unwrap();
     let checkins = d.get(&ROOT, "checkins").unwrap().unwrap().1;
     let c = d.get(&checkins, "2026-01-31/0").unwrap().unwrap().1;
     d.put(&c, "temp_c", ScalarValue::Int(37)).unwrap();
-    let Some(DomainDoc::Episode(e)) = DomainDoc::hydrate(d.document()).unwrap() else { panic!() };
-    assert_eq!(e.checkins["2026-01-31/0"].temp_c, 37.0);
+    let Some(DomainDoc::Readings(r)) = DomainDoc::hydrate(d.document()).unwrap() else { panic!() };
+    assert_eq!(r.checkins["2026-01-31/0"].temp_c, 37.0);
 }
 
 #[test]
@@ -246,6 +253,7 @@ fn refused_field(doc: DomainDoc, edit: impl FnOnce(&mut automerge::AutoCommit)) 
 fn hydration_names_the_field_it_refuses() {
     let t = || DomainDoc::Task(task());
     let e = || DomainDoc::Episode(episode());
+    let r = || DomainDoc::Readings(readings());
     assert_eq!(refused_field(t(), |d| d.delete(&ROOT, "kind").unwrap()), "kind");
     assert_eq!(refused_field(t(), |d| d.put(&ROOT, "kind", "tasks").unwrap()), "kind");
     assert_eq!(refused_field(t(), |d| d.put(&ROOT, "kind", 3).unwrap()), "kind");
@@ -272,7 +280,7 @@ fn hydration_names_the_field_it_refuses() {
         "log.0.to"
     );
     assert_eq!(
-        refused_field(e(), |d| {
+        refused_field(r(), |d| {
             let checkins = d.get(&ROOT, "checkins").unwrap().unwrap().1;
             let c = d.get(&checkins, "2026-01-31/1").unwrap().unwrap().1;
             d.put(&c, "temp_c", "hot").unwrap();
@@ -280,7 +288,7 @@ fn hydration_names_the_field_it_refuses() {
         "checkins.2026-01-31/1.temp_c"
     );
     assert_eq!(
-        refused_field(e(), |d| {
+        refused_field(r(), |d| {
             let checkins = d.get(&ROOT, "checkins").unwrap().unwrap().1;
             let c = d.get(&checkins, "2026-01-31/1").unwrap().unwrap().1;
             let symptoms = d.get(&c, "symptoms").unwrap().unwrap().1;
@@ -339,6 +347,7 @@ fn validation_names_the_field() {
     let i = |f: fn(&mut Inbox)| validated(inbox, DomainDoc::Inbox, f);
     let g = |f: fn(&mut GridIndex)| validated(grid_index, DomainDoc::GridIndex, f);
     let m = |f: fn(&mut Medical)| validated(medical, DomainDoc::Medical, f);
+    let r = |f: fn(&mut Readings)| validated(readings, DomainDoc::Readings, f);
 
     let cases: Vec<(String, &str)> = vec![
         (h(|_| {}), "ok"),
@@ -377,41 +386,54 @@ fn validation_names_the_field() {
         (e(|x| x.slots = 0), "slots"),
         (e(|x| x.slots = 5), "slots"),
         // A check-in in a slot beyond `slots` stays valid (slots went down after it).
-        (e(|x| x.slots = 1), "ok"),
+        (r(|x| x.slots = 1), "ok"),
         (
-            e(|x| {
+            r(|x| {
                 let c = x.checkins["2026-01-31/0"].clone();
                 x.checkins.insert("2026-01-31/4".into(), c);
             }),
             "checkins.2026-01-31/4",
         ),
-        (e(|x| x.start = "2026-02-01".into()), "checkins.2026-01-31/0"),
-        (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 33.9), "checkins.2026-01-31/0.temp_c"),
-        (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 43.1), "checkins.2026-01-31/0.temp_c"),
-        (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 34.0), "ok"),
-        (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 43.0), "ok"),
+        (r(|x| x.start = "2026-02-01".into()), "checkins.2026-01-31/0"),
+        (r(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 33.9), "checkins.2026-01-31/0.temp_c"),
+        (r(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 43.1), "checkins.2026-01-31/0.temp_c"),
+        (r(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 34.0), "ok"),
+        (r(|x| x.checkins.get_mut("2026-01-31/0").unwrap().temp_c = 43.0), "ok"),
         (
-            e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().symptoms = vec![Symptom::Cough, Symptom::Cough]),
+            r(|x| x.checkins.get_mut("2026-01-31/0").unwrap().symptoms = vec![Symptom::Cough, Symptom::Cough]),
             "checkins.2026-01-31/0.symptoms",
         ),
-        (e(|x| x.checkins.get_mut("2026-01-31/0").unwrap().by = String::new()), "checkins.2026-01-31/0.by"),
+        (r(|x| x.checkins.get_mut("2026-01-31/0").unwrap().by = String::new()), "checkins.2026-01-31/0.by"),
         (
-            e(|x| {
+            r(|x| {
                 let c = x.checkins["2026-01-31/0"].clone();
                 x.checkins.insert("2026-1-31/0".into(), c);
             }),
             "checkins.2026-1-31/0",
         ),
+        (r(|_| {}), "ok"),
+        (r(|x| x.slots = 0), "slots"),
+        (r(|x| x.end = "2026-01-24".into()), "end"),
+        (r(|x| x.assignee = Some(String::new())), "assignee"),
+        (r(|x| x.schema = 2), "schema"),
         (e(|x| x.status = EpisodeStatus::Closed), "closed_at"),
         (e(|x| x.closed_at = Some(now())), "closed_at"),
         (e(|x| (x.status, x.closed_at) = (EpisodeStatus::Closed, Some(now()))), "ok"),
         (e(|x| x.erased = true), "status"),
-        (e(|x| x.schema = 1), "schema"),
+        (e(|x| x.schema = 2), "schema"),
         (e(|x| x.medical = None), "ok"),
+        (e(|x| x.readings = None), "ok"),
         (
             e(|x| {
                 (x.status, x.closed_at, x.erased) = (EpisodeStatus::Closed, Some(now()), true);
-                x.checkins.clear();
+                x.medical = None;
+            }),
+            "readings",
+        ),
+        (
+            e(|x| {
+                (x.status, x.closed_at, x.erased) = (EpisodeStatus::Closed, Some(now()), true);
+                x.readings = None;
             }),
             "medical",
         ),
@@ -449,11 +471,11 @@ fn validation_names_the_field() {
 
 #[test]
 fn check_in_count_is_bounded() {
-    let mut e = episode();
+    let mut r = readings();
     let small = DomainLimits { max_checkins: 2, ..limits() };
-    DomainDoc::Episode(e.clone()).validate(&small).unwrap();
-    e.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 36.5, vec![]));
-    assert_eq!(DomainDoc::Episode(e).validate(&small).unwrap_err().field, "checkins");
+    DomainDoc::Readings(r.clone()).validate(&small).unwrap();
+    r.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 36.5, vec![]));
+    assert_eq!(DomainDoc::Readings(r).validate(&small).unwrap_err().field, "checkins");
 }
 
 #[test]
@@ -467,14 +489,22 @@ fn summaries_are_short_and_carry_no_names_or_health_data() {
     assert_eq!(row.household, Some(household_id().to_string()));
     assert_eq!(row.clone().with_address(&household()).title, "3-2-501 food");
 
-    let mut ep = episode();
-    ep.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 38.5, vec![Symptom::Cough]));
-    let row = DomainDoc::Episode(ep.clone()).summary().unwrap();
+    let row = DomainDoc::Episode(episode()).summary().unwrap();
     let json = serde_json::to_string(&row).unwrap();
-    for secret in ["张三", "close_contact", "38.5", "cough"] {
+    for secret in ["张三", "close_contact"] {
         assert!(!json.contains(secret), "{secret} leaked into {json}");
     }
     assert_eq!(row.status, "active");
+    // Nor does the readings' row, in the volunteer's inbox and the medic index, say what
+    // the readings are.
+    let mut r = readings();
+    r.checkins.insert("2026-02-01/0".into(), checkin(VOL, now(), 38.5, vec![Symptom::Cough]));
+    let row = DomainDoc::Readings(r).summary().unwrap();
+    assert_eq!((row.kind, row.status.as_str(), row.assignee.as_deref()), (Kind::Readings, "active", Some(VOL)));
+    let json = serde_json::to_string(&row).unwrap();
+    for secret in ["38.5", "cough", "36.6"] {
+        assert!(!json.contains(secret), "{secret} leaked into {json}");
+    }
     // A medical record's row, in its grid's medic index, says nothing of the notes.
     let mut m = medical();
     m.notes.push(MedicNote { at: now(), by: MEDIC.into(), text: "suspected pneumonia".into() });
@@ -534,14 +564,24 @@ fn facts_describe_the_document() {
         DocFacts::of(&d),
         DocFacts { kind: Kind::Medical, grid: GRID.into(), assignee: None, owner: None, open: true }
     );
+    // Readings decide their own reads: the server's copies of the episode's assignee and
+    // status.
+    let mut r = readings();
+    assert_eq!(
+        DocFacts::of(&DomainDoc::Readings(r.clone())),
+        DocFacts { kind: Kind::Readings, grid: GRID.into(), assignee: Some(VOL.into()), owner: None, open: true }
+    );
+    r.status = EpisodeStatus::Closed;
+    assert!(!DocFacts::of(&DomainDoc::Readings(r)).open);
 }
 
 #[test]
 fn erasure_keeps_only_the_non_sensitive_summary() {
     let erased = episode().erased_summary(now());
     DomainDoc::Episode(erased.clone()).validate(&limits()).unwrap();
-    assert!(erased.erased && erased.checkins.is_empty());
+    assert!(erased.erased);
     assert_eq!(erased.medical, None, "the link to the medical record goes too");
+    assert_eq!(erased.readings, None, "and to the readings");
     assert_eq!(erased.person.name, "");
     assert_eq!(erased.status, EpisodeStatus::Closed);
     assert_eq!(erased.closed_at, Some(now()));
@@ -549,4 +589,5 @@ fn erasure_keeps_only_the_non_sensitive_summary() {
     let json = serde_json::to_string(&erased).unwrap();
     assert!(!json.contains("张三") && !json.contains("36.6"));
     assert!(!json.contains(&medical_id().to_string()), "{json}");
+    assert!(!json.contains(&readings_id().to_string()), "{json}");
 }

@@ -124,7 +124,7 @@ fn episode_strategy() -> impl Strategy<Value = Episode> {
         (grid(), text(), 0u32..200, select(Reason::ALL.to_vec()), date(), date(), 0u32..6),
         (option::of(user()), select(EpisodeStatus::ALL.to_vec()), option::of(time())),
         (
-            btree_map(key(), checkin_strategy(), 0..5),
+            option::of(doc_id()),
             option::of(doc_id()),
             prop_oneof![9 => Just(false), 1 => Just(true)],
             schema(Kind::Episode),
@@ -134,7 +134,7 @@ fn episode_strategy() -> impl Strategy<Value = Episode> {
             |(
                 (grid, name, age, reason, start, end, slots),
                 (assignee, status, closed_at),
-                (checkins, medical, erased, schema),
+                (readings, medical, erased, schema),
             )| Episode {
                 kind: Kind::Episode,
                 schema,
@@ -148,11 +148,31 @@ fn episode_strategy() -> impl Strategy<Value = Episode> {
                 assignee,
                 status,
                 closed_at,
-                checkins,
+                readings,
                 medical,
                 erased,
             },
         )
+}
+
+fn readings_strategy() -> impl Strategy<Value = Readings> {
+    (
+        (grid(), date(), date(), 0u32..6, option::of(user()), select(EpisodeStatus::ALL.to_vec())),
+        (btree_map(key(), checkin_strategy(), 0..5), schema(Kind::Readings)),
+    )
+        .prop_map(|((grid, start, end, slots, assignee, status), (checkins, schema))| Readings {
+            kind: Kind::Readings,
+            schema,
+            grid,
+            episode: episode_id(),
+            household: household_id(),
+            start,
+            end,
+            slots,
+            assignee,
+            status,
+            checkins,
+        })
 }
 
 /// Mostly the kind's own version, sometimes another (the previous one, or anything).
@@ -163,7 +183,7 @@ fn schema(kind: Kind) -> impl Strategy<Value = u64> {
 
 fn doc_id() -> impl Strategy<Value = DocumentId> {
     prop_oneof![
-        3 => select(vec![medical_id(), episode_id(), household_id(), task_id()]),
+        3 => select(vec![medical_id(), readings_id(), episode_id(), household_id(), task_id()]),
         1 => any::<[u8; 16]>().prop_map(DocumentId::from_bytes),
     ]
 }
@@ -268,13 +288,29 @@ proptest! {
     }
 
     #[test]
-    fn check_change_never_panics_on_small_edits_of_episodes(
-        role in role(), user in user(), ep in episode_strategy(), extra in btree_map(key(), checkin_strategy(), 0..3),
+    fn check_change_never_panics_on_readings(
+        role in role(), user in user(), grids in grids(),
+        before in option::of(readings_strategy()), after in readings_strategy(), now_ms in time(),
+    ) {
+        let actor = Actor { user_id: &user, role, grids };
+        let before = before.map(DomainDoc::Readings);
+        let after = DomainDoc::Readings(after);
+        let r = check_change(&actor, before.as_ref(), &after, &limits(), now_ms);
+        // Nobody creates readings through sync, and coordinators and admins write none.
+        prop_assert!(before.is_some() || r.is_err());
+        if matches!(role, Role::Admin | Role::Coordinator) && before.as_ref() != Some(&after) {
+            prop_assert!(r.is_err());
+        }
+    }
+
+    #[test]
+    fn check_change_never_panics_on_small_edits_of_readings(
+        role in role(), user in user(), ep in readings_strategy(), extra in btree_map(key(), checkin_strategy(), 0..3),
     ) {
         let actor = Actor { user_id: &user, role, grids: &G1 };
         let mut after = ep.clone();
         after.checkins.extend(extra);
-        let r = check_change(&actor, Some(&DomainDoc::Episode(ep.clone())), &DomainDoc::Episode(after.clone()), &limits(), now());
+        let r = check_change(&actor, Some(&DomainDoc::Readings(ep.clone())), &DomainDoc::Readings(after.clone()), &limits(), now());
         // Whatever a volunteer gets accepted only adds check-ins signed by them.
         if r.is_ok() && role == Role::Volunteer && after != ep {
             for (k, c) in &ep.checkins {
@@ -347,9 +383,9 @@ proptest! {
     }
 
     #[test]
-    fn alerts_never_panic(ep in episode_strategy(), t in task_strategy(), secs in any::<i32>(), since in any::<i32>(), now_ms in any::<i64>()) {
+    fn alerts_never_panic(ep in episode_strategy(), r in readings_strategy(), t in task_strategy(), secs in any::<i32>(), since in any::<i32>(), now_ms in any::<i64>()) {
         let at = |s: i32| chrono::DateTime::from_timestamp(i64::from(s) * 4, 0).unwrap().naive_utc();
-        let alerts = episode_alerts(&ep, at(secs), at(since));
+        let alerts = episode_alerts(&ep, &r.checkins, at(secs), at(since));
         // Keys are unique within a document.
         let mut keys: Vec<&str> = alerts.iter().map(|a| a.key.as_str()).collect();
         keys.sort_unstable();
@@ -357,21 +393,22 @@ proptest! {
         prop_assert_eq!(keys.len(), alerts.len());
         let _ = task_alerts(&t, now_ms);
         let _ = DomainDoc::Episode(ep).validate(&limits());
+        let _ = DomainDoc::Readings(r).validate(&limits());
         let _ = DomainDoc::Task(t).validate(&limits());
     }
 
     #[test]
-    fn documents_survive_an_automerge_round_trip(t in task_strategy(), ep in episode_strategy(), m in medical_strategy()) {
+    fn documents_survive_an_automerge_round_trip(t in task_strategy(), ep in episode_strategy(), r in readings_strategy(), m in medical_strategy()) {
         let finite = |x: f64| if x.is_finite() { x } else { 1.0 };
         let mut t = t;
         for item in &mut t.items {
             item.qty = finite(item.qty);
         }
-        let mut ep = ep;
-        for c in ep.checkins.values_mut() {
+        let mut r = r;
+        for c in r.checkins.values_mut() {
             c.temp_c = finite(c.temp_c);
         }
-        for doc in [DomainDoc::Task(t), DomainDoc::Episode(ep), DomainDoc::Medical(m)] {
+        for doc in [DomainDoc::Task(t), DomainDoc::Episode(ep), DomainDoc::Readings(r), DomainDoc::Medical(m)] {
             let am = through_automerge(&doc);
             prop_assert_eq!(DomainDoc::hydrate(&am).unwrap(), Some(doc));
         }

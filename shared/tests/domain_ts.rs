@@ -57,7 +57,8 @@ fn ts_bindings_describe_the_wire_shape() {
     assert!(files["Kind.ts"].contains("\"grid-index\""));
     assert!(files["Method.ts"].contains("\"self\""));
     assert!(
-        files["DomainDoc.ts"].contains("Household | Task | Episode | Medical | GridIndex | MedicIndex | Inbox"),
+        files["DomainDoc.ts"]
+            .contains("Household | Task | Episode | Medical | Readings | GridIndex | MedicIndex | Inbox"),
         "{}",
         files["DomainDoc.ts"]
     );

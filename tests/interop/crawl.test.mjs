@@ -73,12 +73,9 @@ const CLOSED = {
 
 /**
  * Leaks today's document shapes still cause (issue "Need to know", left for the next
- * splits; docs/need-to-know.md, "What schema 2 does not split yet"), as `user channel`.
+ * split; docs/need-to-know.md, "What schema 3 does not split yet"), as `user channel`.
  */
 const KNOWN_LEAKS = {
-  // The readings are in the episode, which coordinators and admins receive whole.
-  "adam phone": READINGS,
-  "alice phone": READINGS,
   // The volunteer receives the whole household (every member, ages, care flags and
   // medicines) and the whole episode (with the reason and the person's age).
   "bob phone": ["other_name", "age", "care_flag", "other_medicine", "reason"],
@@ -213,16 +210,19 @@ test("need to know: each role's phone and API answers hold only what DESIGN §9 
       created_by: id("alice"), created_at: TEST_NOW,
     })
     const episode = A.create({
-      kind: "episode", schema: 2, grid: "g1", household: hh.documentId,
+      kind: "episode", schema: 3, grid: "g1", household: hh.documentId,
       person: { name: "PLANT-PERSON", age: 77 }, reason: "returnee", start: today, end: "2026-03-29", slots: 1,
-      assignee: id("bob"), status: "active", closed_at: null, checkins: {}, medical: null, erased: false,
+      assignee: id("bob"), status: "active", closed_at: null, readings: null, medical: null, erased: false,
     })
     const refused = [hh, task, episode].map(rejections)
     await acknowledged(A, [hh, task, episode], "the household, the delivery and the episode")
-    await eventually("the server to link the episode's medical record", () => assert.equal(typeof episode.doc().medical, "string"))
+    await eventually("the server to link the episode's medical record and readings", () => {
+      assert.equal(typeof episode.doc().medical, "string")
+      assert.equal(typeof episode.doc().readings, "string")
+    })
 
-    step("plant: the volunteer checks in, the medic writes a note")
-    const checkin = await withTimeout("bob finds the episode", V.find(episode.url))
+    step("plant: the volunteer checks in (in the episode's readings), the medic writes a note")
+    const checkin = await withTimeout("bob finds the readings", V.find(`automerge:${episode.doc().readings}`))
     refused.push(rejections(checkin))
     checkin.change(d => {
       d.checkins[`${today}/0`] = {
@@ -237,7 +237,7 @@ test("need to know: each role's phone and API answers hold only what DESIGN §9 
     await acknowledged(V, [checkin], "the check-in")
     await acknowledged(M, [record], "the medical note")
     assert.deepEqual(refused.flat(), [], "a planting change was refused")
-    const fixture = [hh.documentId, task.documentId, episode.documentId, record.documentId]
+    const fixture = [hh.documentId, task.documentId, episode.documentId, record.documentId, checkin.documentId]
     // The server's summaries (indexes, inboxes, alerts) follow the changes it accepted.
     await eventually("the fever alert", async () => assert.match(await answer(server, "alice", "/api/alerts") ?? "", /fever/))
 

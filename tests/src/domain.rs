@@ -80,11 +80,11 @@ pub fn local_date(days: i64) -> String {
 /// 14 days, one check-in a day, with the check-ins done by `assignee`.
 pub fn episode(grid: &str, household: &DocumentId, assignee: Option<&str>) -> Value {
     json!({
-        "kind": "episode", "schema": 2, "grid": grid, "household": household.to_string(),
+        "kind": "episode", "schema": 3, "grid": grid, "household": household.to_string(),
         "person": {"name": "李建国", "age": 45}, "reason": "home_isolation",
         "start": local_date(0), "end": local_date(13), "slots": 1,
         "assignee": assignee, "status": "active", "closed_at": null,
-        "checkins": {}, "medical": null, "erased": false,
+        "readings": null, "medical": null, "erased": false,
     })
 }
 
@@ -98,11 +98,12 @@ pub fn checkin(temp_c: f64, by: &str, note: &str) -> Value {
     json!({"temp_c": temp_c, "symptoms": [], "method": "visit", "note": note, "by": by, "at": now_ms()})
 }
 
-/// Adds (or replaces) check-in `key` of the episode `id` on `peer`.
-pub fn put_checkin(peer: &mut TestPeer, id: &DocumentId, key: &str, checkin: Value) {
-    let mut value = read(peer.doc(id));
+/// Adds (or replaces) check-in `key` in the readings `readings` (see [`readings_of`]) on
+/// `peer`. Not pushed.
+pub fn put_checkin(peer: &mut TestPeer, readings: &DocumentId, key: &str, checkin: Value) {
+    let mut value = read(peer.doc(readings));
     value["checkins"][key] = checkin;
-    write(peer.doc(id), value);
+    write(peer.doc(readings), value);
 }
 
 /// A status move (or a note, `from` = `to`) for a task's `log`, signed by `by`, now.
@@ -213,6 +214,20 @@ pub async fn medical_of(
     let ep = sync_until(peer, episode, timeout, |v| v["medical"].is_string()).await?;
     let id: DocumentId = ep["medical"].as_str().unwrap_or_default().parse()?;
     sync_until(peer, &id, timeout, |v| v["kind"] == "medical").await?;
+    Ok(id)
+}
+
+/// The `readings` of episode `episode` (DESIGN §9: its check-ins live there), once the
+/// server has made and linked them: syncs `peer` (the episode's volunteer or a medic)
+/// until both are there.
+pub async fn readings_of(
+    peer: &mut TestPeer,
+    episode: &DocumentId,
+    timeout: std::time::Duration,
+) -> anyhow::Result<DocumentId> {
+    let ep = sync_until(peer, episode, timeout, |v| v["readings"].is_string()).await?;
+    let id: DocumentId = ep["readings"].as_str().unwrap_or_default().parse()?;
+    sync_until(peer, &id, timeout, |v| v["kind"] == "readings").await?;
     Ok(id)
 }
 

@@ -14,11 +14,16 @@
 //!   creation leaves nothing on the server (an administrator gets `doc-unavailable`).
 //!
 //! One server runs the whole table; every cell that disagrees is listed in the failure.
+//!
+//! An episode's check-ins are in its `readings` (DESIGN §9): the assigned volunteer and
+//! the grid's medics read and write them; coordinators, admins and another grid's medic
+//! are not even shown them.
 
 use linli_shared::DocumentId;
 use linli_tests::api;
 use linli_tests::domain::{
-    checkin, create, episode, household, medical_of, now_ms, put_old_medic_note, read, task, write,
+    checkin, create, episode, household, local_date, medical_of, now_ms, put_old_medic_note, read, readings_of, task,
+    write,
 };
 use linli_tests::outcome::{fetch, give_copy, push_change, wait_for_doc, Outcome};
 use linli_tests::server::{ADMIN, ALICE, BOB, DAVE, ERIN, FRANK};
@@ -28,14 +33,19 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
 
+/// A medic of `g2`, added by the administrator through the API before the table runs:
+/// a medic reads readings of their own grids only.
+const GINA: (&str, &str) = ("gina", "gina-password-1");
+
 /// The roles, in the column order of [`MATRIX`].
-const ROLES: [(&str, (&str, &str), &str); 6] = [
+const ROLES: [(&str, (&str, &str), &str); 7] = [
     ("admin", ADMIN, "g1"),
     ("coordinator", ALICE, "g1"),
     ("coordinator of g2", FRANK, "g2"),
     ("medic", DAVE, "g1"),
     ("volunteer (assigned)", BOB, "g1"),
     ("volunteer (not assigned)", ERIN, "g1"),
+    ("medic of g2", GINA, "g2"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +55,8 @@ enum Target {
     Episode,
     /// The episode's medical record (medics' notes; DESIGN §9).
     Medical,
+    /// The episode's readings (its check-ins; DESIGN §9).
+    Readings,
     GridIndex,
     /// g1's medic index (its episodes and the households with an open episode).
     MedicIndex,
@@ -64,14 +76,25 @@ enum Edit {
     LogNote,
     /// The person of an episode (coordinators' field).
     Person,
-    /// A check-in added to an episode (the assignee and coordinators may).
+    /// A check-in added to an episode's readings, each role in a slot of its own (the
+    /// assignee and the grid's medics may).
     Checkin,
+    /// The check-in the acting user added in the [`Edit::Checkin`] row, corrected (a medic
+    /// may correct their own; a volunteer's stays as recorded).
+    FixOwnCheckin,
+    /// Someone else's check-in corrected (the medic's by the volunteer, the volunteer's by
+    /// anyone else): nobody may.
+    FixOthersCheckin,
+    /// The readings' copy of the episode's check-ins a day (only the server writes it).
+    ReadingsSlots,
     /// A medical note appended to a medical record (the grid's medics may).
     MedicNote,
     /// A note in the old shape (schema 1): `medic_notes` on the episode itself.
     OldMedicNote,
     /// The episode's link to its medical record (only the server sets it).
     MedicalLink,
+    /// The episode's link to its readings (only the server sets it).
+    ReadingsLink,
     /// A row added to a grid index or inbox (only the server writes them).
     Row,
 }
@@ -84,6 +107,7 @@ enum NewDoc {
     Task,
     Episode,
     Medical,
+    Readings,
     GridIndex,
     MedicIndex,
     Inbox,
@@ -100,35 +124,41 @@ enum Action {
 /// `rejected` message, `H` hidden (`doc-unavailable`).
 #[rustfmt::skip]
 const MATRIX: &[(&str, Action, &str)] = &[
-    //                                                                            admin coord g2co medic bob erin
-    ("read household",               Action::Read(Target::Household),                     "A A H A A H"),
-    ("read task",                    Action::Read(Target::Task),                          "A A H H A H"),
-    ("read episode",                 Action::Read(Target::Episode),                       "A A H A A H"),
-    ("read medical record",          Action::Read(Target::Medical),                       "H H H A H H"),
-    ("read grid-index g1",           Action::Read(Target::GridIndex),                     "A A H H H H"),
-    ("read medic-index g1",          Action::Read(Target::MedicIndex),                    "A A H A H H"),
-    ("read own inbox",               Action::Read(Target::OwnInbox),                      "A A A A A A"),
-    ("read bob's inbox",             Action::Read(Target::BobsInbox),                     "A H H H A H"),
-    ("write household.notes",        Action::Write(Target::Household, Edit::Notes),       "A A H R R H"),
-    ("write task.priority",          Action::Write(Target::Task, Edit::Priority),         "A A H H R H"),
-    ("append task.log note",         Action::Write(Target::Task, Edit::LogNote),          "A A H H A H"),
-    ("write episode.person",         Action::Write(Target::Episode, Edit::Person),        "A A H R R H"),
-    ("add episode check-in",         Action::Write(Target::Episode, Edit::Checkin),       "A A H R A H"),
-    ("append medical note",          Action::Write(Target::Medical, Edit::MedicNote),     "H H H A H H"),
-    ("append old-shape episode note",Action::Write(Target::Episode, Edit::OldMedicNote),  "R R H R R H"),
-    ("write episode.medical link",   Action::Write(Target::Episode, Edit::MedicalLink),   "R R H R R H"),
-    ("write grid-index row",         Action::Write(Target::GridIndex, Edit::Row),         "R R H H H H"),
-    ("write medic-index row",        Action::Write(Target::MedicIndex, Edit::Row),        "R R H R H H"),
-    ("write own inbox row",          Action::Write(Target::OwnInbox, Edit::Row),          "R R R R R R"),
-    ("write bob's inbox row",        Action::Write(Target::BobsInbox, Edit::Row),         "R H H H R H"),
-    ("create household in g1",       Action::Create(NewDoc::Household),                   "A A R R R R"),
-    ("create household in own grid", Action::Create(NewDoc::HouseholdOwnGrid),            "A A A R R R"),
-    ("create task in g1",            Action::Create(NewDoc::Task),                        "A A R R R R"),
-    ("create episode in g1",         Action::Create(NewDoc::Episode),                     "A A R R R R"),
-    ("create medical record in g1",  Action::Create(NewDoc::Medical),                     "R R R R R R"),
-    ("create grid-index",            Action::Create(NewDoc::GridIndex),                   "R R R R R R"),
-    ("create medic-index",           Action::Create(NewDoc::MedicIndex),                  "R R R R R R"),
-    ("create inbox",                 Action::Create(NewDoc::Inbox),                       "R R R R R R"),
+    //                                                                          admin coord g2co medic bob erin g2me
+    ("read household",                Action::Read(Target::Household),                         "A A H A A H H"),
+    ("read task",                     Action::Read(Target::Task),                              "A A H H A H H"),
+    ("read episode",                  Action::Read(Target::Episode),                           "A A H A A H H"),
+    ("read medical record",           Action::Read(Target::Medical),                           "H H H A H H H"),
+    ("read readings",                 Action::Read(Target::Readings),                          "H H H A A H H"),
+    ("read grid-index g1",            Action::Read(Target::GridIndex),                         "A A H H H H H"),
+    ("read medic-index g1",           Action::Read(Target::MedicIndex),                        "A A H A H H H"),
+    ("read own inbox",                Action::Read(Target::OwnInbox),                          "A A A A A A A"),
+    ("read bob's inbox",              Action::Read(Target::BobsInbox),                         "A H H H A H H"),
+    ("write household.notes",         Action::Write(Target::Household, Edit::Notes),           "A A H R R H H"),
+    ("write task.priority",           Action::Write(Target::Task, Edit::Priority),             "A A H H R H H"),
+    ("append task.log note",          Action::Write(Target::Task, Edit::LogNote),              "A A H H A H H"),
+    ("write episode.person",          Action::Write(Target::Episode, Edit::Person),            "A A H R R H H"),
+    ("add readings check-in",         Action::Write(Target::Readings, Edit::Checkin),          "H H H A A H H"),
+    ("correct own check-in",          Action::Write(Target::Readings, Edit::FixOwnCheckin),    "H H H A R H H"),
+    ("correct another's check-in",    Action::Write(Target::Readings, Edit::FixOthersCheckin), "H H H R R H H"),
+    ("write readings.slots",          Action::Write(Target::Readings, Edit::ReadingsSlots),    "H H H R R H H"),
+    ("append medical note",           Action::Write(Target::Medical, Edit::MedicNote),         "H H H A H H H"),
+    ("append old-shape episode note", Action::Write(Target::Episode, Edit::OldMedicNote),      "R R H R R H H"),
+    ("write episode.medical link",    Action::Write(Target::Episode, Edit::MedicalLink),       "R R H R R H H"),
+    ("write episode.readings link",   Action::Write(Target::Episode, Edit::ReadingsLink),      "R R H R R H H"),
+    ("write grid-index row",          Action::Write(Target::GridIndex, Edit::Row),             "R R H H H H H"),
+    ("write medic-index row",         Action::Write(Target::MedicIndex, Edit::Row),            "R R H R H H H"),
+    ("write own inbox row",           Action::Write(Target::OwnInbox, Edit::Row),              "R R R R R R R"),
+    ("write bob's inbox row",         Action::Write(Target::BobsInbox, Edit::Row),             "R H H H R H H"),
+    ("create household in g1",        Action::Create(NewDoc::Household),                       "A A R R R R R"),
+    ("create household in own grid",  Action::Create(NewDoc::HouseholdOwnGrid),                "A A A R R R R"),
+    ("create task in g1",             Action::Create(NewDoc::Task),                            "A A R R R R R"),
+    ("create episode in g1",          Action::Create(NewDoc::Episode),                         "A A R R R R R"),
+    ("create medical record in g1",   Action::Create(NewDoc::Medical),                         "R R R R R R R"),
+    ("create readings in g1",         Action::Create(NewDoc::Readings),                        "R R R R R R R"),
+    ("create grid-index",             Action::Create(NewDoc::GridIndex),                       "R R R R R R R"),
+    ("create medic-index",            Action::Create(NewDoc::MedicIndex),                      "R R R R R R R"),
+    ("create inbox",                  Action::Create(NewDoc::Inbox),                           "R R R R R R R"),
 ];
 
 struct User {
@@ -147,6 +177,7 @@ struct World {
     task: DocumentId,
     episode: DocumentId,
     medical: DocumentId,
+    readings: DocumentId,
     index: DocumentId,
     medic_index: DocumentId,
     bobs_inbox: DocumentId,
@@ -159,6 +190,7 @@ impl World {
             Target::Task => self.task,
             Target::Episode => self.episode,
             Target::Medical => self.medical,
+            Target::Readings => self.readings,
             Target::GridIndex => self.index,
             Target::MedicIndex => self.medic_index,
             Target::OwnInbox => user.inbox,
@@ -171,10 +203,10 @@ impl World {
     }
 
     /// Who checks the canonical document from the outside: an administrator, except for
-    /// medical records, which only the grid's medics read.
+    /// medical records and readings, which administrators do not read (the grid's medics do).
     fn checker_url(&self, target: Target) -> String {
         match target {
-            Target::Medical => self.url(&self.users[3]),
+            Target::Medical | Target::Readings => self.url(&self.users[3]),
             _ => self.admin_url.clone(),
         }
     }
@@ -184,6 +216,21 @@ impl World {
 fn fake_row() -> Value {
     json!({"kind": "task", "status": "assigned", "assignee": null, "priority": "urgent", "due": null,
            "alerts": 0, "household": null, "title": "made up"})
+}
+
+/// The slot of today's check-ins that `role` takes in the [`Edit::Checkin`] row.
+fn slot_of(role: &str) -> u32 {
+    match role {
+        "medic" => 0,
+        "volunteer (assigned)" => 1,
+        "admin" => 2,
+        _ => 3,
+    }
+}
+
+/// The key of check-in `slot` on the readings' first day (today).
+fn slot_key(readings: &Value, slot: u32) -> String {
+    format!("{}/{slot}", readings["start"].as_str().expect("start"))
 }
 
 fn edit(value: &mut Value, e: Edit, user: &User) {
@@ -204,15 +251,28 @@ fn edit(value: &mut Value, e: Edit, user: &User) {
         }
         Edit::Checkin => {
             // Four check-ins a day: each role that may add one takes its own slot today.
-            let slot = match user.role {
-                "admin" => 0,
-                "coordinator" => 1,
-                "volunteer (assigned)" => 2,
-                _ => 3,
-            };
-            let key = format!("{}/{slot}", value["start"].as_str().expect("start"));
+            let key = slot_key(value, slot_of(user.role));
             value["checkins"][key] = checkin(36.6, &user.id, &format!("by {}", user.role));
         }
+        Edit::FixOwnCheckin | Edit::FixOthersCheckin => {
+            let slot = match (e, user.role) {
+                (Edit::FixOwnCheckin, role) => slot_of(role),
+                (_, "volunteer (assigned)") => slot_of("medic"),
+                _ => slot_of("volunteer (assigned)"),
+            };
+            let key = slot_key(value, slot);
+            let note = format!("corrected by {}", user.role);
+            if value["checkins"][&key].is_object() {
+                value["checkins"][&key]["temp_c"] = json!(37.1);
+                value["checkins"][&key]["note"] = json!(note);
+            } else {
+                // The check-in row went wrong for this slot (reported there): add one, so
+                // that this row still asks the server something.
+                value["checkins"][key] = checkin(37.1, &user.id, &note);
+            }
+        }
+        // A valid number (1 to 4), so that it is the rule that answers, not the schema.
+        Edit::ReadingsSlots => value["slots"] = json!(if value["slots"] == 1 { 2 } else { 1 }),
         Edit::MedicNote => {
             value["notes"].as_array_mut().expect("notes").push(json!({
                 "at": now_ms(), "by": user.id, "text": format!("note by {}", user.role),
@@ -220,6 +280,7 @@ fn edit(value: &mut Value, e: Edit, user: &User) {
         }
         Edit::OldMedicNote => unreachable!("written as raw operations: put_old_medic_note"),
         Edit::MedicalLink => value["medical"] = json!(DocumentId::random().to_string()),
+        Edit::ReadingsLink => value["readings"] = json!(DocumentId::random().to_string()),
         Edit::Row => value["docs"][DocumentId::random().to_string()] = fake_row(),
     }
 }
@@ -232,6 +293,10 @@ fn new_doc(kind: NewDoc, user: &User, w: &World) -> Value {
         NewDoc::Episode => episode("g1", &w.household, Some(&w.users[4].id)),
         NewDoc::Medical => json!({"kind": "medical", "schema": 1, "grid": "g1", "episode": w.episode.to_string(),
                                   "household": w.household.to_string(), "notes": []}),
+        NewDoc::Readings => json!({"kind": "readings", "schema": 1, "grid": "g1", "episode": w.episode.to_string(),
+                                   "household": w.household.to_string(), "start": local_date(0),
+                                   "end": local_date(13), "slots": 4, "assignee": w.users[4].id,
+                                   "status": "active", "checkins": {}}),
         NewDoc::GridIndex => json!({"kind": "grid-index", "schema": 1, "grid": "g1", "docs": {}}),
         NewDoc::MedicIndex => json!({"kind": "medic-index", "schema": 1, "grid": "g1", "docs": {}}),
         NewDoc::Inbox => json!({"kind": "inbox", "schema": 1, "grid": user.grid, "user": user.id, "docs": {}}),
@@ -258,6 +323,7 @@ async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(cha
                 Target::Task => "task",
                 Target::Episode => "episode",
                 Target::Medical => "medical",
+                Target::Readings => "readings",
                 Target::GridIndex => "grid-index",
                 Target::MedicIndex => "medic-index",
                 Target::OwnInbox | Target::BobsInbox => "inbox",
@@ -304,7 +370,11 @@ async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(cha
             peer.connect(&w.url(user)).await?;
             let id = create(&mut peer, new_doc(kind, user, w));
             let outcome = push_change(&mut peer, &id, T).await?;
-            let checker = if kind == NewDoc::Medical { Target::Medical } else { Target::Household };
+            let checker = match kind {
+                NewDoc::Medical => Target::Medical,
+                NewDoc::Readings => Target::Readings,
+                _ => Target::Household,
+            };
             let mut after = fetch(&w.checker_url(checker), &id, T).await?;
             let detail = match &outcome {
                 Outcome::Rejected(r) => format!("rejected: {}", r.reason),
@@ -330,6 +400,10 @@ async fn run_cell(w: &World, action: Action, user: &User) -> anyhow::Result<(cha
 #[tokio::test]
 async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> anyhow::Result<()> {
     let c = Community::start_with_admin(&["--index-flush-ms", "50", "--max-connections-per-user", "1000"]).await?;
+    let admin_token = c.token(ADMIN).await?;
+    let gina = json!({"username": GINA.0, "password": GINA.1, "role": "medic", "grids": ["g2"]});
+    let added = api::post(&c.server, &admin_token, "/api/users", Some(&gina)).await?;
+    anyhow::ensure!(added.status == 201, "adding the medic of g2: {} {}", added.status, added.body);
     let mut users = Vec::new();
     for (role, who, grid) in ROLES {
         let (token, id) = c.login_full(who).await?;
@@ -358,11 +432,17 @@ async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> any
     })
     .await?;
 
-    // The server makes the episode's medical record and links it.
+    // The server makes the episode's medical record and readings and links them; the
+    // readings are bob's once the server has copied the episode's assignee into them.
     let mut medic = TestPeer::new("dave");
     medic.connect(&c.server.ws_url(&users[3].token)).await?;
     let medical = medical_of(&mut medic, &episode_id, T).await?;
+    let readings = readings_of(&mut medic, &episode_id, T).await?;
     drop(medic);
+    let mut bob = TestPeer::new("bob");
+    bob.connect(&c.server.ws_url(&users[4].token)).await?;
+    readings_of(&mut bob, &episode_id, T).await?;
+    drop(bob);
     let admin_url = c.server.ws_url(&users[0].token);
     let bobs_inbox = users[4].inbox;
     let w = World {
@@ -373,6 +453,7 @@ async fn every_role_kind_and_operation_is_allowed_or_denied_as_designed() -> any
         task: task_id,
         episode: episode_id,
         medical,
+        readings,
         index,
         medic_index,
         bobs_inbox,

@@ -5,7 +5,7 @@
 
 use linli_shared::DocumentId;
 use linli_tests::api;
-use linli_tests::domain::{create, household, put_checkin};
+use linli_tests::domain::{create, household, put_checkin, readings_of};
 use linli_tests::outcome::{push_change, Outcome};
 use linli_tests::server::{ALICE, BOB};
 use linli_tests::{Community, ServerProcess, TestPeer};
@@ -21,11 +21,11 @@ fn ms(instant: &str) -> i64 {
 /// An episode of one check-in a day (due 20:00), `start`..=`end`, checked by `assignee`.
 fn episode(household: &DocumentId, assignee: &str, start: &str, end: &str) -> Value {
     json!({
-        "kind": "episode", "schema": 2, "grid": "g1", "household": household.to_string(),
+        "kind": "episode", "schema": 3, "grid": "g1", "household": household.to_string(),
         "person": {"name": "李建国", "age": 45}, "reason": "home_isolation",
         "start": start, "end": end, "slots": 1,
         "assignee": assignee, "status": "active", "closed_at": null,
-        "checkins": {}, "medical": null, "erased": false,
+        "readings": null, "medical": null, "erased": false,
     })
 }
 
@@ -89,8 +89,10 @@ async fn late_evening_episode_fever_and_the_next_deadline() -> anyhow::Result<()
     bob.connect(&s.ws_url(&tb)).await?;
     bob.want(e);
     bob.sync_all(T).await?;
-    put_checkin(&mut bob, &e, "2026-03-16/0", checkin(38.2, &bob_id, ms("2026-03-16T23:20:00+08:00")));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    // Check-ins go in the episode's readings; the alerts are the episode's.
+    let r = readings_of(&mut bob, &e, T).await?;
+    put_checkin(&mut bob, &r, "2026-03-16/0", checkin(38.2, &bob_id, ms("2026-03-16T23:20:00+08:00")));
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted);
     let alerts = alerts_when(s, &ta, &e, |a| has(a, "fever", "2026-03-16")).await?;
     assert!(has(&alerts, "fever", "2026-03-16"), "a fever at 23:20 raises its alert: {alerts:?}");
     assert!(!alerts.iter().any(|(k, _)| k == "missed_checkin"), "nothing was due after 23:14: {alerts:?}");
@@ -107,8 +109,8 @@ async fn late_evening_episode_fever_and_the_next_deadline() -> anyhow::Result<()
     assert!(!has(&alerts, "missed_checkin", "2026-03-16"), "{alerts:?}");
     // A late check-in for it, taken after midnight, is accepted and resolves it.
     s.set_clock("2026-03-18T00:05:00+08:00").await?;
-    put_checkin(&mut bob, &e, "2026-03-17/0", checkin(36.6, &bob_id, ms("2026-03-18T00:05:00+08:00")));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    put_checkin(&mut bob, &r, "2026-03-17/0", checkin(36.6, &bob_id, ms("2026-03-18T00:05:00+08:00")));
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted);
     let alerts = alerts_when(s, &ta, &e, |a| !has(a, "missed_checkin", "2026-03-17")).await?;
     assert!(!has(&alerts, "missed_checkin", "2026-03-17"), "made up late: {alerts:?}");
     Ok(())
@@ -133,9 +135,10 @@ async fn month_end_midnight_in_community_time() -> anyhow::Result<()> {
     bob.connect(&s.ws_url(&tb)).await?;
     bob.want(e);
     bob.sync_all(T).await?;
+    let r = readings_of(&mut bob, &e, T).await?;
     let at = ms("2026-03-31T23:59:00+08:00");
-    put_checkin(&mut bob, &e, "2026-04-01/0", checkin(36.5, &bob_id, at));
-    assert!(matches!(push_change(&mut bob, &e, T).await?, Outcome::Rejected(_)), "1 April has not begun");
+    put_checkin(&mut bob, &r, "2026-04-01/0", checkin(36.5, &bob_id, at));
+    assert!(matches!(push_change(&mut bob, &r, T).await?, Outcome::Rejected(_)), "1 April has not begun");
 
     // Two minutes later it is 1 April in Beijing (still 31 March in UTC).
     s.advance_clock(120).await?;
@@ -143,12 +146,13 @@ async fn month_end_midnight_in_community_time() -> anyhow::Result<()> {
     bob.connect(&s.ws_url(&tb)).await?;
     bob.want(e);
     bob.sync_all(T).await?;
+    readings_of(&mut bob, &e, T).await?;
     let now = ms("2026-04-01T00:01:00+08:00");
-    put_checkin(&mut bob, &e, "2026-04-01/0", checkin(36.5, &bob_id, now));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted, "1 April, 00:01");
+    put_checkin(&mut bob, &r, "2026-04-01/0", checkin(36.5, &bob_id, now));
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted, "1 April, 00:01");
     // A reading stamped two hours ahead of the server's clock is refused.
-    put_checkin(&mut bob, &e, "2026-03-31/0", checkin(36.5, &bob_id, now + 2 * 3_600_000));
-    assert!(matches!(push_change(&mut bob, &e, T).await?, Outcome::Rejected(_)), "a check-in from the future");
+    put_checkin(&mut bob, &r, "2026-03-31/0", checkin(36.5, &bob_id, now + 2 * 3_600_000));
+    assert!(matches!(push_change(&mut bob, &r, T).await?, Outcome::Rejected(_)), "a check-in from the future");
     Ok(())
 }
 
@@ -183,8 +187,9 @@ async fn a_delivery_is_overdue_just_after_its_due_time() -> anyhow::Result<()> {
 }
 
 /// An episode past its `end` date by `episode_grace_days` (1 by default) is closed by the
-/// server at the next sweep, and its volunteer no longer reads the household: at 23:59 on
-/// the day after the end it is open, a minute later (two days after) it is closed.
+/// server at the next sweep, and its volunteer no longer reads the household or the
+/// readings: at 23:59 on the day after the end it is open, a minute later (two days after)
+/// it is closed.
 #[tokio::test]
 async fn an_episode_past_its_end_and_the_grace_day_is_closed_by_the_server() -> anyhow::Result<()> {
     let c = Community::start(&["--test-clock", "2026-03-16T10:00:00+08:00", "--index-flush-ms", "50"]).await?;
@@ -213,9 +218,13 @@ async fn an_episode_past_its_end_and_the_grace_day_is_closed_by_the_server() -> 
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "bob never got the household");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let mut bob = TestPeer::new("bob");
+    bob.connect(&s.ws_url(&tb)).await?;
+    let r = readings_of(&mut bob, &e, T).await?;
+    drop(bob);
     s.set_clock("2026-03-19T23:59:00+08:00").await?;
     assert_eq!(status(e).await?, "active", "the grace day is not over");
-    assert!(bob_reads(h).await?);
+    assert!(bob_reads(h).await? && bob_reads(r).await?);
     s.set_clock("2026-03-20T00:00:30+08:00").await?;
     let deadline = tokio::time::Instant::now() + T;
     while status(e).await? != "closed" {
@@ -227,6 +236,12 @@ async fn an_episode_past_its_end_and_the_grace_day_is_closed_by_the_server() -> 
     let deadline = tokio::time::Instant::now() + T;
     while bob_reads(h).await? {
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "bob still reads the household");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The server's copy of the status closes the readings too: no more check-ins, and
+    // the volunteer's reach ends with the episode's.
+    while bob_reads(r).await? {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "bob still reads the closed episode's readings");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())

@@ -1,14 +1,14 @@
 //! Erasing a household (DESIGN §9): `POST /api/households/{id}/erase` (an administrator,
 //! with the server running) and `linli erase --household` (the server stopped) erase the
-//! household and every task and episode that names it — their histories, projections,
-//! alerts, quarantined changes, and the server's lists that ever showed them — and a phone
-//! holding the old history cannot bring any of it back. The proof is read from the store
-//! itself (a backup made afterwards), with a control: the same search finds what another
-//! household planted, which was not erased.
+//! household and every task and episode that names it, with the episodes' readings and
+//! medical records — their histories, projections, alerts, quarantined changes, and the
+//! server's lists that ever showed them — and a phone holding the old history cannot bring
+//! any of it back. The proof is read from the store itself (a backup made afterwards), with
+//! a control: the same search finds what another household planted, which was not erased.
 
 use linli_shared::DocumentId;
 use linli_tests::backup::{backup_entries, raw_finds, readable_text};
-use linli_tests::domain::{checkin, checkin_key, create, episode, household, put_checkin, set, task};
+use linli_tests::domain::{checkin, checkin_key, create, episode, household, put_checkin, readings_of, set, task};
 use linli_tests::outcome::{fetch, give_copy, push_change, Outcome};
 use linli_tests::server::{linli_cli, ADMIN, ALICE, BOB, DAVE};
 use linli_tests::{api, Community, TestPeer};
@@ -41,6 +41,8 @@ struct Scene {
     e: DocumentId,
     /// The episode's medical record (the server made it; a medic wrote a note in it).
     m: DocumentId,
+    /// The episode's readings (the server made them; bob checked in there).
+    r: DocumentId,
     kept: DocumentId,
     /// Alice's phone's copy of the task, as it was before the erasure.
     old_task: automerge::AutoCommit,
@@ -81,8 +83,9 @@ async fn scene() -> anyhow::Result<Scene> {
     bob.want(e);
     bob.want(t);
     bob.sync_all(T).await?;
-    put_checkin(&mut bob, &e, &checkin_key(0, 0), checkin(38.6, &bob_id, GONE_CHECKIN));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    let r = readings_of(&mut bob, &e, T).await?;
+    put_checkin(&mut bob, &r, &checkin_key(0, 0), checkin(38.6, &bob_id, GONE_CHECKIN));
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted);
     // A volunteer may not change the items: refused, and kept in the quarantine.
     set(&mut bob, &t, "items", json!([{"name": GONE_REFUSED, "qty": 2, "unit": "盒"}]));
     assert!(matches!(push_change(&mut bob, &t, T).await?, Outcome::Rejected(_)));
@@ -97,7 +100,7 @@ async fn scene() -> anyhow::Result<Scene> {
         api::quarantine(&c.server, &tadmin).await?.iter().any(|q| q["doc"] == t.to_string()),
         "the refused change is not in the quarantine: the test proves nothing"
     );
-    Ok(Scene { c, tadmin, alice_url, bob_url, bob_id, h, t, e, m: record, kept, old_task })
+    Ok(Scene { c, tadmin, alice_url, bob_url, bob_id, h, t, e, m: record, r, kept, old_task })
 }
 
 /// Stops the server, backs the store up, and checks what the backup holds.
@@ -120,7 +123,7 @@ async fn assert_gone_from_the_store(c: &mut Community) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::Result<()> {
-    let Scene { mut c, tadmin, alice_url, bob_url, bob_id, h, t, e, m, kept, mut old_task } = scene().await?;
+    let Scene { mut c, tadmin, alice_url, bob_url, bob_id, h, t, e, m, r, kept, mut old_task } = scene().await?;
     let (ta, _) = c.login_full(ALICE).await?;
     let path = format!("/api/households/{h}/erase");
     assert_eq!(api::post(&c.server, &ta, &path, None).await?.status, 403, "a coordinator may not erase");
@@ -128,8 +131,8 @@ async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::R
     assert_eq!(api::post(&c.server, &tadmin, &nowhere, None).await?.status, 404);
     let reply = api::post(&c.server, &tadmin, &path, None).await?;
     assert_eq!(reply.status, 200, "{}", reply.body);
-    // The household, its task, its episode and the episode's medical record.
-    assert_eq!(reply.json()["erased_documents"], 4, "{}", reply.body);
+    // The household, its task, its episode and the episode's medical record and readings.
+    assert_eq!(reply.json()["erased_documents"], 5, "{}", reply.body);
     assert_eq!(reply.json()["complete"], true, "{}", reply.body);
 
     for id in [h, t, e] {
@@ -137,9 +140,11 @@ async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::R
     }
     let (td, _) = c.login_full(DAVE).await?;
     assert!(!fetch(&c.server.ws_url(&td), &m, T).await?.available(), "the medic can still fetch the medical record");
+    assert!(!fetch(&c.server.ws_url(&td), &r, T).await?.available(), "the medic can still fetch the readings");
+    assert!(!fetch(&bob_url, &r, T).await?.available(), "the volunteer can still fetch the readings");
     assert!(fetch(&alice_url, &kept, T).await?.available(), "the other household went too");
     let alerts = api::get_ok(&c.server, &tadmin, "/api/alerts?status=all").await?;
-    let named = |v: &serde_json::Value| [h, t, e].iter().any(|id| v["doc"] == id.to_string());
+    let named = |v: &serde_json::Value| [h, t, e, r].iter().any(|id| v["doc"] == id.to_string());
     assert!(!alerts["alerts"].as_array().is_some_and(|l| l.iter().any(named)), "{alerts:#}");
     assert!(!api::quarantine(&c.server, &tadmin).await?.iter().any(named), "quarantined changes remain");
     assert_eq!(api::audit(&c.server, &tadmin, Some("erase.household")).await?.len(), 1);
@@ -172,14 +177,15 @@ async fn an_admin_erases_a_household_and_everything_that_names_it() -> anyhow::R
 
 #[tokio::test]
 async fn the_cli_erases_a_household_on_a_stopped_server() -> anyhow::Result<()> {
-    let Scene { mut c, tadmin: _, alice_url: _, bob_url: _, bob_id: _, h, t, e, m, kept, old_task: _ } =
+    let Scene { mut c, tadmin: _, alice_url: _, bob_url: _, bob_id: _, h, t, e, m, r, kept, old_task: _ } =
         scene().await?;
     c.server.kill9().await?;
     let store = c.data_dir().join("store");
     let gone = [GONE_NAME, GONE_MEDICINE, GONE_ITEM, GONE_CHECKIN, GONE_REFUSED, GONE_NOTE];
     assert!(!raw_finds(&store, KEPT_NAME, &gone)?.is_empty(), "nothing to erase in sled's files: proves nothing");
     let out = linli_cli(&c.data_dir(), &["erase", "--household", &h.to_string()], "")?;
-    assert!(out.contains("3 documents") && out.contains("vacuumed"), "{out}");
+    // The task, the episode and its medical record and readings.
+    assert!(out.contains("4 documents") && out.contains("vacuumed"), "{out}");
     // Not only through the API: the bytes are gone from the store's files.
     let left = raw_finds(&store, KEPT_NAME, &gone)?;
     assert!(left.is_empty(), "erased values in the files after `linli erase`:\n{}", left.join("\n"));
@@ -191,6 +197,7 @@ async fn the_cli_erases_a_household_on_a_stopped_server() -> anyhow::Result<()> 
     }
     let (td, _) = c.login_full(DAVE).await?;
     assert!(!fetch(&c.server.ws_url(&td), &m, T).await?.available(), "the medic can still fetch the medical record");
+    assert!(!fetch(&c.server.ws_url(&td), &r, T).await?.available(), "the medic can still fetch the readings");
     assert!(fetch(&alice_url, &kept, T).await?.available());
     assert_gone_from_the_store(&mut c).await
 }

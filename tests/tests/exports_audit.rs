@@ -8,7 +8,7 @@ use linli_shared::DocumentId;
 use linli_tests::api::{self, encode_segment};
 use linli_tests::domain::{
     add_medic_note, checkin, checkin_key, create, episode, household, log_entry, medical_of, now_ms, put_checkin, read,
-    set, task, write,
+    readings_of, set, task, write,
 };
 use linli_tests::exports::{self, export, Csv};
 use linli_tests::outcome::{fetch, push_change, Outcome};
@@ -53,8 +53,9 @@ async fn exports_are_per_grid_masked_by_role_refused_to_volunteers_and_audited()
     bob.connect(&s.ws_url(&tb)).await?;
     bob.want(e1);
     bob.sync_all(T).await?;
-    put_checkin(&mut bob, &e1, &checkin_key(0, 0), checkin(38.2, &bob_id, "feverish"));
-    assert_eq!(push_change(&mut bob, &e1, T).await?, Outcome::Accepted);
+    let r1 = readings_of(&mut bob, &e1, T).await?;
+    put_checkin(&mut bob, &r1, &checkin_key(0, 0), checkin(38.2, &bob_id, "feverish"));
+    assert_eq!(push_change(&mut bob, &r1, T).await?, Outcome::Accepted);
     // g2: frank's household, task and episode.
     let mut frank = TestPeer::new("frank");
     frank.connect(&s.ws_url(&tf)).await?;
@@ -82,6 +83,12 @@ async fn exports_are_per_grid_masked_by_role_refused_to_volunteers_and_audited()
     let eps = export_when(s, &td, "episodes.csv", |c| c.has(&e1)).await?;
     assert_eq!(eps.cell(&e1, "最近体温(°C)"), "38.2", "a medic sees temperatures");
     assert!(!eps.has(&e2));
+    // The temperatures come from the episode's readings: the export is a read of them.
+    let read_readings = api::audit(s, &tadmin, Some("read.readings")).await?;
+    assert!(
+        read_readings.iter().any(|e| e["doc"] == r1.to_string() && e["user"] == json!(dave_id)),
+        "the medic's export of the readings is not audited: {read_readings:#?}"
+    );
     let tasks = export_when(s, &tf, "tasks.csv", |c| c.has(&t2)).await?;
     assert!(tasks.has(&t2) && !tasks.has(&t1), "frank's tasks.csv: {:?}", tasks.ids());
     let tasks = export_when(s, &tadmin, "tasks.csv", |c| c.has(&t1) && c.has(&t2)).await?;
@@ -104,9 +111,9 @@ async fn exports_are_per_grid_masked_by_role_refused_to_volunteers_and_audited()
     assert!(newest["detail"].as_str().unwrap_or("").contains("episodes.csv"), "{newest}");
     assert!(newest["at"].as_i64().unwrap_or(0) > 0);
 
-    // Accepted and refused changes are in the audit log.
+    // Accepted and refused changes are in the audit log (bob's check-in, in the readings).
     let accepted = api::audit(s, &tadmin, Some("change.accepted")).await?;
-    for (doc, user) in [(&t1, &alice_id), (&e1, &bob_id), (&t2, &frank_id)] {
+    for (doc, user) in [(&t1, &alice_id), (&r1, &bob_id), (&t2, &frank_id)] {
         assert!(
             accepted.iter().any(|e| e["doc"] == doc.to_string() && e["user"] == json!(user)),
             "no change.accepted entry for {doc} by {user}"
@@ -234,9 +241,10 @@ async fn dashboard_alerts_and_risk_level() -> anyhow::Result<()> {
     bob.connect(&s.ws_url(&tb)).await?;
     bob.want(e);
     bob.sync_all(T).await?;
+    let r = readings_of(&mut bob, &e, T).await?;
     let key = checkin_key(0, 0);
-    put_checkin(&mut bob, &e, &key, checkin(38.2, &bob_id, ""));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    put_checkin(&mut bob, &r, &key, checkin(38.2, &bob_id, ""));
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted);
 
     let want = json!({"assigned": 2, "new": 1, "cancelled": 1});
     let d = dashboard_when(s, &ta, |d| d["tasks"] == want && d["open_alerts"] == 2).await?;
@@ -429,8 +437,9 @@ async fn exports_need_a_purpose_name_who_when_and_why_and_follow_the_role() -> a
     bob.sync_all(T).await?;
     let mut reading = checkin(38.6, &bob_id, "夜间盗汗");
     reading["symptoms"] = json!(["jaundice"]);
-    put_checkin(&mut bob, &e, &checkin_key(0, 0), reading);
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    let r = readings_of(&mut bob, &e, T).await?;
+    put_checkin(&mut bob, &r, &checkin_key(0, 0), reading);
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted);
     let mut dave = TestPeer::new("dave");
     dave.connect(&s.ws_url(&td)).await?;
     dave.want(e);

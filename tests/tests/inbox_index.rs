@@ -1,10 +1,11 @@
 //! Server-authored documents (issue 3 item 3, DESIGN §3–4): every user's `inbox` and every
 //! grid's `grid-index` follow assignments and statuses, so a phone learns its work by
-//! syncing; a volunteer's reach (task and household) ends with the assignment.
+//! syncing; a volunteer's reach (task and household, an episode's readings) ends with the
+//! assignment.
 
 use linli_shared::DocumentId;
 use linli_tests::api;
-use linli_tests::domain::{create, household, now_ms, read, set, task, write};
+use linli_tests::domain::{create, episode, household, now_ms, read, set, task, write};
 use linli_tests::outcome::{fetch, push_change, wait_for_doc};
 use linli_tests::server::{ALICE, BOB, ERIN, FRANK};
 use linli_tests::{Community, TestPeer};
@@ -176,5 +177,60 @@ async fn the_volunteer_who_delivers_gets_the_acknowledgment() -> anyhow::Result<
         "the server merged and stored bob's delivery but never acknowledged it (unavailable: {})",
         bob.docs[&t].unavailable
     );
+    Ok(())
+}
+
+/// An episode's readings (DESIGN §9) are listed beside it in its volunteer's inbox, so the
+/// phone learns both by syncing, and never in the grid index, which coordinators read:
+/// the grid index lists the episode alone. Handing the episode over moves both rows, and
+/// the readings leave the first volunteer's reach with the episode.
+#[tokio::test]
+async fn an_episode_s_readings_follow_it_into_the_volunteer_s_inbox_only() -> anyhow::Result<()> {
+    let c = Community::start(&["--index-flush-ms", "50"]).await?;
+    let (ta, _) = c.login_full(ALICE).await?;
+    let (tb, bob_id) = c.login_full(BOB).await?;
+    let (te, erin_id) = c.login_full(ERIN).await?;
+    let s = &c.server;
+    let (alice_url, bob_url, erin_url) = (s.ws_url(&ta), s.ws_url(&tb), s.ws_url(&te));
+    let bob_inbox = api::inbox_of(s, &tb).await?;
+    let erin_inbox = api::inbox_of(s, &te).await?;
+    let g1_index = api::index_of(s, &ta, "g1").await?;
+
+    let mut alice = TestPeer::new("alice");
+    alice.connect(&alice_url).await?;
+    let h = create(&mut alice, household("g1", "604"));
+    let e = create(&mut alice, episode("g1", &h, Some(&bob_id)));
+    alice.sync_all(T).await?;
+    let linked = wait_for_doc(&alice_url, &e, T, |v| v["readings"].is_string()).await?;
+    let r: DocumentId = linked["readings"].as_str().expect("linked").parse()?;
+
+    let inbox = wait_for_doc(&bob_url, &bob_inbox, T, |v| row(v, &e).is_some() && row(v, &r).is_some()).await?;
+    let rr = row(&inbox, &r).expect("listed");
+    assert_eq!(
+        (rr["kind"].clone(), rr["status"].clone(), rr["assignee"].clone()),
+        (json!("readings"), json!("active"), json!(bob_id)),
+        "{rr}"
+    );
+    assert_eq!(rr["household"], json!(h.to_string()), "{rr}");
+    assert_eq!(row(&inbox, &e).expect("listed")["kind"], "episode");
+    let index = wait_for_doc(&alice_url, &g1_index, T, |v| row(v, &e).is_some()).await?;
+    assert!(row(&index, &r).is_none(), "the readings are listed in the grid index: {index}");
+    assert!(fetch(&bob_url, &r, T).await?.available(), "bob cannot fetch the readings of his episode");
+
+    // Alice hands the episode to erin: both rows move, and bob loses the readings.
+    alice.sync_all(T).await?;
+    set(&mut alice, &e, "assignee", json!(erin_id));
+    alice.sync_all(T).await?;
+    let inbox = wait_for_doc(&erin_url, &erin_inbox, T, |v| row(v, &e).is_some() && row(v, &r).is_some()).await?;
+    assert_eq!(row(&inbox, &r).expect("listed")["assignee"], json!(erin_id));
+    wait_for_doc(&bob_url, &bob_inbox, T, |v| row(v, &e).is_none() && row(v, &r).is_none()).await?;
+    let deadline = tokio::time::Instant::now() + T;
+    while fetch(&bob_url, &r, T).await?.available() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "bob still reads the readings of a reassigned episode");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fetch(&erin_url, &r, T).await?.available(), "erin cannot fetch the readings of her episode");
+    let index = fetch(&alice_url, &g1_index, T).await?.value();
+    assert!(row(&index, &e).is_some() && row(&index, &r).is_none(), "{index}");
     Ok(())
 }

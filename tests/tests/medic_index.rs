@@ -1,7 +1,7 @@
 //! Medics and deliveries (issue 9, item 7): a medic may not read deliveries, so may not
 //! read the grid index that lists them (address, category, status, assignee and due of
-//! every task). Medics open their grid's medic index instead: its episodes, and the
-//! households with an open episode — nothing else.
+//! every task). Medics open their grid's medic index instead: its episodes, their readings
+//! and medical records (DESIGN §9), and the households with an open episode — nothing else.
 
 use linli_tests::domain::{create, episode, household, now_ms, set, task};
 use linli_tests::outcome::{fetch, push_change, wait_for_doc, Outcome};
@@ -40,11 +40,14 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
 
     let dave_url = c.server.ws_url(&td);
     let (es, hs) = (e.to_string(), observed.to_string());
-    // The server makes the episode's medical record and links it; the index lists it too.
-    let episode_seen = wait_for_doc(&dave_url, &e, T, |v| v["medical"].is_string()).await?;
+    // The server makes the episode's medical record and readings and links them; the index
+    // lists them too.
+    let episode_seen =
+        wait_for_doc(&dave_url, &e, T, |v| v["medical"].is_string() && v["readings"].is_string()).await?;
     let ms = episode_seen["medical"].as_str().expect("linked").to_owned();
+    let rs = episode_seen["readings"].as_str().expect("linked").to_owned();
     let index = wait_for_doc(&dave_url, &medic_index, T, |v| {
-        v["docs"].get(&es).is_some() && v["docs"].get(&hs).is_some() && v["docs"].get(&ms).is_some()
+        [&es, &hs, &ms, &rs].iter().all(|id| v["docs"].get(id.as_str()).is_some())
     })
     .await?;
     assert_eq!(index["kind"], "medic-index");
@@ -53,15 +56,19 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
         assert_ne!(id, t.to_string(), "the task is listed");
         assert_ne!(id, delivered_to.to_string(), "a household without an episode is listed: {row}");
     }
-    assert_eq!(rows(&index).len(), 3, "the episode, its medical record and its household: {index}");
+    assert_eq!(rows(&index).len(), 4, "the episode, its readings, its medical record and its household: {index}");
     assert_eq!(index["docs"][&ms]["kind"], "medical", "{index}");
     assert_eq!(index["docs"][&ms]["status"], "active", "the record follows its episode's status: {index}");
+    assert_eq!(index["docs"][&rs]["kind"], "readings", "{index}");
+    assert_eq!(index["docs"][&rs]["status"], "active", "the readings follow their episode's status: {index}");
     // No address in the medic index: its history would keep it after the episode closes.
     assert_eq!(index["docs"][&es]["title"], "check-in", "{}", index["docs"][&es]);
     assert_eq!(index["docs"][&hs]["title"], "", "{}", index["docs"][&hs]);
     // Dave reads what the index lists, and not the task.
     let dave_reads = |id| fetch(&dave_url, id, T);
     assert!(dave_reads(&e).await?.available() && dave_reads(&observed).await?.available());
+    let readings: linli_shared::DocumentId = rs.parse()?;
+    assert!(dave_reads(&readings).await?.available(), "a medic cannot read the episode's readings");
     assert!(!dave_reads(&t).await?.available(), "a medic read a delivery");
 
     // A second person of the household is observed too; the first episode closes: the
@@ -73,7 +80,7 @@ async fn medics_read_episodes_and_their_households_but_no_deliveries() -> anyhow
     wait_for_doc(&dave_url, &medic_index, T, |v| v["docs"].get(&e2s).is_some()).await?;
     close(&mut alice, &e).await?;
     let index = wait_for_doc(&dave_url, &medic_index, T, |v| {
-        v["docs"][&es]["status"] == "closed" && v["docs"][&ms]["status"] == "closed"
+        [&es, &ms, &rs].iter().all(|id| v["docs"][id.as_str()]["status"] == "closed")
     })
     .await?;
     assert!(index["docs"].get(&hs).is_some(), "the household left while an episode there is open");

@@ -9,10 +9,12 @@
 //!
 //! Then, with this tree's binary: restore, serve (the migration runs before the server
 //! listens), stop, back up again, and compare document by document: households and tasks
-//! unchanged; every episode schema 2 with its history kept, `medic_notes` gone and its
-//! notes in the linked `medical` record; that record readable by the grid's medic and by
-//! no one else; a check-in made offline on the old shape merges; a second start migrates
-//! nothing.
+//! unchanged; every episode brought to schema 3 (through 2) with its history kept,
+//! `medic_notes` gone and its notes in the linked `medical` record, `checkins` gone and
+//! its check-ins in the linked `readings`; the record readable by the grid's medic and by
+//! no one else, the readings by the medic and the episode's volunteer and not by the
+//! coordinator; a check-in made offline on the old shape, in the old `checkins` map,
+//! carried over into the readings; a second start migrates nothing.
 
 use automerge::{AutoCommit, Automerge, ChangeHash, ReadDoc};
 use linli_shared::DocumentId;
@@ -151,10 +153,14 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
     let (medic_token, _) = login(&server, MEDIC).await?;
     let mut medic = TestPeer::new("medic");
     medic.connect(&server.ws_url(&medic_token)).await?;
-    let episode = sync_until(&mut medic, &noted[0], T, |v| v["schema"] == 2).await?;
+    let episode = sync_until(&mut medic, &noted[0], T, |v| v["schema"] == 3).await?;
     let record: DocumentId = episode["medical"].as_str().expect("linked").parse()?;
     let seen = sync_until(&mut medic, &record, T, |v| v["kind"] == "medical").await?;
     assert_eq!(seen["notes"][0]["text"], NOTES[0], "the medic reads the note where it moved");
+    let readings: DocumentId = episode["readings"].as_str().expect("linked").parse()?;
+    let seen = sync_until(&mut medic, &readings, T, |v| v["kind"] == "readings").await?;
+    let old_checkins = json_of(&before[&noted[0]])["checkins"].clone();
+    assert_eq!(seen["checkins"], old_checkins, "the medic reads the check-ins where they moved");
     let (coord_token, _) = login(&server, COORD).await?;
     let mut coord = TestPeer::new("coord");
     coord.connect(&server.ws_url(&coord_token)).await?;
@@ -162,6 +168,10 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
     coord.sync_all(T).await?;
     assert!(coord.docs[&record].unavailable, "the coordinator is refused the medical record");
     assert!(coord.heads(&record).is_empty(), "and receives nothing of it");
+    coord.want(readings);
+    coord.sync_all(T).await?;
+    assert!(coord.docs[&readings].unavailable, "the coordinator is refused the readings");
+    assert!(coord.heads(&readings).is_empty(), "and receives nothing of them");
 
     // An old app's check-in, made offline on a schema-1 episode, arrives after the upgrade.
     let offline = *before
@@ -193,11 +203,16 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
     phone.docs.insert(offline, PeerDoc { doc: old_doc, state: automerge::sync::State::new(), unavailable: false });
     put_checkin_raw(&mut phone, &offline, &slot, checkin(37.9, &vol_id, "离线打卡"));
     phone.connect(&server.ws_url(&vol_token)).await?;
-    let merged =
-        sync_until(&mut phone, &offline, T, |v| v["checkins"].get(&slot).is_some() && v["schema"] == 2).await?;
-    assert_eq!(merged["checkins"][&slot]["temp_c"], 37.9);
+    // The phone's copy takes the migration: schema 3, no check-ins in the episode; its
+    // check-in went into the old map, which the server carries over into the readings.
+    let merged = sync_until(&mut phone, &offline, T, |v| v["schema"] == 3 && v["readings"].is_string()).await?;
+    assert!(merged.get("checkins").is_none(), "no check-ins in the migrated episode: {merged}");
     phone.sync_all(T).await?;
-    assert!(acknowledged(&mut phone, &offline), "the server took the old phone's check-in");
+    assert!(acknowledged(&mut phone, &offline), "the server took the old phone's change");
+    let offline_readings: DocumentId = merged["readings"].as_str().expect("linked").parse()?;
+    let carried = sync_until(&mut phone, &offline_readings, T, |v| v["checkins"].get(&slot).is_some()).await?;
+    assert_eq!(carried["checkins"][&slot]["temp_c"], 37.9, "the old phone's check-in is in the readings");
+    assert_eq!(carried["checkins"][&slot]["by"], vol_id.as_str(), "as the volunteer's");
     server.kill9().await?;
 
     // ---- document by document ------------------------------------------------------------
@@ -243,15 +258,33 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
             Some("episode") => {
                 episodes += 1;
                 let record: DocumentId = new["medical"].as_str().unwrap_or_else(|| panic!("{id}: no link")).parse()?;
+                let linked: DocumentId =
+                    new["readings"].as_str().unwrap_or_else(|| panic!("{id}: no readings")).parse()?;
                 let mut want = old.clone();
                 let notes = want.as_object_mut().expect("map").remove("medic_notes").expect("schema 1 had notes");
-                want["schema"] = json!(2);
+                let mut checkins = want.as_object_mut().expect("map").remove("checkins").expect("schema 1 had them");
+                want["schema"] = json!(3);
                 want["medical"] = json!(record.to_string());
-                let mut got = new.clone();
+                want["readings"] = json!(linked.to_string());
+                assert_eq!(new, want, "{id}: the episode keeps every datum but its notes and check-ins");
+                let got = json_of(after.get(&linked).unwrap_or_else(|| panic!("{id}: no readings {linked}")));
                 if *id == offline {
-                    got["checkins"].as_object_mut().expect("map").remove(&slot);
+                    checkins[&slot] = got["checkins"][&slot].clone();
                 }
-                assert_eq!(got, want, "{id}: the episode keeps every datum but its notes");
+                assert_eq!(
+                    got,
+                    json!({"kind": "readings", "schema": 1, "grid": old["grid"], "episode": id.to_string(),
+                           "household": old["household"], "start": old["start"], "end": old["end"],
+                           "slots": old["slots"], "assignee": old["assignee"], "status": old["status"],
+                           "checkins": checkins}),
+                    "{id}'s readings"
+                );
+                // A fresh history: the readings reach no phone that did not have them.
+                let fresh = &after[&linked];
+                assert!(
+                    fresh.get_changes(&[]).iter().all(|c| new_doc.get_change_by_hash(&c.hash()).is_none()),
+                    "{id}: the readings share no change with the episode"
+                );
                 let rec = json_of(after.get(&record).unwrap_or_else(|| panic!("{id}: no record {record}")));
                 assert_eq!(
                     rec,
@@ -261,7 +294,7 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
                 );
                 // Readable by this release's schema reader, as a domain document.
                 let mut reread = AutoCommit::load(&new_doc.save())?;
-                assert_eq!(read(&mut reread)["schema"], 2);
+                assert_eq!(read(&mut reread)["schema"], 3);
             }
             _ => {}
         }

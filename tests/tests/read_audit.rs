@@ -1,13 +1,13 @@
 //! Reads of health and care data are audited by every role (issue 11 item 2, DESIGN §9):
-//! a household or an episode sent to a user over `/sync`, or carried in an API answer,
-//! leaves one `read.<kind>` entry per user, document and community day — not one per
-//! read, also across a restart — and a new one the next day.
+//! a household, an episode or an episode's readings sent to a user over `/sync`, or
+//! carried in an API answer, leaves one `read.<kind>` entry per user, document and
+//! community day — not one per read, also across a restart — and a new one the next day.
 
 use linli_shared::DocumentId;
 use linli_tests::api;
-use linli_tests::domain::{checkin, checkin_key, create, episode, household, put_checkin};
+use linli_tests::domain::{checkin, checkin_key, create, episode, household, put_checkin, readings_of};
 use linli_tests::exports::export_when;
-use linli_tests::outcome::{push_change, wait_for_doc, Outcome};
+use linli_tests::outcome::{fetch, push_change, wait_for_doc, Outcome};
 use linli_tests::server::{ADMIN, ALICE, BOB, CAROL, DAVE};
 use linli_tests::{Community, ServerProcess, TestPeer};
 use serde_json::Value;
@@ -85,6 +85,22 @@ async fn every_role_s_sync_reads_are_audited_once_a_day_across_restarts() -> any
     assert_entries(&c.server, &admin, &tokens, &docs, 1, "two reads on one day").await?;
     assert!(!reads(&c.server, &admin, &alice_id, &h).await?.is_empty());
 
+    // The readings are read by the volunteer and the medic alone (the coordinator and
+    // the admin are refused them, and so have no entry), once a day as well.
+    let mut bob = TestPeer::new("bob");
+    bob.connect(&c.server.ws_url(&tokens[1].0)).await?;
+    let r = readings_of(&mut bob, &e, T).await?;
+    drop(bob);
+    let readers = &tokens[1..3];
+    let read_readings = [(r, "readings")];
+    everyone_reads(&c.server, readers, &[r]).await?;
+    everyone_reads(&c.server, readers, &[r]).await?;
+    assert_entries(&c.server, &admin, readers, &read_readings, 1, "two reads of the readings on one day").await?;
+    for (token, user) in [&tokens[0], &tokens[3]] {
+        assert!(!fetch(&c.server.ws_url(token), &r, T).await?.available(), "{user} was sent the readings");
+        assert!(reads(&c.server, &admin, user, &r).await?.is_empty(), "{user} has a read of the readings");
+    }
+
     // A restart on the same day remembers what was audited.
     c.server.restart().await?;
     let mut tokens2 = Vec::new();
@@ -93,18 +109,26 @@ async fn every_role_s_sync_reads_are_audited_once_a_day_across_restarts() -> any
     }
     everyone_reads(&c.server, &tokens2, &ids).await?;
     assert_entries(&c.server, &tokens2[3].0, &tokens2, &docs, 1, "after a restart on the same day").await?;
+    let readers = &tokens2[1..3];
+    everyone_reads(&c.server, readers, &[r]).await?;
+    assert_entries(&c.server, &tokens2[3].0, readers, &read_readings, 1, "the readings, after a restart").await?;
 
     // Just past midnight (community time) the next read is a new day's.
     c.server.set_clock("2026-03-17T00:01:00+08:00").await?;
     everyone_reads(&c.server, &tokens2, &ids).await?;
     everyone_reads(&c.server, &tokens2, &ids).await?;
     assert_entries(&c.server, &tokens2[3].0, &tokens2, &docs, 2, "the next day").await?;
+    everyone_reads(&c.server, readers, &[r]).await?;
+    everyone_reads(&c.server, readers, &[r]).await?;
+    assert_entries(&c.server, &tokens2[3].0, readers, &read_readings, 2, "the readings, the next day").await?;
     Ok(())
 }
 
 /// Through the API: an export's rows and an alert list's check-in alerts are reads of
 /// their documents, audited the same way — once per user, document and day, across a
-/// restart, again the next day — with what carried them in the detail.
+/// restart, again the next day — with what carried them in the detail. An episodes
+/// export loads the episodes' readings (for the counts and normal / abnormal, and for a
+/// medic the values): a read of the readings too, whoever exports.
 #[tokio::test]
 async fn api_answers_that_carry_health_or_care_data_are_audited_once_a_day() -> anyhow::Result<()> {
     let mut c = Community::start_with_admin(&["--index-flush-ms", "50"]).await?;
@@ -119,22 +143,23 @@ async fn api_answers_that_carry_health_or_care_data_are_audited_once_a_day() -> 
     bob.connect(&c.server.ws_url(&tb)).await?;
     bob.want(e);
     bob.sync_all(T).await?;
-    put_checkin(&mut bob, &e, &checkin_key(0, 0), checkin(38.4, &bob_id, ""));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    let r = readings_of(&mut bob, &e, T).await?;
+    put_checkin(&mut bob, &r, &checkin_key(0, 0), checkin(38.4, &bob_id, ""));
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted);
     drop((alice, bob));
 
     // Carol (coordinator), dave (medic) and the admin never sync these documents: every
     // entry of theirs comes from the API.
     let users = ask_api(&c, &h, &e).await?;
     ask_api(&c, &h, &e).await?;
-    check_api(&c, &users, &h, &e, 1, "two answers on one day").await?;
+    check_api(&c, &users, &[(h, "household"), (e, "episode"), (r, "readings")], 1, "two answers on one day").await?;
     c.server.restart().await?;
     ask_api(&c, &h, &e).await?;
-    check_api(&c, &users, &h, &e, 1, "after a restart").await?;
+    check_api(&c, &users, &[(h, "household"), (e, "episode"), (r, "readings")], 1, "after a restart").await?;
     c.server.set_clock("2026-03-17T00:01:00+08:00").await?;
     ask_api(&c, &h, &e).await?;
     ask_api(&c, &h, &e).await?;
-    check_api(&c, &users, &h, &e, 2, "the next day").await?;
+    check_api(&c, &users, &[(h, "household"), (e, "episode"), (r, "readings")], 2, "the next day").await?;
     Ok(())
 }
 
@@ -163,24 +188,25 @@ async fn ask_api(c: &Community, h: &DocumentId, e: &DocumentId) -> anyhow::Resul
     Ok(users)
 }
 
-/// Each of `users` has `want` API read entries of the episode and of the household.
+/// Each of `users` has `want` API read entries of each of `docs` (the household, the
+/// episode and its readings), of their kind.
 async fn check_api(
     c: &Community,
     users: &[String],
-    h: &DocumentId,
-    e: &DocumentId,
+    docs: &[(DocumentId, &str)],
     want: usize,
     when: &str,
 ) -> anyhow::Result<()> {
     let admin = c.token(ADMIN).await?;
     for user in users {
-        let of_episode = reads(&c.server, &admin, user, e).await?;
-        let of_household = reads(&c.server, &admin, user, h).await?;
-        assert_eq!(of_episode.len(), want, "{when}: read.episode of {user}: {of_episode:#?}");
-        assert_eq!(of_household.len(), want, "{when}: read.household of {user}: {of_household:#?}");
-        for entry in of_episode.iter().chain(&of_household) {
-            let detail = entry["detail"].as_str().unwrap_or("");
-            assert!(detail.starts_with("api: "), "{entry}");
+        for (doc, kind) in docs {
+            let found = reads(&c.server, &admin, user, doc).await?;
+            assert_eq!(found.len(), want, "{when}: read.{kind} entries of {user}: {found:#?}");
+            for entry in &found {
+                assert_eq!(entry["action"], format!("read.{kind}"), "{entry}");
+                let detail = entry["detail"].as_str().unwrap_or("");
+                assert!(detail.starts_with("api: "), "{entry}");
+            }
         }
     }
     Ok(())

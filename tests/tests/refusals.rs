@@ -8,11 +8,11 @@ use automerge::ROOT;
 use linli_shared::DocumentId;
 use linli_tests::api;
 use linli_tests::domain::{
-    checkin, checkin_key, create, episode, household, local_date, local_date_at, now_ms, put_checkin, read, set, task,
-    write,
+    checkin, checkin_key, create, episode, household, local_date, local_date_at, now_ms, put_checkin, read,
+    readings_of, set, task, write,
 };
 use linli_tests::outcome::{fetch, give_copy, push_change, sync_docs, wait_for_doc, Outcome};
-use linli_tests::server::{ADMIN, ALICE, BOB, ERIN};
+use linli_tests::server::{ADMIN, ALICE, BOB, DAVE, ERIN};
 use linli_tests::{Community, TestPeer};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -68,7 +68,11 @@ async fn a_volunteers_refused_changes_leave_the_canonical_documents_unchanged_an
     let (tb, bob_id) = c.login_full(BOB).await?;
     let (te, erin_id) = c.login_full(ERIN).await?;
     let (tadmin, _) = c.login_full(ADMIN).await?;
+    let (td, _) = c.login_full(DAVE).await?;
     let (alice_url, admin_url) = (c.server.ws_url(&ta), c.server.ws_url(&tadmin));
+    // The readings are checked from the outside by the grid's medic: nobody else who is
+    // not on them reads them.
+    let dave_url = c.server.ws_url(&td);
 
     // Alice: a household, two tasks for bob, and an episode whose check-ins erin does first.
     let mut alice = TestPeer::new("alice");
@@ -78,47 +82,51 @@ async fn a_volunteers_refused_changes_leave_the_canonical_documents_unchanged_an
     let t2 = create(&mut alice, task("g1", &h, Some(&bob_id), &alice_id));
     let e = create(&mut alice, episode("g1", &h, Some(&erin_id)));
     alice.sync_all(T).await?;
-    // The server links the episode's medical record: a change of its own, made once.
-    wait_for_doc(&alice_url, &e, T, |v| v["medical"].is_string()).await?;
+    // The server links the episode's medical record and readings: changes of its own,
+    // made once.
+    wait_for_doc(&alice_url, &e, T, |v| v["medical"].is_string() && v["readings"].is_string()).await?;
 
-    // Erin takes today's check-in, then alice hands the episode over to bob.
+    // Erin takes today's check-in (in the readings), then alice hands the episode over to bob.
     let key = checkin_key(0, 0);
     let mut erin = TestPeer::new("erin");
     erin.connect(&c.server.ws_url(&te)).await?;
     erin.want(e);
     erin.sync_all(T).await?;
-    put_checkin(&mut erin, &e, &key, checkin(37.0, &erin_id, "erin's visit"));
-    assert_eq!(push_change(&mut erin, &e, T).await?, Outcome::Accepted, "erin's own check-in");
+    let r = readings_of(&mut erin, &e, T).await?;
+    put_checkin(&mut erin, &r, &key, checkin(37.0, &erin_id, "erin's visit"));
+    assert_eq!(push_change(&mut erin, &r, T).await?, Outcome::Accepted, "erin's own check-in");
     alice.sync_all(T).await?;
     set(&mut alice, &e, "assignee", json!(bob_id));
     alice.sync_all(T).await?;
 
     let index = api::index_of(&c.server, &ta, "g1").await?;
     let inbox = api::inbox_of(&c.server, &tb).await?;
-    let (s1, s2, se) = (t1.to_string(), t2.to_string(), e.to_string());
+    let (s1, s2, se, sr) = (t1.to_string(), t2.to_string(), e.to_string(), r.to_string());
+    // Bob's inbox lists the readings once the server has made them his (its copy of the
+    // episode's assignee).
     wait_for_doc(&c.server.ws_url(&tb), &inbox, T, |v| {
-        [&s1, &s2, &se].iter().all(|id| v["docs"].get(id.as_str()).is_some())
+        [&s1, &s2, &se, &sr].iter().all(|id| v["docs"].get(id.as_str()).is_some())
     })
     .await?;
 
-    // Bob's phone: one connection, his two tasks, the episode, his inbox, and a copy of
-    // the grid index that came to it somehow.
+    // Bob's phone: one connection, his two tasks, the episode and its readings, his
+    // inbox, and a copy of the grid index that came to it somehow.
     let mut bob = TestPeer::new("bob");
     bob.connect(&c.server.ws_url(&tb)).await?;
-    for id in [t1, t2, e, inbox] {
+    for id in [t1, t2, e, r, inbox] {
         bob.want(id);
     }
     bob.sync_all(T).await?;
     let mut index_copy = fetch(&alice_url, &index, T).await?;
     give_copy(&mut bob, index, index_copy.doc.as_mut().expect("alice reads the index"))?;
     let mut before_t1 = fetch(&alice_url, &t1, T).await?;
-    let mut before_e = fetch(&alice_url, &e, T).await?;
+    let mut before_r = fetch(&dave_url, &r, T).await?;
 
     // The four refused edits, all on this one connection.
     set(&mut bob, &t1, "assignee", json!(erin_id));
-    let mut ep = read(bob.doc(&e));
-    ep["checkins"][&key]["temp_c"] = json!(36.2);
-    write(bob.doc(&e), ep);
+    let mut readings = read(bob.doc(&r));
+    readings["checkins"][&key]["temp_c"] = json!(36.2);
+    write(bob.doc(&r), readings);
     let fake = DocumentId::random().to_string();
     for id in [index, inbox] {
         let mut v = read(bob.doc(&id));
@@ -126,11 +134,11 @@ async fn a_volunteers_refused_changes_leave_the_canonical_documents_unchanged_an
                                   "due": null, "alerts": 0, "household": null, "title": "made up"});
         write(bob.doc(&id), v);
     }
-    let (bt1, be, bindex, binbox) = (bob.heads(&t1), bob.heads(&e), bob.heads(&index), bob.heads(&inbox));
+    let (bt1, br, bindex, binbox) = (bob.heads(&t1), bob.heads(&r), bob.heads(&index), bob.heads(&inbox));
 
     let o = push_change(&mut bob, &t1, T).await?;
     expect_rejected(&o, "assignee", "bob reassigning his task to erin");
-    let o = push_change(&mut bob, &e, T).await?;
+    let o = push_change(&mut bob, &r, T).await?;
     expect_rejected(&o, &format!("checkins.{key}"), "bob changing erin's check-in");
     let o = push_change(&mut bob, &inbox, T).await?;
     assert!(matches!(o, Outcome::Rejected(_)), "bob writing his own inbox: {o:?}");
@@ -143,16 +151,16 @@ async fn a_volunteers_refused_changes_leave_the_canonical_documents_unchanged_an
     assert_eq!(after_t1.heads(), before_t1.heads(), "task heads moved");
     assert_eq!(after_t1.value(), before_t1.value());
     assert_eq!(after_t1.value()["assignee"], json!(bob_id));
-    let mut after_e = fetch(&alice_url, &e, T).await?;
-    assert_eq!(after_e.heads(), before_e.heads(), "episode heads moved");
-    assert_eq!(after_e.value()["checkins"][&key]["temp_c"], json!(37.0));
+    let mut after_r = fetch(&dave_url, &r, T).await?;
+    assert_eq!(after_r.heads(), before_r.heads(), "readings heads moved");
+    assert_eq!(after_r.value()["checkins"][&key]["temp_c"], json!(37.0));
     let mut after_index = fetch(&alice_url, &index, T).await?;
     assert!(after_index.value()["docs"].get(&fake).is_none(), "the made-up row reached the grid index");
     let mut after_inbox = fetch(&admin_url, &inbox, T).await?;
     assert!(after_inbox.value()["docs"].get(&fake).is_none(), "the made-up row reached bob's inbox");
     for (heads, f, what) in [
         (&bt1, &mut after_t1, "task"),
-        (&be, &mut after_e, "episode"),
+        (&br, &mut after_r, "readings"),
         (&bindex, &mut after_index, "grid index"),
         (&binbox, &mut after_inbox, "inbox"),
     ] {
@@ -204,7 +212,8 @@ async fn schema_breaking_changes_are_refused_naming_the_field_and_quarantined() 
     let (ta, alice_id) = c.login_full(ALICE).await?;
     let (tb, bob_id) = c.login_full(BOB).await?;
     let (tadmin, _) = c.login_full(ADMIN).await?;
-    let alice_url = c.server.ws_url(&ta);
+    let (td, _) = c.login_full(DAVE).await?;
+    let (alice_url, dave_url) = (c.server.ws_url(&ta), c.server.ws_url(&td));
 
     let mut alice = TestPeer::new("alice");
     alice.connect(&alice_url).await?;
@@ -213,11 +222,19 @@ async fn schema_breaking_changes_are_refused_naming_the_field_and_quarantined() 
     let cancelled = create(&mut alice, task("g1", &h, None, &alice_id));
     let e = create(&mut alice, episode("g1", &h, Some(&bob_id)));
     alice.sync_all(T).await?;
-    // The server's own change to the episode (its medical link) is in before the cases.
-    wait_for_doc(&alice_url, &e, T, |v| v["medical"].is_string()).await?;
+    // The server's own changes to the episode (its medical and readings links) are in
+    // before the cases; the check-ins go in the readings.
+    wait_for_doc(&alice_url, &e, T, |v| v["medical"].is_string() && v["readings"].is_string()).await?;
+    let mut bob = TestPeer::new("bob");
+    bob.connect(&c.server.ws_url(&tb)).await?;
+    let r = readings_of(&mut bob, &e, T).await?;
+    drop(bob);
     set(&mut alice, &cancelled, "status", json!("cancelled"));
     alice.sync_all(T).await?;
     let start = now_ms();
+    // Who fetches the canonical document before and after: alice, but for the readings,
+    // which a coordinator does not read (the grid's medic does).
+    let checker = |doc: &DocumentId| if *doc == r { dave_url.clone() } else { alice_url.clone() };
 
     let today = checkin_key(0, 0);
     let before_start = format!("{}/0", local_date(-1));
@@ -269,37 +286,44 @@ async fn schema_breaking_changes_are_refused_naming_the_field_and_quarantined() 
         Case {
             name: "temperature above 43 °C",
             by: "bob",
-            doc: e,
+            doc: r,
             bad: Bad::Json(bob_checkin(today.clone(), 45.0, String::new())),
             field: format!("checkins.{today}.temp_c"),
         },
         Case {
             name: "temperature below 34 °C",
             by: "bob",
-            doc: e,
+            doc: r,
             bad: Bad::Json(bob_checkin(today.clone(), 33.9, String::new())),
             field: format!("checkins.{today}.temp_c"),
         },
         Case {
             name: "check-in for the day before the episode",
             by: "bob",
-            doc: e,
+            doc: r,
             bad: Bad::Json(bob_checkin(before_start.clone(), 36.5, String::new())),
             field: format!("checkins.{before_start}"),
         },
         Case {
             name: "check-in for the day after the episode",
             by: "bob",
-            doc: e,
+            doc: r,
             bad: Bad::Json(bob_checkin(after_end.clone(), 36.5, String::new())),
             field: format!("checkins.{after_end}"),
         },
         Case {
             name: "oversized check-in note (2,001 characters)",
             by: "bob",
-            doc: e,
+            doc: r,
             bad: Bad::Json(bob_checkin(today.clone(), 36.5, long(2001))),
             field: format!("checkins.{today}.note"),
+        },
+        Case {
+            name: "the volunteer changing the readings' copy of the episode (its slots)",
+            by: "bob",
+            doc: r,
+            bad: Bad::Json(Box::new(|v| v["slots"] = json!(3))),
+            field: "slots".into(),
         },
         Case {
             name: "oversized household notes (2,001 characters)",
@@ -350,11 +374,11 @@ async fn schema_breaking_changes_are_refused_naming_the_field_and_quarantined() 
     let mut failures = Vec::new();
     for case in &cases {
         let (token, user_id) = if case.by == "alice" { (&ta, &alice_id) } else { (&tb, &bob_id) };
-        let mut before = fetch(&alice_url, &case.doc, T).await?;
+        let mut before = fetch(&checker(&case.doc), &case.doc, T).await?;
         let before_value = before.value();
         let mut peer = TestPeer::new(case.by);
         peer.connect(&c.server.ws_url(token)).await?;
-        give_copy(&mut peer, case.doc, before.doc.as_mut().expect("alice reads it"))?;
+        give_copy(&mut peer, case.doc, before.doc.as_mut().expect("the checker reads it"))?;
         match &case.bad {
             Bad::Raw(field, v) => {
                 peer.doc(&case.doc).put(ROOT, *field, v.clone())?;
@@ -368,7 +392,7 @@ async fn schema_breaking_changes_are_refused_naming_the_field_and_quarantined() 
         }
         let mine: Vec<String> = peer.heads(&case.doc).iter().map(ToString::to_string).collect();
         let outcome = push_change(&mut peer, &case.doc, T).await?;
-        let mut after = fetch(&alice_url, &case.doc, T).await?;
+        let mut after = fetch(&checker(&case.doc), &case.doc, T).await?;
         let unchanged = after.heads() == before.heads() && after.value() == before_value;
         match outcome {
             Outcome::Rejected(r) if r.reason.contains(&format!("`{}`", case.field)) && unchanged => {
@@ -448,8 +472,9 @@ async fn checkin_days_follow_the_configured_time_zone() -> anyhow::Result<()> {
         bob.connect(&c.server.ws_url(&tb)).await?;
         bob.want(e);
         bob.sync_all(T).await?;
-        put_checkin(&mut bob, &e, &key, checkin(36.5, &bob_id, ""));
-        let o = push_change(&mut bob, &e, T).await?;
+        let r = readings_of(&mut bob, &e, T).await?;
+        put_checkin(&mut bob, &r, &key, checkin(36.5, &bob_id, ""));
+        let o = push_change(&mut bob, &r, T).await?;
         if (o == Outcome::Accepted) != want_accepted {
             failures.push(format!(
                 "check-in {key} taken now at UTC{:+}h: expected {}, got {o:?}",

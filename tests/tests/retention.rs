@@ -1,7 +1,8 @@
 //! Retention (DESIGN §9): an episode closed longer than the retention period is erased
-//! for real. With `--retention-days 0` and a sweep every second, a closed episode is
-//! erased at the next sweep: a fresh peer finds nothing (no summary keeps its reason or
-//! its household), a phone holding the old history cannot bring it back, and —
+//! for real, and its readings with it. With `--retention-days 0` and a sweep every second,
+//! a closed episode is erased at the next sweep: a fresh peer finds nothing (no summary
+//! keeps its reason or its household, no readings are left), a phone holding the old
+//! history cannot bring it back, and —
 //! with the server stopped — nothing in the store (read through `linli backup`) holds the
 //! old values any more, while the same search finds the values of documents that were not
 //! erased.
@@ -11,8 +12,8 @@ use linli_shared::DocumentId;
 use linli_tests::api;
 use linli_tests::backup::{backup_entries, raw_finds, readable_text};
 use linli_tests::domain::{
-    add_medic_note, checkin, checkin_key, create, episode, household, medical_of, now_ms, put_checkin, read, set, task,
-    write,
+    add_medic_note, checkin, checkin_key, create, episode, household, medical_of, now_ms, put_checkin, read,
+    readings_of, set, task, write,
 };
 use linli_tests::outcome::{fetch, give_copy, push_change, Outcome};
 use linli_tests::server::{linli_cli, ADMIN, ALICE, BOB, DAVE};
@@ -44,9 +45,14 @@ struct Scene {
     bob_id: String,
     tadmin: String,
     alice_url: String,
+    /// A medic's (dave's): readings are for medics and the assigned volunteer alone.
+    dave_url: String,
     /// The erased episode, and the one that stays open.
     e: DocumentId,
     kept: DocumentId,
+    /// Their readings.
+    r: DocumentId,
+    kept_r: DocumentId,
     /// The episode's history as a phone had it before the erasure.
     old_copy: automerge::AutoCommit,
     old_hashes: Vec<ChangeHash>,
@@ -83,15 +89,18 @@ async fn erased_episode() -> anyhow::Result<Scene> {
     bob.want(e);
     bob.want(kept);
     bob.sync_all(T).await?;
+    let r = readings_of(&mut bob, &e, T).await?;
+    let kept_r = readings_of(&mut bob, &kept, T).await?;
     let key = checkin_key(0, 0);
     let mut sick = checkin(38.4, &bob_id, &format!("{ERASED_NOTE} 咳嗽两天"));
     sick["symptoms"] = json!(["cough", "fever"]);
-    put_checkin(&mut bob, &e, &key, sick);
-    put_checkin(&mut bob, &kept, &key, checkin(36.4, &bob_id, KEPT_NOTE));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
-    assert_eq!(push_change(&mut bob, &kept, T).await?, Outcome::Accepted);
+    put_checkin(&mut bob, &r, &key, sick);
+    put_checkin(&mut bob, &kept_r, &key, checkin(36.4, &bob_id, KEPT_NOTE));
+    assert_eq!(push_change(&mut bob, &r, T).await?, Outcome::Accepted);
+    assert_eq!(push_change(&mut bob, &kept_r, T).await?, Outcome::Accepted);
+    let dave_url = c.server.ws_url(&td);
     let mut dave = TestPeer::new("dave");
-    dave.connect(&c.server.ws_url(&td)).await?;
+    dave.connect(&dave_url).await?;
     dave.want(e);
     dave.sync_all(T).await?;
     let record = medical_of(&mut dave, &e, T).await?;
@@ -111,9 +120,11 @@ async fn erased_episode() -> anyhow::Result<Scene> {
     let old_hashes = hashes(&mut old_copy);
     alice.disconnect();
 
-    // Within a bounded wait the server erases it.
+    // Within a bounded wait the server erases it, and its readings (which only a medic or
+    // the volunteer could fetch; the volunteer's reach ended with the episode).
     wait_until_gone(&alice_url, &e).await.map_err(|err| anyhow::anyhow!("{err:#}\nserver log:\n{}", c.server.log()))?;
-    Ok(Scene { c, tb, bob_id, tadmin, alice_url, e, kept, old_copy, old_hashes, bob, h })
+    wait_until_gone(&dave_url, &r).await.map_err(|err| anyhow::anyhow!("{err:#}\nserver log:\n{}", c.server.log()))?;
+    Ok(Scene { c, tb, bob_id, tadmin, alice_url, dave_url, e, kept, r, kept_r, old_copy, old_hashes, bob, h })
 }
 
 /// Waits (bounded) until a fresh peer finds nothing of `id`.
@@ -130,13 +141,28 @@ async fn wait_until_gone(url: &str, id: &DocumentId) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_closed_episode_is_erased_for_real() -> anyhow::Result<()> {
-    let Scene { mut c, tb, bob_id, tadmin, alice_url, e, kept, mut old_copy, old_hashes, mut bob, h } =
-        erased_episode().await?;
+    let Scene {
+        mut c,
+        tb,
+        bob_id,
+        tadmin,
+        alice_url,
+        dave_url,
+        e,
+        kept,
+        r,
+        kept_r,
+        mut old_copy,
+        old_hashes,
+        mut bob,
+        h,
+    } = erased_episode().await?;
 
     // A fresh peer finds nothing: no summary keeps the reason or the household.
     let _ = h;
     assert!(!fetch(&alice_url, &e, T).await?.available(), "the erased episode can still be fetched");
     assert!(!api::audit(&c.server, &tadmin, Some("retention.erase")).await?.is_empty(), "the erasure is not audited");
+    assert!(!fetch(&dave_url, &r, T).await?.available(), "the erased episode's readings can still be fetched");
     let alerts = api::get_ok(&c.server, &tadmin, "/api/alerts?status=all").await?;
     assert!(
         !alerts["alerts"].as_array().is_some_and(|l| l.iter().any(|a| a["doc"] == e.to_string())),
@@ -146,9 +172,11 @@ async fn a_closed_episode_is_erased_for_real() -> anyhow::Result<()> {
     // Phones holding the old history cannot push it back: bob's (the volunteer's, the
     // episode is closed to him) and alice's (the coordinator's).
     bob.connect(&c.server.ws_url(&tb)).await?;
-    put_checkin(&mut bob, &e, &checkin_key(0, 0), checkin(36.9, &bob_id, "late edit"));
-    let o = push_change(&mut bob, &e, T).await?;
+    put_checkin(&mut bob, &r, &checkin_key(0, 0), checkin(36.9, &bob_id, "late edit"));
+    let o = push_change(&mut bob, &r, T).await?;
     assert!(matches!(o, Outcome::Unavailable | Outcome::Rejected(_)), "bob's old phone: {o:?}");
+    let mut after = fetch(&dave_url, &r, T).await?;
+    assert!(!after.available(), "the erased readings came back: {:?}", after.available().then(|| after.value()));
     let mut old_alice = TestPeer::new("alice-old-phone");
     old_alice.connect(&alice_url).await?;
     give_copy(&mut old_alice, e, &mut old_copy)?;
@@ -163,8 +191,10 @@ async fn a_closed_episode_is_erased_for_real() -> anyhow::Result<()> {
     let _ = &old_hashes;
     drop((bob, old_alice));
 
-    // The server's copy of the episode that stays open still has everything.
+    // The server's copy of the episode that stays open still has everything, readings too.
     let mut k = fetch(&alice_url, &kept, T).await?;
+    assert!(k.value()["person"]["name"].as_str().is_some_and(|n| n.contains(KEPT_NAME)), "{}", k.value());
+    let mut k = fetch(&dave_url, &kept_r, T).await?;
     assert_eq!(k.value()["checkins"][&checkin_key(0, 0)]["note"], KEPT_NOTE);
 
     // Stop the server and read the store directly.
@@ -217,7 +247,7 @@ async fn erased_values_are_not_left_in_the_store_files() -> anyhow::Result<()> {
     let before = on_disk()?;
     assert!(!before.is_empty(), "nothing erased was left in sled's files before the vacuum: the check proves nothing");
     scene.c.server.restart().await?;
-    let mut k = fetch(&scene.alice_url, &scene.kept, T).await?;
+    let mut k = fetch(&scene.dave_url, &scene.kept_r, T).await?;
     assert_eq!(k.value()["checkins"][&checkin_key(0, 0)]["note"], KEPT_NOTE, "the vacuum lost what it kept");
     scene.c.server.kill9().await?;
     let after = on_disk()?;

@@ -5,7 +5,9 @@
 
 use linli_shared::DocumentId;
 use linli_tests::api::{self, encode_segment};
-use linli_tests::domain::{create, household, move_task, now_ms, put_checkin, read, sync_until, task, write};
+use linli_tests::domain::{
+    create, household, move_task, now_ms, put_checkin, read, readings_of, sync_until, task, write,
+};
 use linli_tests::outcome::{push_change, Outcome};
 use linli_tests::server::{ALICE, BOB, DAVE};
 use linli_tests::{Community, TestPeer};
@@ -16,11 +18,11 @@ const T: Duration = Duration::from_secs(15);
 
 fn episode(household: &DocumentId, assignee: &str) -> Value {
     json!({
-        "kind": "episode", "schema": 2, "grid": "g1", "household": household.to_string(),
+        "kind": "episode", "schema": 3, "grid": "g1", "household": household.to_string(),
         "person": {"name": "李建国", "age": 45}, "reason": "home_isolation",
         "start": "2026-03-14", "end": "2026-03-27", "slots": 1,
         "assignee": assignee, "status": "active", "closed_at": null,
-        "checkins": {}, "medical": null, "erased": false,
+        "readings": null, "medical": null, "erased": false,
     })
 }
 
@@ -72,10 +74,12 @@ async fn triage_history_daily_counts_and_risk_level() -> anyhow::Result<()> {
         bob.want(id);
     }
     bob.sync_all(T).await?;
-    put_checkin(&mut bob, &e, "2026-03-14/0", reading(38.6, &["cough"], &bob_id));
-    put_checkin(&mut bob, &e, "2026-03-15/0", reading(37.6, &[], &bob_id));
-    put_checkin(&mut bob, &e, "2026-03-16/0", reading(36.6, &["fatigue"], &bob_id));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted);
+    // The check-ins go in the episode's readings (DESIGN §9); the alerts are the episode's.
+    let rd = readings_of(&mut bob, &e, T).await?;
+    put_checkin(&mut bob, &rd, "2026-03-14/0", reading(38.6, &["cough"], &bob_id));
+    put_checkin(&mut bob, &rd, "2026-03-15/0", reading(37.6, &[], &bob_id));
+    put_checkin(&mut bob, &rd, "2026-03-16/0", reading(36.6, &["fatigue"], &bob_id));
+    assert_eq!(push_change(&mut bob, &rd, T).await?, Outcome::Accepted);
     for to in ["accepted", "picked_up", "delivered"] {
         move_task(&mut bob, &done, &bob_id, to);
         assert_eq!(push_change(&mut bob, &done, T).await?, Outcome::Accepted, "→ {to}");
@@ -143,19 +147,19 @@ async fn triage_history_daily_counts_and_risk_level() -> anyhow::Result<()> {
     sync_until(&mut alice, &e, T, |v| v["slots"] == 2).await?;
     sync_until(&mut alice, &late, T, |v| v["contactless"] == true).await?;
     assert_eq!(read(alice.doc(&done))["contactless"], false, "closed work keeps what it had");
-    // The second slot exists now.
-    sync_until(&mut bob, &e, T, |v| v["slots"] == 2).await?;
-    put_checkin(&mut bob, &e, "2026-03-16/1", reading(36.5, &[], &bob_id));
-    assert_eq!(push_change(&mut bob, &e, T).await?, Outcome::Accepted, "slot 1 of 2");
+    // The second slot exists now, once the server has copied it into the readings.
+    sync_until(&mut bob, &rd, T, |v| v["slots"] == 2).await?;
+    put_checkin(&mut bob, &rd, "2026-03-16/1", reading(36.5, &[], &bob_id));
+    assert_eq!(push_change(&mut bob, &rd, T).await?, Outcome::Accepted, "slot 1 of 2");
 
     // Risk low: one slot again. The check-in already in slot 1 stays valid (the episode
     // still takes changes); a new one in slot 1 is refused.
     let r = api::put(s, &ta, "/api/grids/g1/risk", &json!({"level": "low"})).await?;
     assert_eq!(r.status, 200, "{}", r.body);
-    let ep = sync_until(&mut bob, &e, T, |v| v["slots"] == 1).await?;
-    assert!(ep["checkins"].get("2026-03-16/1").is_some(), "{ep:#}");
-    put_checkin(&mut bob, &e, "2026-03-15/1", reading(36.5, &[], &bob_id));
-    assert!(matches!(push_change(&mut bob, &e, T).await?, Outcome::Rejected(_)), "slot 1 of 1");
+    let readings = sync_until(&mut bob, &rd, T, |v| v["slots"] == 1).await?;
+    assert!(readings["checkins"].get("2026-03-16/1").is_some(), "{readings:#}");
+    put_checkin(&mut bob, &rd, "2026-03-15/1", reading(36.5, &[], &bob_id));
+    assert!(matches!(push_change(&mut bob, &rd, T).await?, Outcome::Rejected(_)), "slot 1 of 1");
     sync_until(&mut alice, &e, T, |v| v["slots"] == 1).await?;
     let mut v = read(alice.doc(&e));
     v["end"] = json!("2026-03-28");

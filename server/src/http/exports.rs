@@ -17,11 +17,11 @@ use crate::read_audit::Via;
 use crate::store::{Alert, AlertStatus, Holder, ProjRow};
 use actix_web::{web, HttpRequest, HttpResponse};
 use linli_shared::domain::{
-    AlertKind, DomainDoc, DomainLimits, Episode, EpisodeStatus, Household, Kind, Role, Task, FEVER_THRESHOLD_C,
+    AlertKind, Checkin, DomainDoc, DomainLimits, Episode, EpisodeStatus, Household, Kind, Role, Task, FEVER_THRESHOLD_C,
 };
 use linli_shared::DocumentId;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Longest purpose of an export, in characters (after trimming).
 pub const MAX_PURPOSE_CHARS: usize = 200;
@@ -213,7 +213,7 @@ pub fn columns(kind: Kind, role: Role) -> Result<Vec<Col>, ApiError> {
         Kind::Household => {
             vec![Id, Grid, Building, Unit, Room, Phone, Notes, Members, CareFlags, Medicines]
         }
-        Kind::Medical | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => {
+        Kind::Medical | Kind::Readings | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => {
             return Err(ApiError::NotFound("exports are tasks.csv, episodes.csv and households.csv"))
         }
     })
@@ -292,8 +292,8 @@ fn open_alerts<'a>(ctx: &'a Ctx<'_>, doc: &str) -> impl Iterator<Item = &'a Aler
 
 /// 正常 / 异常 / 漏报: abnormal when the latest check-in or an open alert says so, missed
 /// when a check-in is missing, never a value.
-fn health(ctx: &Ctx<'_>, doc: &str, e: &Episode) -> &'static str {
-    let latest = e.checkins.values().max_by_key(|c| c.at);
+fn health(ctx: &Ctx<'_>, doc: &str, checkins: &BTreeMap<String, Checkin>) -> &'static str {
+    let latest = checkins.values().max_by_key(|c| c.at);
     let abnormal_reading = latest.is_some_and(|c| c.temp_c >= FEVER_THRESHOLD_C || !c.symptoms.is_empty());
     let open: Vec<AlertKind> = open_alerts(ctx, doc).map(|a| a.kind).collect();
     if abnormal_reading
@@ -327,8 +327,15 @@ async fn task_cell(ctx: &mut Ctx<'_>, col: Col, doc: &str, t: &Task) -> Result<S
     })
 }
 
-async fn episode_cell(ctx: &mut Ctx<'_>, col: Col, doc: &str, e: &Episode) -> Result<String, ApiError> {
-    let latest = e.checkins.values().max_by_key(|c| c.at);
+/// A cell of an episode's row; `checkins` are its readings'.
+async fn episode_cell(
+    ctx: &mut Ctx<'_>,
+    col: Col,
+    doc: &str,
+    e: &Episode,
+    checkins: &BTreeMap<String, Checkin>,
+) -> Result<String, ApiError> {
+    let latest = checkins.values().max_by_key(|c| c.at);
     Ok(match col {
         Col::Id => doc.to_owned(),
         Col::Grid => e.grid.clone(),
@@ -344,8 +351,8 @@ async fn episode_cell(ctx: &mut Ctx<'_>, col: Col, doc: &str, e: &Episode) -> Re
         Col::Slots => e.slots.to_string(),
         Col::Assignee => e.assignee.as_deref().map(|a| ctx.username(a)).unwrap_or_default(),
         Col::Status => name("status", e.status.as_str()),
-        Col::Checkins => e.checkins.len().to_string(),
-        Col::Health => health(ctx, doc, e).to_owned(),
+        Col::Checkins => checkins.len().to_string(),
+        Col::Health => health(ctx, doc, checkins).to_owned(),
         Col::OpenAlerts => open_alerts(ctx, doc).count().to_string(),
         Col::LatestTemp => latest.map(|c| format!("{:.1}", c.temp_c)).unwrap_or_default(),
         Col::Symptoms => latest
@@ -461,11 +468,20 @@ async fn render(
     for row in rows {
         let Ok(id) = row.doc.parse::<DocumentId>() else { continue };
         let Some(doc) = crate::projector::load_doc(&state.store, &id).await? else { continue };
+        // An episode's check-ins are in its readings: a read of its own, by every role
+        // (coordinators and admins get only what they say, normal or not, and how many).
+        let mut checkins = BTreeMap::new();
+        if let DomainDoc::Episode(Episode { readings: Some(r), .. }) = &doc {
+            if let Some(DomainDoc::Readings(readings)) = crate::projector::load_doc(&state.store, r).await? {
+                checkins = readings.checkins;
+                read.push((Kind::Readings, *r));
+            }
+        }
         let mut cells = Vec::with_capacity(cols.len());
         for &col in cols {
             let cell = match &doc {
                 DomainDoc::Task(t) => task_cell(&mut ctx, col, &row.doc, t).await?,
-                DomainDoc::Episode(e) => episode_cell(&mut ctx, col, &row.doc, e).await?,
+                DomainDoc::Episode(e) => episode_cell(&mut ctx, col, &row.doc, e, &checkins).await?,
                 DomainDoc::Household(h) => household_cell(&mut ctx, col, &row.doc, h).await?,
                 _ => String::new(),
             };

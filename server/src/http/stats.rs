@@ -82,10 +82,18 @@ pub async fn daily(
                 let (Some(start), Some(end)) = (ep.start_date(), ep.end_date()) else { continue };
                 let closed = ep.closed_at.and_then(local_date);
                 let last = [Some(end), closed, Some(today)].into_iter().flatten().min().unwrap_or(today);
+                // How many were taken, not what they said: the keys of its readings.
+                let keys: Vec<String> = match ep.readings {
+                    Some(r) => match crate::projector::load_doc(&state.store, &r).await? {
+                        Some(DomainDoc::Readings(r)) => r.checkins.into_keys().collect(),
+                        _ => Vec::new(),
+                    },
+                    None => Vec::new(),
+                };
                 for (date, day) in days.range_mut(start.max(first)..=last) {
                     day.checkins_due += ep.slots;
                     let prefix = format!("{date}/");
-                    let done = ep.checkins.keys().filter(|k| k.starts_with(&prefix)).count();
+                    let done = keys.iter().filter(|k| k.starts_with(&prefix)).count();
                     day.checkins_done += u32::try_from(done).unwrap_or(u32::MAX);
                 }
             }

@@ -18,7 +18,13 @@ use std::sync::Arc;
 /// The id of `episode`'s medical document.
 #[must_use]
 pub fn medical_id(episode: &DocumentId) -> DocumentId {
-    let digest = Sha256::new().chain_update(b"linli/medical/").chain_update(episode.as_bytes()).finalize();
+    derived_id(b"linli/medical/", episode)
+}
+
+/// The id of a document the server makes for `episode`, named by `tag`: the same on every
+/// node, and nobody else's.
+pub(super) fn derived_id(tag: &[u8], episode: &DocumentId) -> DocumentId {
+    let digest = Sha256::new().chain_update(tag).chain_update(episode.as_bytes()).finalize();
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
     DocumentId::from_bytes(id)
@@ -27,10 +33,20 @@ pub fn medical_id(episode: &DocumentId) -> DocumentId {
 /// Makes `episode`'s medical document, holding `notes`, unless it exists. `false` if the
 /// document holds something else (nothing is overwritten).
 pub fn write_record(doc: &mut Automerge, record: &Medical) -> bool {
+    write_new(doc, &DomainDoc::Medical(record.clone()))
+}
+
+/// Writes `value` into `doc` if `doc` is empty; `true` if it holds a document of
+/// `value`'s kind now (nothing is overwritten).
+pub(super) fn write_new(doc: &mut Automerge, value: &DomainDoc) -> bool {
     if !doc.get_heads().is_empty() {
-        return matches!(DomainDoc::hydrate(doc), Ok(Some(DomainDoc::Medical(_))));
+        return DomainDoc::hydrate(doc).ok().flatten().is_some_and(|d| d.kind() == value.kind());
     }
-    super::reconcile_in_one_change(doc, record)
+    match value {
+        DomainDoc::Medical(m) => super::reconcile_in_one_change(doc, m),
+        DomainDoc::Readings(r) => super::reconcile_in_one_change(doc, r),
+        _ => false,
+    }
 }
 
 /// Links the medical document from the episode, unless it is linked (or erased).

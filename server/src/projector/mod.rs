@@ -16,6 +16,7 @@ pub mod erasure;
 mod indexes;
 pub mod medical;
 pub mod policy;
+pub mod readings;
 pub mod redaction;
 mod retention;
 
@@ -29,7 +30,7 @@ use crate::sync::Hub;
 use automerge::Automerge;
 use chrono::{NaiveDateTime, TimeZone};
 use indexes::{IndexTarget, IndexWrites};
-use linli_shared::domain::{episode_alerts, task_alerts, AlertFact, DomainDoc, Kind, Medical, SummaryRow};
+use linli_shared::domain::{episode_alerts, task_alerts, AlertFact, DomainDoc, Kind, Medical, Readings, SummaryRow};
 use linli_shared::DocumentId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -88,6 +89,8 @@ enum Event {
     },
     /// A sweep; the sender, if any, is told once its writes are applied.
     Sweep(Option<tokio::sync::oneshot::Sender<()>>),
+    /// Check-ins to carry over into a readings document.
+    CarryOver(DocumentId, BTreeMap<String, linli_shared::domain::Checkin>),
 }
 
 impl std::fmt::Debug for Event {
@@ -96,6 +99,7 @@ impl std::fmt::Debug for Event {
             Event::Changed(id, _) => write!(f, "Changed({id})"),
             Event::Erase { household, .. } => write!(f, "Erase({household})"),
             Event::Sweep(_) => write!(f, "Sweep"),
+            Event::CarryOver(id, late) => write!(f, "CarryOver({id}, {} check-ins)", late.len()),
         }
     }
 }
@@ -162,6 +166,12 @@ impl Projector {
         })
     }
 
+    /// Carries check-ins written into a migrated episode's old map over into its
+    /// `readings` (see `rules::RulesGate::check_late_checkins`), as the server's own change.
+    pub fn carry_over(&self, readings: DocumentId, late: BTreeMap<String, linli_shared::domain::Checkin>) {
+        let _ = self.tx.send(Event::CarryOver(readings, late));
+    }
+
     /// Asks for a sweep now (time-based alerts, retention).
     pub fn sweep(&self) {
         let _ = self.tx.send(Event::Sweep(None));
@@ -211,6 +221,16 @@ async fn run(core: Arc<ProjectorCore>, mut rx: mpsc::UnboundedReceiver<Event>) {
                 sweep = true;
                 waiting.extend(done);
             }
+            Event::CarryOver(readings, late) => {
+                let write = move |doc: &mut Automerge| readings::write_late(doc, &late);
+                core.hub.dispatch(
+                    readings,
+                    crate::sync::DocCommand::ServerWrite {
+                        write: crate::sync::ServerWriteFn(Box::new(write)),
+                        done: None,
+                    },
+                );
+            }
         };
         if let Some(e) = first {
             take(e, &mut pending);
@@ -255,6 +275,21 @@ impl ProjectorCore {
         for (id, value) in &batch {
             self.project(*id, value, &mut rows, &mut writes, &mut index).await?;
         }
+        // New check-ins change their episode's alerts (and its rows' counts).
+        let mut episodes: Vec<DocumentId> = batch
+            .values()
+            .filter_map(|v| match v {
+                DomainDoc::Readings(r) if !batch.contains_key(&r.episode) => Some(r.episode),
+                _ => None,
+            })
+            .collect();
+        episodes.sort_unstable();
+        episodes.dedup();
+        for id in episodes {
+            if let Some(value) = load_doc(&self.store, &id).await? {
+                self.project(id, &value, &mut rows, &mut writes, &mut index).await?;
+            }
+        }
         if sweep {
             self.sweep(&mut rows, &mut writes, &mut index).await?;
         }
@@ -293,6 +328,7 @@ impl ProjectorCore {
             DomainDoc::Task(t) => (t.status.to_string(), t.status.is_open(), false, BTreeMap::new()),
             DomainDoc::Episode(e) => (e.status.to_string(), e.is_open(), e.erased, BTreeMap::new()),
             DomainDoc::Medical(_) => (String::new(), true, false, BTreeMap::new()),
+            DomainDoc::Readings(r) => (r.status.to_string(), r.is_open(), false, BTreeMap::new()),
             DomainDoc::Household(h) => {
                 let mut flags = BTreeMap::new();
                 for m in &h.members {
@@ -350,9 +386,15 @@ impl ProjectorCore {
             }
             return Ok(());
         }
-        if let DomainDoc::Episode(e) = value {
-            medical::ensure(&self.hub, id, e);
-        }
+        let readings = match value {
+            DomainDoc::Episode(e) => {
+                let readings = self.readings_of(e).await?;
+                medical::ensure(&self.hub, id, e);
+                readings::ensure(&self.hub, id, e, readings.as_ref());
+                readings
+            }
+            _ => None,
+        };
         if value.kind() == Kind::Household {
             // Its grid index lists it by address: written when that row would change, not
             // on every edit of the household (members, notes…).
@@ -366,8 +408,14 @@ impl ProjectorCore {
             }
             return Ok(());
         }
-        update_access(old.as_ref(), &row, writes);
-        let open_alerts = self.update_alerts(&row, value, writes).await?;
+        // Readings open no household to anyone (their episode does) and raise no alerts of
+        // their own (their episode's are computed from them).
+        let open_alerts = if value.kind() == Kind::Readings {
+            0
+        } else {
+            update_access(old.as_ref(), &row, writes);
+            self.update_alerts(&row, value, readings.as_ref(), writes).await?
+        };
         self.update_indexes(old.as_ref(), &row, value, open_alerts, index).await?;
         let assignment_changed = old.as_ref().map(|o| (&o.assignee, o.open)) != Some((&row.assignee, row.open));
         if assignment_changed {
@@ -379,11 +427,22 @@ impl ProjectorCore {
         Ok(())
     }
 
-    /// Raises new alerts, resolves those whose cause is gone; returns the open count.
+    /// The readings an episode links, as the store has them.
+    async fn readings_of(&self, e: &linli_shared::domain::Episode) -> Result<Option<Readings>, StoreError> {
+        let Some(id) = e.readings else { return Ok(None) };
+        match load_doc(&self.store, &id).await? {
+            Some(DomainDoc::Readings(r)) => Ok(Some(r)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Raises new alerts, resolves those whose cause is gone; returns the open count. An
+    /// episode's check-ins are in its `readings`.
     async fn update_alerts(
         &self,
         row: &ProjRow,
         value: &DomainDoc,
+        readings: Option<&Readings>,
         writes: &mut Vec<Write>,
     ) -> Result<u32, StoreError> {
         let doc = row.doc.as_str();
@@ -391,7 +450,9 @@ impl ProjectorCore {
         let facts: Vec<AlertFact> = match value {
             DomainDoc::Episode(e) => {
                 let known_since = row.first_seen.unwrap_or(now).max(row.slots_since.unwrap_or(i64::MIN));
-                episode_alerts(e, self.local(now), self.local(known_since))
+                let none = BTreeMap::new();
+                let checkins = readings.map_or(&none, |r| &r.checkins);
+                episode_alerts(e, checkins, self.local(now), self.local(known_since))
             }
             DomainDoc::Task(t) => task_alerts(t, now),
             _ => Vec::new(),
@@ -474,7 +535,18 @@ impl ProjectorCore {
         });
         let summary = if listed { plain.clone() } else { None };
         if let Some(grid) = self.store.grid(&row.grid).await? {
-            index.put(grid.index, IndexTarget::Grid(grid.id.clone()), &row.doc, if listed { addressed } else { None });
+            if row.kind == Kind::Readings {
+                // Beside their episode in the medic index; never in the grid index, which
+                // coordinators read.
+                index.put(medic_index(&grid), IndexTarget::Medic(grid.id.clone()), &row.doc, summary.clone());
+            } else {
+                index.put(
+                    grid.index,
+                    IndexTarget::Grid(grid.id.clone()),
+                    &row.doc,
+                    if listed { addressed } else { None },
+                );
+            }
             if row.kind == Kind::Episode {
                 self.medic_rows(old, row, value, &grid, summary.clone(), household_id, household.as_ref(), index)
                     .await?;

@@ -1,7 +1,8 @@
 //! Time-based work of the projector: alerts that appear with the clock (missed check-ins,
 //! overdue deliveries), closed work leaving the inboxes and grid indexes, and retention
 //! (DESIGN §9): an episode past its `end` date by `episode_grace_days` is closed by the
-//! server; an episode closed for `retention_days` is erased for real ([`super::erasure`]),
+//! server; an episode closed for `retention_days` is erased for real, with its readings
+//! and medical record ([`super::erasure`]),
 //! leaving only an anonymous row for the statistics; a task closed for `retention_days`
 //! loses its items, failure reason and notes ([`super::redaction`]); refused changes kept
 //! in the quarantine longer than `retention_days` are dropped.
@@ -41,8 +42,9 @@ impl ProjectorCore {
                 && !erasure::is_erased(&self.store, &id).await?
             {
                 expired.insert(id);
-                // Its medical record goes with it, whatever the episode's link says.
+                // Its readings and medical record go with it, whatever its links say.
                 expired.insert(super::medical::medical_id(&id));
+                expired.insert(super::readings::readings_id(&id));
                 episodes += 1;
                 grids.insert(row.grid.clone());
                 continue;
@@ -82,7 +84,7 @@ impl ProjectorCore {
                 crate::auth::SERVER_USER,
                 "retention.erase",
                 None,
-                format!("{episodes} episodes erased, with their medical records"),
+                format!("{episodes} episodes erased, with their readings and medical records"),
             ));
         }
         Ok(())

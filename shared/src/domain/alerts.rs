@@ -25,13 +25,13 @@
 //! days abnormal and an overdue urgent delivery; amber for other fevers, symptoms, missed
 //! check-ins and overdue high-priority deliveries; info for other overdue deliveries.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{AlertKind, CheckinKey, Episode, EpisodeStatus, Priority, Severity, Task};
+use super::{AlertKind, Checkin, CheckinKey, Episode, EpisodeStatus, Priority, Severity, Task};
 
 /// Temperature from which a check-in is a fever, °C.
 pub const FEVER_THRESHOLD_C: f64 = 37.3;
@@ -68,17 +68,23 @@ pub fn slot_deadline(slots: u32, slot: u32) -> NaiveTime {
     NaiveTime::from_hms_opt(hour, 0, 0).unwrap_or(NaiveTime::MIN)
 }
 
-/// The alerts of an episode at local time `now_local` (the community's wall clock), for an
-/// episode the server has known since `known_since_local`. Check-ins under malformed keys
-/// are ignored (validation refuses them anyway).
+/// The alerts of an episode with `checkins` (from its readings) at local time `now_local`
+/// (the community's wall clock), for an episode the server has known since
+/// `known_since_local`. Check-ins under malformed keys are ignored (validation refuses
+/// them anyway).
 #[must_use]
-pub fn episode_alerts(ep: &Episode, now_local: NaiveDateTime, known_since_local: NaiveDateTime) -> Vec<AlertFact> {
+pub fn episode_alerts(
+    ep: &Episode,
+    checkins: &BTreeMap<String, Checkin>,
+    now_local: NaiveDateTime,
+    known_since_local: NaiveDateTime,
+) -> Vec<AlertFact> {
     if ep.erased {
         return Vec::new();
     }
     let mut alerts = Vec::new();
     let mut abnormal_days = BTreeSet::new();
-    for (raw, c) in &ep.checkins {
+    for (raw, c) in checkins {
         let Ok(key) = raw.parse::<CheckinKey>() else { continue };
         let date = Some(key.date.to_string());
         let fever = c.temp_c >= FEVER_THRESHOLD_C;
@@ -118,7 +124,7 @@ pub fn episode_alerts(ep: &Episode, now_local: NaiveDateTime, known_since_local:
         }
     }
     if ep.status != EpisodeStatus::Closed {
-        alerts.extend(missed_checkins(ep, now_local, known_since_local));
+        alerts.extend(missed_checkins(ep, checkins, now_local, known_since_local));
     }
     alerts
 }
@@ -135,7 +141,12 @@ fn runs(days: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
     runs
 }
 
-fn missed_checkins(ep: &Episode, now_local: NaiveDateTime, known_since_local: NaiveDateTime) -> Vec<AlertFact> {
+fn missed_checkins(
+    ep: &Episode,
+    checkins: &BTreeMap<String, Checkin>,
+    now_local: NaiveDateTime,
+    known_since_local: NaiveDateTime,
+) -> Vec<AlertFact> {
     let (Some(start), Some(end)) = (ep.start_date(), ep.end_date()) else { return Vec::new() };
     let last = end.min(now_local.date());
     let mut alerts = Vec::new();
@@ -144,7 +155,7 @@ fn missed_checkins(ep: &Episode, now_local: NaiveDateTime, known_since_local: Na
             let deadline = slot_deadline(ep.slots, slot);
             let due = date.and_time(deadline);
             let key = CheckinKey { date, slot };
-            if now_local > due && due > known_since_local && !ep.checkins.contains_key(&key.to_string()) {
+            if now_local > due && due > known_since_local && !checkins.contains_key(&key.to_string()) {
                 alerts.push(AlertFact {
                     key: format!("{}:{key}", AlertKind::MissedCheckin),
                     kind: AlertKind::MissedCheckin,
@@ -194,25 +205,26 @@ mod tests {
         assert_eq!(slot_deadline(9, 9), t(20));
     }
 
-    fn episode(checkins: serde_json::Value) -> Episode {
-        serde_json::from_value(serde_json::json!({
+    fn episode(checkins: serde_json::Value) -> (Episode, BTreeMap<String, Checkin>) {
+        let ep = serde_json::from_value(serde_json::json!({
             "kind": "episode", "schema": crate::domain::Kind::Episode.schema_version(), "grid": "g1",
             "household": crate::DocumentId::from_bytes([1; 16]).to_string(),
             "person": {"name": "x", "age": 40}, "reason": "close_contact",
             "start": "2026-02-01", "end": "2026-02-14", "slots": 1, "assignee": null,
-            "status": "active", "checkins": checkins, "medical": null,
+            "status": "active", "readings": null, "medical": null,
         }))
-        .unwrap()
+        .unwrap();
+        (ep, serde_json::from_value(checkins).unwrap())
     }
 
     fn reading(temp_c: f64, symptoms: &[&str]) -> serde_json::Value {
         serde_json::json!({"temp_c": temp_c, "symptoms": symptoms, "method": "phone", "note": "", "by": "u-1", "at": 1})
     }
 
-    fn facts(ep: &Episode) -> Vec<AlertFact> {
+    fn facts((ep, checkins): &(Episode, BTreeMap<String, Checkin>)) -> Vec<AlertFact> {
         let at = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap().and_hms_opt(21, 0, 0).unwrap();
         // Known since long ago, looked at in the evening of the last check-in's day.
-        episode_alerts(ep, at("2026-02-04"), at("2026-01-01"))
+        episode_alerts(ep, checkins, at("2026-02-04"), at("2026-01-01"))
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `episode` documents: one per person under home medical observation (居家隔离医学观察).
-//! The coordinator opens and closes it; the assigned volunteer adds the daily check-ins
-//! (temperature and symptoms) under keys `"YYYY-MM-DD/<slot>"`; medics escalate, and
-//! write their notes in the episode's `medical` document (schema 2: before, the notes
-//! were here, and so on every phone that had the episode). After the retention period the server erases the health details and only
-//! the non-sensitive summary remains, with `erased` set.
+//! The coordinator opens and closes it; medics escalate it. What is seen about the
+//! person's health lives in documents of their own, which the server makes for every
+//! episode and links from it (DESIGN §9): the check-ins in its `readings` (schema 3;
+//! before, they were here, and so on every coordinator's and admin's phone), the medics'
+//! notes in its `medical` record (schema 2). After the retention period the server erases
+//! the health details and only the non-sensitive summary remains, with `erased` set.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,8 +54,12 @@ pub struct Episode {
     /// When it was closed, ms since the epoch; set exactly when `status` is `closed`.
     #[serde(default)]
     pub closed_at: Option<i64>,
-    /// Check-ins by `"YYYY-MM-DD/<slot>"` (slot counts from 0).
-    pub checkins: BTreeMap<String, Checkin>,
+    /// The `readings` document holding this episode's check-ins, which only the assigned
+    /// volunteer and the grid's medics read (DESIGN §9). Set by the server; `null` until
+    /// it has made it.
+    #[serde(default)]
+    #[ts(type = "string | null")]
+    pub readings: Option<DocumentId>,
     /// The `medical` document holding the medics' notes on this episode, which only the
     /// grid's medics read (DESIGN §9). Set by the server; `null` until it has made it.
     #[serde(default)]
@@ -162,7 +167,7 @@ impl Episode {
             assignee: None,
             status: EpisodeStatus::Closed,
             closed_at: self.closed_at.or(Some(now_ms)),
-            checkins: BTreeMap::new(),
+            readings: None,
             medical: None,
             erased: true,
             ..self.clone()
@@ -178,21 +183,7 @@ impl Episode {
         if self.person.age > super::household::MAX_AGE {
             return Err(Violation::new("person.age", format!("must be at most {}", super::household::MAX_AGE)));
         }
-        let start = check::date("start", &self.start)?;
-        let end = check::date("end", &self.end)?;
-        if end < start {
-            return Err(Violation::new("end", "must not be before `start`"));
-        }
-        let days = (end - start).num_days();
-        if days > c.limits.max_episode_days {
-            return Err(Violation::new(
-                "end",
-                format!("the episode spans {days} days; the limit is {}", c.limits.max_episode_days),
-            ));
-        }
-        if !(1..=MAX_SLOTS).contains(&self.slots) {
-            return Err(Violation::new("slots", format!("must be 1 to {MAX_SLOTS} check-ins a day")));
-        }
+        validate_days(c, &self.start, &self.end, self.slots)?;
         c.opt_user("assignee", self.assignee.as_deref())?;
         match (self.status, self.closed_at) {
             (EpisodeStatus::Closed, None) => return Err(Violation::new("closed_at", "a closed episode says when")),
@@ -200,16 +191,12 @@ impl Episode {
             (_, Some(_)) => return Err(Violation::new("closed_at", "only a closed episode has a closing time")),
             (_, None) => {}
         }
-        at_most("checkins", self.checkins.len(), c.limits.max_checkins)?;
-        for (key, checkin) in &self.checkins {
-            self.validate_checkin(c, key, checkin, start, end)?;
-        }
         if self.erased {
             if self.status != EpisodeStatus::Closed {
                 return Err(Violation::new("status", "an erased episode is closed"));
             }
-            if !self.checkins.is_empty() {
-                return Err(Violation::new("erased", "an erased episode keeps no check-ins"));
+            if self.readings.is_some() {
+                return Err(Violation::new("readings", "an erased episode keeps no readings"));
             }
             if self.medical.is_some() {
                 return Err(Violation::new("medical", "an erased episode keeps no medical record"));
@@ -217,45 +204,77 @@ impl Episode {
         }
         Ok(())
     }
+}
 
-    fn validate_checkin(
-        &self,
-        c: Check<'_>,
-        key: &str,
-        checkin: &Checkin,
-        start: NaiveDate,
-        end: NaiveDate,
-    ) -> Result<(), Violation> {
-        let parsed: CheckinKey = key.parse()?;
-        let field = format!("checkins.{key}");
-        if parsed.date < start || parsed.date > end {
-            return Err(Violation::new(
-                field,
-                format!("the date is outside the episode, {}..{}", self.start, self.end),
-            ));
-        }
-        // Any slot an episode can have: `slots` may go down (a lower risk level) after a
-        // check-in was taken in a later slot, and that check-in stays valid. New check-ins
-        // are held to `slots` by the change rules.
-        if parsed.slot >= MAX_SLOTS {
-            return Err(Violation::new(
-                field,
-                format!("slot {} does not exist: at most {MAX_SLOTS} check-ins a day", parsed.slot),
-            ));
-        }
-        if !(checkin.temp_c.is_finite() && (MIN_TEMP_C..=MAX_TEMP_C).contains(&checkin.temp_c)) {
-            return Err(Violation::new(
-                format!("{field}.temp_c"),
-                format!("must be a body temperature from {MIN_TEMP_C:.1} to {MAX_TEMP_C:.1} °C"),
-            ));
-        }
-        if let Some(dup) = first_duplicate(&checkin.symptoms) {
-            return Err(Violation::new(format!("{field}.symptoms"), format!("`{dup}` is listed twice")));
-        }
-        c.text(&format!("{field}.note"), &checkin.note)?;
-        c.user(&format!("{field}.by"), &checkin.by)?;
-        timestamp(&format!("{field}.at"), checkin.at)
+/// `start` and `end` are dates, in order, within the longest episode; `slots` is 1–4.
+pub(crate) fn validate_days(c: Check<'_>, start: &str, end: &str, slots: u32) -> Result<(), Violation> {
+    let start = check::date("start", start)?;
+    let end = check::date("end", end)?;
+    if end < start {
+        return Err(Violation::new("end", "must not be before `start`"));
     }
+    let days = (end - start).num_days();
+    if days > c.limits.max_episode_days {
+        return Err(Violation::new(
+            "end",
+            format!("the episode spans {days} days; the limit is {}", c.limits.max_episode_days),
+        ));
+    }
+    if !(1..=MAX_SLOTS).contains(&slots) {
+        return Err(Violation::new("slots", format!("must be 1 to {MAX_SLOTS} check-ins a day")));
+    }
+    Ok(())
+}
+
+/// The check-ins of an episode from `start` to `end`: at most the limit, each under a
+/// well-formed key of a day of the episode, each a plausible reading.
+pub(crate) fn validate_checkins(
+    c: Check<'_>,
+    checkins: &BTreeMap<String, Checkin>,
+    start: &str,
+    end: &str,
+) -> Result<(), Violation> {
+    at_most("checkins", checkins.len(), c.limits.max_checkins)?;
+    let (start, end) = (check::date("start", start)?, check::date("end", end)?);
+    for (key, checkin) in checkins {
+        validate_checkin(c, key, checkin, start, end)?;
+    }
+    Ok(())
+}
+
+fn validate_checkin(
+    c: Check<'_>,
+    key: &str,
+    checkin: &Checkin,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<(), Violation> {
+    let parsed: CheckinKey = key.parse()?;
+    let field = format!("checkins.{key}");
+    if parsed.date < start || parsed.date > end {
+        return Err(Violation::new(field, format!("the date is outside the episode, {start}..{end}")));
+    }
+    // Any slot an episode can have: `slots` may go down (a lower risk level) after a
+    // check-in was taken in a later slot, and that check-in stays valid. New check-ins
+    // are held to `slots` by the change rules.
+    if parsed.slot >= MAX_SLOTS {
+        return Err(Violation::new(
+            field,
+            format!("slot {} does not exist: at most {MAX_SLOTS} check-ins a day", parsed.slot),
+        ));
+    }
+    if !(checkin.temp_c.is_finite() && (MIN_TEMP_C..=MAX_TEMP_C).contains(&checkin.temp_c)) {
+        return Err(Violation::new(
+            format!("{field}.temp_c"),
+            format!("must be a body temperature from {MIN_TEMP_C:.1} to {MAX_TEMP_C:.1} °C"),
+        ));
+    }
+    if let Some(dup) = first_duplicate(&checkin.symptoms) {
+        return Err(Violation::new(format!("{field}.symptoms"), format!("`{dup}` is listed twice")));
+    }
+    c.text(&format!("{field}.note"), &checkin.note)?;
+    c.user(&format!("{field}.by"), &checkin.by)?;
+    timestamp(&format!("{field}.at"), checkin.at)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! functions: no I/O, no clock (callers pass the time), no automerge sync.
 //!
 //! - [`DomainDoc`]: one Rust struct per document kind ([`Household`], [`Task`],
-//!   [`Episode`], [`Medical`], [`GridIndex`], [`MedicIndex`], [`Inbox`]), read from and written to automerge documents
+//!   [`Episode`], [`Readings`], [`Medical`], [`GridIndex`], [`MedicIndex`], [`Inbox`]), read from and written to automerge documents
 //!   ([`DomainDoc::hydrate`], [`DomainDoc::reconcile_into`]) and checked against the schema
 //!   ([`DomainDoc::validate`]).
 //! - [`rules`]: who may read ([`may_read`]), create ([`may_create`]) and change
@@ -60,6 +60,7 @@ mod limits;
 mod medical;
 pub mod migrate;
 mod names;
+mod readings;
 pub mod rules;
 mod task;
 mod typescript;
@@ -82,6 +83,7 @@ pub use names::{
     AlertKind, CareFlag, Category, EpisodeStatus, Kind, Method, Priority, Reason, RiskLevel, RiskPolicy, Role,
     Severity, Symptom, TaskStatus, UnknownName,
 };
+pub use readings::Readings;
 pub use rules::{check_change, may_create, may_read, transition_allowed, Actor, DocFacts};
 pub use task::{Item, LogEntry, Task};
 pub use typescript::typescript_bindings;
@@ -102,6 +104,7 @@ pub enum DomainDoc {
     Task(Task),
     Episode(Episode),
     Medical(Medical),
+    Readings(Readings),
     GridIndex(GridIndex),
     MedicIndex(MedicIndex),
     Inbox(Inbox),
@@ -151,6 +154,7 @@ impl DomainDoc {
             Kind::Task => DomainDoc::Task(am_json::from_json(json, "")?),
             Kind::Episode => DomainDoc::Episode(am_json::from_json(json, "")?),
             Kind::Medical => DomainDoc::Medical(am_json::from_json(json, "")?),
+            Kind::Readings => DomainDoc::Readings(am_json::from_json(json, "")?),
             Kind::GridIndex => DomainDoc::GridIndex(am_json::from_json(json, "")?),
             Kind::MedicIndex => DomainDoc::MedicIndex(am_json::from_json(json, "")?),
             Kind::Inbox => DomainDoc::Inbox(am_json::from_json(json, "")?),
@@ -170,6 +174,7 @@ impl DomainDoc {
             DomainDoc::Task(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Episode(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Medical(d) => autosurgeon::reconcile(doc, d),
+            DomainDoc::Readings(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::GridIndex(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::MedicIndex(d) => autosurgeon::reconcile(doc, d),
             DomainDoc::Inbox(d) => autosurgeon::reconcile(doc, d),
@@ -184,6 +189,7 @@ impl DomainDoc {
             DomainDoc::Task(_) => Kind::Task,
             DomainDoc::Episode(_) => Kind::Episode,
             DomainDoc::Medical(_) => Kind::Medical,
+            DomainDoc::Readings(_) => Kind::Readings,
             DomainDoc::GridIndex(_) => Kind::GridIndex,
             DomainDoc::MedicIndex(_) => Kind::MedicIndex,
             DomainDoc::Inbox(_) => Kind::Inbox,
@@ -197,6 +203,7 @@ impl DomainDoc {
             DomainDoc::Task(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Episode(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Medical(d) => (d.kind, d.schema, &d.grid),
+            DomainDoc::Readings(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::GridIndex(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::MedicIndex(d) => (d.kind, d.schema, &d.grid),
             DomainDoc::Inbox(d) => (d.kind, d.schema, &d.grid),
@@ -209,12 +216,13 @@ impl DomainDoc {
         self.header().2
     }
 
-    /// The user a task or episode is assigned to.
+    /// The user a task or episode is assigned to (readings: their episode's).
     #[must_use]
     pub fn assignee(&self) -> Option<&str> {
         match self {
             DomainDoc::Task(t) => t.assignee.as_deref(),
             DomainDoc::Episode(e) => e.assignee.as_deref(),
+            DomainDoc::Readings(r) => r.assignee.as_deref(),
             _ => None,
         }
     }
@@ -226,6 +234,7 @@ impl DomainDoc {
             DomainDoc::Task(t) => Some(t.household),
             DomainDoc::Episode(e) => Some(e.household),
             DomainDoc::Medical(m) => Some(m.household),
+            DomainDoc::Readings(r) => Some(r.household),
             _ => None,
         }
     }
@@ -256,6 +265,7 @@ impl DomainDoc {
             DomainDoc::Task(d) => d.validate_fields(c),
             DomainDoc::Episode(d) => d.validate_fields(c),
             DomainDoc::Medical(d) => d.validate_fields(c),
+            DomainDoc::Readings(d) => d.validate_fields(c),
             DomainDoc::GridIndex(d) => index::validate_rows(c, &d.docs),
             DomainDoc::MedicIndex(d) => index::validate_rows(c, &d.docs),
             DomainDoc::Inbox(d) => {
@@ -304,6 +314,18 @@ impl DomainDoc {
                 alerts: 0,
                 household: Some(m.household.to_string()),
                 title: "medical".to_string(),
+            }),
+            // Listed in its volunteer's inbox and its grid's medic index, beside the
+            // episode, with the episode's status.
+            DomainDoc::Readings(r) => Some(SummaryRow {
+                kind: Kind::Readings,
+                status: r.status.to_string(),
+                assignee: r.assignee.clone(),
+                priority: None,
+                due: None,
+                alerts: 0,
+                household: Some(r.household.to_string()),
+                title: "readings".to_string(),
             }),
             // Its grid's index lists every household by address, so a coordinator's phone
             // holds them all (care flags and names stay in the document).

@@ -74,6 +74,8 @@ names! {
         Episode = "episode",
         /// A medic's notes on one episode, for the grid's medics only (DESIGN §9).
         Medical = "medical",
+        /// The check-ins of one episode, for its volunteer and the grid's medics (DESIGN §9).
+        Readings = "readings",
         GridIndex = "grid-index",
         /// A grid's episodes and the households with an open episode, for its medics.
         MedicIndex = "medic-index",
@@ -85,12 +87,18 @@ impl Kind {
     /// The schema version this build writes and accepts for documents of this kind (their
     /// root `schema`). A store written with older versions is migrated when the server
     /// opens it (`server/src/migrate.rs`): `episode` 2 moved the medics' notes into a
-    /// `medical` document of their own.
+    /// `medical` document of their own, `episode` 3 its check-ins into a `readings` one.
     #[must_use]
     pub const fn schema_version(self) -> u64 {
         match self {
-            Kind::Episode => 2,
-            Kind::Household | Kind::Task | Kind::Medical | Kind::GridIndex | Kind::MedicIndex | Kind::Inbox => 1,
+            Kind::Episode => 3,
+            Kind::Household
+            | Kind::Task
+            | Kind::Medical
+            | Kind::Readings
+            | Kind::GridIndex
+            | Kind::MedicIndex
+            | Kind::Inbox => 1,
         }
     }
 }

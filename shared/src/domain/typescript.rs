@@ -11,8 +11,8 @@ use super::{
 };
 use super::{
     AlertFact, AlertKind, CareFlag, Category, Checkin, DomainDoc, Episode, EpisodeStatus, GridIndex, Household, Inbox,
-    Item, Kind, LogEntry, MedicIndex, MedicNote, Medical, Member, Method, Person, Priority, Reason, Role, Severity,
-    SummaryRow, Symptom, Task, TaskStatus,
+    Item, Kind, LogEntry, MedicIndex, MedicNote, Medical, Member, Method, Person, Priority, Readings, Reason, Role,
+    Severity, SummaryRow, Symptom, Task, TaskStatus,
 };
 
 /// Every generated file, by file name (`Task.ts`, …, `constants.ts` with the schema's
@@ -54,6 +54,7 @@ pub fn typescript_bindings() -> Result<BTreeMap<String, String>, ExportError> {
         Checkin,
         MedicNote,
         Medical,
+        Readings,
         GridIndex,
         MedicIndex,
         Inbox,

@@ -26,17 +26,19 @@ pub enum BaseDoc {
     Household,
     /// A food delivery assigned to the volunteer.
     Task,
-    /// An active observation episode assigned to the volunteer, with two check-ins,
-    /// linked to its medical record.
+    /// An active observation episode assigned to the volunteer, linked to its readings
+    /// and its medical record.
     Episode,
     /// The episode's medical record, with one note by the medic.
     Medical,
+    /// The episode's readings, with two check-ins (the volunteer's and a medic's).
+    Readings,
 }
 
 impl BaseDoc {
     /// Every base document, in selector order.
-    pub const ALL: [BaseDoc; 5] =
-        [BaseDoc::Empty, BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode, BaseDoc::Medical];
+    pub const ALL: [BaseDoc; 6] =
+        [BaseDoc::Empty, BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode, BaseDoc::Medical, BaseDoc::Readings];
 }
 
 /// One sync-message case: who sends it, and to which document.
@@ -48,11 +50,12 @@ pub struct Case {
 
 impl Case {
     /// The case a selector byte names: bits 0–1 the role (admin, coordinator, medic,
-    /// volunteer), bits 2–4 the document (empty, household, task, episode, medical; 5–7
-    /// name empty, household and task again). Other bits are ignored.
+    /// volunteer), bits 2–4 the document (empty, household, task, episode, medical,
+    /// readings; 6–7 name empty and household again). Other bits are ignored.
     ///
     /// Bit 4 was ignored before the medical record became a base document: an input
-    /// kept from then with bit 4 set now goes to another document.
+    /// kept from then with bit 4 set now goes to another document. Base 5 named the
+    /// household before the readings became one.
     #[must_use]
     pub fn from_selector(b: u8) -> Self {
         let role = [Role::Admin, Role::Coordinator, Role::Medic, Role::Volunteer][usize::from(b & 3)];
@@ -75,6 +78,7 @@ impl Case {
             BaseDoc::Task => 2,
             BaseDoc::Episode => 3,
             BaseDoc::Medical => 4,
+            BaseDoc::Readings => 5,
         };
         role | base << 2
     }
@@ -92,7 +96,7 @@ impl Case {
     }
 }
 
-static BASES: LazyLock<[Automerge; 5]> = LazyLock::new(|| {
+static BASES: LazyLock<[Automerge; 6]> = LazyLock::new(|| {
     BaseDoc::ALL.map(|b| match sample(b) {
         None => Automerge::new().with_actor(ActorId::from(BASE_ACTOR)),
         Some(value) => {
@@ -115,8 +119,9 @@ pub fn base_document(base: BaseDoc) -> &'static Automerge {
 
 fn sample(base: BaseDoc) -> Option<DomainDoc> {
     let household = "1Bhh3pU9gLXZiNDL6PEa1Gs9fh";
-    // `DocumentId::from_bytes([9; 16])` and `([10; 16])`.
+    // `DocumentId::from_bytes([9; 16])`, `([10; 16])` and `([11; 16])`.
     let (episode, medical) = ("8JT5gXGHPWfPRoMrV1mqqo4QBFn", "97VykuxeYTWmFfd4RgXVVS4U1mm");
+    let readings = crate::DocumentId::from_bytes([11; 16]).to_string();
     let json = match base {
         BaseDoc::Empty => return None,
         BaseDoc::Household => json!({
@@ -137,16 +142,21 @@ fn sample(base: BaseDoc) -> Option<DomainDoc> {
             "created_by": "u-coord", "created_at": 1_769_907_300_000_i64,
         }),
         BaseDoc::Episode => json!({
-            "kind": "episode", "schema": 2, "grid": "g1", "household": household,
+            "kind": "episode", "schema": 3, "grid": "g1", "household": household,
             "person": {"name": "张三", "age": 45}, "reason": "close_contact",
             "start": "2026-01-25", "end": "2026-02-08", "slots": 2, "assignee": "u-vol",
             "status": "active", "closed_at": null,
-            "checkins": {
-                "2026-01-31/0": {"temp_c": 36.6, "symptoms": [], "method": "visit", "note": "", "by": "u-vol", "at": 1_769_821_200_000_i64},
-                "2026-01-31/1": {"temp_c": 37.8, "symptoms": ["cough"], "method": "phone", "note": "", "by": "u-coord", "at": 1_769_857_200_000_i64},
-            },
+            "readings": readings,
             "medical": medical,
             "erased": false,
+        }),
+        BaseDoc::Readings => json!({
+            "kind": "readings", "schema": 1, "grid": "g1", "episode": episode, "household": household,
+            "start": "2026-01-25", "end": "2026-02-08", "slots": 2, "assignee": "u-vol", "status": "active",
+            "checkins": {
+                "2026-01-31/0": {"temp_c": 36.6, "symptoms": [], "method": "visit", "note": "", "by": "u-vol", "at": 1_769_821_200_000_i64},
+                "2026-01-31/1": {"temp_c": 37.8, "symptoms": ["cough"], "method": "phone", "note": "", "by": "u-medic", "at": 1_769_857_200_000_i64},
+            },
         }),
         BaseDoc::Medical => json!({
             "kind": "medical", "schema": 1, "grid": "g1", "episode": episode, "household": household,
@@ -155,6 +165,20 @@ fn sample(base: BaseDoc) -> Option<DomainDoc> {
     };
     // The samples are valid by construction (the tests check it).
     DomainDoc::from_json(json).ok().flatten()
+}
+
+/// The base episode with `readings`' copies of its fields, for the alerts of readings a
+/// message produced.
+pub(crate) fn episode_of(readings: &crate::domain::Readings) -> crate::domain::Episode {
+    let Some(DomainDoc::Episode(e)) = sample(BaseDoc::Episode) else { unreachable!("the base episode is an episode") };
+    crate::domain::Episode {
+        start: readings.start.clone(),
+        end: readings.end.clone(),
+        slots: readings.slots,
+        assignee: readings.assignee.clone(),
+        status: readings.status,
+        ..e
+    }
 }
 
 #[cfg(test)]
@@ -166,7 +190,7 @@ mod tests {
     #[test]
     fn the_base_documents_are_valid_linli_documents() {
         assert_eq!(DomainDoc::hydrate(base_document(BaseDoc::Empty)).unwrap(), None);
-        for base in [BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode, BaseDoc::Medical] {
+        for base in [BaseDoc::Household, BaseDoc::Task, BaseDoc::Episode, BaseDoc::Medical, BaseDoc::Readings] {
             let doc = DomainDoc::hydrate(base_document(base)).unwrap().unwrap();
             doc.validate(&DomainLimits::default()).unwrap();
             assert_eq!(base_document(base).get_heads().len(), 1);
@@ -174,12 +198,18 @@ mod tests {
     }
 
     #[test]
-    fn the_episode_is_linked_to_the_medical_record_about_it() {
+    fn the_episode_is_linked_to_its_readings_and_medical_record() {
         let Some(DomainDoc::Episode(e)) = sample(BaseDoc::Episode) else { panic!("not an episode") };
         let Some(DomainDoc::Medical(m)) = sample(BaseDoc::Medical) else { panic!("not a medical record") };
+        let Some(DomainDoc::Readings(r)) = sample(BaseDoc::Readings) else { panic!("not readings") };
         assert_eq!(e.medical, Some(crate::DocumentId::from_bytes([10; 16])));
-        assert_eq!(m.episode, crate::DocumentId::from_bytes([9; 16]));
+        assert_eq!(e.readings, Some(crate::DocumentId::from_bytes([11; 16])));
+        assert_eq!(
+            (m.episode, r.episode),
+            (crate::DocumentId::from_bytes([9; 16]), crate::DocumentId::from_bytes([9; 16]))
+        );
         assert_eq!((m.household, m.grid.as_str()), (e.household, e.grid.as_str()));
+        assert_eq!(r.mirroring(&e), None, "the readings copy the episode's fields");
     }
 
     #[test]
@@ -193,11 +223,11 @@ mod tests {
 
     #[test]
     fn selectors_round_trip() {
-        for b in 0..20u8 {
+        for b in 0..24u8 {
             assert_eq!(Case::from_selector(b).selector(), b);
         }
-        for b in 20..=u8::MAX {
-            assert_eq!(Case::from_selector(b), Case::from_selector((b & 0b1_1111) % 20), "{b}");
+        for b in 24..=u8::MAX {
+            assert_eq!(Case::from_selector(b), Case::from_selector((b & 0b1_1111) % 24), "{b}");
         }
         assert_eq!(Case::from_selector(0b1011), Case { role: Role::Volunteer, base: BaseDoc::Task });
         assert_eq!(Case::from_selector(0b1_0010), Case { role: Role::Medic, base: BaseDoc::Medical });

@@ -46,9 +46,11 @@ fn project(doc: &DomainDoc) {
         DomainDoc::Task(t) => {
             black_box(alerts::task_alerts(t, NOW_MS));
         }
-        DomainDoc::Episode(e) => {
+        DomainDoc::Readings(r) => {
+            // The server computes an episode's alerts from its readings' check-ins.
+            let ep = base::episode_of(r);
             if let Some(now) = limits.local_datetime(NOW_MS) {
-                black_box(alerts::episode_alerts(e, now, now - chrono::TimeDelta::days(30)));
+                black_box(alerts::episode_alerts(&ep, &r.checkins, now, now - chrono::TimeDelta::days(30)));
             }
         }
         _ => {}

@@ -1,7 +1,7 @@
 //! Sample documents and users shared by the domain tests: one grid `g1` with a
 //! coordinator, a medic and two volunteers, a household, a delivery assigned to the first
 //! volunteer, an observation episode (2026-01-25..2026-02-08, two check-ins a day) and
-//! its medical record (one medic's note).
+//! its readings (two check-ins) and medical record (one medic's note).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -131,9 +131,6 @@ pub fn checkin(by: &str, at: i64, temp_c: f64, symptoms: Vec<Symptom>) -> Checki
 }
 
 pub fn episode() -> Episode {
-    let mut checkins = BTreeMap::new();
-    checkins.insert("2026-01-31/0".to_string(), checkin(VOL, ms("2026-01-31T09:00:00+08:00"), 36.6, vec![]));
-    checkins.insert("2026-01-31/1".to_string(), checkin(COORD, ms("2026-01-31T19:00:00+08:00"), 36.8, vec![]));
     Episode {
         kind: Kind::Episode,
         schema: Kind::Episode.schema_version(),
@@ -147,7 +144,7 @@ pub fn episode() -> Episode {
         assignee: Some(VOL.into()),
         status: EpisodeStatus::Active,
         closed_at: None,
-        checkins,
+        readings: Some(readings_id()),
         medical: Some(medical_id()),
         erased: false,
     }
@@ -159,6 +156,15 @@ pub fn medical() -> Medical {
         notes: vec![MedicNote { at: ms("2026-01-30T10:00:00+08:00"), by: MEDIC.into(), text: "stable".into() }],
         ..Medical::for_episode(GRID, episode_id(), household_id())
     }
+}
+
+/// The sample episode's readings, as the server made them, with a check-in by the
+/// volunteer and one by the medic (a phone call).
+pub fn readings() -> Readings {
+    let mut checkins = BTreeMap::new();
+    checkins.insert("2026-01-31/0".to_string(), checkin(VOL, ms("2026-01-31T09:00:00+08:00"), 36.6, vec![]));
+    checkins.insert("2026-01-31/1".to_string(), checkin(MEDIC, ms("2026-01-31T19:00:00+08:00"), 36.8, vec![]));
+    Readings::for_episode(episode_id(), &episode(), checkins)
 }
 
 pub fn task_id() -> DocumentId {
@@ -173,6 +179,10 @@ pub fn medical_id() -> DocumentId {
     DocumentId::from_bytes([10; 16])
 }
 
+pub fn readings_id() -> DocumentId {
+    DocumentId::from_bytes([11; 16])
+}
+
 pub fn grid_index() -> GridIndex {
     let mut docs = BTreeMap::new();
     docs.insert(task_id().to_string(), DomainDoc::Task(task()).summary().unwrap().with_address(&household()));
@@ -184,6 +194,7 @@ pub fn medic_index() -> MedicIndex {
     let mut docs = BTreeMap::new();
     docs.insert(episode_id().to_string(), DomainDoc::Episode(episode()).summary().unwrap().with_address(&household()));
     docs.insert(medical_id().to_string(), DomainDoc::Medical(medical()).summary().unwrap());
+    docs.insert(readings_id().to_string(), DomainDoc::Readings(readings()).summary().unwrap());
     docs.insert(household_id().to_string(), DomainDoc::Household(household()).summary().unwrap());
     MedicIndex { kind: Kind::MedicIndex, schema: SCHEMA_VERSION, grid: GRID.into(), docs }
 }
@@ -199,6 +210,7 @@ pub fn samples() -> Vec<DomainDoc> {
         DomainDoc::Task(task()),
         DomainDoc::Episode(episode()),
         DomainDoc::Medical(medical()),
+        DomainDoc::Readings(readings()),
         DomainDoc::GridIndex(grid_index()),
         DomainDoc::MedicIndex(medic_index()),
         DomainDoc::Inbox(inbox()),

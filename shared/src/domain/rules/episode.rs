@@ -1,8 +1,9 @@
-//! Change rules for `episode` documents (who adds check-ins, who closes and escalates,
-//! and what a check-in must look like to be added) and for their `medical` records.
+//! Change rules for `episode` documents (who closes and escalates), for their `readings`
+//! (who adds check-ins, and what a check-in must look like to be added) and for their
+//! `medical` records.
 
 use super::{first_rewritten, only, Ctx};
-use crate::domain::{Checkin, CheckinKey, Episode, EpisodeStatus, MedicNote, Medical, Role, Violation};
+use crate::domain::{Checkin, CheckinKey, Episode, EpisodeStatus, MedicNote, Medical, Readings, Role, Violation};
 
 pub(super) fn check_creation(e: &Episode) -> Result<(), Violation> {
     if e.status != EpisodeStatus::Active {
@@ -11,8 +12,8 @@ pub(super) fn check_creation(e: &Episode) -> Result<(), Violation> {
     if e.erased {
         return Err(Violation::new("erased", "only the server's retention erases an episode"));
     }
-    if let Some(key) = e.checkins.keys().next() {
-        return Err(Violation::new(format!("checkins.{key}"), "a new episode has no check-ins yet"));
+    if e.readings.is_some() {
+        return Err(Violation::new("readings", "only the server links an episode's readings"));
     }
     if e.medical.is_some() {
         return Err(Violation::new("medical", "only the server links an episode's medical record"));
@@ -30,33 +31,56 @@ pub(super) fn check(ctx: &Ctx<'_>, b: &Episode, a: &Episode) -> Result<(), Viola
     if b.medical != a.medical {
         return Err(Violation::new("medical", "only the server links an episode's medical record"));
     }
+    if b.readings != a.readings {
+        return Err(Violation::new("readings", "only the server links an episode's readings"));
+    }
     let actor = ctx.actor;
     if actor.manages(&b.grid) {
-        check_checkins(ctx, b, a, true)
+        Ok(())
     } else if actor.role == Role::Medic && actor.in_grid(&b.grid) {
         let changed = super::changed_fields(b, a);
-        only(&changed, &["status"], "a medic escalates an episode, nothing else; notes go in its medical record")?;
+        only(
+            &changed,
+            &["status"],
+            "a medic escalates an episode, nothing else; check-ins go in its readings, notes in its medical record",
+        )?;
         let medical = |s: EpisodeStatus| matches!(s, EpisodeStatus::Active | EpisodeStatus::Escalated);
         if b.status != a.status && !(medical(b.status) && medical(a.status)) {
             return Err(Violation::new("status", "a medic moves an episode only between `active` and `escalated`"));
         }
         Ok(())
     } else if actor.role == Role::Volunteer && b.assignee.as_deref() == Some(actor.user_id) {
-        let changed = super::changed_fields(b, a);
-        only(&changed, &["checkins"], "the assigned volunteer adds check-ins, nothing else")?;
-        check_checkins(ctx, b, a, false)
+        Err(Violation::new(
+            super::first_changed(b, a),
+            "the assigned volunteer's check-ins go in the episode's readings",
+        ))
     } else {
         let field = super::first_changed(b, a);
+        Err(Violation::new(field, "only the grid's coordinators and medics change an episode"))
+    }
+}
+
+/// An episode's readings: phones change only the check-ins. The assigned volunteer adds
+/// theirs; the grid's medics add theirs and may correct their own.
+pub(super) fn check_readings(ctx: &Ctx<'_>, b: &Readings, a: &Readings) -> Result<(), Violation> {
+    let changed = super::changed_fields(b, a);
+    only(&changed, &["checkins"], "only check-ins are written here; the rest is the server's copy of the episode")?;
+    let actor = ctx.actor;
+    if actor.role == Role::Medic && actor.in_grid(&b.grid) {
+        check_checkins(ctx, b, a, true)
+    } else if actor.role == Role::Volunteer && b.assignee.as_deref() == Some(actor.user_id) {
+        check_checkins(ctx, b, a, false)
+    } else {
         Err(Violation::new(
-            field,
-            "only the grid's coordinators and medics and the assigned volunteer change an episode",
+            super::first_changed(b, a),
+            "only the episode's volunteer and the grid's medics take check-ins",
         ))
     }
 }
 
-/// Recorded check-ins stay as they are, except that a coordinator (`may_fix_own`) may
-/// correct or remove one they took themselves; every added or corrected one is valid.
-fn check_checkins(ctx: &Ctx<'_>, b: &Episode, a: &Episode, may_fix_own: bool) -> Result<(), Violation> {
+/// Recorded check-ins stay as they are, except that a medic (`may_fix_own`) may correct
+/// or remove one they took themselves; every added or corrected one is valid.
+fn check_checkins(ctx: &Ctx<'_>, b: &Readings, a: &Readings, may_fix_own: bool) -> Result<(), Violation> {
     for (key, old) in &b.checkins {
         let new = a.checkins.get(key);
         if new == Some(old) {
@@ -79,7 +103,7 @@ fn check_checkins(ctx: &Ctx<'_>, b: &Episode, a: &Episode, may_fix_own: bool) ->
     Ok(())
 }
 
-fn check_added(ctx: &Ctx<'_>, b: &Episode, a: &Episode, key: &str, c: &Checkin) -> Result<(), Violation> {
+fn check_added(ctx: &Ctx<'_>, b: &Readings, a: &Readings, key: &str, c: &Checkin) -> Result<(), Violation> {
     let field = format!("checkins.{key}");
     if !(b.is_open() && a.is_open()) {
         return Err(Violation::new(field, "the episode is closed: no more check-ins"));

@@ -7,21 +7,21 @@
 //!
 //! | role | reads |
 //! |---|---|
-//! | admin | everything but medical records |
-//! | coordinator | every household, task, episode, grid index and medic index of their grids; their own inbox |
-//! | medic | episodes, medical records and medic indexes of their grids; a household of their grid only when the server says an open episode refers to it; their own inbox; never tasks, never a grid index (it lists deliveries) |
-//! | volunteer | a task or episode assigned to them while it is open; a household only while they have open assigned work referring to it; their own inbox; never an index |
+//! | admin | everything but medical records and readings |
+//! | coordinator | every household, task, episode, grid index and medic index of their grids; their own inbox; never readings, never medical records |
+//! | medic | episodes, readings, medical records and medic indexes of their grids; a household of their grid only when the server says an open episode refers to it; their own inbox; never tasks, never a grid index (it lists deliveries) |
+//! | volunteer | a task or episode assigned to them while it is open, and that episode's readings; a household only while they have open assigned work referring to it; their own inbox; never an index |
 //!
 //! An inbox is read by its owner and admins only, coordinators included.
 //!
 //! # Creating ([`may_create`])
 //!
 //! Admins create households, tasks and episodes in any grid; coordinators in their grids;
-//! medics and volunteers create nothing. Nobody creates a `medical` record, `grid-index`,
+//! medics and volunteers create nothing. Nobody creates a `medical` record, `readings`, `grid-index`,
 //! `medic-index` or `inbox` through sync: the server writes those itself, without
 //! [`check_change`]. A new task must be `created_by` its creator, start `new` or
 //! `assigned`, and carry no `created_at` in the future; a new episode starts `active`
-//! with no check-ins, no `medical` link and not erased.
+//! with no `readings` or `medical` link and not erased.
 //!
 //! # Changing ([`check_change`])
 //!
@@ -44,11 +44,15 @@
 //!   graph (confirming and cancelling are theirs alone). The assigned volunteer moves
 //!   assigned → accepted → picked_up → delivered | failed, gives the `failure_reason`
 //!   in the change that fails the task, and appends to the log; nothing else.
-//! - **Episodes**: the grid's coordinators and admins change anything else, and add
-//!   check-ins (phone check-ins); they may correct or remove check-ins they took
-//!   themselves but never those of others. Medics of the grid move the status between
-//!   `active` and `escalated`. Only the server sets the `medical` link. The assigned
-//!   volunteer only adds check-ins: new keys, signed by them.
+//! - **Episodes**: the grid's coordinators and admins change anything else. Medics of the
+//!   grid move the status between `active` and `escalated`. Only the server sets the
+//!   `readings` and `medical` links. The assigned volunteer changes nothing: their
+//!   check-ins go in the readings.
+//! - **Readings**: only `checkins` changes (the rest is the server's copy of the
+//!   episode). The assigned volunteer adds check-ins: new keys, signed by them. Medics of
+//!   the grid add check-ins too (phone check-ins), and may correct or remove those they
+//!   took themselves but never those of others. Coordinators and admins do not read
+//!   readings and write none.
 //! - **Medical records**: medics of the grid append notes, each signed by its writer and
 //!   not in the future; nothing else changes, and no note is changed or removed.
 //! - **Check-ins** (whoever adds them): the key's date lies in `start..=end` and its slot
@@ -119,6 +123,7 @@ impl DocFacts {
         let open = match doc {
             DomainDoc::Task(t) => t.status.is_open(),
             DomainDoc::Episode(e) => e.is_open(),
+            DomainDoc::Readings(r) => r.is_open(),
             _ => true,
         };
         let owner = match doc {
@@ -145,25 +150,25 @@ pub fn may_read(actor: &Actor<'_>, facts: &DocFacts, assigned_to_household: bool
     let own_inbox = facts.kind == Kind::Inbox && facts.owner.as_deref() == Some(actor.user_id);
     let assigned_open = facts.open && facts.assignee.as_deref() == Some(actor.user_id);
     match actor.role {
-        // Medical notes are for the grid's medics alone (DESIGN §9), administrators
-        // included.
-        Role::Admin => facts.kind != Kind::Medical,
+        // Medical notes are for the grid's medics alone, readings for them and the
+        // volunteer taking them (DESIGN §9): administrators and coordinators see neither.
+        Role::Admin => !matches!(facts.kind, Kind::Medical | Kind::Readings),
         Role::Coordinator => match facts.kind {
             Kind::Inbox => own_inbox,
             Kind::Household | Kind::Task | Kind::Episode | Kind::GridIndex | Kind::MedicIndex => {
                 actor.in_grid(&facts.grid)
             }
-            Kind::Medical => false,
+            Kind::Medical | Kind::Readings => false,
         },
         Role::Medic => match facts.kind {
             Kind::Inbox => own_inbox,
-            Kind::Episode | Kind::Medical | Kind::MedicIndex => actor.in_grid(&facts.grid),
+            Kind::Episode | Kind::Medical | Kind::Readings | Kind::MedicIndex => actor.in_grid(&facts.grid),
             Kind::Household => actor.in_grid(&facts.grid) && assigned_to_household,
             Kind::Task | Kind::GridIndex => false,
         },
         Role::Volunteer => match facts.kind {
             Kind::Inbox => own_inbox,
-            Kind::Task | Kind::Episode => assigned_open,
+            Kind::Task | Kind::Episode | Kind::Readings => assigned_open,
             Kind::Household => assigned_to_household,
             Kind::Medical | Kind::GridIndex | Kind::MedicIndex => false,
         },
@@ -230,6 +235,7 @@ pub fn check_change(
         (DomainDoc::Task(b), DomainDoc::Task(a)) => task::check(&ctx, b, a),
         (DomainDoc::Episode(b), DomainDoc::Episode(a)) => episode::check(&ctx, b, a),
         (DomainDoc::Medical(b), DomainDoc::Medical(a)) => episode::check_medical(&ctx, b, a),
+        (DomainDoc::Readings(b), DomainDoc::Readings(a)) => episode::check_readings(&ctx, b, a),
         _ => Err(Violation::new("kind", format!("a {} is written only by the server", after.kind()))),
     }
 }
@@ -258,6 +264,7 @@ fn check_header(actor: &Actor<'_>, before: &DomainDoc, after: &DomainDoc) -> Res
         DomainDoc::Task(x) => x.schema,
         DomainDoc::Episode(x) => x.schema,
         DomainDoc::Medical(x) => x.schema,
+        DomainDoc::Readings(x) => x.schema,
         DomainDoc::GridIndex(x) => x.schema,
         DomainDoc::MedicIndex(x) => x.schema,
         DomainDoc::Inbox(x) => x.schema,
