@@ -3,7 +3,8 @@
 // indexedDB.databases() lists, every value of every object store, automerge-repo's chunks
 // as raw bytes) for strings planted in the documents, with a control that finds each one
 // first: (a) a volunteer's phone holds no household once the delivery there is done;
-// (b) a coordinator's and a medic's phone hold no episode once it is closed; (c) after a
+// (b) a coordinator's and a medic's phone hold no episode once it is closed, and a
+// coordinator's never holds its readings (a medic's phone check-in, DESIGN §9); (c) after a
 // logout nothing of the user is left (their databases are gone, and their localStorage
 // entries) — and a logout with changes waiting keeps only those, on the shelf, until the
 // same user's next login syncs them.
@@ -84,7 +85,7 @@ const hasDoc = (page, id) => data(page, id => !!window.linli.state.data?.docs[id
 test("each role's phone forgets what its user may no longer read, and a logout forgets the user", { timeout: 300_000 }, async () => {
   const base = e2e.stack.base
   const tag = Math.random().toString(36).slice(2, 8)
-  const P = { house: `PLANT-house-${tag}`, person: `PLANT-person-${tag}`, item: `PLANT-item-${tag}`, pending: `PLANT-pending-${tag}` }
+  const P = { house: `PLANT-house-${tag}`, person: `PLANT-person-${tag}`, item: `PLANT-item-${tag}`, pending: `PLANT-pending-${tag}`, reading: `PLANT-reading-${tag}` }
   const volId = (await apiLogin(base, USERS.vol)).user.id
   const coordId = (await apiLogin(base, USERS.coord)).user.id
 
@@ -147,6 +148,20 @@ test("each role's phone forgets what its user may no longer read, and a logout f
   med.on("pageerror", e => console.error("medic page error:", e.message))
   await uiLogin(med, base, MEDIC)
   await waitUntil(async () => (await hasDoc(med, ids.episode)) && (await hasDoc(med, ids.house)), 60_000, "the episode on the medic's phone")
+  // The medic takes a phone check-in, with a note, into the episode's readings (which the
+  // server made and linked after the coordinator created the episode).
+  await waitUntil(() => data(med, id => !!window.linli.store.readings(id), ids.episode), 60_000, "the episode's readings on the medic's phone")
+  await data(
+    med,
+    ({ id, note }) => {
+      const me = window.linli.state.session.user.id
+      window.linli.store.addCheckin(id, "2026-03-16/0", { temp_c: 36.7, symptoms: [], method: "phone", note, by: me, at: Date.now() })
+    },
+    { id: ids.episode, note: P.reading },
+  )
+  await waitUntil(async () => (await pending(med)) === 0, 60_000, "the medic's check-in synced")
+  await waitUntil(async () => (await search(med, [P.reading])).found[P.reading].length > 0, 30_000, "control: the readings saved on the medic's phone")
+  const readingsId = await data(med, id => window.linli.store.readingsId(id), ids.episode)
   for (const [who, page] of [["coordinator", coord], ["medic", med]]) {
     // In memory first, in IndexedDB once automerge-repo's throttled save has run.
     await waitUntil(async () => (await search(page, [P.person])).found[P.person].length > 0, 30_000, `control: the episode saved on the ${who}'s phone`)
@@ -154,6 +169,10 @@ test("each role's phone forgets what its user may no longer read, and a logout f
     console.log(`${who} before the close:`, JSON.stringify(before))
     assert.ok(before.found[P.person].length > 0, `control: the episode on the ${who}'s phone`)
   }
+  // The coordinator's phone holds the episode, which links its readings, but never them.
+  const coordReadings = await search(coord, [P.reading])
+  assert.deepEqual(coordReadings.found[P.reading], [], "readings on the coordinator's phone")
+  assert.ok(!coordReadings.docIds.includes(readingsId), "a key of the readings in the coordinator's store")
   await data(coord, id => window.linli.store.closeEpisode(id), ids.episode)
   await waitUntil(async () => (await pending(coord)) === 0, 60_000, "the close synced")
   for (const [who, page] of [["coordinator", coord], ["medic", med]]) {
@@ -163,6 +182,11 @@ test("each role's phone forgets what its user may no longer read, and a logout f
     assert.deepEqual(after.found[P.person], [], `no episode on the ${who}'s phone`)
     assert.ok(!after.docIds.includes(ids.episode), `no key of the episode in the ${who}'s store`)
   }
+  // The readings leave the medic's phone with their episode.
+  await waitUntil(async () => !(await hasDoc(med, readingsId)), 60_000, "the readings forgotten by the medic's phone")
+  const medReadings = await search(med, [P.reading])
+  assert.deepEqual(medReadings.found[P.reading], [], "no readings on the medic's phone")
+  assert.ok(!medReadings.docIds.includes(readingsId))
   // The medic reads a household only while it has an open episode: it went too.
   await waitUntil(async () => !(await hasDoc(med, ids.house)), 60_000, "the household forgotten by the medic's phone")
   const medAfter = await search(med, [P.house])

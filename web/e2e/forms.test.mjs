@@ -133,25 +133,30 @@ test("a second household at one address is saved only after a warning that shows
 })
 
 test("the daily list per building: today's work with boxes to tick, nothing of health, no navigation in print", { timeout: 180_000 }, async () => {
-  const { ctx, page, errors } = await coordinator()
-  // What the demo's episodes hold: names, reasons, temperatures, symptoms.
-  await page.goto(`${e2e.stack.base}/#/work?kind=episode`)
-  const links = page.locator('[data-testid="work"] a[href^="#/episode/"]')
+  // What the demo's episodes hold: names, reasons, temperatures, symptoms — read on a
+  // medic's phone, since a coordinator's holds no readings (DESIGN §9).
+  const medic = await e2e.phone({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, isMobile: false, hasTouch: false, timezoneId: "Asia/Shanghai" })
+  const med = await medic.newPage()
+  await uiLogin(med, e2e.stack.base, USERS.medic)
+  await med.goto(`${e2e.stack.base}/#/work`)
+  const links = med.locator('[data-testid="work"] a[href^="#/episode/"]')
   await links.first().waitFor({ timeout: 30_000 })
   const episodes = await links.evaluateAll(as => as.map(a => a.getAttribute("href")))
   assert.ok(episodes.length >= 4, `episodes: ${episodes}`)
   const planted = new Set()
   for (const href of episodes) {
-    await page.goto(`${e2e.stack.base}/${href}`)
-    const history = page.locator('[data-testid="history"] li')
+    await med.goto(`${e2e.stack.base}/${href}`)
+    const history = med.locator('[data-testid="history"] li')
     await history.first().waitFor({ timeout: 30_000 })
-    planted.add((await page.locator("main h1").innerText()).trim())
-    planted.add((await page.locator(".detail-head .chip").nth(1).innerText()).trim())
+    planted.add((await med.locator("main h1").innerText()).trim())
+    planted.add((await med.locator(".detail-head .chip").nth(1).innerText()).trim())
     for (const text of await history.allInnerTexts()) {
       for (const m of text.matchAll(/\d{2}\.\d/g)) planted.add(m[0])
       for (const word of ["发热", "咳嗽"]) if (text.includes(word)) planted.add(word)
     }
   }
+  await medic.close()
+  const { ctx, page, errors } = await coordinator()
   assert.ok([...planted].some(p => /^3[78]\.\d$/.test(p)), `the demo's fever: ${[...planted]}`)
   assert.ok(planted.has("咳嗽"), `the demo's symptoms: ${[...planted]}`)
   // The households' medicines (the demo's chronic patients), and medicine deliveries.

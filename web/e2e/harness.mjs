@@ -30,6 +30,8 @@ export const CLOCKS = {
 export const USERS = {
   coord: { username: "wang.coord", password: "demo-coord-2026" },
   vol: { username: "chen.vol", password: "demo-vol-2026" },
+  /** Reads the grids' readings (DESIGN §9) and takes phone check-ins. */
+  medic: { username: "zhao.medic", password: "demo-medic-2026" },
 }
 
 export function linliBin() {

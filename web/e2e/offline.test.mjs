@@ -94,6 +94,9 @@ async function scenario(e2e, shot) {
   const checkinCard = v.locator('[data-testid="todo"] .card[data-kind="episode"]').first()
   await checkinCard.waitFor({ timeout: 30_000 })
   await waitUntil(async () => (await appState(v))?.connection === "online", 30_000, "volunteer online")
+  // The check-in goes into the episode's readings, which the inbox lists beside it.
+  const firstEpisode = await checkinCard.getAttribute("data-id")
+  await waitUntil(() => v.evaluate(id => !!window.linli.store.readings(id), firstEpisode), 30_000, "the episode's readings on the phone")
   await shot(v, "04-volunteer-today")
 
   // ---- offline: complete the delivery and a check-in ----------------------------------
@@ -180,6 +183,11 @@ async function scenario(e2e, shot) {
   assert.doesNotMatch(await coord.locator('[data-testid="alerts"]').innerText(), /38\.2/, "a coordinator's alert carries no reading")
   await fever.getByRole("button", { name: "已知晓" }).click()
   await waitUntil(async () => (await fever.innerText()).includes("已知晓") && (await fever.getByRole("button", { name: "已知晓" }).count()) === 0, 30_000, "the alert acknowledged")
+  // The observation on the coordinator's screen: its status and alerts, never the reading
+  // (the readings are the volunteer's and the medics', DESIGN §9).
+  await coord.goto(`${base}/#/episode/${episodeId}`)
+  await coord.locator('[data-testid="readings-hidden"]').waitFor({ timeout: 30_000 })
+  assert.doesNotMatch(await coord.locator("main").innerText(), /38\.2|°C/, "a reading on the coordinator's screen")
   // A CSV export needs a purpose: the button waits for one, and the file names it.
   await coord.goto(`${base}/#/settings`)
   const exportTasks = coord.getByRole("button", { name: "送货任务" })

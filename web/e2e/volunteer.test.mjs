@@ -133,6 +133,19 @@ async function scenario(e2e, run) {
   const episode = v.locator('[data-testid="todo"] .card[data-kind="episode"]').first()
   await episode.locator(".card-for").waitFor({ timeout: 60_000 })
   assert.ok((await episode.locator(".card-for").innerText()).length > 3, "the person the check-in is for")
+  // The inbox lists each episode's readings beside it (DESIGN §9): stored on the phone,
+  // and part of the episode's card, never a card of their own.
+  const readings = await waitUntil(
+    () => v.evaluate(() => {
+      const d = window.linli.state.data
+      const ids = Object.entries(d.rows).filter(([, r]) => r.kind === "readings" && r.status !== "closed").map(([id]) => id)
+      return ids.length && ids.every(id => d.docs[id]?.kind === "readings") ? ids : null
+    }),
+    60_000,
+    "the episodes' readings on the phone",
+  )
+  for (const id of readings) assert.equal(await v.locator(`.card[data-id="${id}"]`).count(), 0, `a card of readings ${id}`)
+  assert.equal(await v.locator('.card[data-kind="readings"]').count(), 0, "a readings card")
   if (run.clock === CLOCKS.lateNight) {
     // After 20:00 no check-in of today is done: each is overdue.
     assert.equal(await episode.locator('[data-testid="overdue"]').innerText(), w.overdue)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { Household, SummaryRow } from "../generated"
+import type { Alert } from "./api"
 import {
   filterHouseholds,
   filterWork,
@@ -7,6 +8,8 @@ import {
   householdFacts,
   householdMatches,
   householdsIn,
+  missedByAlerts,
+  missedCheckin,
   parseAddress,
   sortHouseholds,
   sortWork,
@@ -70,7 +73,7 @@ describe("household search", () => {
   })
 })
 
-const row = (kind: "task" | "episode", household: string, status: string, extra: Partial<SummaryRow> = {}): SummaryRow => ({
+const row = (kind: "task" | "episode" | "readings" | "medical", household: string, status: string, extra: Partial<SummaryRow> = {}): SummaryRow => ({
   kind,
   status,
   assignee: null,
@@ -78,7 +81,7 @@ const row = (kind: "task" | "episode", household: string, status: string, extra:
   due: null,
   alerts: 0,
   household,
-  title: kind === "task" ? "x food" : "x check-in",
+  title: { task: "x food", episode: "x check-in", readings: "readings", medical: "medical" }[kind],
   ...extra,
 })
 
@@ -89,10 +92,14 @@ describe("households on the desk", () => {
     t3: row("task", "c", "new"),
     e1: row("episode", "c", "active"),
     e2: row("episode", "d", "closed"),
+    // A medic's index lists an episode's readings and medical record beside it: they are
+    // the episode's, not work of their own.
+    r1: row("readings", "c", "active"),
+    m1: row("medical", "c", "active"),
   }
   const facts = householdFacts(all, rows)
 
-  it("counts open work per household", () => {
+  it("counts open work per household, an episode's readings and record with the episode", () => {
     const by = Object.fromEntries(facts.map(f => [f.id, [f.openTasks, f.openEpisodes]]))
     expect(by).toEqual({ a: [0, 0], b: [1, 0], c: [1, 1], d: [0, 0], e: [0, 0] })
   })
@@ -162,18 +169,42 @@ describe("the work list", () => {
     expect(ids(filterWork(list, { overdue: true }))).toEqual(["w1"])
   })
 
-  it("counts an observation overdue when a check-in slot passed without a check-in (漏打卡)", () => {
+  it("counts an observation overdue when a check-in slot passed without a check-in (漏打卡), from its readings", () => {
     // 2026-03-16 22:00 in the community (UTC+8): the day's one check-in was due by 20:00.
     const late = Date.parse("2026-03-16T22:00:00+08:00")
     const morning = Date.parse("2026-03-16T10:00:00+08:00")
     const checkin = { temp_c: 36.6, symptoms: [], method: "visit" as const, note: "", by: "u-v", at: late - 3_600_000 }
-    const episode = (checkins: Record<string, typeof checkin>) => ({ start: "2026-03-10", end: "2026-03-20", status: "active" as const, slots: 1, checkins })
-    const facts = (e: ReturnType<typeof episode>, at: number) => workFacts("e1", row("episode", "e", "active"), at, e, H.e).overdue
-    expect(facts(episode({ "2026-03-15/0": checkin }), late)).toBe(true)
-    expect(facts(episode({ "2026-03-15/0": checkin, "2026-03-16/0": checkin }), late)).toBe(false)
-    expect(facts(episode({ "2026-03-15/0": checkin }), morning)).toBe(false)
+    const readings = (checkins: Record<string, typeof checkin>) => ({ start: "2026-03-10", end: "2026-03-20", status: "active" as const, slots: 1, checkins })
+    const facts = (r: ReturnType<typeof readings>, at: number) => workFacts("e1", row("episode", "e", "active"), at, undefined, H.e, missedCheckin(at, r, false)).overdue
+    expect(facts(readings({ "2026-03-15/0": checkin }), late)).toBe(true)
+    expect(facts(readings({ "2026-03-15/0": checkin, "2026-03-16/0": checkin }), late)).toBe(false)
+    expect(facts(readings({ "2026-03-15/0": checkin }), morning)).toBe(false)
     // Yesterday's slot missed counts as well.
-    expect(facts(episode({}), morning)).toBe(true)
+    expect(facts(readings({}), morning)).toBe(true)
+    // The phone's own readings come first: a check-in made up here is not overdue, whatever
+    // the server said before it synced.
+    expect(missedCheckin(late, readings({ "2026-03-15/0": checkin, "2026-03-16/0": checkin }), true)).toBe(false)
+  })
+
+  it("takes a coordinator's overdue observations from the server's missed check-in alerts, having no readings", () => {
+    const alert = (doc: string, kind: Alert["kind"], status: Alert["status"]) => ({ doc, kind, status })
+    const missed = missedByAlerts(
+      [
+        alert("e1", "missed_checkin", "open"),
+        alert("e2", "missed_checkin", "acknowledged"),
+        alert("e3", "missed_checkin", "resolved"),
+        alert("e4", "fever", "open"),
+        // Raised on an episode's readings: it counts for the episode.
+        alert("r5", "missed_checkin", "open"),
+      ],
+      doc => (doc === "r5" ? "e5" : doc),
+    )
+    expect([...missed].sort()).toEqual(["e1", "e2", "e5"])
+    const overdue = (id: string, status = "active") => workFacts(id, row("episode", "e", status, { alerts: 1 }), now, undefined, H.e, missedCheckin(now, undefined, missed.has(id))).overdue
+    expect(["e1", "e2", "e3", "e4", "e5"].map(id => overdue(id))).toEqual([true, true, false, false, true])
+    // A closed observation is overdue no more; a delivery never by check-ins.
+    expect(overdue("e1", "closed")).toBe(false)
+    expect(workFacts("t", row("task", "e", "assigned", { due: now + 1 }), now, undefined, H.e, true).overdue).toBe(false)
   })
 
   it("sorts open work first, by due, priority, status or care flag", () => {

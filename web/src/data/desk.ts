@@ -4,8 +4,9 @@
  * households and work; grouping households by building and unit. No I/O: screens pass
  * in what the store holds, so every rule here is tested without a browser.
  */
-import type { CareFlag, Category, Episode, Household, Priority, SummaryRow } from "../generated"
-import { CATEGORIES, isOpenTask, openSlots, priorityRank, withAddress } from "./domain"
+import type { CareFlag, Category, Household, Priority, Readings, SummaryRow } from "../generated"
+import type { Alert } from "./api"
+import { CATEGORIES, isOpenTask, isWorkRow, openSlots, priorityRank, withAddress } from "./domain"
 
 // ---- search --------------------------------------------------------------------------
 
@@ -93,11 +94,12 @@ export function isOpenRow(r: Pick<SummaryRow, "kind" | "status">): boolean {
   return r.kind === "task" ? isOpenTask(r.status) : r.status !== "closed"
 }
 
-/** Each household with its flags and its open work from the list rows. */
+/** Each household with its flags and its open work from the list rows (an episode's
+ * readings and medical rows are part of the episode, not work of their own). */
 export function householdFacts(households: [string, Household][], rows: Record<string, SummaryRow>): HouseholdFacts[] {
   const open = new Map<string, { tasks: number; episodes: number }>()
   for (const r of Object.values(rows)) {
-    if (!r.household || !isOpenRow(r)) continue
+    if (!r.household || !isWorkRow(r) || !isOpenRow(r)) continue
     const n = open.get(r.household) ?? { tasks: 0, episodes: 0 }
     if (r.kind === "task") n.tasks++
     else n.episodes++
@@ -204,27 +206,54 @@ export function rowCategory(row: Pick<SummaryRow, "kind" | "title">, doc?: { cat
   return (CATEGORIES as readonly string[]).includes(word) ? (word as Category) : null
 }
 
+/** What the desk reads an observation's missed check-ins from. */
+export type MissedFrom = Pick<Readings, "start" | "end" | "status" | "slots" | "checkins">
+
+/**
+ * The observations with a check-in slot passed and nobody's check-in for it, as the server
+ * says through its `missed_checkin` alerts (what the dashboard counts as 漏打卡): the
+ * alerts not resolved yet — the server resolves one itself once the check-in is made up.
+ * This is all a coordinator's or an admin's phone can know of it, since the readings are
+ * not theirs to hold (DESIGN §9). `episodeOf` names the episode an alert's document
+ * belongs to, should the server raise one on an episode's readings rather than on the
+ * episode itself.
+ */
+export function missedByAlerts(alerts: readonly Pick<Alert, "doc" | "kind" | "status">[], episodeOf: (doc: string) => string = d => d): Set<string> {
+  return new Set(alerts.filter(a => a.kind === "missed_checkin" && a.status !== "resolved").map(a => episodeOf(a.doc)))
+}
+
+/**
+ * Whether an observation has a check-in slot past its deadline without a check-in: from
+ * its readings on a phone that holds them (a medic's, up to its own latest check-ins,
+ * offline too), else from what the server said (`missedByAlerts`).
+ */
+export function missedCheckin(now: number, readings: MissedFrom | undefined, alerted: boolean): boolean {
+  if (!readings) return alerted
+  return openSlots(readings, Object.keys(readings.checkins), now).some(s => s.deadline < now)
+}
+
+/**
+ * What the work list sorts and filters a row by. `missed`: whether the observation has a
+ * missed check-in (`missedCheckin`); the row alone cannot say.
+ */
 export function workFacts(
   id: string,
   row: SummaryRow,
   now: number,
-  doc?: { category?: Category } | Pick<Episode, "start" | "end" | "status" | "slots" | "checkins">,
+  doc?: { category?: Category },
   household?: Pick<Household, "kind" | "members" | "building" | "unit" | "room">,
+  missed = false,
 ): WorkFacts {
   const open = isOpenRow(row)
-  // An observation is overdue when a check-in slot's deadline passed without a check-in
-  // (what the dashboard counts as 漏打卡); a delivery when its due time passed.
-  const missed =
-    row.kind === "episode" && doc && "checkins" in doc
-      ? openSlots(doc, Object.keys(doc.checkins), now).some(s => s.deadline < now)
-      : false
   return {
     id,
     row: withAddress(row, household),
-    category: rowCategory(row, doc && "category" in doc ? doc : undefined),
+    category: rowCategory(row, doc),
     care: !!household?.members.some(m => m.flags.length > 0),
     open,
-    overdue: open && (row.kind === "task" ? row.due != null && row.due < now : missed),
+    // An observation is overdue when a check-in slot's deadline passed without a check-in
+    // (what the dashboard counts as 漏打卡); a delivery when its due time passed.
+    overdue: open && (row.kind === "task" ? row.due != null && row.due < now : row.kind === "episode" && missed),
   }
 }
 

@@ -1,16 +1,20 @@
 import { describe, expect, it } from "vitest"
-import type { Episode, Household, SummaryRow, Task, TaskStatus } from "../generated"
+import type { Episode, Household, Readings, SummaryRow, Task, TaskStatus } from "../generated"
+import { SCHEMA_VERSIONS } from "../generated"
 import { TEST_NOW } from "../test/setup"
 import {
   NO_SYMPTOMS,
   TASK_STATUSES,
   addressLabel,
+  checkinOffer,
+  checkinsOf,
   chosenSymptoms,
   clearSymptoms,
   communityDate,
   communityTime,
   coordinatorMove,
   isFever,
+  newCheckin,
   newEpisode,
   newHousehold,
   newTask,
@@ -20,6 +24,8 @@ import {
   retemp,
   riskPolicy,
   slotDeadline,
+  summarize,
+  takenKeys,
   toggleSymptom,
   volunteerNext,
   workItems,
@@ -149,7 +155,7 @@ describe("the check-in form's symptoms", () => {
 })
 
 describe("the day's work", () => {
-  const row = (kind: "task" | "episode", extra: Partial<SummaryRow> = {}): SummaryRow => ({
+  const row = (kind: SummaryRow["kind"], extra: Partial<SummaryRow> = {}): SummaryRow => ({
     kind,
     status: kind === "task" ? "assigned" : "active",
     assignee: "u-vol",
@@ -170,15 +176,95 @@ describe("the day's work", () => {
       d: row("task", { priority: "urgent", due: now }),
       e: row("episode"),
       f: row("task", { assignee: "u-other" }),
+      // The inbox lists an episode's readings beside it, so that the phone stores them.
+      r: row("readings", { title: "readings" }),
     }
+    const days = { slots: 1, start: "2026-02-01", end: "2026-02-14" }
     const local: Record<string, DocSummary> = {
       d: { kind: "task", status: "delivered", priority: "urgent", due: now, assignee: "u-vol" },
-      e: { kind: "episode", status: "active", assignee: "u-vol", checkins: ["2026-02-01/0", "2026-02-02/0"], slots: 1, start: "2026-02-01", end: "2026-02-14" },
+      e: { kind: "episode", status: "active", assignee: "u-vol", readings: "r", ...days },
+      r: { kind: "readings", status: "active", assignee: "u-vol", episode: "e", checkins: ["2026-02-01/0", "2026-02-02/0"], ...days },
     }
     const items = workItems(rows, local, now, "u-vol")
     expect(items.map(i => i.id)).toEqual(["c", "b", "e", "a", "d"])
     expect(items.find(i => i.id === "d")!.todo).toBe(false)
     expect(items.find(i => i.id === "e")!.slots!.map(s => s.key)).toEqual(["2026-02-03/0"])
+  })
+
+  it("shows an episode's readings row as no card of its own, and counts the check-ins in them", () => {
+    const now = communityTime("2026-02-03", "21:00")
+    const days = { slots: 1, start: "2026-02-01", end: "2026-02-14" }
+    const rows = { e: row("episode"), r: row("readings", { title: "readings" }), m: row("medical", { title: "medical" }) }
+    const episode: DocSummary = { kind: "episode", status: "active", assignee: "u-vol", readings: null, ...days }
+    const readings: DocSummary = { kind: "readings", status: "active", assignee: "u-vol", episode: "e", checkins: ["2026-02-02/0", "2026-02-03/0"], ...days }
+    // Linked from the episode, or (before the link reaches the phone) naming the episode.
+    for (const e of [{ ...episode, readings: "r" }, episode]) {
+      const items = workItems(rows, { e, r: readings }, now, "u-vol")
+      expect(items.map(i => [i.id, i.kind, i.todo])).toEqual([["e", "episode", false]])
+      expect(takenKeys("e", { e, r: readings })).toEqual(["2026-02-02/0", "2026-02-03/0"])
+    }
+    // No readings on the phone yet: every slot is still to do (yesterday's missed too).
+    const [waiting] = workItems(rows, { e: episode }, now, "u-vol")
+    expect(waiting.slots!.map(s => s.key)).toEqual(["2026-02-02/0", "2026-02-03/0"])
+  })
+})
+
+describe("check-ins and readings (DESIGN §9)", () => {
+  const now = communityTime("2026-02-03", "09:00")
+  const ep: Episode = {
+    ...newEpisode({ grid: "g1", household: "h", person: { name: "王", age: 70 }, reason: "returnee", start: "2026-02-01", slots: 2, assignee: "u-vol" }),
+    readings: "r",
+  }
+  const readings = (checkins: Readings["checkins"] = {}, over: Partial<Readings> = {}): Readings => ({
+    kind: "readings",
+    schema: SCHEMA_VERSIONS.readings,
+    grid: "g1",
+    episode: "e",
+    household: "h",
+    start: ep.start,
+    end: ep.end,
+    slots: ep.slots,
+    assignee: ep.assignee,
+    status: "active",
+    checkins,
+    ...over,
+  })
+  const reading = newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, "u-vol", now)
+  const vol = { id: "u-vol", role: "volunteer" }
+  const medic = { id: "u-medic", role: "medic" }
+
+  it("offers no check-in form to coordinators and admins, nor to another volunteer", () => {
+    for (const user of [{ id: "u-coord", role: "coordinator" }, { id: "u-admin", role: "admin" }, { id: "u-other", role: "volunteer" }]) {
+      expect(checkinOffer(user, ep, readings(), now), user.role).toEqual({ state: "not-yours" })
+      expect(checkinOffer(user, ep, undefined, now), user.role).toEqual({ state: "not-yours" })
+    }
+  })
+
+  it("offers the assigned volunteer and the grid's medics the open slots of the readings", () => {
+    for (const user of [vol, medic]) {
+      const offer = checkinOffer(user, ep, readings({ "2026-02-02/0": reading, "2026-02-02/1": reading }), now)
+      expect(offer.state === "open" && offer.slots.map(s => s.key), user.role).toEqual(["2026-02-03/0", "2026-02-03/1"])
+    }
+  })
+
+  it("waits for the readings, and says when there is nothing to do or the observation is over", () => {
+    expect(checkinOffer(vol, ep, undefined, now)).toEqual({ state: "preparing" })
+    const all = { "2026-02-02/0": reading, "2026-02-02/1": reading, "2026-02-03/0": reading, "2026-02-03/1": reading }
+    expect(checkinOffer(vol, ep, readings(all), now)).toEqual({ state: "done" })
+    expect(checkinOffer(vol, { ...ep, status: "closed", closed_at: now }, readings(), now)).toEqual({ state: "closed" })
+    expect(checkinOffer(medic, ep, readings({}, { status: "closed" }), now)).toEqual({ state: "closed" })
+  })
+
+  it("reads an episode an older release wrote, with its check-ins still in it", () => {
+    // Schema 2: the server moves these into the readings when the phone's copy syncs.
+    const old = { ...ep, schema: 2, readings: null, checkins: { "2026-02-03/0": reading } } as Episode
+    expect(summarize(old)).toMatchObject({ kind: "episode", readings: null, checkins: ["2026-02-03/0"] })
+    expect(Object.keys(checkinsOf(old, readings({ "2026-02-02/0": reading }))).sort()).toEqual(["2026-02-02/0", "2026-02-03/0"])
+    const offer = checkinOffer(vol, old, readings(), now)
+    expect(offer.state === "open" && offer.slots.map(s => s.key)).toEqual(["2026-02-02/0", "2026-02-02/1", "2026-02-03/1"])
+    // A current episode has none.
+    expect(summarize(ep)).not.toHaveProperty("checkins")
+    expect(summarize(readings({ "2026-02-02/0": reading }))).toMatchObject({ kind: "readings", episode: "e", checkins: ["2026-02-02/0"] })
   })
 })
 
@@ -215,8 +301,12 @@ describe("new documents", () => {
     expect([unassigned.status, unassigned.log.length]).toEqual(["new", 0])
   })
 
-  it("builds an episode of 14 days and a household", () => {
+  it("builds an episode of 14 days, its readings and record left to the server, and a household", () => {
     const e: Episode = newEpisode({ grid: "g1", household: "h", person: { name: "王", age: 70 }, reason: "returnee", start: "2026-02-01", slots: 9, assignee: null })
+    expect(keys(e)).toEqual(
+      keys({ kind: 0, schema: 0, grid: 0, household: 0, person: 0, reason: 0, start: 0, end: 0, slots: 0, assignee: 0, status: 0, closed_at: 0, readings: 0, medical: 0, erased: 0 }),
+    )
+    expect([e.schema, e.readings, e.medical]).toEqual([SCHEMA_VERSIONS.episode, null, null])
     expect([e.end, e.slots, e.status, e.closed_at, e.erased]).toEqual(["2026-02-15", 4, "active", null, false])
     const h: Household = newHousehold({ grid: "g1", building: " 3 ", unit: "", room: "501", phone: "", notes: "", members: [{ name: "李", age: 80, flags: ["elderly_alone", "elderly_alone"], medicines: [" ", "降压药"] }] })
     expect(h.members[0]).toEqual({ name: "李", age: 80, flags: ["elderly_alone"], medicines: ["降压药"] })

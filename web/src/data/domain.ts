@@ -18,9 +18,11 @@ import {
   type Item,
   type Kind,
   type LogEntry,
+  type Medical,
   type Member,
   type Method,
   type Priority,
+  type Readings,
   type Reason,
   type SummaryRow,
   type Symptom,
@@ -44,7 +46,16 @@ export function setCommunityUtcOffset(minutes: number | undefined): void {
   COMMUNITY_UTC_OFFSET_MINUTES = valid ? minutes : DEFAULT_COMMUNITY_UTC_OFFSET_MINUTES
 }
 
-export type AnyDoc = Task | Episode | Household
+/** Every document a phone holds besides its lists: the work, its households, and (on a
+ * volunteer's or a medic's phone) an episode's readings and (a medic's) medical record. */
+export type AnyDoc = Task | Episode | Household | Readings | Medical
+
+/** The row of a piece of work: a delivery or an observation. An episode's `readings` and
+ * `medical` rows belong to their episode (a volunteer's inbox and a medic index list them
+ * so that the phone stores them), and are never shown as work of their own. */
+export function isWorkRow<R extends Pick<SummaryRow, "kind">>(row: R): row is R & { kind: "task" | "episode" } {
+  return row.kind === "task" || row.kind === "episode"
+}
 
 export const PRIORITIES: readonly Priority[] = ["urgent", "high", "normal"]
 export const CATEGORIES: readonly Category[] = ["food", "medicine", "supplies"]
@@ -192,6 +203,45 @@ export function openSlots(e: Pick<Episode, "start" | "end" | "status" | "slots">
   return out
 }
 
+/**
+ * Whose phone holds an episode's readings — temperatures, symptoms, check-in notes — and
+ * takes check-ins (DESIGN §9): the assigned volunteer's and the grid's medics' (a medic's
+ * by phone, where coordinators took them before readings had a document of their own).
+ * Coordinators and admins read the episode (person, dates, status, alerts) and never its
+ * readings: the server does not give them, so the phone does not ask.
+ */
+export function readsReadings(role: string): boolean {
+  return role === "volunteer" || role === "medic"
+}
+
+/** The check-ins the phone knows of an episode: its readings', and any an older copy of
+ * the episode still holds until it syncs (`legacyCheckins`). */
+export function checkinsOf(ep: Episode, readings: Pick<Readings, "checkins"> | undefined): Record<string, Checkin> {
+  return { ...legacyCheckins(ep), ...readings?.checkins }
+}
+
+/**
+ * What the check-in screen offers `user` for episode `ep`:
+ * - `not-yours`: a coordinator or an admin (check-ins are the volunteer's and the medics',
+ *   and so are the readings), or a volunteer the episode is not assigned to;
+ * - `closed`: the observation is over;
+ * - `preparing`: the readings are not on the phone yet (the server makes them a moment
+ *   after the episode, and they come with the next sync);
+ * - `done`: no slot open now;
+ * - `open`: the form, for `slots`.
+ * Slots are those of the readings' copy of the episode's days, which the server checks a
+ * check-in against.
+ */
+export type CheckinOffer = { state: "not-yours" | "closed" | "preparing" | "done" } | { state: "open"; slots: SlotInfo[] }
+
+export function checkinOffer(user: { id: string; role: string }, ep: Episode, readings: Readings | undefined, now: number): CheckinOffer {
+  if (!readsReadings(user.role) || (user.role === "volunteer" && ep.assignee !== user.id)) return { state: "not-yours" }
+  if (ep.status === "closed" || readings?.status === "closed") return { state: "closed" }
+  if (!readings) return { state: "preparing" }
+  const slots = openSlots(readings, Object.keys(checkinsOf(ep, readings)), now)
+  return slots.length ? { state: "open", slots } : { state: "done" }
+}
+
 export function isFever(tempC: number): boolean {
   return tempC >= FEVER_THRESHOLD_C
 }
@@ -265,11 +315,30 @@ export interface DocSummary {
   /** Tasks: the items ("大米 5kg"), and whether the delivery is contactless. */
   items?: string[]
   contactless?: boolean
-  /** Episodes: check-in keys taken, slots a day, first and last day. */
+  /** Readings: the check-in keys taken (never the readings themselves). Episodes: the
+   * keys an episode written before its readings had their own document still holds
+   * (`legacyCheckins`). */
   checkins?: string[]
+  /** Episodes and readings: slots a day, first and last day. */
   slots?: number
   start?: string
   end?: string
+  /** Episodes: their readings document, once the server has linked it. */
+  readings?: string | null
+  /** Readings and medical records: their episode. */
+  episode?: string
+}
+
+/**
+ * The check-ins an episode document itself still holds. Episodes of schema 1 and 2 kept
+ * them; from schema 3 they are in the episode's `readings`, and the server moves those of
+ * an older copy there when it syncs. Until then a phone may hold such a copy (written
+ * offline by the previous release), so episodes are read leniently: what it has counts as
+ * taken, and nothing else of the app writes there.
+ */
+export function legacyCheckins(ep: Episode): Record<string, Checkin> {
+  const old = (ep as Episode & { checkins?: Record<string, Checkin> }).checkins
+  return old && typeof old === "object" ? old : {}
 }
 
 export function summarize(doc: AnyDoc): DocSummary {
@@ -285,20 +354,60 @@ export function summarize(doc: AnyDoc): DocSummary {
         items: doc.items.map(i => `${i.name} ${i.qty}${i.unit}`),
         contactless: doc.contactless,
       }
-    case "episode":
+    case "episode": {
+      const legacy = Object.keys(legacyCheckins(doc))
       return {
         kind: "episode",
         status: doc.status,
         assignee: doc.assignee,
         household: doc.household,
+        slots: doc.slots,
+        start: doc.start,
+        end: doc.end,
+        readings: doc.readings ?? null,
+        ...(legacy.length ? { checkins: legacy } : {}),
+      }
+    }
+    case "readings":
+      return {
+        kind: "readings",
+        status: doc.status,
+        assignee: doc.assignee,
+        household: doc.household,
+        episode: doc.episode,
         checkins: Object.keys(doc.checkins ?? {}),
         slots: doc.slots,
         start: doc.start,
         end: doc.end,
       }
+    case "medical":
+      return { kind: "medical", status: "", household: doc.household, episode: doc.episode }
     default:
       return { kind: "household", status: "" }
   }
+}
+
+/**
+ * The readings document of each episode the phone knows of, by episode id: the episode's
+ * own link, else a readings document naming the episode (the inbox may list the readings
+ * before the server's link reaches the episode on this phone).
+ */
+export function readingsIds(local: Record<string, Pick<DocSummary, "kind" | "readings" | "episode">>): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const [id, s] of Object.entries(local)) if (s.kind === "readings" && s.episode) out.set(s.episode, id)
+  for (const [id, s] of Object.entries(local)) if (s.kind === "episode" && s.readings) out.set(id, s.readings)
+  return out
+}
+
+/**
+ * The check-in keys taken of an episode, as far as this phone knows: those in its readings
+ * document, and those an older copy of the episode still holds (`legacyCheckins`).
+ * Nothing when the phone holds neither — a coordinator's or an admin's phone never holds
+ * readings (DESIGN §9), and a volunteer's gets them with the next sync.
+ */
+export function takenKeys(episode: string, local: Record<string, DocSummary>, links = readingsIds(local)): string[] {
+  const readings = links.get(episode)
+  return [...new Set([...(local[episode]?.checkins ?? []), ...((readings && local[readings]?.checkins) || [])])]
 }
 
 export interface WorkItem {
@@ -321,9 +430,11 @@ export interface WorkItem {
 }
 
 /**
- * The volunteer's day: every listed task and episode, with what the phone knows locally
- * (its own, possibly unsynced, changes) over the server's summary row. Work to do comes
- * first, by priority and then due time; check-ins count as `high`.
+ * The volunteer's day: every listed task and episode (not the readings rows listed beside
+ * episodes), with what the phone knows locally (its own, possibly unsynced, changes) over
+ * the server's summary row. An episode's open slots count the check-ins in its readings
+ * (`takenKeys`); while those have not reached the phone, every slot is still to do.
+ * Work to do comes first, by priority and then due time; check-ins count as `high`.
  */
 export function workItems(
   rows: Record<string, SummaryRow>,
@@ -332,8 +443,9 @@ export function workItems(
   me?: string,
 ): WorkItem[] {
   const items: WorkItem[] = []
+  const links = readingsIds(local)
   for (const [id, row] of Object.entries(rows)) {
-    if (row.kind !== "task" && row.kind !== "episode") continue
+    if (!isWorkRow(row)) continue
     const l = local[id]
     const assignee = l ? (l.assignee ?? null) : row.assignee
     if (me && assignee !== me) continue
@@ -355,7 +467,7 @@ export function workItems(
     } else {
       const slots =
         l && l.slots && l.start && l.end
-          ? openSlots({ start: l.start, end: l.end, status: status as Episode["status"], slots: l.slots }, l.checkins ?? [], now)
+          ? openSlots({ start: l.start, end: l.end, status: status as Episode["status"], slots: l.slots }, takenKeys(id, local, links), now)
           : []
       items.push({
         id,
@@ -500,8 +612,9 @@ export function newEpisode(e: NewEpisode): Episode {
     assignee: e.assignee || null,
     status: "active",
     closed_at: null,
-    checkins: {},
-    // The server links the medical record (medics' notes, DESIGN §9) once it has made it.
+    // The server makes the readings (check-ins) and the medical record (medics' notes),
+    // which coordinators may not read (DESIGN §9), and links them once it has.
+    readings: null,
     medical: null,
     erased: false,
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import type { Episode, Household, Task } from "../generated"
+import type { Episode, Household, Readings, Task } from "../generated"
 import { TEST_NOW } from "../test/setup"
 import { communityDate, newEpisode, newHousehold, newTask, type AnyDoc } from "./domain"
 import { buildingsOf } from "./desk"
@@ -56,7 +56,21 @@ describe("the stairwell's daily list", () => {
     t3: base("h2", { status: "delivered" }),
     t4: base("h2", { due: TEST_NOW + 3 * 86_400_000 }),
     t5: base("h4"),
-    e1: ep("h3", { checkins: { [`${today}/0`]: { temp_c: 38.6, symptoms: ["cough"], method: "visit", note: "", by: "u-vol", at: TEST_NOW } } }),
+    e1: ep("h3", { readings: "r1" }),
+    // The readings of e1, on a phone that may hold them (not a coordinator's).
+    r1: {
+      kind: "readings",
+      schema: 1,
+      grid: "g1",
+      episode: "e1",
+      household: "h3",
+      start: today,
+      end: today,
+      slots: 2,
+      assignee: null,
+      status: "active",
+      checkins: { [`${today}/0`]: { temp_c: 38.6, symptoms: ["cough"], method: "visit", note: "", by: "u-vol", at: TEST_NOW } },
+    } satisfies Readings,
     e2: ep("h2", { status: "closed", closed_at: TEST_NOW }),
   }
 
@@ -68,8 +82,17 @@ describe("the stairwell's daily list", () => {
     const [urgent, medicine] = b3.doors[1].lines
     expect(urgent).toMatchObject({ kind: "delivery", id: "t2", priority: "urgent" })
     expect(medicine).toMatchObject({ kind: "delivery", id: "t1", category: "medicine" })
-    // The visit: only the slot still to do today.
+    // The visit: only the slot still to do today, by the readings on the phone.
     expect(b3.doors[0].lines).toMatchObject([{ kind: "visit", id: "e1", n: 2 }])
+  })
+
+  it("lists every visit of the day where the phone holds no readings (a coordinator's)", () => {
+    const { r1: _readings, ...coordinators } = docs
+    const [b3] = printList(coordinators, "g1", ["3"], TEST_NOW)
+    expect(b3.doors[0].lines).toMatchObject([
+      { kind: "visit", id: "e1", n: 1 },
+      { kind: "visit", id: "e1", n: 2 },
+    ])
   })
 
   it("names no medicine, and carries nothing of health", () => {

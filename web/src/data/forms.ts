@@ -1,8 +1,8 @@
 /**
  * The coordinator's forms and the stairwell's daily list (issue 14): pure rules, no I/O.
  */
-import type { Category, Episode, Household, Priority, Task } from "../generated"
-import { communityDate, daySlots, episodeRunsOn, isOpenTask, priorityRank, type AnyDoc } from "./domain"
+import type { Category, Episode, Household, Priority, Readings, Task } from "../generated"
+import { communityDate, daySlots, episodeRunsOn, isOpenTask, legacyCheckins, priorityRank, type AnyDoc } from "./domain"
 
 type Address = Pick<Household, "building" | "unit" | "room">
 
@@ -71,7 +71,10 @@ export interface PrintBuilding {
 /**
  * Today's open work of each door of the building(s), for a sheet in the stairwell: the
  * deliveries open and due by the end of today (overdue ones too), and the check-in
- * visits still to do today. `buildings` empty: every building of the grid.
+ * visits of today. Which visits are done is in the episode's readings, which only the
+ * assigned volunteer's and the medics' phones hold (DESIGN §9): where `docs` has them,
+ * the visits done are left out; elsewhere (a coordinator's phone) every visit of the day
+ * is listed, each with its box to tick. `buildings` empty: every building of the grid.
  */
 export function printList(docs: Record<string, AnyDoc>, grid: string, buildings: string[], now: number): PrintBuilding[] {
   const today = communityDate(now)
@@ -79,6 +82,8 @@ export function printList(docs: Record<string, AnyDoc>, grid: string, buildings:
   const wanted = new Set(buildings.map(buildingKey))
   const doors = new Map<string, PrintLine[]>()
   const add = (household: string, line: PrintLine) => doors.set(household, [...(doors.get(household) ?? []), line])
+  const readings = new Map<string, Readings>()
+  for (const doc of Object.values(docs)) if (doc.kind === "readings") readings.set(doc.episode, doc)
   for (const [id, doc] of Object.entries(docs)) {
     if (doc.kind === "task") {
       const task = doc as Task
@@ -94,7 +99,8 @@ export function printList(docs: Record<string, AnyDoc>, grid: string, buildings:
     } else if (doc.kind === "episode") {
       const ep = doc as Episode
       if (ep.erased || !episodeRunsOn(ep, today)) continue
-      for (const slot of daySlots(today, ep.slots, k => k in (ep.checkins ?? {}))) {
+      const taken = { ...legacyCheckins(ep), ...readings.get(id)?.checkins }
+      for (const slot of daySlots(today, ep.slots, k => k in taken)) {
         if (!slot.done) add(ep.household, { kind: "visit", id, n: slot.slot + 1, deadline: slot.deadline })
       }
     }

@@ -2,10 +2,11 @@ import { decodeSyncMessage, getHeads, init, load, loadIncremental } from "@autom
 import { Repo, type DocHandle, type PeerId } from "@automerge/automerge-repo/slim"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
 import { afterEach, describe, expect, it } from "vitest"
-import type { Episode, GridIndex, Household, Inbox, SummaryRow, Task } from "../generated"
+import type { Episode, GridIndex, Household, Inbox, Readings, SummaryRow, Task } from "../generated"
+import { SCHEMA_VERSIONS } from "../generated"
 import { MemStorage } from "../test/memstorage"
 import { pair, waitFor, type PairAdapter } from "../test/pair"
-import { communityDate, newCheckin, newEpisode, newHousehold, newTask } from "./domain"
+import { communityDate, newCheckin, newEpisode, newHousehold, newTask, takenKeys, workItems } from "./domain"
 import { memoryKV, type KV } from "./kv"
 import type { SessionUser } from "./session"
 import { EXPORT_FORMAT, IndexedDBShelf, type ShelvedWork } from "./shelf"
@@ -23,8 +24,16 @@ afterEach(async () => {
   servers.splice(0).forEach(r => r.networkSubsystem.adapters.forEach(a => a.disconnect()))
 })
 
+/** The readings document the Linli server makes for an episode (`Readings::for_episode`):
+ * the server's copy of the episode's days, assignee and status, and no check-ins yet. */
+function readingsFor(episodeId: string, e: Episode): Readings {
+  const { grid, household, start, end, slots, assignee, status } = e
+  return { kind: "readings", schema: SCHEMA_VERSIONS.readings, grid, episode: episodeId, household, start, end, slots, assignee, status, checkins: {} }
+}
+
 /** A "server" Repo holding a household, a delivery and an episode assigned to the
- * volunteer, and the volunteer's inbox listing the two. */
+ * volunteer with its readings (linked from the episode, as the server does), and the
+ * volunteer's inbox listing the three. */
 function world() {
   const server = new Repo({ storage: new MemStorage(), peerId: "server" as PeerId, sharePolicy: async () => false })
   servers.push(server)
@@ -58,7 +67,11 @@ function world() {
       assignee: VOL.id,
     }),
   )
-  const row = (kind: "task" | "episode", status: string): SummaryRow => ({
+  const readings = server.create<Readings>(readingsFor(episode.documentId, episode.doc()))
+  episode.change(d => {
+    d.readings = readings.documentId
+  })
+  const row = (kind: "task" | "episode" | "readings", status: string): SummaryRow => ({
     kind,
     status,
     assignee: VOL.id,
@@ -66,16 +79,20 @@ function world() {
     due: kind === "task" ? NOW + 3600_000 : null,
     alerts: 0,
     household: house.documentId,
-    title: kind === "task" ? "3-2-501 food" : "3-2-501 check-in",
+    title: { task: "food", episode: "check-in", readings: "readings" }[kind],
   })
   const inbox = server.create<Inbox>({
     kind: "inbox",
     schema: 1,
     grid: "g1",
     user: VOL.id,
-    docs: { [task.documentId]: row("task", "assigned"), [episode.documentId]: row("episode", "active") },
+    docs: {
+      [task.documentId]: row("task", "assigned"),
+      [episode.documentId]: row("episode", "active"),
+      [readings.documentId]: row("readings", "active"),
+    },
   })
-  return { server, house, task, episode, inbox }
+  return { server, house, task, episode, readings, inbox }
 }
 
 function connect(server: Repo): { phone: PairAdapter; link: { adapter: PairAdapter; pause(): void; resume(): void } } {
@@ -142,7 +159,7 @@ async function syncedPhone() {
   const c = connect(w.server)
   const store = phoneStore(w, kv, db, c.link)
   await store.start()
-  await waitFor(() => !!store.state.docs[w.task.documentId] && !!store.state.docs[w.episode.documentId])
+  await waitFor(() => [w.task, w.episode, w.readings].every(h => store.state.docs[h.documentId]))
   await waitFor(() => store.state.lastSynced != null, 5000, "first sync")
   return { w, kv, db, c, store }
 }
@@ -156,17 +173,18 @@ describe("LinliStore", () => {
     const db = `t${++dbCount}`
     const online = phoneStore(w, kv, db, connect(w.server).link)
     await online.start()
-    await waitFor(() => [w.task, w.episode, w.house].every(h => online.state.docs[h.documentId]), 5000, "docs")
-    expect(Object.keys(online.state.rows)).toHaveLength(2)
+    await waitFor(() => [w.task, w.episode, w.readings, w.house].every(h => online.state.docs[h.documentId]), 5000, "docs")
+    expect(Object.keys(online.state.rows)).toHaveLength(3)
     expect(online.state.connection).toBe("online")
     await online.stop()
 
     // A reload with no network: the list shows from the snapshot before anything loads,
     // and every document comes back from IndexedDB.
     const offline = phoneStore(w, kv, db)
-    expect(Object.keys(offline.state.rows)).toHaveLength(2)
+    expect(Object.keys(offline.state.rows)).toHaveLength(3)
     await offline.start()
-    await waitFor(() => [w.task, w.episode, w.house].every(h => offline.state.docs[h.documentId]), 5000, "docs offline")
+    await waitFor(() => [w.task, w.episode, w.readings, w.house].every(h => offline.state.docs[h.documentId]), 5000, "docs offline")
+    expect(offline.readings(w.episode.documentId)?.episode).toBe(w.episode.documentId)
     expect(offline.doc<Task>(w.task.documentId)?.items[0].name).toBe("大米")
     expect(offline.doc<Household>(w.house.documentId)?.room).toBe("501")
     expect(offline.state.connection).toBe("offline")
@@ -183,6 +201,7 @@ describe("LinliStore", () => {
     store.advanceTask(id, "delivered", { note: "门口" })
     const today = communityDate(NOW)
     store.addCheckin(w.episode.documentId, `${today}/0`, newCheckin({ temp_c: 38.2, symptoms: ["cough"], method: "visit", note: "" }, VOL.id, NOW))
+    // The delivery and the readings wait; the episode itself is not written.
     expect(store.state.pending).toBe(2)
     expect(serverDoc(w.task).status).toBe("assigned")
     const local = store.doc<Task>(id)!
@@ -196,13 +215,102 @@ describe("LinliStore", () => {
     again.setOnline(false)
     await again.start()
     await waitFor(() => again.doc<Task>(id)?.status === "delivered", 5000, "local status after reload")
-    expect(again.doc<Episode>(w.episode.documentId)?.checkins[`${today}/0`]?.temp_c).toBe(38.2)
+    expect(again.readings(w.episode.documentId)?.checkins[`${today}/0`]?.temp_c).toBe(38.2)
 
     again.setOnline(true)
     await waitFor(() => serverDoc(w.task).status === "delivered", 5000, "server has the delivery")
-    await waitFor(() => serverDoc(w.episode).checkins[`${today}/0`] != null, 5000, "server has the check-in")
+    await waitFor(() => serverDoc(w.readings).checkins[`${today}/0`] != null, 5000, "server has the check-in")
     await waitFor(() => again.state.pending === 0, 5000, "nothing waiting")
     expect(again.state.lastSynced).toBe(NOW)
+  })
+
+  it("writes a check-in into the episode's readings, never into the episode", async () => {
+    const { w, store } = await syncedPhone()
+    const episode = w.episode.documentId
+    const heads = getHeads(store.repo.handles[episode as never].doc())
+    const key = `${communityDate(NOW)}/0`
+    const reading = () => newCheckin({ temp_c: 37.8, symptoms: ["fever"], method: "visit", note: "门口测" }, VOL.id, NOW)
+    store.addCheckin(episode, key, reading())
+
+    expect(store.readings(episode)?.checkins[key]).toEqual({ temp_c: 37.8, symptoms: ["fever"], method: "visit", note: "门口测", by: VOL.id, at: NOW })
+    expect(getHeads(store.repo.handles[episode as never].doc())).toEqual(heads)
+    expect(Object.keys(store.doc<Episode>(episode)!)).not.toContain("checkins")
+    expect(store.state.pending).toBe(1)
+    await waitFor(() => serverDoc(w.readings).checkins[key]?.temp_c === 37.8, 5000, "the server's readings have it")
+    await waitFor(() => store.state.pending === 0, 5000, "acknowledged")
+    expect(Object.keys(serverDoc(w.episode))).not.toContain("checkins")
+    // With yesterday's missed slot made up late, nothing is left to do: the episode's card
+    // says so, and the readings row is no card of its own.
+    store.addCheckin(episode, `${communityDate(NOW - 86_400_000)}/0`, reading())
+    const items = workItems(store.state.rows, store.state.summaries, NOW, VOL.id)
+    expect(items.map(i => [i.id, i.kind, i.todo])).toEqual([
+      [w.task.documentId, "task", true],
+      [episode, "episode", false],
+    ])
+    // A slot is taken once.
+    expect(() => store.addCheckin(episode, key, reading())).toThrow(/already recorded/)
+  })
+
+  it("waits for a new episode's readings: every slot open, no check-in until the server has made them", async () => {
+    const { w, store } = await syncedPhone()
+    const fresh = w.server.create<Episode>(
+      newEpisode({ grid: "g1", household: w.house.documentId, person: { name: "李建国", age: 52 }, reason: "returnee", start: communityDate(NOW), slots: 2, assignee: VOL.id }),
+    )
+    const row = (kind: "episode" | "readings"): SummaryRow => ({ kind, status: "active", assignee: VOL.id, priority: null, due: null, alerts: 0, household: w.house.documentId, title: kind === "episode" ? "check-in" : "readings" })
+    w.inbox.change(d => {
+      d.docs[fresh.documentId] = row("episode")
+    })
+    await waitFor(() => !!store.state.docs[fresh.documentId], 5000, "the new episode")
+    expect(store.doc<Episode>(fresh.documentId)?.readings).toBeNull()
+    expect(store.readingsId(fresh.documentId)).toBeNull()
+    const key = `${communityDate(NOW)}/0`
+    const reading = newCheckin({ temp_c: 36.6, symptoms: [], method: "visit", note: "" }, VOL.id, NOW)
+    expect(() => store.addCheckin(fresh.documentId, key, reading)).toThrow(/not on the phone yet/)
+    expect(store.state.pending).toBe(0)
+    const item = workItems(store.state.rows, store.state.summaries, NOW, VOL.id).find(i => i.id === fresh.documentId)
+    expect(item?.slots?.map(x => x.key)).toEqual([key, `${communityDate(NOW)}/1`])
+
+    // The server makes the readings, links them and lists them.
+    const readings = w.server.create<Readings>(readingsFor(fresh.documentId, fresh.doc()))
+    fresh.change(d => {
+      d.readings = readings.documentId
+    })
+    w.inbox.change(d => {
+      d.docs[readings.documentId] = row("readings")
+    })
+    await waitFor(() => !!store.readings(fresh.documentId), 5000, "the readings on the phone")
+    expect(store.readingsId(fresh.documentId)).toBe(readings.documentId)
+    store.addCheckin(fresh.documentId, key, reading)
+    await waitFor(() => serverDoc(readings).checkins[key]?.temp_c === 36.6, 5000, "the server's readings have it")
+  })
+
+  it("reads an episode an older release wrote with its check-ins in it, and counts those as taken", async () => {
+    const w = world()
+    const key = `${communityDate(NOW)}/0`
+    // Schema 2: check-ins in the episode (the server moves them into the readings when the
+    // phone's copy syncs). Here the server's copy still has them too.
+    const old = w.server.create<Episode>({
+      ...newEpisode({ grid: "g1", household: w.house.documentId, person: { name: "赵桂兰", age: 81 }, reason: "close_contact", start: communityDate(NOW), slots: 1, assignee: VOL.id }),
+      schema: 2,
+      checkins: { [key]: newCheckin({ temp_c: 36.4, symptoms: [], method: "visit", note: "" }, VOL.id, NOW - 60_000) },
+    } as Episode)
+    const readings = w.server.create<Readings>(readingsFor(old.documentId, old.doc()))
+    old.change(d => {
+      d.readings = readings.documentId
+    })
+    const row = (kind: "episode" | "readings"): SummaryRow => ({ kind, status: "active", assignee: VOL.id, priority: null, due: null, alerts: 0, household: w.house.documentId, title: kind === "episode" ? "check-in" : "readings" })
+    w.inbox.change(d => {
+      d.docs[old.documentId] = row("episode")
+      d.docs[readings.documentId] = row("readings")
+    })
+    const store = phoneStore(w, memoryKV(), `t${++dbCount}`, connect(w.server).link)
+    await store.start()
+    await waitFor(() => !!store.state.docs[old.documentId] && !!store.readings(old.documentId), 5000, "the old episode and its readings")
+    expect(takenKeys(old.documentId, store.state.summaries)).toEqual([key])
+    const item = workItems(store.state.rows, store.state.summaries, NOW, VOL.id).find(i => i.id === old.documentId)
+    expect(item).toMatchObject({ kind: "episode", todo: false })
+    expect(() => store.addCheckin(old.documentId, key, newCheckin({ temp_c: 36.8, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))).toThrow(/already recorded/)
+    expect(Object.keys(serverDoc(readings).checkins)).toEqual([])
   })
 
   it("holds a volunteer's step back for undo: nothing reaches the document or the server until it is written", async () => {
@@ -288,42 +396,43 @@ describe("LinliStore", () => {
     const kv = memoryKV()
     const db = `t${++dbCount}`
     const c = connect(w.server)
-    const refused = w.episode.documentId
-    // The server names the refused changes: here, the phone's last change to the episode.
+    // A check-in is written into the episode's readings: those are what the server refuses.
+    const refused = w.readings.documentId
+    // The server names the refused changes: here, the phone's last change to the readings.
     let hashes: string[] = []
     refuseChanges(c, refused, () => {
       hashes = getHeads(store.repo.handles[refused as never].doc())
-      w.episode.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: hashes })
+      w.readings.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: hashes })
     })
 
     const store = phoneStore(w, kv, db, c.link)
     await store.start()
-    await waitFor(() => !!store.state.docs[w.task.documentId] && !!store.state.docs[refused])
+    await waitFor(() => [w.task, w.episode, w.readings].every(h => store.state.docs[h.documentId]))
     store.setOnline(false)
     const key = `${communityDate(NOW)}/0`
-    store.addCheckin(refused, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
+    store.addCheckin(w.episode.documentId, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
     store.advanceTask(w.task.documentId, "accepted")
     expect(store.state.pending).toBe(2)
     store.setOnline(true)
 
     await waitFor(() => store.state.shelved.some(x => x.docId === refused), 5000, "the refused work kept aside")
     await waitFor(() => serverDoc(w.task).status === "accepted", 5000, "other work synced")
-    await waitFor(() => !!store.state.docs[refused] && Object.keys(store.doc<Episode>(refused)!.checkins).length === 0, 5000, "server copy back")
+    await waitFor(() => !!store.state.docs[refused] && Object.keys(store.doc<Readings>(refused)!.checkins).length === 0, 5000, "server copy back")
     await waitFor(() => store.state.pending === 0, 5000, "nothing waiting")
-    expect(Object.keys(serverDoc(w.episode).checkins)).toHaveLength(0)
+    expect(Object.keys(serverDoc(w.readings).checkins)).toHaveLength(0)
     expect(store.state.notices).toEqual([])
 
     // What was kept: what, why, when, the refused hashes, and the phone's copy itself.
     const kept = store.state.shelved.find(x => x.docId === refused)!
-    expect(kept).toMatchObject({ cause: "rejected", kind: "episode", title: "3-2-501 check-in", reason: "field `checkins.x`: no", at: NOW, seen: false })
+    expect(kept).toMatchObject({ cause: "rejected", kind: "readings", title: "readings", reason: "field `checkins.x`: no", at: NOW, seen: false })
     expect(hashes.length).toBeGreaterThan(0)
     expect(kept.refused).toEqual(hashes)
     expect(kept.unsynced).toEqual(expect.arrayContaining(hashes))
     const file = JSON.parse(await store.exportShelved([kept.id]))
     expect(file).toMatchObject({ format: EXPORT_FORMAT, user: { id: VOL.id, username: VOL.username } })
     expect(file.entries).toHaveLength(1)
-    expect(file.entries[0]).toMatchObject({ doc: w.episode.url, cause: "rejected", refused_changes: hashes, unsynced_changes: kept.unsynced })
-    const copy = load<Episode>(Uint8Array.from(atob(file.entries[0].document), ch => ch.charCodeAt(0)))
+    expect(file.entries[0]).toMatchObject({ doc: w.readings.url, cause: "rejected", refused_changes: hashes, unsynced_changes: kept.unsynced })
+    const copy = load<Readings>(Uint8Array.from(atob(file.entries[0].document), ch => ch.charCodeAt(0)))
     expect(copy.checkins[key]?.temp_c).toBe(36.5)
 
     // It is still there after a reload; read, it stays listed; deleted, it is gone.
@@ -345,21 +454,21 @@ describe("LinliStore", () => {
     const w = world()
     const db = `t${++dbCount}`
     const c = connect(w.server)
-    const id = w.episode.documentId
-    refuseChanges(c, id, () => w.episode.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: [] }))
+    const id = w.readings.documentId
+    refuseChanges(c, id, () => w.readings.broadcast({ linli: "rejected", reason: "field `checkins.x`: no", changes: [] }))
     const store = phoneStore(w, memoryKV(), db, c.link, new FullShelf(`${db}-shelf`))
     await store.start()
-    await waitFor(() => !!store.state.docs[id] && store.state.connection === "online", 5000, "online with the episode")
+    await waitFor(() => !!store.state.docs[w.episode.documentId] && !!store.state.docs[id] && store.state.connection === "online", 5000, "online with the episode")
     const key = `${communityDate(NOW)}/0`
-    store.addCheckin(id, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
+    store.addCheckin(w.episode.documentId, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
 
     await waitFor(() => store.state.notices.some(n => n.kind === "rejected" && n.docId === id), 5000, "the user told")
     expect(store.state.shelved).toEqual([])
-    expect(store.doc<Episode>(id)?.checkins[key]?.temp_c).toBe(36.5)
+    expect(store.doc<Readings>(id)?.checkins[key]?.temp_c).toBe(36.5)
     expect(store.state.pending).toBe(1)
     // The phone's copy is still the one it works on (and offers the server).
     store.addTaskNote(w.task.documentId, "still here")
-    expect((await store.repo.find<Episode>(id)).doc().checkins[key]?.temp_c).toBe(36.5)
+    expect((await store.repo.find<Readings>(id)).doc().checkins[key]?.temp_c).toBe(36.5)
   })
 
   /** The volunteer adds a note to the delivery that the server does not take; then it
@@ -406,30 +515,30 @@ describe("LinliStore", () => {
   it("takes `rejected` only from the server, not from another peer relaying through it", async () => {
     const w = world()
     const c = connect(w.server)
-    const id = w.episode.documentId
-    // The server does not merge the phone's changes to the episode (nor says why), so the
+    const id = w.readings.documentId
+    // The server does not merge the phone's changes to the readings (nor says why), so the
     // phone's check-in waits; another client of the server then forges a refusal.
     refuseChanges(c, id)
     const store = phoneStore(w, memoryKV(), `t${++dbCount}`, c.link)
     await store.start()
-    await waitFor(() => !!store.state.docs[id] && store.state.connection === "online", 5000, "online with the episode")
+    await waitFor(() => !!store.state.docs[w.episode.documentId] && !!store.state.docs[id] && store.state.connection === "online", 5000, "online with the episode")
     const key = `${communityDate(NOW)}/0`
-    store.addCheckin(id, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
+    store.addCheckin(w.episode.documentId, key, newCheckin({ temp_c: 36.5, symptoms: [], method: "visit", note: "" }, VOL.id, NOW))
     expect(store.state.pending).toBe(1)
 
     const heard: string[] = []
-    ;(await store.repo.find<Episode>(id)).on("ephemeral-message", p => heard.push(p.senderId))
+    ;(await store.repo.find<Readings>(id)).on("ephemeral-message", p => heard.push(p.senderId))
     const [mallory, srv] = pair()
     w.server.networkSubsystem.addNetworkAdapter(srv)
     const other = new Repo({ network: [mallory], peerId: "mallory" as PeerId, sharePolicy: async () => true })
     servers.push(other)
-    const forged = await other.find<Episode>(w.episode.url)
+    const forged = await other.find<Readings>(w.readings.url)
     forged.broadcast({ linli: "rejected", reason: "forged", changes: [] })
     // The store's own listener came first and runs synchronously: by the time this one
     // hears the message, the store has acted on it, or not.
     await waitFor(() => heard.includes("mallory"), 5000, "the forged message to reach the phone")
     expect(store.state.notices).toEqual([])
-    expect(store.doc<Episode>(id)?.checkins[key]?.temp_c).toBe(36.5)
+    expect(store.doc<Readings>(id)?.checkins[key]?.temp_c).toBe(36.5)
     expect(store.state.pending).toBe(1)
   })
 
@@ -458,14 +567,15 @@ describe("LinliStore", () => {
     const db = `t${++dbCount}`
     const store = phoneStore(w, kv, db, connect(w.server).link)
     await store.start()
-    await waitFor(() => [w.task, w.episode, w.house].every(h => store.state.docs[h.documentId]))
+    await waitFor(() => [w.task, w.episode, w.readings, w.house].every(h => store.state.docs[h.documentId]))
     w.inbox.change(d => {
       delete d.docs[w.task.documentId]
       delete d.docs[w.episode.documentId]
+      delete d.docs[w.readings.documentId]
     })
     await waitFor(() => Object.keys(store.state.rows).length === 0, 5000, "rows gone")
     const removed = await store.purgeNow()
-    expect(removed.sort()).toEqual([w.task.documentId, w.episode.documentId, w.house.documentId].sort())
+    expect(removed.sort()).toEqual([w.task.documentId, w.episode.documentId, w.readings.documentId, w.house.documentId].sort())
     await store.stop()
     const storage = new IndexedDBStorageAdapter(db)
     await new Promise(r => setTimeout(r, 50))
@@ -540,7 +650,10 @@ describe("LinliStore purge for coordinators, medics and admins", () => {
       [h]: row("household", "active", null, "3-2-501"),
       [other.documentId]: row("household", "active", null, "7-1-101"),
     }
+    // A grid index lists deliveries; a medic index an episode's readings beside it (a
+    // coordinator may not read them, DESIGN §9).
     if (kind === "grid-index") docs[w.task.documentId] = row("task", "assigned", h, "3-2-501 food")
+    else docs[w.readings.documentId] = row("readings", "active", h, "readings")
     const index = w.server.create<GridIndex>({ kind, schema: 1, grid: "g1", docs } as unknown as GridIndex)
     return { ...w, other, index }
   }
@@ -659,21 +772,52 @@ describe("LinliStore purge for coordinators, medics and admins", () => {
     expect(await s.purgeNow()).toEqual([])
   })
 
+  it("coordinator: never asks for an episode's readings, even were a list to give them", async () => {
+    const w = indexed("grid-index")
+    w.index.change(d => {
+      d.docs[w.readings.documentId] = row("readings", "active", w.house.documentId, "readings")
+    })
+    const { s } = store(COORD, [w.index.url], w, `t${++dbCount}`)
+    await s.start()
+    await waitFor(() => [w.task, w.episode, w.house, w.other].every(h => s.state.docs[h.documentId]), 5000, "everything else listed")
+    await new Promise(r => setTimeout(r, 300))
+    // The episode names its readings; the phone knows which they are and leaves them be.
+    expect(s.readingsId(w.episode.documentId)).toBe(w.readings.documentId)
+    expect(s.readings(w.episode.documentId)).toBeUndefined()
+    expect(s.repo.handles[w.readings.documentId as never]).toBeUndefined()
+    expect(() => s.addCheckin(w.episode.documentId, `${communityDate(NOW)}/0`, newCheckin({ temp_c: 36.5, symptoms: [], method: "phone", note: "" }, COORD.id, NOW))).toThrow(/not on the phone/)
+    expect(s.state.pending).toBe(0)
+  })
+
+  it("medic: keeps an episode's readings and takes a phone check-in into them", async () => {
+    const w = indexed("medic-index")
+    const { s } = store(MEDIC, [w.index.url], w, `t${++dbCount}`)
+    await s.start()
+    await waitFor(() => !!s.state.docs[w.episode.documentId] && !!s.readings(w.episode.documentId) && s.state.connection === "online", 5000, "the episode and its readings")
+    const key = `${communityDate(NOW)}/0`
+    s.addCheckin(w.episode.documentId, key, newCheckin({ temp_c: 37.1, symptoms: ["cough"], method: "phone", note: "电话随访" }, MEDIC.id, NOW))
+    await waitFor(() => serverDoc(w.readings).checkins[key]?.by === MEDIC.id, 5000, "the server's readings have it")
+    expect(serverDoc(w.readings).checkins[key]).toMatchObject({ temp_c: 37.1, method: "phone" })
+    expect(Object.keys(serverDoc(w.episode))).not.toContain("checkins")
+    await waitFor(() => s.state.pending === 0, 5000, "acknowledged")
+  })
+
   it("medic: a closed episode and the household it was for leave the phone", async () => {
     const w = indexed("medic-index")
     const db = `t${++dbCount}`
     const { s } = store(MEDIC, [w.index.url], w, db)
     await s.start()
-    await waitFor(() => !!s.state.docs[w.episode.documentId] && !!s.state.docs[w.house.documentId], 5000, "the episode and its household")
-    // Closed: the medic index keeps the episode's row a few days, and no longer lists the
+    await waitFor(() => [w.episode, w.readings, w.house].every(h => s.state.docs[h.documentId]), 5000, "the episode, its readings and its household")
+    // Closed: the medic index keeps the episode's rows a few days, and no longer lists the
     // household (no open episode there).
     w.index.change(d => {
       d.docs[w.episode.documentId].status = "closed"
+      d.docs[w.readings.documentId].status = "closed"
       delete d.docs[w.house.documentId]
     })
     await waitFor(() => s.state.rows[w.episode.documentId]?.status === "closed", 5000, "closed")
     const removed = await s.purgeNow()
-    expect(removed.sort()).toEqual([w.episode.documentId, w.house.documentId].sort())
+    expect(removed.sort()).toEqual([w.episode.documentId, w.readings.documentId, w.house.documentId].sort())
     expect(Object.keys(s.state.docs).sort()).toEqual([w.other.documentId])
     await s.stop()
     for (const id of removed) expect(await storedKeys(db, id)).toEqual([])

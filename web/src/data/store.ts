@@ -25,16 +25,18 @@ import type {
   StorageId,
 } from "@automerge/automerge-repo/slim"
 import { decodeHeads, Repo } from "@automerge/automerge-repo/slim"
-import type { Checkin, Episode, GridIndex, Household, Inbox, SummaryRow, Task, TaskStatus } from "../generated"
+import type { Checkin, Episode, GridIndex, Household, Inbox, Readings, SummaryRow, Task, TaskStatus } from "../generated"
 import {
   bareId,
   coordinatorMove,
   isOpenTask,
+  legacyCheckins,
   logEntry,
   newEpisode,
   newHousehold,
   newTask,
   parseCheckinKey,
+  readingsIds,
   summarize,
   volunteerNext,
   type AnyDoc,
@@ -472,14 +474,16 @@ export class LinliStore {
   }
 
   /**
-   * Whether the server lets this user read a listed document (DESIGN §4), so the phone
-   * does not ask for what it will be refused: medics never read tasks; volunteers read
-   * their work only while it is open (what they finished stays listed for a few days).
+   * Whether the server lets this user read a listed document (DESIGN §4, §9), so the phone
+   * does not ask for what it will be refused: medics never read tasks; coordinators and
+   * admins never read an episode's readings or medical record (their lists do not give
+   * them either); volunteers read their work, and the readings of their episode, only
+   * while it is open (what they finished stays listed for a few days).
    */
   private mayRead(row: SummaryRow): boolean {
     const role = this.user.role
     if (role === "medic") return row.kind !== "task"
-    if (role !== "volunteer") return true
+    if (role !== "volunteer") return row.kind !== "readings" && row.kind !== "medical"
     if (row.assignee !== this.user.id) return false
     return row.kind === "task" ? isOpenTask(row.status) : row.status !== "closed"
   }
@@ -494,8 +498,8 @@ export class LinliStore {
   private keepsRow(row: SummaryRow): boolean {
     if (!this.mayRead(row)) return false
     if (row.kind === "task") return row.status !== "confirmed" && row.status !== "cancelled"
-    // A medical record is listed with its episode's status.
-    if (row.kind === "episode" || row.kind === "medical") return row.status !== "closed"
+    // An episode's readings and medical record are listed with the episode's status.
+    if (row.kind === "episode" || row.kind === "readings" || row.kind === "medical") return row.status !== "closed"
     return true
   }
 
@@ -1282,14 +1286,44 @@ export class LinliStore {
     })
   }
 
-  /** Records a check-in under `key` ("YYYY-MM-DD/<slot>"). */
+  /**
+   * The readings document of episode `id` (its check-ins, DESIGN §9), if the phone knows
+   * which it is: the episode's link, which the server sets shortly after the episode is
+   * made, else a readings document on the phone that names the episode.
+   */
+  readingsId(id: string): string | null {
+    const episode = bareId(id)
+    const linked = this.doc<Episode>(episode)?.readings
+    return linked ? bareId(linked) : (readingsIds(this.state.summaries).get(episode) ?? null)
+  }
+
+  /** The readings of episode `id`, once they are on the phone (the assigned volunteer's
+   * and the grid's medics' phones only: nobody else may read them). */
+  readings(id: string): Readings | undefined {
+    const rid = this.readingsId(id)
+    const r = rid ? this.doc<Readings>(rid) : undefined
+    return r?.kind === "readings" ? r : undefined
+  }
+
+  /**
+   * Records a check-in of episode `id` under `key` ("YYYY-MM-DD/<slot>"), in the episode's
+   * readings document: the only part of it a phone writes (the rest is the server's copy
+   * of the episode). Throws while the readings are not on the phone yet (a new episode's
+   * are made by the server), and for a key already taken — in the readings, or in an
+   * older copy of the episode not yet synced (`legacyCheckins`), which the server moves
+   * into the readings.
+   */
   addCheckin(id: string, key: string, checkin: Checkin): void {
     if (!parseCheckinKey(key)) throw new Error(`bad check-in key ${key}`)
     this.deferred.commitAll()
     const e = this.doc<Episode>(id)
     if (!e || e.kind !== "episode") throw new Error("no such episode")
-    if (e.checkins[key]) throw new Error("this check-in is already recorded")
-    this.change<Episode>(id, d => {
+    const rid = this.readingsId(id)
+    const r = this.readings(id)
+    if (!rid || !r || !this.handles.get(rid)?.isReady()) throw new Error("the check-in sheet of this observation is not on the phone yet")
+    if (e.status === "closed" || r.status === "closed") throw new Error("the observation is closed")
+    if (r.checkins[key] || legacyCheckins(e)[key]) throw new Error("this check-in is already recorded")
+    this.change<Readings>(rid, d => {
       d.checkins[key] = checkin
     })
   }

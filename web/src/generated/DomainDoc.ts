@@ -5,10 +5,11 @@ import type { Household } from "./Household";
 import type { Inbox } from "./Inbox";
 import type { MedicIndex } from "./MedicIndex";
 import type { Medical } from "./Medical";
+import type { Readings } from "./Readings";
 import type { Task } from "./Task";
 
 /**
  * Any Linli document. Each struct carries its own `kind`, so the serde form is the
  * struct's own (untagged) and `DomainDoc::from_json` dispatches on `kind`.
  */
-export type DomainDoc = Household | Task | Episode | Medical | GridIndex | MedicIndex | Inbox;
+export type DomainDoc = Household | Task | Episode | Medical | Readings | GridIndex | MedicIndex | Inbox;

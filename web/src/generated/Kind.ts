@@ -3,4 +3,4 @@
 /**
  * What a document is: the root `kind` of every Linli document.
  */
-export type Kind = "household" | "task" | "episode" | "medical" | "grid-index" | "medic-index" | "inbox";
+export type Kind = "household" | "task" | "episode" | "medical" | "readings" | "grid-index" | "medic-index" | "inbox";

@@ -2,7 +2,7 @@
 
 export const SCHEMA_VERSION = 1;
 /** The schema version of each kind this build writes (a document's root `schema`). */
-export const SCHEMA_VERSIONS = { "household": 1, "task": 1, "episode": 2, "medical": 1, "grid-index": 1, "medic-index": 1, "inbox": 1 } as const;
+export const SCHEMA_VERSIONS = { "household": 1, "task": 1, "episode": 3, "medical": 1, "readings": 1, "grid-index": 1, "medic-index": 1, "inbox": 1 } as const;
 /** Body temperatures accepted in a check-in, °C. */
 export const MIN_TEMP_C = 34.0;
 export const MAX_TEMP_C = 43.0;

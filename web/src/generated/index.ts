@@ -20,6 +20,7 @@ export * from "./Member";
 export * from "./Method";
 export * from "./Person";
 export * from "./Priority";
+export * from "./Readings";
 export * from "./Reason";
 export * from "./Role";
 export * from "./Severity";

@@ -93,6 +93,7 @@ export const en: Record<Key, string> = {
   "category.medicine": "Medicine",
   "category.supplies": "Supplies",
   "title.check-in": "Health check-in",
+  "title.readings": "Check-ins",
 
   "priority.urgent": "Urgent",
   "priority.high": "High",
@@ -172,6 +173,8 @@ export const en: Record<Key, string> = {
   "checkin.period": "Observation {start} to {end}, {slots} a day",
   "checkin.open": "Check in",
   "checkin.phone": "Check in by phone",
+  "checkin.preparing": "The check-in sheet is being prepared: it arrives with the next sync, and then you can check in.",
+  "checkin.notYours": "Check-ins are taken by the assigned volunteer and the grid's medics; coordinators and administrators do not see temperatures or symptoms.",
 
   "symptom.fever": "Fever",
   "symptom.fatigue": "Fatigue",
@@ -298,6 +301,7 @@ export const en: Record<Key, string> = {
   "ep.person": "Person",
   "ep.assignee": "Check-ins by",
   "ep.status": "Status",
+  "ep.readingsHidden": "Temperatures, symptoms and check-in notes are seen only by the assigned volunteer and the medics; here you see the observation's status and its open alerts.",
 
   "alerts.title": "Alerts",
   "alerts.empty": "No open alerts.",

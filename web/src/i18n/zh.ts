@@ -91,6 +91,7 @@ export const zh = {
   "category.medicine": "药品",
   "category.supplies": "生活物资",
   "title.check-in": "健康打卡",
+  "title.readings": "打卡记录",
 
   "priority.urgent": "紧急",
   "priority.high": "优先",
@@ -170,6 +171,8 @@ export const zh = {
   "checkin.period": "观察期 {start} 至 {end}，每天 {slots} 次",
   "checkin.open": "去打卡",
   "checkin.phone": "电话打卡",
+  "checkin.preparing": "打卡表正在准备中，联网同步后即可打卡。",
+  "checkin.notYours": "健康打卡由负责的志愿者和网格医务人员记录；网格员和管理员看不到体温和症状。",
 
   "symptom.fever": "发热",
   "symptom.fatigue": "乏力",
@@ -296,6 +299,7 @@ export const zh = {
   "ep.person": "被观察人",
   "ep.assignee": "打卡负责人",
   "ep.status": "状态",
+  "ep.readingsHidden": "体温、症状和打卡备注只有负责的志愿者和医务人员可见；这里显示观察的状态和未处理的警报。",
 
   "alerts.title": "警报",
   "alerts.empty": "没有未处理的警报。",

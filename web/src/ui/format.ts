@@ -30,14 +30,16 @@ export function riskTone(level: RiskLevel): string {
 
 /**
  * A row title as the server writes it: an address and a kind of work in English
- * ("3-2-501 food", "3-2-501 check-in"). The kind is translated; the address is kept.
+ * ("3-2-501 food", "3-2-501 check-in", "readings" for an episode's readings, e.g. in a
+ * notice about refused check-ins). The kind is translated; the address is kept.
  */
 export function rowTitle(row: Pick<SummaryRow, "title" | "kind"> | undefined | null): string {
   if (!row) return ""
   const title = row.title ?? ""
   const i = title.lastIndexOf(" ")
   const [address, word] = i >= 0 ? [title.slice(0, i), title.slice(i + 1)] : ["", title]
-  const known = tr("category", word) !== word ? tr("category", word) : word === "check-in" ? t("title.check-in") : ""
+  const words: Record<string, string> = { "check-in": t("title.check-in"), readings: t("title.readings") }
+  const known = tr("category", word) !== word ? tr("category", word) : (words[word] ?? "")
   if (known) return address ? `${address} · ${known}` : known
   return title || t(row.kind === "task" ? "kind.task" : "kind.episode")
 }

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks"
 import { buildingsOf, groupByBuilding, isOpenRow } from "../../data/desk"
-import { addressLabel } from "../../data/domain"
+import { addressLabel, isWorkRow } from "../../data/domain"
 import { t } from "../../i18n"
 import { Screen } from "../components"
 import { useAppState } from "../context"
@@ -18,7 +18,7 @@ export function Buildings(props: { query: URLSearchParams }) {
   const manages = s.session?.user.role === "coordinator" || s.session?.user.role === "admin"
   const all = useHouseholdFacts()
   const [building, setBuilding] = useState(props.query.get("building") ?? "")
-  const rows = Object.entries(s.data?.rows ?? {}).filter(([, r]) => r.household && isOpenRow(r))
+  const rows = Object.entries(s.data?.rows ?? {}).filter(([, r]) => r.household && isWorkRow(r) && isOpenRow(r))
   const groups = groupByBuilding(all).filter(g => !building || g.building === building)
   return (
     <Screen title={t("desk.buildingsTitle")} back>

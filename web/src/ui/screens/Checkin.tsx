@@ -3,18 +3,20 @@ import {
   METHODS,
   NO_SYMPTOMS,
   SYMPTOMS,
+  checkinOffer,
+  checkinsOf,
   chosenSymptoms,
   clearSymptoms,
   isFever,
   newCheckin,
-  openSlots,
   parseCheckinKey,
   parseTemp,
+  readsReadings,
   retemp,
   toggleSymptom,
   type SymptomChoice,
 } from "../../data/domain"
-import type { Episode, Household, Method, Symptom } from "../../generated"
+import type { Episode, Household, Method, Readings, Symptom } from "../../generated"
 import { fmtDateTime, fmtTime, t, tr } from "../../i18n"
 import { Banner, Chip, Field, Screen, Segmented, StatusChip, Toggle, savedToast, toast } from "../components"
 import { useApp, useAppState, useNow, usePriority } from "../context"
@@ -23,7 +25,27 @@ import { go } from "../router"
 import { AddressBlock } from "./TaskDetail"
 import { AssigneePicker, useNames } from "./people"
 
-/** The check-in form: temperature (numeric keypad), the plan's symptoms, how, a note. */
+/**
+ * The readings of episode `id` on this phone, loaded first and kept while the screen shows
+ * them — for the users who may read them. `undefined` until the server has made and linked
+ * them (a new episode's come a moment after the episode) and they have synced.
+ */
+function useReadings(id: string, ep: Episode | undefined, role: string): Readings | undefined {
+  const app = useApp()
+  const s = useAppState()
+  const mine = readsReadings(role)
+  // Read again on every render: the link arrives with the episode, the document after it.
+  const rid = mine && ep ? (app.store?.readingsId(id) ?? "") : ""
+  const readings = rid ? (s.data?.docs[rid] as Readings | undefined) : undefined
+  const loaded = readings?.kind === "readings"
+  usePriority(rid, loaded)
+  return loaded ? readings : undefined
+}
+
+/**
+ * The check-in form: temperature (numeric keypad), the plan's symptoms, how, a note. It
+ * writes into the episode's readings; until those are on the phone it says so and waits.
+ */
 export function CheckinForm(props: { id: string }) {
   const app = useApp()
   const s = useAppState()
@@ -32,6 +54,7 @@ export function CheckinForm(props: { id: string }) {
   const ep = d?.docs[props.id] as Episode | undefined
   usePriority(props.id, !!ep)
   const me = s.session!.user
+  const readings = useReadings(props.id, ep, me.role)
   const [slotKey, setSlotKey] = useState<string | null>(null)
   const [temp, setTemp] = useState("")
   // 发热 follows the temperature until the user ticks or unticks it (domain.ts).
@@ -47,7 +70,8 @@ export function CheckinForm(props: { id: string }) {
       </Screen>
     )
   }
-  const slots = openSlots(ep, Object.keys(ep.checkins), now)
+  const offer = checkinOffer(me, ep, readings, now)
+  const slots = offer.state === "open" ? offer.slots : []
   const key = slotKey && slots.some(x => x.key === slotKey) ? slotKey : slots[0]?.key
   const value = parseTemp(temp)
   const symptoms = chosenSymptoms(choice, value)
@@ -72,11 +96,19 @@ export function CheckinForm(props: { id: string }) {
       </p>
       {household && <p class="small">{t("task.addressLine", { building: household.building, unit: household.unit || "-", room: household.room })}</p>}
       <p>
-        <a href={`#/episode/${props.id}`}>{t("checkin.history")} ›</a>
+        <a href={`#/episode/${props.id}`}>{readsReadings(me.role) ? t("checkin.history") : t("ep.title")} ›</a>
       </p>
-      {ep.status === "closed" ? (
+      {offer.state === "not-yours" ? (
+        <Banner tone="info">
+          <span data-testid="checkin-not-yours">{t("checkin.notYours")}</span>
+        </Banner>
+      ) : offer.state === "closed" ? (
         <Banner tone="info">{t("checkin.closed")}</Banner>
-      ) : slots.length === 0 ? (
+      ) : offer.state === "preparing" ? (
+        <Banner tone="info">
+          <span data-testid="checkin-preparing">{t("checkin.preparing")}</span>
+        </Banner>
+      ) : offer.state === "done" ? (
         <Banner tone="ok">{t("checkin.noSlot")}</Banner>
       ) : (
         <form class="stack" onSubmit={submit} data-testid="checkin-form">
@@ -142,7 +174,11 @@ export function CheckinForm(props: { id: string }) {
   )
 }
 
-/** A person's observation: their check-in history; coordinators also manage it. */
+/**
+ * A person's observation. The assigned volunteer and the grid's medics see its check-in
+ * history (from its readings) and take check-ins; coordinators and admins manage it —
+ * assignee, closing — and see its status and open alerts, never the readings (DESIGN §9).
+ */
 export function EpisodeDetail(props: { id: string }) {
   const app = useApp()
   const s = useAppState()
@@ -152,7 +188,9 @@ export function EpisodeDetail(props: { id: string }) {
   const ep = d?.docs[props.id] as Episode | undefined
   usePriority(props.id, !!ep)
   const me = s.session!.user
+  const readings = useReadings(props.id, ep, me.role)
   const manages = me.role === "coordinator" || me.role === "admin"
+  const reads = readsReadings(me.role)
   if (!d) return null
   if (!ep) {
     return (
@@ -161,9 +199,10 @@ export function EpisodeDetail(props: { id: string }) {
       </Screen>
     )
   }
-  const entries = Object.entries(ep.checkins).sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0))
+  const entries = Object.entries(checkinsOf(ep, readings)).sort(([a], [b]) => (a < b ? 1 : a > b ? -1 : 0))
   const open = ep.status !== "closed"
-  const canCheckIn = open && (ep.assignee === me.id || manages) && openSlots(ep, Object.keys(ep.checkins), now).length > 0
+  const alerts = d.rows[props.id]?.alerts ?? 0
+  const canCheckIn = checkinOffer(me, ep, readings, now).state === "open"
   const household = d.docs[ep.household] as Household | undefined
   const run = (fn: () => void, what: string) => {
     try {
@@ -178,6 +217,11 @@ export function EpisodeDetail(props: { id: string }) {
       <div class="detail-head">
         <StatusChip status={ep.status} />
         <Chip>{tr("reason", ep.reason)}</Chip>
+        {alerts > 0 && (
+          <a href="#/alerts" data-testid="episode-alerts">
+            <Chip tone="bad">{t("work.alerts", { n: alerts })}</Chip>
+          </a>
+        )}
         <span>{t("checkin.period", { start: ep.start, end: ep.end, slots: ep.slots })}</span>
       </div>
       {household && manages && (
@@ -186,7 +230,7 @@ export function EpisodeDetail(props: { id: string }) {
         </section>
       )}
       {canCheckIn && (
-        <a class="btn primary big" href={`#/checkin/${props.id}`}>
+        <a class="btn primary big" href={`#/checkin/${props.id}`} data-testid="checkin-link">
           {me.role === "volunteer" ? t("checkin.open") : t("checkin.phone")}
         </a>
       )}
@@ -201,29 +245,37 @@ export function EpisodeDetail(props: { id: string }) {
           )}
         </section>
       )}
-      <section class="panel">
-        <h2>{t("checkin.history")}</h2>
-        {entries.length === 0 && <p class="empty">{t("checkin.noHistory")}</p>}
-        <ul class="history" data-testid="history">
-          {entries.map(([k, c]) => {
-            const p = parseCheckinKey(k)
-            return (
-              <li class={isFever(c.temp_c) || c.symptoms.length ? "abnormal" : ""}>
-                <div class="row spread">
-                  <strong>{p ? `${p.date}${ep.slots > 1 ? ` #${p.slot + 1}` : ""}` : k}</strong>
-                  <strong class={isFever(c.temp_c) ? "fever" : ""}>{c.temp_c.toFixed(1)} °C</strong>
-                </div>
-                <div>{c.symptoms.length ? c.symptoms.map(x => tr("symptom", x)).join(t("common.sep")) : t("checkin.noSymptoms")}</div>
-                <div class="small">
-                  {t("checkin.by", { method: tr("method", c.method), time: fmtDateTime(c.at) })}
-                  <span class="who"> · {userLabel(c.by, names, me)}</span>
-                  {c.note ? ` · ${c.note}` : ""}
-                </div>
-              </li>
-            )
-          })}
-        </ul>
-      </section>
+      {reads ? (
+        <section class="panel">
+          <h2>{t("checkin.history")}</h2>
+          {!readings && open && entries.length === 0 && <p class="empty">{t("checkin.preparing")}</p>}
+          {(readings || !open) && entries.length === 0 && <p class="empty">{t("checkin.noHistory")}</p>}
+          <ul class="history" data-testid="history">
+            {entries.map(([k, c]) => {
+              const p = parseCheckinKey(k)
+              return (
+                <li class={isFever(c.temp_c) || c.symptoms.length ? "abnormal" : ""}>
+                  <div class="row spread">
+                    <strong>{p ? `${p.date}${ep.slots > 1 ? ` #${p.slot + 1}` : ""}` : k}</strong>
+                    <strong class={isFever(c.temp_c) ? "fever" : ""}>{c.temp_c.toFixed(1)} °C</strong>
+                  </div>
+                  <div>{c.symptoms.length ? c.symptoms.map(x => tr("symptom", x)).join(t("common.sep")) : t("checkin.noSymptoms")}</div>
+                  <div class="small">
+                    {t("checkin.by", { method: tr("method", c.method), time: fmtDateTime(c.at) })}
+                    <span class="who"> · {userLabel(c.by, names, me)}</span>
+                    {c.note ? ` · ${c.note}` : ""}
+                  </div>
+                </li>
+              )
+            })}
+          </ul>
+        </section>
+      ) : (
+        <section class="panel" data-testid="readings-hidden">
+          <h2>{t("checkin.history")}</h2>
+          <p class="small">{t("ep.readingsHidden")}</p>
+        </section>
+      )}
     </Screen>
   )
 }

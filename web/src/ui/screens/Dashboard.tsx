@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from "preact/hooks"
 import type { Alert, Dashboard as Dash } from "../../data/api"
+import { isWorkRow } from "../../data/domain"
 import type { GridInfo } from "../../data/session"
 import { fmtDateTime, fmtTime, t, tr } from "../../i18n"
 import type { Severity, SummaryRow } from "../../generated"
@@ -37,7 +38,7 @@ export function GridPicker() {
 }
 
 /** Polls an online query while the screen is open; falls back to the cached answer. */
-function usePolled<T>(fetch: () => Promise<{ value: T; at: number; stale: boolean }>, deps: unknown[], every = 15_000) {
+export function usePolled<T>(fetch: () => Promise<{ value: T; at: number; stale: boolean }>, deps: unknown[], every = 15_000) {
   const [data, setData] = useState<{ value: T; at: number; stale: boolean } | null>(null)
   const [failed, setFailed] = useState(false)
   const load = useCallback(() => {
@@ -310,7 +311,8 @@ const MAX_NOTE = 200
 function AlertHead(props: { a: Alert; rows: Record<string, Pick<SummaryRow, "title" | "kind">> }) {
   const a = props.a
   const row = props.rows[a.doc]
-  const href = row ? `#/${row.kind === "task" ? "task" : "episode"}/${a.doc}` : undefined
+  // Only work has a screen of its own (an episode's readings are shown on the episode's).
+  const href = row && isWorkRow(row) ? `#/${row.kind === "task" ? "task" : "episode"}/${a.doc}` : undefined
   const sev = a.severity ?? "amber"
   return (
     <>

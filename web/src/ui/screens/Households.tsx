@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks"
 import { HOUSEHOLD_SORTS, buildingsOf, filterHouseholds, sortHouseholds, type HouseholdFacts, type HouseholdSort } from "../../data/desk"
-import { addressLabel } from "../../data/domain"
+import { addressLabel, isWorkRow } from "../../data/domain"
 import { sameAddress } from "../../data/forms"
 import type { CareFlag, Household, Member, SummaryRow } from "../../generated"
 import { t, tr } from "../../i18n"
@@ -212,7 +212,7 @@ export function HouseholdEdit(props: { id?: string }) {
   const [err, setErr] = useState<string | null>(null)
   const [asked, setAsked] = useState(false)
   const dupes = grid ? sameAddress(s.data?.docs ?? {}, { grid: existing?.grid ?? grid.id, ...d }, props.id) : []
-  const rows = Object.entries(s.data?.rows ?? {}).filter(([, r]) => props.id && r.household === props.id)
+  const rows = Object.entries(s.data?.rows ?? {}).filter(([, r]) => props.id && r.household === props.id && isWorkRow(r))
   if (props.id && !existing) {
     return (
       <Screen title={t("hh.edit")} back>

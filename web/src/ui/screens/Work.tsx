@@ -1,13 +1,14 @@
-import { WORK_SORTS, filterWork, sortWork, workFacts, workFilterOf, workQuery, type WorkFacts, type WorkFilter, type WorkSort } from "../../data/desk"
-import { CATEGORIES, PRIORITIES, TASK_STATUSES } from "../../data/domain"
-import type { Category, Episode, Household, Priority, Task } from "../../generated"
+import type { Alert } from "../../data/api"
+import { WORK_SORTS, filterWork, missedByAlerts, missedCheckin, sortWork, workFacts, workFilterOf, workQuery, type WorkFacts, type WorkFilter, type WorkSort } from "../../data/desk"
+import { CATEGORIES, PRIORITIES, TASK_STATUSES, isWorkRow, readingsIds } from "../../data/domain"
+import type { Category, Household, Priority, Readings, Task } from "../../generated"
 import { fmtDateTime, t, tr } from "../../i18n"
 import { Chip, Screen, StatusChip, Toggle } from "../components"
-import { useAppState, useNow } from "../context"
+import { useApp, useAppState, useNow } from "../context"
 import { FilterBar, Select, SortHeader, useWide } from "../desk"
 import { fmtWhen, rowTitle, userLabel } from "../format"
 import { go } from "../router"
-import { GridPicker, useGrid } from "./Dashboard"
+import { GridPicker, useGrid, usePolled } from "./Dashboard"
 import { useNames } from "./people"
 
 const EPISODE_STATUSES = ["active", "escalated", "closed"]
@@ -17,8 +18,12 @@ const KINDS = ["", "task", "episode"] as const
  * The grid's work, from the grid index (synced, so it works offline), filtered and
  * sorted by what the route's query says (`#/work?kind=task&overdue=1`), so the
  * dashboard's counts open the list behind them and the back button restores a filter.
+ * An observation is overdue by its readings where the phone holds them (a medic's), else
+ * by the server's open missed-check-in alerts (a coordinator's or an admin's phone holds
+ * no readings, DESIGN §9; the alerts are cached for offline use, like the dashboard's).
  */
 export function WorkList(props: { query: URLSearchParams }) {
+  const app = useApp()
   const s = useAppState()
   const names = useNames()
   const wide = useWide()
@@ -32,11 +37,30 @@ export function WorkList(props: { query: URLSearchParams }) {
     const q = workQuery({ ...f, ...patch })
     go(q ? `work?${q}` : "work", true)
   }
+  const gid = grid?.id ?? ""
+  const alerts = usePolled<Alert[]>(() => app.alerts(gid), [gid, s.data?.rows, s.online])
   const docs = s.data?.docs ?? {}
+  const links = readingsIds(s.data?.summaries ?? {})
+  const episodeOf = new Map([...links].map(([episode, readings]) => [readings, episode]))
+  const missed = missedByAlerts(alerts.data?.value ?? [], doc => episodeOf.get(doc) ?? doc)
+  const readingsOf = (id: string) => {
+    const r = docs[links.get(id) ?? ""] as Readings | undefined
+    return r?.kind === "readings" ? r : undefined
+  }
   const all: WorkFacts[] = Object.entries(s.data?.rows ?? {})
     .filter(([id]) => !grid || (s.data?.rowGrids[id] ?? docs[id]?.grid ?? grid.id) === grid.id)
-    .filter(([, r]) => !medic || r.kind === "episode")
-    .map(([id, r]) => workFacts(id, r, now, docs[id] as Task | Episode | undefined, r.household ? (docs[r.household] as Household | undefined) : undefined))
+    // An episode's readings and medical rows belong to it: never a line of their own.
+    .filter(([, r]) => isWorkRow(r) && (!medic || r.kind === "episode"))
+    .map(([id, r]) =>
+      workFacts(
+        id,
+        r,
+        now,
+        r.kind === "task" ? (docs[id] as Task | undefined) : undefined,
+        r.household ? (docs[r.household] as Household | undefined) : undefined,
+        r.kind === "episode" && missedCheckin(now, readingsOf(id), missed.has(id)),
+      ),
+    )
   const shown = sortWork(filterWork(all, f), f.sort)
   const statuses = ["open", "closed", "all", ...(f.kind === "episode" ? [] : TASK_STATUSES), ...(f.kind === "task" ? [] : EPISODE_STATUSES)]
   const statusText = (x: string) => (x === "open" || x === "closed" || x === "all" ? t(`work.filter.${x}`) : tr("status", x))
