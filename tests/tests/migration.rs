@@ -1,5 +1,8 @@
-//! A store written by the schema-1 release opens in this one, is migrated once, and keeps
-//! every datum (issue 11, DESIGN §9; docs/need-to-know.md).
+//! A store written by the schema-1 release, and one written by the schema-2 release (the
+//! one before the readings split, `store-schema2.backup`), open in this one, are migrated
+//! once, and keep every datum (issue 11, DESIGN §9; docs/need-to-know.md). What follows is
+//! the schema-1 test; the schema-2 one does the same on its store, with an offline check-in
+//! of that release's app.
 //!
 //! The store is `tests/fixtures/store-schema1.backup`, made by that release's own binary
 //! from its demo community (see tests/fixtures/README.md). Its demo wrote no medical notes,
@@ -30,6 +33,9 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/store-schema1.backup");
+/// A store written by the release before the readings split (schema 2: medical notes in
+/// records of their own, check-ins still in the episodes), made the same way.
+const FIXTURE_2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/store-schema2.backup");
 /// The instant the fixture was made at: the server's clock stands there, so that nothing
 /// (retention, the end of an episode) moves but the migration.
 const CLOCK: &str = "2026-03-16T10:00:00+08:00";
@@ -328,7 +334,152 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
     Ok(())
 }
 
-/// `put_checkin` without the domain reader, which reads schema 2: the document is in the
+#[tokio::test]
+async fn a_store_of_the_release_before_the_readings_is_migrated_once_and_keeps_every_datum() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let fixture = std::fs::read(FIXTURE_2)?;
+    let before = documents(&fixture);
+    let data = restore(dir.path(), &fixture);
+    let episodes_with_checkins: Vec<DocumentId> = before
+        .iter()
+        .filter(|(_, d)| {
+            let v = json_of(d);
+            v["kind"] == "episode" && v["schema"] == 2 && v["checkins"].as_object().is_some_and(|c| !c.is_empty())
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(episodes_with_checkins.len() >= 2, "the fixture has episodes with check-ins");
+
+    let mut server = ServerProcess::start(&data, 0, &["--test-clock", CLOCK]).await?;
+    // The grid's medic reads the check-ins where they moved; the coordinator gets none.
+    let (medic_token, _) = login(&server, MEDIC).await?;
+    let mut medic = TestPeer::new("medic");
+    medic.connect(&server.ws_url(&medic_token)).await?;
+    // An episode of the coordinator's (and the medic's) grid.
+    let coord_grids = users(&fixture)
+        .into_iter()
+        .find(|u| u["username"] == COORD.0)
+        .map(|u| u["grids"].clone())
+        .expect("the demo's coordinator in the fixture");
+    let first = *episodes_with_checkins
+        .iter()
+        .find(|id| coord_grids.as_array().is_some_and(|g| g.contains(&json_of(&before[id])["grid"])))
+        .expect("an episode with check-ins in the coordinator's grid");
+    let episode = sync_until(&mut medic, &first, T, |v| v["schema"] == 3).await?;
+    assert!(episode.get("checkins").is_none(), "no check-ins left in the episode: {episode}");
+    let readings: DocumentId = episode["readings"].as_str().expect("linked").parse()?;
+    let seen = sync_until(&mut medic, &readings, T, |v| v["kind"] == "readings").await?;
+    assert_eq!(seen["checkins"], json_of(&before[&first])["checkins"], "the medic reads the check-ins");
+    let (coord_token, _) = login(&server, COORD).await?;
+    let mut coord = TestPeer::new("coord");
+    coord.connect(&server.ws_url(&coord_token)).await?;
+    coord.want(first);
+    coord.want(readings);
+    coord.sync_all(T).await?;
+    assert!(coord.docs[&readings].unavailable && coord.heads(&readings).is_empty(), "the coordinator gets no readings");
+    let seen = read(coord.doc(&first));
+    assert!(seen.get("checkins").is_none() && seen["schema"] == 3, "nor check-ins in the episode: {seen}");
+
+    // The release's app checked in offline, on its schema-2 copy of an open episode.
+    let offline = *before
+        .iter()
+        .find(|(_, d)| {
+            let v = json_of(d);
+            v["kind"] == "episode" && v["status"] == "active" && v["assignee"].is_string()
+        })
+        .expect("an open, assigned episode in the fixture")
+        .0;
+    let old = json_of(&before[&offline]);
+    let (slots, start) = (old["slots"].as_u64().expect("slots") as u32, old["start"].as_str().expect("start"));
+    let assignee = old["assignee"].as_str().expect("an assigned episode").to_owned();
+    let username = users(&fixture)
+        .into_iter()
+        .find(|u| u["id"] == assignee.as_str())
+        .and_then(|u| u["username"].as_str().map(str::to_owned))
+        .expect("the assignee in the fixture");
+    let (vol_token, vol_id) = login(&server, (&username, VOLUNTEER_PASSWORD)).await?;
+    let slot = (0..14)
+        .flat_map(|d| (0..slots).map(move |s| checkin_key(-d, s)))
+        .find(|k| old["checkins"].get(k).is_none() && k.as_str() >= start)
+        .expect("a free slot");
+    let mut phone = TestPeer::new("release-2-phone");
+    let mut old_doc = AutoCommit::load(&before[&offline].save())?;
+    old_doc.set_actor(automerge::ActorId::from(b"release-2-phone".to_vec()));
+    phone.docs.insert(offline, PeerDoc { doc: old_doc, state: automerge::sync::State::new(), unavailable: false });
+    put_checkin_raw(&mut phone, &offline, &slot, checkin(38.1, &vol_id, "离线打卡"));
+    phone.connect(&server.ws_url(&vol_token)).await?;
+    let merged = sync_until(&mut phone, &offline, T, |v| v["schema"] == 3 && v["readings"].is_string()).await?;
+    phone.sync_all(T).await?;
+    assert!(acknowledged(&mut phone, &offline), "the server took the old app's change");
+    let linked: DocumentId = merged["readings"].as_str().expect("linked").parse()?;
+    let carried = sync_until(&mut phone, &linked, T, |v| v["checkins"].get(&slot).is_some()).await?;
+    assert_eq!(carried["checkins"][&slot]["temp_c"], 38.1, "the old app's check-in is in the readings");
+    assert_eq!(carried["checkins"][&slot]["by"], vol_id.as_str());
+    server.kill9().await?;
+
+    // ---- document by document ------------------------------------------------------------
+    let after_bytes = backup_of(dir.path(), &data, "after.backup");
+    let after = documents(&after_bytes);
+    let (mut episodes, mut others) = (0, 0);
+    for (id, old_doc) in &before {
+        let old = json_of(old_doc);
+        let new_doc = after.get(id).unwrap_or_else(|| panic!("{id} ({}) is gone", old["kind"]));
+        let new = json_of(new_doc);
+        for h in old_doc.get_heads() {
+            assert!(new_doc.get_change_by_hash(&h).is_some(), "{id} lost change {h}");
+        }
+        match old["kind"].as_str() {
+            Some("household" | "task" | "medical") => {
+                others += 1;
+                assert_eq!(new, old, "{id} changed");
+            }
+            Some("episode") => {
+                episodes += 1;
+                let linked: DocumentId = new["readings"].as_str().unwrap_or_else(|| panic!("{id}: no link")).parse()?;
+                let mut want = old.clone();
+                let mut checkins = want.as_object_mut().expect("map").remove("checkins").expect("schema 2 had them");
+                want["schema"] = json!(3);
+                want["readings"] = json!(linked.to_string());
+                assert_eq!(new, want, "{id}: the episode keeps every datum but its check-ins");
+                let got = json_of(after.get(&linked).unwrap_or_else(|| panic!("{id}: no readings {linked}")));
+                if *id == offline {
+                    checkins[&slot] = got["checkins"][&slot].clone();
+                }
+                assert_eq!(
+                    got,
+                    json!({"kind": "readings", "schema": 1, "grid": old["grid"], "episode": id.to_string(),
+                           "household": old["household"], "start": old["start"], "end": old["end"],
+                           "slots": old["slots"], "assignee": old["assignee"], "status": old["status"],
+                           "checkins": checkins}),
+                    "{id}'s readings"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(episodes >= 2 && others > 40, "{episodes} episodes and {others} other documents compared");
+    let report = linli_cli(&data, &["check"], "")?;
+    assert!(report.contains("store OK"), "{report}");
+
+    // ---- a second start migrates nothing -------------------------------------------------
+    let mut again = ServerProcess::start(&data, 0, &["--test-clock", CLOCK]).await?;
+    again.login(MEDIC.0, MEDIC.1).await?;
+    again.kill9().await?;
+    let again_bytes = backup_of(dir.path(), &data, "again.backup");
+    let twice = documents(&again_bytes);
+    for id in before.keys().filter(|id| json_of(&before[id])["kind"] == "episode") {
+        assert_eq!(sorted(twice[id].get_heads()), sorted(after[id].get_heads()), "{id} was migrated again");
+    }
+    for (name, bytes) in
+        [("before", &fixture), ("after the first start", &after_bytes), ("after the second", &again_bytes)]
+    {
+        let audit = String::from_utf8_lossy(bytes).matches("schema.migrate").count();
+        assert_eq!(audit, usize::from(name != "before"), "audit entries for the migration {name}");
+    }
+    Ok(())
+}
+
+/// `put_checkin` without the domain reader, which reads schema 3: the document is in an
 /// old shape.
 fn put_checkin_raw(peer: &mut TestPeer, id: &DocumentId, key: &str, value: Value) {
     use automerge::transaction::Transactable;

@@ -1,5 +1,8 @@
-// End to end, in headless Chromium (issue 11: the schema-2 migration): a phone that was
-// offline across a server + app upgrade loses none of its waiting work.
+// End to end, in headless Chromium (issue 11: the schema migrations): a phone that was
+// offline across a server + app upgrade loses none of its waiting work. The release is
+// the one before the readings split (schema 2: its app writes a check-in into the
+// episode's `checkins`, which this tree's migration detaches; the server carries it over
+// into the episode's readings).
 //
 // The previous release (OLD_RELEASE: its server binary and its web bundle, built once by
 // scripts/old-release.sh) runs on a data directory this test keeps, behind
@@ -50,7 +53,7 @@ import {
 } from "./harness.mjs"
 
 /** The release deployed now: what phones in the field run, and the store they wrote. */
-export const OLD_RELEASE = "6306afc"
+export const OLD_RELEASE = "abf41d0"
 
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(ROOT, "target")
 /** Built by `scripts/old-release.sh`; the test builds it if missing. */
