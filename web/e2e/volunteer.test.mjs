@@ -10,6 +10,9 @@ import { describe, test } from "node:test"
 import assert from "node:assert/strict"
 import { apiLogin, assertNoTokenInUrls, CLOCKS, shot, uiLogin, USERS, useStack, waitUntil } from "./harness.mjs"
 
+/** Why a person is observed, as the app names it (zh, en). */
+const REASONS = /返回人员|密切接触者|居家隔离|Returnee|Close contact|Home isolation/
+
 const WIDTH = 360
 const PHONE = { viewport: { width: WIDTH, height: 780 }, timezoneId: "Asia/Shanghai" }
 
@@ -233,6 +236,8 @@ async function scenario(e2e, run) {
   await fits(v, "check-in form")
   await bigEnough(v, "check-in form")
   await shot(v, name("checkin"))
+  // Why the person is observed, and their age, are not the volunteer's to know (DESIGN §9).
+  assert.doesNotMatch(await v.locator("main").innerText(), REASONS, "a reason on the volunteer's check-in form")
   // A check-in saved: back on Today, the toast covers no button.
   await v.locator('input[name="temp"]').fill("36.6")
   await v.getByRole("button", { name: w.submit }).click()

@@ -23,6 +23,7 @@ import {
   parseTemp,
   retemp,
   riskPolicy,
+  seesCareDetails,
   slotDeadline,
   summarize,
   takenKeys,
@@ -265,6 +266,13 @@ describe("check-ins and readings (DESIGN §9)", () => {
     // A current episode has none.
     expect(summarize(ep)).not.toHaveProperty("checkins")
     expect(summarize(readings({ "2026-02-02/0": reading }))).toMatchObject({ kind: "readings", episode: "e", checkins: ["2026-02-02/0"] })
+  })
+})
+
+describe("care details on the screens (DESIGN §9)", () => {
+  it("shows a household's care flags and why a person is observed to everyone but the volunteer", () => {
+    expect(["admin", "coordinator", "medic"].map(seesCareDetails)).toEqual([true, true, true])
+    expect(seesCareDetails("volunteer")).toBe(false)
   })
 })
 

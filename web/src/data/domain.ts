@@ -214,6 +214,17 @@ export function readsReadings(role: string): boolean {
   return role === "volunteer" || role === "medic"
 }
 
+/**
+ * Whether a role is shown a household's care details and why a person is observed
+ * (DESIGN §9: ages, care flags, regular medicines; returnee, close contact…): everyone who
+ * reads them but the volunteer, whose work needs the name and the door, and what the task
+ * itself lists. The household and episode documents still carry them to the volunteer's
+ * phone (a split of their own is left to do); the screens do not show them.
+ */
+export function seesCareDetails(role: string): boolean {
+  return role !== "volunteer"
+}
+
 /** The check-ins the phone knows of an episode: its readings', and any an older copy of
  * the episode still holds until it syncs (`legacyCheckins`). */
 export function checkinsOf(ep: Episode, readings: Pick<Readings, "checkins"> | undefined): Record<string, Checkin> {

@@ -12,6 +12,7 @@ import {
   parseCheckinKey,
   parseTemp,
   readsReadings,
+  seesCareDetails,
   retemp,
   toggleSymptom,
   type SymptomChoice,
@@ -92,7 +93,13 @@ export function CheckinForm(props: { id: string }) {
   return (
     <Screen title={t("checkin.title")} back>
       <p class="big">
-        {t("checkin.for", { name: ep.person.name, age: ep.person.age })} · {tr("reason", ep.reason)}
+        {seesCareDetails(me.role) ? (
+          <>
+            {t("checkin.for", { name: ep.person.name, age: ep.person.age })} · {tr("reason", ep.reason)}
+          </>
+        ) : (
+          ep.person.name
+        )}
       </p>
       {household && <p class="small">{t("task.addressLine", { building: household.building, unit: household.unit || "-", room: household.room })}</p>}
       <p>
@@ -216,7 +223,7 @@ export function EpisodeDetail(props: { id: string }) {
     <Screen title={ep.person.name || t("ep.title")} back>
       <div class="detail-head">
         <StatusChip status={ep.status} />
-        <Chip>{tr("reason", ep.reason)}</Chip>
+        {seesCareDetails(me.role) && <Chip>{tr("reason", ep.reason)}</Chip>}
         {alerts > 0 && (
           <a href="#/alerts" data-testid="episode-alerts">
             <Chip tone="bad">{t("work.alerts", { n: alerts })}</Chip>
@@ -226,7 +233,7 @@ export function EpisodeDetail(props: { id: string }) {
       </div>
       {household && manages && (
         <section class="panel">
-          <AddressBlock h={household} />
+          <AddressBlock h={household} careDetails={seesCareDetails(me.role)} />
         </section>
       )}
       {canCheckIn && (

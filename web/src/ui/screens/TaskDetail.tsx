@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks"
 import { UNDO_WINDOW_MS } from "../../data/deferred"
-import { coordinatorMove, isOpenTask, volunteerNext } from "../../data/domain"
+import { coordinatorMove, isOpenTask, seesCareDetails, volunteerNext } from "../../data/domain"
 import type { Household, Task, TaskStatus } from "../../generated"
 import { fmtDateTime, t, tr } from "../../i18n"
 import { Banner, Chip, Field, Screen, StatusChip, savedToast, toast } from "../components"
@@ -84,7 +84,7 @@ export function TaskDetail(props: { id: string }) {
         {me.role === "volunteer" && (!mine || !open || d.gone[task.household]) ? (
           <p class="small">{t("task.addressHidden")}</p>
         ) : household ? (
-          <AddressBlock h={household} />
+          <AddressBlock h={household} careDetails={seesCareDetails(me.role)} />
         ) : (
           <p class="small">{t("task.addressLoading")}</p>
         )}
@@ -146,7 +146,9 @@ export function TaskDetail(props: { id: string }) {
   )
 }
 
-export function AddressBlock(props: { h: Household }) {
+/** Where the work is: the address, a call button, the access notes, and (for whoever
+ * may see them, `careDetails`) the household's care flags. */
+export function AddressBlock(props: { h: Household; careDetails: boolean }) {
   const h = props.h
   return (
     <div class="address" data-testid="address">
@@ -157,7 +159,7 @@ export function AddressBlock(props: { h: Household }) {
         </a>
       )}
       {h.notes && <p>{`${t("task.notes")}：${h.notes}`}</p>}
-      {h.members.some(m => m.flags.length) && (
+      {props.careDetails && h.members.some(m => m.flags.length) && (
         <p>
           {h.members.flatMap(m => m.flags).map(f => (
             <Chip tone="warn">{tr("flag", f)}</Chip>
