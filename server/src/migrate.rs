@@ -201,3 +201,88 @@ async fn lists_without_addresses(store: &Store, done: &mut Migrated) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use linli_shared::domain::{Checkin, Episode};
+    use std::collections::BTreeMap;
+
+    /// A schema-2 episode with one check-in, as the release before the readings stored it.
+    fn schema_2_episode(n: u8) -> Vec<u8> {
+        let episode: Episode = serde_json::from_value(serde_json::json!({
+            "kind": "episode", "schema": 3, "grid": "g1",
+            "household": DocumentId::from_bytes([1; 16]).to_string(),
+            "person": {"name": format!("张{n}"), "age": 45}, "reason": "close_contact",
+            "start": "2026-03-10", "end": "2026-03-23", "slots": 1, "assignee": "u-vol",
+            "status": "active", "closed_at": null, "readings": null,
+            "medical": DocumentId::from_bytes([2; 16]).to_string(), "erased": false,
+        }))
+        .unwrap();
+        let checkins: BTreeMap<String, Checkin> = serde_json::from_value(serde_json::json!({
+            "2026-03-15/0": {"temp_c": 36.5 + f64::from(n) / 10.0, "symptoms": [], "method": "visit", "note": "", "by": "u-vol", "at": 1_773_550_000_000_i64},
+        }))
+        .unwrap();
+        let mut doc = automerge::AutoCommit::new().with_actor(ActorId::from([n; 16]));
+        autosurgeon::reconcile(&mut doc, &episode).unwrap();
+        doc.delete(automerge::ROOT, "readings").unwrap();
+        doc.put(automerge::ROOT, "schema", automerge::ScalarValue::Uint(2)).unwrap();
+        autosurgeon::reconcile_prop(&mut doc, automerge::ROOT, "checkins", &checkins).unwrap();
+        doc.save()
+    }
+
+    async fn value(store: &Store, id: &DocumentId) -> Option<DomainDoc> {
+        crate::projector::load_doc(store, id).await.unwrap()
+    }
+
+    /// A start that stopped part-way (here: one episode migrated, in its commit, and no
+    /// marker yet) is finished by the next: every episode once, nothing twice.
+    #[tokio::test]
+    async fn a_migration_cut_short_is_finished_by_the_next_start_and_nothing_is_migrated_twice() {
+        let store = Store::memory();
+        let server = ActorId::from([0xEE; 16]);
+        let ids: Vec<DocumentId> = (1..=3).map(|n| DocumentId::from_bytes([10 + n; 16])).collect();
+        let mut writes = Vec::new();
+        for (n, id) in (1u8..).zip(&ids) {
+            writes.push(Write::Chunk { doc: *id, bytes: schema_2_episode(n) });
+        }
+        store.commit(writes).await.unwrap();
+
+        // The first start got as far as the first episode's commit.
+        let stored = store.load(&ids[0]).await.unwrap();
+        let mut doc = stored.to_automerge().unwrap();
+        doc.set_actor(server.clone());
+        let before = doc.get_heads();
+        let (readings, legacy) = migrate::episode_2_to_3(&mut doc, ids[0], readings_id(&ids[0])).unwrap().unwrap();
+        let fresh = crate::projector::erasure::fresh_history(&DomainDoc::Readings(readings)).unwrap();
+        store
+            .commit(vec![
+                Write::Chunk { doc: readings_id(&ids[0]), bytes: fresh },
+                Write::Chunk { doc: ids[0], bytes: doc.save_after(&before) },
+                Write::Meta { key: legacy_checkins_key(&ids[0]), value: legacy.unwrap().into_bytes() },
+            ])
+            .await
+            .unwrap();
+        let heads_0 = store.load(&ids[0]).await.unwrap().to_automerge().unwrap().get_heads();
+        let readings_0 = store.load(&readings_id(&ids[0])).await.unwrap().to_automerge().unwrap().get_heads();
+
+        // The next start finishes: the two others, not the first again.
+        let done = run(&store, &server).await.unwrap();
+        assert_eq!((done.episodes_3, done.checkins, done.failed.len()), (2, 2, 0));
+        assert_eq!(store.load(&ids[0]).await.unwrap().to_automerge().unwrap().get_heads(), heads_0);
+        assert_eq!(store.load(&readings_id(&ids[0])).await.unwrap().to_automerge().unwrap().get_heads(), readings_0);
+        for (n, id) in (1u8..).zip(&ids) {
+            let Some(DomainDoc::Episode(e)) = value(&store, id).await else { panic!("{id}: not an episode") };
+            assert_eq!((e.schema, e.readings), (3, Some(readings_id(id))));
+            let Some(DomainDoc::Readings(r)) = value(&store, &readings_id(id)).await else { panic!("no readings") };
+            let temp = r.checkins["2026-03-15/0"].temp_c;
+            assert!((temp - (36.5 + f64::from(n) / 10.0)).abs() < 1e-9, "{id}: {temp}");
+            assert!(store.meta(&legacy_checkins_key(id)).await.unwrap().is_some(), "{id}: its old map is named");
+        }
+        assert!(store.meta(EPISODE_3_DONE).await.unwrap().is_some(), "the marker once it is all done");
+        // And a third start does nothing at all.
+        assert_eq!(run(&store, &server).await.unwrap(), Migrated::default());
+    }
+}
