@@ -268,29 +268,12 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
                     new["readings"].as_str().unwrap_or_else(|| panic!("{id}: no readings")).parse()?;
                 let mut want = old.clone();
                 let notes = want.as_object_mut().expect("map").remove("medic_notes").expect("schema 1 had notes");
-                let mut checkins = want.as_object_mut().expect("map").remove("checkins").expect("schema 1 had them");
+                let checkins = want.as_object_mut().expect("map").remove("checkins").expect("schema 1 had them");
                 want["schema"] = json!(3);
                 want["medical"] = json!(record.to_string());
                 want["readings"] = json!(linked.to_string());
                 assert_eq!(new, want, "{id}: the episode keeps every datum but its notes and check-ins");
-                let got = json_of(after.get(&linked).unwrap_or_else(|| panic!("{id}: no readings {linked}")));
-                if *id == offline {
-                    checkins[&slot] = got["checkins"][&slot].clone();
-                }
-                assert_eq!(
-                    got,
-                    json!({"kind": "readings", "schema": 1, "grid": old["grid"], "episode": id.to_string(),
-                           "household": old["household"], "start": old["start"], "end": old["end"],
-                           "slots": old["slots"], "assignee": old["assignee"], "status": old["status"],
-                           "checkins": checkins}),
-                    "{id}'s readings"
-                );
-                // A fresh history: the readings reach no phone that did not have them.
-                let fresh = &after[&linked];
-                assert!(
-                    fresh.get_changes(&[]).iter().all(|c| new_doc.get_change_by_hash(&c.hash()).is_none()),
-                    "{id}: the readings share no change with the episode"
-                );
+                assert_readings(id, &old, new_doc, &after, checkins, (*id == offline).then_some(slot.as_str()));
                 let rec = json_of(after.get(&record).unwrap_or_else(|| panic!("{id}: no record {record}")));
                 assert_eq!(
                     rec,
@@ -437,22 +420,11 @@ async fn a_store_of_the_release_before_the_readings_is_migrated_once_and_keeps_e
                 episodes += 1;
                 let linked: DocumentId = new["readings"].as_str().unwrap_or_else(|| panic!("{id}: no link")).parse()?;
                 let mut want = old.clone();
-                let mut checkins = want.as_object_mut().expect("map").remove("checkins").expect("schema 2 had them");
+                let checkins = want.as_object_mut().expect("map").remove("checkins").expect("schema 2 had them");
                 want["schema"] = json!(3);
                 want["readings"] = json!(linked.to_string());
                 assert_eq!(new, want, "{id}: the episode keeps every datum but its check-ins");
-                let got = json_of(after.get(&linked).unwrap_or_else(|| panic!("{id}: no readings {linked}")));
-                if *id == offline {
-                    checkins[&slot] = got["checkins"][&slot].clone();
-                }
-                assert_eq!(
-                    got,
-                    json!({"kind": "readings", "schema": 1, "grid": old["grid"], "episode": id.to_string(),
-                           "household": old["household"], "start": old["start"], "end": old["end"],
-                           "slots": old["slots"], "assignee": old["assignee"], "status": old["status"],
-                           "checkins": checkins}),
-                    "{id}'s readings"
-                );
+                assert_readings(id, &old, new_doc, &after, checkins, (*id == offline).then_some(slot.as_str()));
             }
             _ => {}
         }
@@ -477,6 +449,40 @@ async fn a_store_of_the_release_before_the_readings_is_migrated_once_and_keeps_e
         assert_eq!(audit, usize::from(name != "before"), "audit entries for the migration {name}");
     }
     Ok(())
+}
+
+/// The readings the migrated episode `id` (`old` before, `new_doc` after) links, in the
+/// store `after`: the episode's `checkins` (and the late check-in under `late`, carried
+/// over from an old phone, as found), the server's copies of its fields, and a fresh
+/// history, so the readings reach no phone that did not have them.
+fn assert_readings(
+    id: &DocumentId,
+    old: &Value,
+    new_doc: &Automerge,
+    after: &BTreeMap<DocumentId, Automerge>,
+    mut checkins: Value,
+    late: Option<&str>,
+) {
+    let new = json_of(new_doc);
+    let linked: DocumentId =
+        new["readings"].as_str().unwrap_or_else(|| panic!("{id}: no readings")).parse().expect("an id");
+    let readings = after.get(&linked).unwrap_or_else(|| panic!("{id}: no readings {linked}"));
+    let got = json_of(readings);
+    if let Some(slot) = late {
+        checkins[slot] = got["checkins"][slot].clone();
+    }
+    assert_eq!(
+        got,
+        json!({"kind": "readings", "schema": 1, "grid": old["grid"], "episode": id.to_string(),
+               "household": old["household"], "start": old["start"], "end": old["end"],
+               "slots": old["slots"], "assignee": old["assignee"], "status": old["status"],
+               "checkins": checkins}),
+        "{id}'s readings"
+    );
+    assert!(
+        readings.get_changes(&[]).iter().all(|c| new_doc.get_change_by_hash(&c.hash()).is_none()),
+        "{id}: the readings share no change with the episode"
+    );
 }
 
 /// `put_checkin` without the domain reader, which reads schema 3: the document is in an
