@@ -56,28 +56,16 @@ pub fn write_late(doc: &mut Automerge, late: &BTreeMap<String, Checkin>) -> bool
 }
 
 /// Through the running server's document actors: makes the readings of an episode that
-/// has none and links them; or brings the linked readings' copy of the episode up to date
-/// (`current`: the readings as the store has them, if it has them).
+/// has none (or whose linked readings are missing) and links them, and brings their copy
+/// of the episode up to date (`current`: the readings as the store has them, if it has
+/// them; nothing is written when they are up to date).
 pub fn ensure(hub: &Arc<Hub>, id: DocumentId, episode: &Episode, current: Option<&Readings>) {
-    if episode.erased {
+    if episode.erased || current.is_some_and(|r| r.mirroring(episode).is_none()) {
         return;
     }
-    let readings = readings_id(&id);
-    let target = episode.clone();
-    if let Some(linked) = episode.readings {
-        if current.is_some_and(|r| r.mirroring(episode).is_none()) {
-            return;
-        }
-        hub.dispatch(
-            linked,
-            DocCommand::ServerWrite {
-                write: ServerWriteFn(Box::new(move |doc| write_mirror(doc, &target))),
-                done: None,
-            },
-        );
-        return;
-    }
+    let readings = episode.readings.unwrap_or_else(|| readings_id(&id));
     let record = DomainDoc::Readings(Readings::for_episode(id, episode, BTreeMap::new()));
+    let target = episode.clone();
     hub.dispatch(
         readings,
         DocCommand::ServerWrite {
@@ -85,10 +73,15 @@ pub fn ensure(hub: &Arc<Hub>, id: DocumentId, episode: &Episode, current: Option
             done: None,
         },
     );
-    hub.dispatch(
-        id,
-        DocCommand::ServerWrite { write: ServerWriteFn(Box::new(move |doc| write_link(doc, readings))), done: None },
-    );
+    if episode.readings.is_none() {
+        hub.dispatch(
+            id,
+            DocCommand::ServerWrite {
+                write: ServerWriteFn(Box::new(move |doc| write_link(doc, readings))),
+                done: None,
+            },
+        );
+    }
 }
 
 #[cfg(test)]
