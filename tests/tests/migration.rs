@@ -23,6 +23,7 @@ use automerge::{AutoCommit, Automerge, ChangeHash, ReadDoc};
 use linli_shared::DocumentId;
 use linli_tests::backup::{backup_entries, parse_backup, write_backup};
 use linli_tests::domain::{acknowledged, checkin, checkin_key, login, read, sync_until};
+use linli_tests::outcome::{push_change, Outcome};
 use linli_tests::peer::PeerDoc;
 use linli_tests::server::linli_cli;
 use linli_tests::{ServerProcess, TestPeer};
@@ -398,6 +399,36 @@ async fn a_store_of_the_release_before_the_readings_is_migrated_once_and_keeps_e
     let carried = sync_until(&mut phone, &linked, T, |v| v["checkins"].get(&slot).is_some()).await?;
     assert_eq!(carried["checkins"][&slot]["temp_c"], 38.1, "the old app's check-in is in the readings");
     assert_eq!(carried["checkins"][&slot]["by"], vol_id.as_str());
+    // The old map is no back door: a check-in there that the readings' rules refuse (signed
+    // by someone else, or overwriting the one just taken) is refused like one in the
+    // readings, and nothing of it reaches them.
+    let other = checkin_key(1, 0);
+    assert!(old["checkins"].get(&other).is_none() && other.as_str() <= old["end"].as_str().expect("end"));
+    // A hostile phone addresses the old map by its id, as the release's app had it.
+    let legacy = match before[&offline].get(automerge::ROOT, "checkins")? {
+        Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
+        other => panic!("the release's episode has checkins: {other:?}"),
+    };
+    put_checkin_into(&mut phone, &offline, &legacy, &other, checkin(39.5, "u-someone-else", "伪造"));
+    match push_change(&mut phone, &offline, T).await? {
+        Outcome::Rejected(r) => assert!(r.reason.contains(&format!("checkins.{other}.by")), "{}", r.reason),
+        other => panic!("a check-in signed by another user, through the old map: {other:?}"),
+    }
+    // A fresh copy of the release's episode, so that only the rewrite is in question.
+    let mut again = TestPeer::new("release-2-phone-again");
+    let mut copy = AutoCommit::load(&before[&offline].save())?;
+    copy.set_actor(automerge::ActorId::from(b"release-2-phone-b".to_vec()));
+    again.docs.insert(offline, PeerDoc { doc: copy, state: automerge::sync::State::new(), unavailable: false });
+    put_checkin_into(&mut again, &offline, &legacy, &slot, checkin(36.0, &vol_id, "改写"));
+    again.connect(&server.ws_url(&vol_token)).await?;
+    match push_change(&mut again, &offline, T).await? {
+        Outcome::Rejected(r) => assert!(r.reason.contains(&format!("checkins.{slot}")), "{}", r.reason),
+        other => panic!("the check-in taken, rewritten through the old map: {other:?}"),
+    }
+    let mut medic_view = TestPeer::new("medic-2");
+    medic_view.connect(&server.ws_url(&medic_token)).await?;
+    let kept = sync_until(&mut medic_view, &linked, T, |v| v["kind"] == "readings").await?;
+    assert_eq!(kept["checkins"], carried["checkins"], "nothing refused reached the readings");
     server.kill9().await?;
 
     // ---- document by document ------------------------------------------------------------
@@ -488,13 +519,19 @@ fn assert_readings(
 /// `put_checkin` without the domain reader, which reads schema 3: the document is in an
 /// old shape.
 fn put_checkin_raw(peer: &mut TestPeer, id: &DocumentId, key: &str, value: Value) {
-    use automerge::transaction::Transactable;
-    let doc = peer.doc(id);
-    let checkins = match doc.get(automerge::ROOT, "checkins").expect("read") {
+    let checkins = match peer.doc(id).get(automerge::ROOT, "checkins").expect("read") {
         Some((automerge::Value::Object(automerge::ObjType::Map), m)) => m,
         other => panic!("checkins is {other:?}"),
     };
-    let c = doc.put_object(&checkins, key, automerge::ObjType::Map).expect("checkin");
+    put_checkin_into(peer, id, &checkins, key, value);
+}
+
+/// A check-in written into the map `checkins` of document `id` on `peer`, wherever that
+/// map is (a migrated episode's old one is no longer reachable from its root).
+fn put_checkin_into(peer: &mut TestPeer, id: &DocumentId, checkins: &automerge::ObjId, key: &str, value: Value) {
+    use automerge::transaction::Transactable;
+    let doc = peer.doc(id);
+    let c = doc.put_object(checkins, key, automerge::ObjType::Map).expect("checkin");
     for (k, v) in value.as_object().expect("a check-in") {
         match v {
             Value::Number(n) if n.is_i64() => doc.put(&c, k, n.as_i64().expect("i64")),
