@@ -181,33 +181,9 @@ async fn a_schema_1_store_is_migrated_once_and_keeps_every_datum() -> anyhow::Re
     assert!(coord.heads(&readings).is_empty(), "and receives nothing of them");
 
     // An old app's check-in, made offline on a schema-1 episode, arrives after the upgrade.
-    let offline = *before
-        .iter()
-        .find(|(_, d)| {
-            let v = json_of(d);
-            v["kind"] == "episode" && v["status"] == "active" && v["assignee"].is_string()
-        })
-        .expect("an open, assigned episode in the fixture")
-        .0;
-    let old = json_of(&before[&offline]);
-    let slots = old["slots"].as_u64().expect("slots") as u32;
-    let start = old["start"].as_str().expect("start").to_owned();
-    let assignee = old["assignee"].as_str().expect("an assigned episode").to_owned();
-    let username = users(&fixture)
-        .into_iter()
-        .find(|u| u["id"] == assignee.as_str())
-        .and_then(|u| u["username"].as_str().map(str::to_owned))
-        .expect("the assignee in the fixture");
+    let (offline, username, slot) = offline_case(&before, &fixture);
     let (vol_token, vol_id) = login(&server, (&username, VOLUNTEER_PASSWORD)).await?;
-    let mut phone = TestPeer::new("old-phone");
-    let mut old_doc = AutoCommit::load(&before[&offline].save())?;
-    // A slot not taken yet, today or earlier, not before the episode started.
-    let slot = (0..14)
-        .flat_map(|d| (0..slots).map(move |s| checkin_key(-d, s)))
-        .find(|k| old["checkins"].get(k).is_none() && k.as_str() >= start.as_str())
-        .expect("a free slot");
-    old_doc.set_actor(automerge::ActorId::from(b"old-phone".to_vec()));
-    phone.docs.insert(offline, PeerDoc { doc: old_doc, state: automerge::sync::State::new(), unavailable: false });
+    let mut phone = phone_holding("old-phone", &before[&offline], offline)?;
     put_checkin_raw(&mut phone, &offline, &slot, checkin(37.9, &vol_id, "离线打卡"));
     phone.connect(&server.ws_url(&vol_token)).await?;
     // The phone's copy takes the migration: schema 3, no check-ins in the episode; its
@@ -365,31 +341,10 @@ async fn a_store_of_the_release_before_the_readings_is_migrated_once_and_keeps_e
     assert!(seen.get("checkins").is_none() && seen["schema"] == 3, "nor check-ins in the episode: {seen}");
 
     // The release's app checked in offline, on its schema-2 copy of an open episode.
-    let offline = *before
-        .iter()
-        .find(|(_, d)| {
-            let v = json_of(d);
-            v["kind"] == "episode" && v["status"] == "active" && v["assignee"].is_string()
-        })
-        .expect("an open, assigned episode in the fixture")
-        .0;
+    let (offline, username, slot) = offline_case(&before, &fixture);
     let old = json_of(&before[&offline]);
-    let (slots, start) = (old["slots"].as_u64().expect("slots") as u32, old["start"].as_str().expect("start"));
-    let assignee = old["assignee"].as_str().expect("an assigned episode").to_owned();
-    let username = users(&fixture)
-        .into_iter()
-        .find(|u| u["id"] == assignee.as_str())
-        .and_then(|u| u["username"].as_str().map(str::to_owned))
-        .expect("the assignee in the fixture");
     let (vol_token, vol_id) = login(&server, (&username, VOLUNTEER_PASSWORD)).await?;
-    let slot = (0..14)
-        .flat_map(|d| (0..slots).map(move |s| checkin_key(-d, s)))
-        .find(|k| old["checkins"].get(k).is_none() && k.as_str() >= start)
-        .expect("a free slot");
-    let mut phone = TestPeer::new("release-2-phone");
-    let mut old_doc = AutoCommit::load(&before[&offline].save())?;
-    old_doc.set_actor(automerge::ActorId::from(b"release-2-phone".to_vec()));
-    phone.docs.insert(offline, PeerDoc { doc: old_doc, state: automerge::sync::State::new(), unavailable: false });
+    let mut phone = phone_holding("release-2-phone", &before[&offline], offline)?;
     put_checkin_raw(&mut phone, &offline, &slot, checkin(38.1, &vol_id, "离线打卡"));
     phone.connect(&server.ws_url(&vol_token)).await?;
     let merged = sync_until(&mut phone, &offline, T, |v| v["schema"] == 3 && v["readings"].is_string()).await?;
@@ -415,10 +370,7 @@ async fn a_store_of_the_release_before_the_readings_is_migrated_once_and_keeps_e
         other => panic!("a check-in signed by another user, through the old map: {other:?}"),
     }
     // A fresh copy of the release's episode, so that only the rewrite is in question.
-    let mut again = TestPeer::new("release-2-phone-again");
-    let mut copy = AutoCommit::load(&before[&offline].save())?;
-    copy.set_actor(automerge::ActorId::from(b"release-2-phone-b".to_vec()));
-    again.docs.insert(offline, PeerDoc { doc: copy, state: automerge::sync::State::new(), unavailable: false });
+    let mut again = phone_holding("release-2-phone-b", &before[&offline], offline)?;
     put_checkin_into(&mut again, &offline, &legacy, &slot, checkin(36.0, &vol_id, "改写"));
     again.connect(&server.ws_url(&vol_token)).await?;
     match push_change(&mut again, &offline, T).await? {
@@ -514,6 +466,38 @@ fn assert_readings(
         readings.get_changes(&[]).iter().all(|c| new_doc.get_change_by_hash(&c.hash()).is_none()),
         "{id}: the readings share no change with the episode"
     );
+}
+
+/// The old app's offline check-in of a migration test: the store's first open, assigned
+/// episode, its volunteer's username, and a slot of it not taken yet (today or earlier,
+/// not before the episode started).
+fn offline_case(before: &BTreeMap<DocumentId, Automerge>, backup: &[u8]) -> (DocumentId, String, String) {
+    let (offline, old) = before
+        .iter()
+        .map(|(id, d)| (*id, json_of(d)))
+        .find(|(_, v)| v["kind"] == "episode" && v["status"] == "active" && v["assignee"].is_string())
+        .expect("an open, assigned episode in the fixture");
+    let username = users(backup)
+        .into_iter()
+        .find(|u| u["id"] == old["assignee"])
+        .and_then(|u| u["username"].as_str().map(str::to_owned))
+        .expect("the assignee in the fixture");
+    let (slots, start) = (old["slots"].as_u64().expect("slots") as u32, old["start"].as_str().expect("start"));
+    let slot = (0..14)
+        .flat_map(|d| (0..slots).map(move |s| checkin_key(-d, s)))
+        .find(|k| old["checkins"].get(k).is_none() && k.as_str() >= start)
+        .expect("a free slot");
+    (offline, username, slot)
+}
+
+/// A phone named `name` holding `doc` (document `id`) as an older release stored it, under
+/// an Automerge actor of its own (`name`), not yet connected.
+fn phone_holding(name: &str, doc: &Automerge, id: DocumentId) -> anyhow::Result<TestPeer> {
+    let mut phone = TestPeer::new(name);
+    let mut copy = AutoCommit::load(&doc.save())?;
+    copy.set_actor(automerge::ActorId::from(name.as_bytes().to_vec()));
+    phone.docs.insert(id, PeerDoc { doc: copy, state: automerge::sync::State::new(), unavailable: false });
+    Ok(phone)
 }
 
 /// `put_checkin` without the domain reader, which reads schema 3: the document is in an
